@@ -1,0 +1,105 @@
+"""`${name}`, `${bucket}`, `${VAR:-default}`: plain text substitution, never evaluation."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jobspec.diagnostics import Problem
+from jobspec.located import LDict, LList, Loc
+
+_REF = re.compile(r"\$(\$|\{([^}]*)\}|\{)")
+_EXPR = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)?)(?::-(.*))?$", re.S)
+BUILTINS = ("name", "target", "project", "region", "bucket")
+
+
+@dataclass
+class Context:
+    env: Mapping[str, str]
+    values: dict[str, str] = field(default_factory=dict)
+    # builtins that exist but cannot be used here, with the reason
+    unavailable: dict[str, str] = field(default_factory=dict)
+    matrix: dict[str, str] | None = None
+
+
+def substitute(text: str, ctx: Context, loc: Loc, path: str, problems: list[Problem]) -> str:
+    if "$" not in text:
+        return text
+    out: list[str] = []
+    pos = 0
+    for match in _REF.finditer(text):
+        out.append(text[pos:match.start()])
+        pos = match.end()
+        if match.group(1) == "$":
+            out.append("$")
+            continue
+        if match.group(1) == "{":
+            problems.append(Problem(loc, path, "unterminated '${' (write '$$' for a literal '$')"))
+            return text
+        expr = match.group(2)
+        parsed = _EXPR.match(expr)
+        if parsed is None:
+            problems.append(Problem(loc, path, f"'${{{expr}}}' is not a valid reference: use "
+                                    "${name}, ${VAR} or ${VAR:-default}"))
+            continue
+        var, default = parsed.group(1), parsed.group(2)
+        value = _lookup(var, default, ctx, loc, path, problems)
+        out.append(value if value is not None else match.group(0))
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _lookup(var: str, default: str | None, ctx: Context, loc: Loc, path: str,
+            problems: list[Problem]) -> str | None:
+    if var.startswith("matrix."):
+        key = var.split(".", 1)[1]
+        if ctx.matrix is None:
+            problems.append(Problem(loc, path, f"'${{{var}}}' used, but the spec has no matrix"))
+            return None
+        if key not in ctx.matrix:
+            problems.append(Problem(loc, path, f"'${{{var}}}': the matrix has no {key!r} "
+                                    f"(it has {', '.join(sorted(ctx.matrix)) or 'nothing'})"))
+            return None
+        return ctx.matrix[key]
+    if "." in var:
+        problems.append(Problem(loc, path, f"'${{{var}}}' is not a valid reference"))
+        return None
+    if var in ctx.values:
+        return ctx.values[var]
+    if var in ctx.unavailable:
+        if default is not None:
+            return default
+        problems.append(Problem(loc, path, f"'${{{var}}}' {ctx.unavailable[var]}"))
+        return None
+    value = ctx.env.get(var)
+    if value:  # shell semantics: ${VAR:-x} also replaces an empty value
+        return value
+    if default is not None:
+        return default
+    if value == "":
+        return value
+    problems.append(Problem(loc, path, f"environment variable {var} is not set "
+                            f"(write ${{{var}:-default}} to give a default)"))
+    return None
+
+
+def interpolate(value: Any, ctx: Context, loc: Loc, path: str, problems: list[Problem]) -> Any:
+    """A copy of ``value`` with every string substituted; positions are kept."""
+    if isinstance(value, str):
+        return substitute(value, ctx, loc, path, problems)
+    if isinstance(value, LDict):
+        out = LDict(value.loc)
+        for key, item in value.items():
+            sub = f"{path}.{key}" if path else key
+            out.copy_entry(value, key,
+                           interpolate(item, ctx, value.val_locs[key], sub, problems), use=True)
+        return out
+    if isinstance(value, LList):
+        items = LList(value.loc)
+        for i, item in enumerate(value):
+            items.push(interpolate(item, ctx, value.item_locs[i], f"{path}[{i}]", problems),
+                       value.item_locs[i])
+        return items
+    return value

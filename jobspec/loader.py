@@ -1,0 +1,432 @@
+"""Spec file → validated models: safe YAML with positions, then overrides, extends,
+interpolation and the models. The only module that imports yaml.
+
+PyYAML's composer is recursive and expands aliases on use, so a hostile file can exhaust the
+stack or memory. Building the tree from the event stream here keeps every limit in one loop:
+size, depth, aliases, expanded node count, tags and duplicate keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from jobspec.diagnostics import Problem, SpecError, did_you_mean, display_path
+from jobspec.errors import UsageError
+from jobspec.interpolate import BUILTINS, Context, interpolate, substitute
+from jobspec.located import LDict, LList, Loc, deep_merge, plain
+from jobspec.spec import Spec
+from jobspec.validation import describe
+from jobspec.validation import problems as validation_problems
+
+MAX_BYTES = 1 << 20
+MAX_DEPTH = 64
+MAX_ALIASES = 64
+MAX_NODES = 100_000
+
+Parser: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_T = "tag:yaml.org,2002:"
+_SAFE_TAGS = {_T + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "merge")}
+_CONSTRUCT = yaml.constructor.SafeConstructor()
+_RESOLVER = yaml.resolver.Resolver()
+
+
+def decode(data: bytes, file: str) -> str:
+    if len(data) > MAX_BYTES:
+        raise SpecError([Problem(Loc(file, 1, 1), "", f"file is larger than 1 MiB "
+                                 f"({len(data):,} bytes); a job file never needs to be")])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SpecError([Problem(Loc(file, line, col), "",
+                                 f"not UTF-8 text (byte 0x{data[exc.start]:02x})")]) from None
+    return text.removeprefix("\ufeff")
+
+
+def _loc(file: str, mark: Any) -> Loc:
+    return Loc(file, mark.line + 1, mark.column + 1)
+
+
+def _scalar(event: Any, tag: str | None) -> Any:
+    if tag is None:
+        tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit)
+    if tag in (_T + "str", _T + "timestamp", "!"):
+        return event.value  # dates stay as written: jobspec has no date fields
+    node = yaml.ScalarNode(tag, event.value)
+    return _CONSTRUCT.yaml_constructors[tag](_CONSTRUCT, node)
+
+
+def _size(value: Any) -> int:
+    if isinstance(value, LDict):
+        return 1 + sum(_size(v) for v in value.values())
+    if isinstance(value, LList):
+        return 1 + sum(_size(v) for v in value)
+    return 1
+
+
+class _Builder:
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.stack: list[list[Any]] = []  # [container, pending key or None, key loc, merges]
+        self.anchors: dict[str, Any] = {}
+        self.aliases = 0
+        self.nodes = 0
+        self.root: Any = None
+        self.problems: list[Problem] = []
+
+    def fail(self, mark: Any, message: str) -> SpecError:
+        return SpecError(self.problems + [Problem(_loc(self.file, mark), "", message)])
+
+    def count(self, n: int, mark: Any) -> None:
+        self.nodes += n
+        if self.nodes > MAX_NODES:
+            raise self.fail(mark, f"more than {MAX_NODES:,} values after expanding aliases")
+
+    def check_tag(self, tag: str | None, mark: Any) -> str | None:
+        if tag is None or tag == "!" or tag in _SAFE_TAGS:
+            return tag
+        shown = tag.replace(_T, "!!")
+        raise self.fail(mark, f"YAML tag {shown!r} is not allowed: a job file holds plain data "
+                              "(strings, numbers, booleans, lists and mappings) only")
+
+    def add(self, value: Any, mark: Any, anchor: str | None, key_tag: str | None = None) -> None:
+        loc = _loc(self.file, mark)
+        if anchor is not None:
+            self.anchors[anchor] = value
+        if not self.stack:
+            self.root = value
+            return
+        frame = self.stack[-1]
+        container = frame[0]
+        if isinstance(container, LList):
+            container.push(value, loc)
+        elif frame[1] is None:  # this is a key
+            if isinstance(value, (LDict, LList)):
+                raise self.fail(mark, "a mapping key must be a plain value")
+            frame[1] = "<<" if key_tag == _T + "merge" else value
+            frame[2] = loc
+        else:
+            key, key_loc = frame[1], frame[2]
+            frame[1] = None
+            if key == "<<":
+                frame[3].append((value, mark))
+                return
+            if key in container:
+                first = container.key_locs[key]
+                self.problems.append(Problem(key_loc, "", f"duplicate key {key!r} (first defined "
+                                             f"at line {first.line}); YAML would keep only one"))
+            container.put(key, value, key_loc, loc)
+
+    def merge(self, container: LDict, merges: list[tuple[Any, Any]]) -> None:
+        for value, mark in merges:
+            sources = value if isinstance(value, LList) else [value]
+            for source in sources:
+                if not isinstance(source, LDict):
+                    raise self.fail(mark, "a merge key '<<' needs a mapping or a list of mappings")
+                for key in source:
+                    if key not in container:
+                        container.copy_entry(source, key)
+
+
+def build(text: str, file: str) -> Any:
+    """The located tree of a single-document YAML text."""
+    builder = _Builder(file)
+    documents = 0
+    try:
+        for event in yaml.parse(text, Loader=Parser):
+            kind = type(event)
+            if kind is yaml.ScalarEvent:
+                builder.count(1, event.start_mark)
+                tag = builder.check_tag(event.tag, event.start_mark)
+                is_key = (bool(builder.stack) and isinstance(builder.stack[-1][0], LDict)
+                          and builder.stack[-1][1] is None)
+                if is_key:
+                    resolved = tag or _RESOLVER.resolve(yaml.ScalarNode, event.value,
+                                                        event.implicit)
+                    builder.add(event.value, event.start_mark, event.anchor, resolved)
+                    continue
+                try:
+                    value = _scalar(event, tag)
+                except (ValueError, yaml.YAMLError) as exc:
+                    raise builder.fail(event.start_mark, f"not a valid value: {exc}") from None
+                builder.add(value, event.start_mark, event.anchor)
+            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                builder.count(1, event.start_mark)
+                builder.check_tag(event.tag, event.start_mark)
+                if len(builder.stack) >= MAX_DEPTH:
+                    raise builder.fail(event.start_mark,
+                                       f"nesting deeper than {MAX_DEPTH} levels")
+                loc = _loc(file, event.start_mark)
+                container: Any = LDict(loc) if kind is yaml.MappingStartEvent else LList(loc)
+                builder.stack.append([container, None, None, [], event.anchor, event.start_mark])
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                container, _, _, merges, anchor, mark = builder.stack.pop()
+                if merges:
+                    builder.merge(container, merges)
+                builder.add(container, mark, anchor)
+            elif kind is yaml.AliasEvent:
+                builder.aliases += 1
+                if builder.aliases > MAX_ALIASES:
+                    raise builder.fail(event.start_mark, f"more than {MAX_ALIASES} aliases")
+                if event.anchor not in builder.anchors:
+                    raise builder.fail(event.start_mark, f"unknown alias *{event.anchor}")
+                target = builder.anchors[event.anchor]
+                builder.count(_size(target), event.start_mark)
+                builder.add(target, event.start_mark, None)
+            elif kind is yaml.DocumentStartEvent:
+                documents += 1
+                if documents > 1:
+                    raise builder.fail(event.start_mark,
+                                       "more than one YAML document; a job file holds one")
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        message = " ".join(x for x in (exc.context, exc.problem) if x)
+        raise SpecError(builder.problems + [Problem(_loc(file, mark), "",
+                                                    f"YAML syntax error: {message}")],
+                        {file: text}) from None
+    except yaml.YAMLError as exc:  # reader errors (control characters) carry no mark
+        raise SpecError([Problem(Loc(file, 1, 1), "", f"YAML error: {exc}")],
+                        {file: text}) from None
+    except SpecError as exc:
+        exc.sources = {file: text}
+        raise SpecError(exc.problems, {file: text}) from None
+    if builder.problems:
+        raise SpecError(builder.problems, {file: text})
+    return builder.root
+
+
+def parse_value(text: str, file: str) -> Any:
+    """One value from the command line (``--set k=v``), read as safe YAML: 2 → int, x → str."""
+    return build(text, file) if text.strip() else ""
+
+
+# ---------------------------------------------------------------------------------------------
+# The pipeline: file → tree → overrides → target extends → interpolation → models
+
+
+@dataclass(frozen=True)
+class Loaded:
+    path: Path  # absolute
+    spec: Spec  # top-level values interpolated for `target`; targets that loaded cleanly
+    target: str | None
+    fingerprint: str  # sha256 of the validated spec, canonical JSON
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+
+def read(path: Path, file: str) -> str:
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
+            if len(data) > MAX_BYTES:
+                size = fh.seek(0, 2)
+                raise SpecError([Problem(Loc(file, 1, 1), "", f"file is larger than 1 MiB "
+                                         f"({size:,} bytes); a job file never needs to be")])
+    except FileNotFoundError:
+        raise UsageError(f"{file}: no such spec file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{file}: is a folder, not a spec file") from None
+    except PermissionError:
+        raise UsageError(f"{file}: permission denied") from None
+    return decode(data, file)
+
+
+def apply_set(root: LDict, assignment: str) -> list[Problem]:
+    """``--set targets.cloud.region=europe-west1``: the value is read as one safe YAML scalar."""
+    label = f"--set {assignment}"
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key.strip():
+        return [Problem(Loc(label, 1, 1), "", "expected KEY.PATH=VALUE")]
+    value = parse_value(raw, label)
+    node: Any = root
+    parts = key.split(".")
+    loc = Loc(label, 1, len(key) + 2)
+    for i, part in enumerate(parts):
+        here = Loc(label, 1, len(".".join(parts[:i])) + (2 if i else 1))
+        if not part:
+            return [Problem(here, key, "empty key in the path")]
+        if i == len(parts) - 1:
+            if isinstance(node, LList) and part.isdigit() and int(part) < len(node):
+                node[int(part)] = value
+                node.item_locs[int(part)] = loc
+            elif isinstance(node, LDict):
+                node.put(part, value, here, loc)
+            else:
+                return [Problem(here, key, f"cannot set {part!r}: its parent is not a mapping")]
+        elif isinstance(node, LDict):
+            if not isinstance(node.get(part), (LDict, LList)):
+                node.put(part, LDict(here), here, here)
+            node = node[part]
+        elif isinstance(node, LList) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return [Problem(here, key, f"cannot set {part!r}: its parent is not a mapping")]
+    return []
+
+
+def _resolve_targets(targets: LDict, problems: list[Problem]) -> LDict:
+    """Fill in each target's kind and merge `extends` chains; positions stay at their origin."""
+    resolved = LDict(targets.loc)
+
+    def resolve(name: str, chain: tuple[str, ...]) -> Any:
+        if name in resolved:
+            return resolved[name]
+        body = targets[name]
+        if not isinstance(body, LDict):
+            return body  # the model reports the type
+        parent = body.get("extends")
+        if parent is not None:
+            where = body.val_locs["extends"]
+            path = f"targets.{name}.extends"
+            if not isinstance(parent, str) or parent not in targets:
+                choices = [t for t in targets if t != name]
+                problems.append(Problem(where, path, f"no target named {parent!r} to extend"
+                                        + did_you_mean(str(parent), choices)))
+            elif parent in chain:
+                cycle = " -> ".join(chain + (name, parent))
+                problems.append(Problem(where, path, f"extends forms a cycle: {cycle}"))
+            else:
+                base = resolve(parent, chain + (name,))
+                if isinstance(base, LDict):
+                    body = deep_merge(base, body)
+                    body.put("extends", parent, targets[name].key_locs["extends"], where)
+        if "kind" not in body:
+            kind = body.get("kind") or (name if name in ("local", "cloud") else None)
+            if kind is None:
+                problems.append(Problem(targets.key_locs[name], f"targets.{name}",
+                                        "missing 'kind' (local or cloud): only targets named "
+                                        "local or cloud may leave it out"))
+                kind = "local"
+            merged = LDict(body.loc)
+            for key in body:
+                merged.copy_entry(body, key)
+            merged.put("kind", kind, targets.key_locs[name], targets.key_locs[name])
+            body = merged
+        elif body["kind"] not in ("local", "cloud"):
+            problems.append(Problem(body.val_locs["kind"], f"targets.{name}.kind",
+                                    f"expected one of local, cloud, got {describe(body['kind'])}"
+                                    + did_you_mean(str(body["kind"]), ["local", "cloud"])))
+        resolved.copy_entry(targets, name, body, use=True)
+        return body
+
+    for name in targets:
+        resolve(name, ())
+    return resolved
+
+
+def _context(root: LDict, target: str, body: Any, env: Mapping[str, str],
+             problems: list[Problem]) -> Context:
+    ctx = Context(env=env, values={"target": target})
+    later = "cannot be used here: it is defined from this value"
+    ctx.unavailable = {k: later for k in BUILTINS if k != "target"}
+    name = root.get("name")
+    if isinstance(name, str):
+        ctx.values["name"] = substitute(name, ctx, root.val_locs["name"], "name", problems)
+        del ctx.unavailable["name"]
+    cloud = isinstance(body, LDict) and body.get("kind") == "cloud"
+    if not cloud:
+        for key in ("project", "region", "bucket"):
+            ctx.unavailable[key] = f"is not defined: target {target!r} is not a cloud target"
+        return ctx
+    fallback = env.get("GOOGLE_CLOUD_PROJECT") or env.get("CLOUDSDK_CORE_PROJECT")
+    defaults = {"region": "us-central1", "project": fallback}
+    for key in ("region", "project", "bucket"):  # each may use the ones before it
+        raw = body.get(key, defaults.get(key))
+        if isinstance(raw, str):
+            loc = body.val_locs.get(key, body.loc)
+            ctx.values[key] = substitute(raw, ctx, loc, f"targets.{target}.{key}", problems)
+            del ctx.unavailable[key]
+        elif key == "project":
+            ctx.unavailable[key] = (f"is not set: target {target!r} has no project, and neither "
+                                    "GOOGLE_CLOUD_PROJECT nor CLOUDSDK_CORE_PROJECT is set")
+        else:
+            ctx.unavailable[key] = f"is not set: target {target!r} has no {key}"
+    return ctx
+
+
+def _one_target(root: LDict, targets: LDict, target: str | None, env: Mapping[str, str],
+                base: Path, file: str) -> tuple[Spec | None, list[Problem]]:
+    problems: list[Problem] = []
+    body = targets.get(target) if target is not None else None
+    ctx = _context(root, target or "", body, env, problems) if target is not None else Context(
+        env=env, unavailable={k: "is only defined inside a target" for k in BUILTINS})
+    data = LDict(root.loc)
+    for key in root:
+        if key == "targets":
+            continue
+        data.copy_entry(root, key, interpolate(root[key], ctx, root.val_locs[key], key, problems),
+                        use=True)
+    if "targets" in root:
+        only = LDict(targets.loc)
+        if target is not None:
+            only.copy_entry(targets, target, interpolate(body, ctx, targets.val_locs[target],
+                                                         f"targets.{target}", problems), use=True)
+        data.copy_entry(root, "targets", only, use=True)
+    as_plain = plain(data)
+    if target is None and "targets" in root:
+        as_plain["targets"] = {}
+    try:
+        spec = Spec.model_validate(as_plain, context={"base": str(base)})
+    except ValidationError as exc:
+        return None, problems + validation_problems(exc, data, as_plain, file)
+    return (spec if not problems else None), problems
+
+
+def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str] = (),
+         name: str | None = None, env: Mapping[str, str] | None = None,
+         strict_all: bool = False) -> Loaded:
+    """Load and validate a spec. ``strict_all`` (validate) makes every target's errors count;
+    otherwise only ``target``'s do, and other targets are kept when they load cleanly."""
+    env = os.environ if env is None else env
+    path = Path(path)
+    file = display_path(str(path))
+    text = read(path, file)
+    sources = {file: text}
+    root = build(text, file)
+    if not isinstance(root, LDict):
+        raise SpecError([Problem(Loc(file, 1, 1), "", "expected a mapping of keys at the top "
+                                 f"level, got {describe(plain(root))}")], sources)
+    problems: list[Problem] = []
+    if name is not None:
+        label = f"--name {name}"
+        root.put("name", name, Loc(label, 1, 1), Loc(label, 1, 8))
+        sources[label] = label
+    for assignment in overrides:
+        problems += apply_set(root, assignment)
+        sources[f"--set {assignment}"] = f"--set {assignment}"
+    raw_targets = root.get("targets")
+    targets = _resolve_targets(raw_targets, problems) if isinstance(raw_targets, LDict) else (
+        LDict(root.loc))
+    if target is not None and isinstance(raw_targets, LDict) and target not in targets:
+        known = ", ".join(targets) or "none"
+        raise UsageError(f"{file}: no target named {target!r}{did_you_mean(target, targets)}; "
+                         f"the spec has: {known}")
+    names = list(targets) if isinstance(raw_targets, LDict) and targets else [None]
+    chosen = target if target is not None else names[0]
+    specs: dict[str | None, Spec | None] = {}
+    for each in names:
+        spec, found = _one_target(root, targets, each, env, path.parent, file)
+        specs[each] = spec
+        if strict_all or each == chosen:
+            problems += found
+    if problems or specs.get(chosen) is None:
+        raise SpecError(problems, sources)
+    main = specs[chosen]
+    assert main is not None
+    kept = {n: s.targets[n] for n, s in specs.items() if s is not None and n is not None}
+    spec = main.model_copy(update={"targets": kept})
+    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    fingerprint = hashlib.sha256(canonical.encode()).hexdigest()
+    return Loaded(path.resolve(), spec, chosen, fingerprint)

@@ -1,0 +1,353 @@
+"""The spec's schema: every model, every rule, every description. The only schema there is.
+
+The loader hands these models plain data that it has already interpolated, with each target's
+``kind`` filled in and ``extends`` resolved; the models only check and describe it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
+MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+# GCS bucket naming rules, without the dotted (domain-verified) form's 222-character variant.
+BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]$")
+LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
+REGION_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
+DURATION_RE = re.compile(r"^([0-9]+)(s|m|h|d)?$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+ScaleTier = Literal["BASIC", "STANDARD_1", "PREMIUM_1", "BASIC_GPU", "BASIC_TPU", "CUSTOM"]
+
+
+class Model(BaseModel):
+    # strict: YAML already gives real types, so "1" must not silently become 1
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def _stringify(value: Any) -> Any:
+    """Args and env values are strings to the trainer; YAML may read `4` or `true`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return value
+
+
+Args = Annotated[
+    list[str],
+    Field(description="Arguments passed to the trainer as written, never parsed by jobspec."),
+]
+Env = Annotated[
+    dict[str, str],
+    Field(description="Extra environment variables for the trainer."),
+]
+
+
+class _ArgsEnv(Model):
+    @field_validator("args", mode="before", check_fields=False)
+    @classmethod
+    def _args_as_strings(cls, value: Any) -> Any:
+        return [_stringify(v) for v in value] if isinstance(value, list) else value
+
+    @field_validator("env", mode="before", check_fields=False)
+    @classmethod
+    def _env_as_strings(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: _stringify(v) for k, v in value.items()}
+        return value
+
+    @field_validator("env", check_fields=False)
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not ENV_NAME_RE.match(key):
+                raise ValueError(f"{key!r} is not a valid environment variable name")
+        return value
+
+
+class Trainer(Model):
+    package_path: str = Field(
+        description="Folder holding the trainer package (with __init__.py), relative to this "
+        "spec file. Its parent is the trainer's working directory in local runs."
+    )
+    module: str = Field(description="Module to run as `python -m MODULE`, e.g. trainer.task.")
+    requirements: list[str] = Field(
+        default_factory=list,
+        description="pip requirements installed with the package (install_requires).",
+    )
+    allow_outside_repo: bool = Field(
+        default=False,
+        description="Allow a package_path outside the spec's repository (it will be uploaded).",
+    )
+
+    @field_validator("module")
+    @classmethod
+    def _dotted(cls, value: str) -> str:
+        if not MODULE_RE.match(value):
+            raise ValueError(
+                f"expected a dotted Python module name like trainer.task, got {value!r}"
+            )
+        return value
+
+    @field_validator("package_path")
+    @classmethod
+    def _package_exists(cls, value: str, info: ValidationInfo) -> str:
+        base = (info.context or {}).get("base")
+        if base is None:
+            return value
+        path = Path(base) / value
+        if not path.is_dir():
+            raise ValueError(f"no folder {value!r} next to this spec (looked for {path})")
+        if not (path / "__init__.py").is_file():
+            raise ValueError(f"{value!r} is not a Python package: {path} has no __init__.py")
+        return value
+
+
+class Distributed(Model):
+    workers: int = Field(default=0, ge=0, le=64, description="Number of worker processes.")
+    parameter_servers: int = Field(default=0, ge=0, le=64, description="Number of ps processes.")
+    evaluators: int = Field(default=0, ge=0, le=8, description="Number of evaluator processes.")
+    start_port: int = Field(
+        default=27182, ge=1024, le=65000, description="First port; tasks use consecutive ports."
+    )
+
+
+class Accelerator(Model):
+    type: str = Field(description="Accelerator type, e.g. NVIDIA_TESLA_T4.")
+    count: int = Field(default=1, ge=1, le=16, description="Accelerators per machine.")
+
+    @field_validator("type")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        if not re.match(r"^[A-Z][A-Z0-9_]+$", value):
+            raise ValueError(f"expected an accelerator type like NVIDIA_TESLA_T4, got {value!r}")
+        return value
+
+
+class Pool(Model):
+    machine_type: str | None = Field(
+        default=None,
+        description="Compute Engine machine type (n1-standard-4) or a legacy name (standard, "
+        "large_model, complex_model_s/m/l, standard_gpu).",
+    )
+    count: int = Field(default=1, ge=0, le=1000, description="Number of replicas.")
+    accelerator: Accelerator | None = Field(default=None, description="GPUs per replica.")
+
+
+class _Target(_ArgsEnv):
+    extends: str | None = Field(
+        default=None,
+        description="Start from another target of this file, then change what follows.",
+    )
+    args: Args = Field(default_factory=list)
+    env: Env = Field(default_factory=dict)
+    job_dir: str | None = Field(
+        default=None,
+        description="Output folder, appended to the trainer's args as --job-dir. Passed as "
+        "written; relative paths resolve from the trainer's working directory.",
+    )
+
+
+class LocalTarget(_Target):
+    kind: Literal["local"] = Field(
+        default="local", description="local or cloud; defaults to the target's key."
+    )
+    python: str | None = Field(
+        default=None, description="Interpreter for the trainer; defaults to jobspec's own."
+    )
+    isolated: bool = Field(
+        default=False,
+        description="Install the package's sdist into a fresh venv and run from an empty folder, "
+        "as the cloud does.",
+    )
+    distributed: Distributed | None = Field(
+        default=None, description="Run a chief plus workers, parameter servers and evaluators."
+    )
+
+
+class CloudTarget(_Target):
+    kind: Literal["cloud"] = Field(
+        default="cloud", description="local or cloud; defaults to the target's key."
+    )
+    project: str | None = Field(
+        default=None,
+        description="Google Cloud project; else GOOGLE_CLOUD_PROJECT, else CLOUDSDK_CORE_PROJECT.",
+    )
+    bucket: str = Field(description="GCS bucket for staging, claims and job output.")
+    region: str = Field(default="us-central1", description="Vertex AI region.")
+    runtime_version: str | None = Field(
+        default=None,
+        description='Runtime version "X.Y", resolved to a prebuilt image (see `jobspec runtimes`).',
+    )
+    python_version: str | None = Field(default=None, description='Python version, e.g. "3.10".')
+    executor_image: str | None = Field(
+        default=None, description="Prebuilt training image URI, used exactly as given."
+    )
+    scale_tier: ScaleTier = Field(
+        default="BASIC", description="Legacy scale tier, mapped to Vertex worker pools."
+    )
+    chief: Pool | None = Field(default=None, description="CUSTOM tier: the chief (master) pool.")
+    workers: Pool | None = Field(default=None, description="CUSTOM tier: the worker pool.")
+    parameter_servers: Pool | None = Field(default=None, description="CUSTOM tier: the ps pool.")
+    evaluators: Pool | None = Field(default=None, description="CUSTOM tier: the evaluator pool.")
+    labels: dict[str, str] = Field(default_factory=dict, description="Labels for the job.")
+    service_account: str | None = Field(default=None, description="Service account to run as.")
+    network: str | None = Field(
+        default=None, description="VPC network: projects/NUMBER/global/networks/NAME."
+    )
+    max_running_time: str | int | None = Field(
+        default=None, description='Timeout: seconds, or "90m", "2h", "1d".'
+    )
+    staging_prefix: str = Field(
+        default="jobspec-staging", description="Bucket folder for staged packages."
+    )
+    name_suffix: Literal["none", "counter", "timestamp"] = Field(
+        default="none",
+        description="counter: the next free NAME_N; timestamp: NAME_YYYYMMDD_HHMMSS (UTC).",
+    )
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, value: str) -> str:
+        if value.startswith("gs://"):
+            raise ValueError(f"expected a bucket name without gs://, got {value!r}")
+        if not BUCKET_RE.match(value) or ".." in value or value.startswith("goog"):
+            raise ValueError(
+                f"{value!r} is not a valid bucket name: 3-63 lowercase letters, digits, '-', '_' "
+                "and '.', starting and ending with a letter or digit"
+            )
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not REGION_RE.match(value):
+            raise ValueError(f"expected a region like us-central1, got {value!r}")
+        return value
+
+    @field_validator("job_dir")
+    @classmethod
+    def _gs_job_dir(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("gs://"):
+            raise ValueError(f"a cloud job_dir must be a gs:// path, got {value!r}")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, val in value.items():
+            if not LABEL_KEY_RE.match(key):
+                raise ValueError(
+                    f"label key {key!r} must start with a lowercase letter and hold at most 63 "
+                    "lowercase letters, digits, '_' or '-'"
+                )
+            if not LABEL_VALUE_RE.match(val):
+                raise ValueError(
+                    f"label value {val!r} may hold at most 63 lowercase letters, digits, '_' or '-'"
+                )
+        return value
+
+    @field_validator("max_running_time")
+    @classmethod
+    def _duration(cls, value: str | int | None) -> str | int | None:
+        if isinstance(value, str) and not DURATION_RE.match(value):
+            raise ValueError(f'expected seconds or a duration like "90m", "2h", got {value!r}')
+        return value
+
+    @model_validator(mode="after")
+    def _tier_and_runtime(self) -> CloudTarget:
+        if self.scale_tier == "BASIC_TPU":
+            raise ValueError(
+                "scale_tier BASIC_TPU is not supported: Vertex AI has no equivalent of the legacy "
+                "TPU tier; use scale_tier CUSTOM with a TPU machine type"
+            )
+        if self.scale_tier == "CUSTOM":
+            if self.chief is None or self.chief.machine_type is None:
+                raise ValueError("scale_tier CUSTOM needs chief.machine_type")
+        else:
+            given = [k for k in ("chief", "workers", "parameter_servers", "evaluators")
+                     if getattr(self, k) is not None]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} only apply to scale_tier CUSTOM, not {self.scale_tier}"
+                )
+        if self.runtime_version is None and self.executor_image is None:
+            raise ValueError("a cloud target needs runtime_version or executor_image")
+        if self.runtime_version is not None and self.executor_image is not None:
+            raise ValueError("give runtime_version or executor_image, not both")
+        return self
+
+    def timeout_seconds(self) -> int | None:
+        if self.max_running_time is None:
+            return None
+        if isinstance(self.max_running_time, int):
+            return self.max_running_time
+        match = DURATION_RE.match(self.max_running_time)
+        assert match is not None
+        scale = {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2) or "s"]
+        return int(match.group(1)) * scale
+
+
+Target = Annotated[LocalTarget | CloudTarget, Field(discriminator="kind")]
+
+
+class Spec(_ArgsEnv):
+    version: Literal[1] = Field(description="Spec format version; always 1.")
+    name: str = Field(
+        description="Job name: a letter, then letters, digits and underscores; at most 128."
+    )
+    description: str | None = Field(default=None, description="What this job is for.")
+    trainer: Trainer = Field(description="The training package and how to run it.")
+    args: Args = Field(default_factory=list)
+    env: Env = Field(default_factory=dict)
+    secrets: list[str] = Field(
+        default_factory=list,
+        description="More env names whose values are masked in output and run records.",
+    )
+    targets: dict[str, Target] = Field(
+        description="Where to run: --target NAME picks one.", min_length=1
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME_RE.match(value):
+            raise ValueError(
+                f"expected a letter, then letters, digits or underscores, at most 128 "
+                f"characters, got {value!r}"
+            )
+        return value
+
+    @field_validator("targets")
+    @classmethod
+    def _target_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if not re.match(r"^[A-Za-z][A-Za-z0-9_-]*$", key):
+                raise ValueError(f"target name {key!r} must be letters, digits, '-' or '_'")
+        return value
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema editors use. Targets get `anyOf`: `kind` is optional in files."""
+    schema = Spec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://jobspec.dev/jobspec.schema.json"
+    schema["title"] = "jobspec job file"
+    targets = schema["properties"]["targets"]["additionalProperties"]
+    targets.pop("discriminator", None)
+    if "oneOf" in targets:
+        targets["anyOf"] = targets.pop("oneOf")
+    return schema
