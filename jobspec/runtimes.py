@@ -178,7 +178,7 @@ VERTEX_IMAGES: tuple[VertexImage, ...] = (
 
 _BY_NAME: dict[str, VertexImage] = {image.name: image for image in VERTEX_IMAGES}
 _REGISTRY_PREFIXES = ("us", "europe", "asia")
-_IMAGE_URI = re.compile(r"[^/]+/vertex-ai/training/(?P<name>[^/:@]+):latest")
+_IMAGE_URI = re.compile(r"[^/\s]+/vertex-ai/training/(?P<name>[^/:@\s]+):latest")
 _VERSION = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
 
 
