@@ -459,7 +459,8 @@ def format_table(today: date) -> str:
               for r in rows if r.kind == "ai-platform-runtime"]
     images = [(r.name, r.framework, r.python_version, str(r.end_of_patch),
                str(r.end_of_availability), r.status) for r in rows if r.kind == "vertex-image"]
-    tiers = [(t.name, _pools_text(t.pools) or "-", t.refused or t.provenance, t.note)
+    tiers = [(t.name, _pools_text(t.pools) or "-",
+              t.provenance + (f": {t.refused}" if t.refused else ""), t.note)
              for t in SCALE_TIERS]
     machines = [(m.legacy_name, m.machine_type, m.accelerator_type or "-", m.note)
                 for m in MACHINE_TYPES]
