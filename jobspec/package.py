@@ -195,81 +195,66 @@ def _is_service_account_key(data: bytes) -> bool:
 
 @dataclass(frozen=True)
 class _IgnoreFile:
-    base: str  # folder holding the file, relative to the rules' anchor ("" = the anchor)
+    base: str  # folder holding the file, relative to the anchor, "/"-terminated ("" = anchor)
     label: str  # ".gitignore" or ".jobspecignore"
     spec: pathspec.GitIgnoreSpec
 
+    @classmethod
+    def load(cls, file: Path, base: str) -> _IgnoreFile | None:
+        try:
+            lines = file.read_text(encoding="utf-8").splitlines()
+            return cls(base, file.name, pathspec.GitIgnoreSpec.from_lines(lines))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as err:  # ValueError: undecodable text or a bad pattern
+            raise PackageError(f"cannot use {file}: {err}") from err
+
     def verdict(self, path: str, is_dir: bool) -> tuple[bool, str] | None:
-        """(ignored?, pattern) of the last pattern that matches path, or None."""
-        if self.base:
-            if not path.startswith(self.base + "/"):
-                return None
-            path = path[len(self.base) + 1 :]
-        result = self.spec.check_file(path + "/" if is_dir else path)
+        """(ignored?, reason) from the last pattern that matches path, or None."""
+        if not path.startswith(self.base):
+            return None
+        result = self.spec.check_file(path[len(self.base) :] + ("/" if is_dir else ""))
         if result.include is None or result.index is None:
             return None
-        return result.include, str(getattr(self.spec.patterns[result.index], "pattern", "?"))
+        pattern = getattr(self.spec.patterns[result.index], "pattern", "?")
+        return result.include, f"matched {self.label}: {pattern}"
 
 
 @dataclass
 class _Rules:
-    prefix: str  # the package parent relative to the anchor (repo_root or the parent), "" or "a/"
+    prefix: str  # the package parent relative to the anchor (repo_root or the parent), "/"-ended
     git: list[_IgnoreFile] = field(default_factory=list)  # shallow to deep along any one path
-    own: list[_IgnoreFile] = field(default_factory=list)  # .jobspecignore: package, then parent
+    own: list[_IgnoreFile] = field(default_factory=list)  # .jobspecignore: parent, then package
 
-    def load(self, file: Path, base: str) -> _IgnoreFile | None:
-        try:
-            text = file.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return None
-        except (OSError, UnicodeDecodeError) as err:
-            raise PackageError(f"cannot read {file}: {err}") from err
-        try:
-            spec = pathspec.GitIgnoreSpec.from_lines(text.splitlines())
-        except ValueError as err:  # pathspec's GitWildMatchPatternError derives from it
-            raise PackageError(f"{file}: {err}") from err
-        return _IgnoreFile(base, file.name, spec)
-
-    def add_gitignore(self, folder: Path, base: str) -> None:
-        rule = self.load(folder / ".gitignore", base)
+    def add(self, group: list[_IgnoreFile], file: Path, base: str) -> None:
+        rule = _IgnoreFile.load(file, base)
         if rule is not None:
-            self.git.append(rule)
+            group.append(rule)
 
     def reason(self, rel: str, is_dir: bool) -> str | None:
         """Why rel (relative to the package parent) is ignored; None if it is not."""
-        path = self.prefix + rel
-        # git: the deepest .gitignore with a matching pattern decides; rules of sibling folders
-        # never match (base prefix), so reverse insertion order is deepest-first.
-        # .jobspecignore is consulted last so `!pattern` there can re-include a gitignored file.
-        verdict: tuple[bool, str, str] | None = None
+        # The deepest file with a matching pattern decides (git); sibling folders' files never
+        # match, so reverse insertion order is deepest-first. .jobspecignore is asked last, so
+        # its `!pattern` can re-include a gitignored file.
+        found: tuple[bool, str] | None = None
         for group in (self.git, self.own):
-            for rule in reversed(group):
-                found = rule.verdict(path, is_dir)
-                if found is not None:
-                    verdict = (*found, rule.label)
-                    break
-        if verdict is not None and verdict[0]:
-            return f"matched {verdict[2]}: {verdict[1]}"
-        return None
+            verdicts = (rule.verdict(self.prefix + rel, is_dir) for rule in reversed(group))
+            found = next((v for v in verdicts if v is not None), found)
+        return found[1] if found is not None and found[0] else None
 
 
 def _ignore_rules(package: Path, repo_root: Path | None) -> _Rules:
     """.gitignore from repo_root (or the parent) down to the parent, .jobspecignore of both."""
-    parent = package.parent
-    chain = [parent]
-    top = Path(os.path.abspath(repo_root)) if repo_root is not None else parent
+    chain = [package.parent]
+    top = Path(os.path.abspath(repo_root)) if repo_root is not None else package.parent
     while chain[-1] != top and top in chain[-1].parents:  # lexical, like the paths walked
         chain.append(chain[-1].parent)
-    anchor = chain[-1]
-    rel_parent = parent.relative_to(anchor).as_posix() if parent != anchor else ""
-    rules = _Rules(prefix=f"{rel_parent}/" if rel_parent else "")
-    for folder in reversed(chain):
-        rel = folder.relative_to(anchor).as_posix() if folder != anchor else ""
-        rules.add_gitignore(folder, rel)
-    for folder, base in ((parent, rel_parent), (package, rules.prefix + package.name)):
-        own = rules.load(folder / ".jobspecignore", base)
-        if own is not None:
-            rules.own.insert(0, own)  # the package's own file is consulted first
+    bases = ["" if d == chain[-1] else f"{d.relative_to(chain[-1]).as_posix()}/" for d in chain]
+    rules = _Rules(prefix=bases[0])
+    for folder, base in reversed(list(zip(chain, bases, strict=True))):
+        rules.add(rules.git, folder / ".gitignore", base)
+    rules.add(rules.own, package.parent / ".jobspecignore", rules.prefix)
+    rules.add(rules.own, package / ".jobspecignore", f"{rules.prefix}{package.name}/")
     return rules
 
 
@@ -287,7 +272,7 @@ class _Walker:
 
     def walk(self, real_dir: Path, rel_dir: str, ancestors: frozenset[Path]) -> None:
         self.dirs.append(rel_dir)
-        self.rules.add_gitignore(real_dir, self.rules.prefix + rel_dir)
+        self.rules.add(self.rules.git, real_dir / ".gitignore", f"{self.rules.prefix}{rel_dir}/")
         ancestors = ancestors | {real_dir}
         try:
             entries = sorted(os.scandir(real_dir), key=lambda e: e.name)
@@ -490,7 +475,7 @@ def _package(
         filename=filename,
         data=data,
         sha256=hashlib.sha256(data).hexdigest(),
-        md5_b64=base64.b64encode(hashlib.md5(data).digest()).decode("ascii"),
+        md5_b64=base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode("ascii"),
         size=len(data),
         files=tuple(sorted(name for name, content, _ in members if content is not None)),
         excluded=tuple(excluded),

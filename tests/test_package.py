@@ -235,7 +235,8 @@ def test_jobspecignore_in_package_and_parent(repo: Path) -> None:
         {
             ".gitignore": "*.csv\n",
             ".jobspecignore": "*.npz\n",
-            "trainer/.jobspecignore": "data/\n!small.csv\n",
+            "trainer/.jobspecignore": "data/\n!small.csv\n!keep.npz\n",
+            "trainer/keep.npz": "k",
             "trainer/data/big.bin": "b",
             "trainer/weights.npz": "w",
             "trainer/small.csv": "1,2\n",
@@ -249,6 +250,7 @@ def test_jobspecignore_in_package_and_parent(repo: Path) -> None:
         "trainer/weights.npz": "matched .jobspecignore: *.npz",
     }
     assert "trainer-0.0.0/trainer/small.csv" in package.files  # re-included by .jobspecignore
+    assert "trainer-0.0.0/trainer/keep.npz" in package.files  # the package's file wins
 
 
 def test_symlinks_inside_are_followed_and_outside_are_excluded(repo: Path, tmp_path: Path) -> None:
