@@ -87,9 +87,7 @@ def build_sdist(
         return _build_with_setup_py(parent)
     project = _own_pyproject(parent, name)
     rules = _ignore_rules(package, repo_root if _inside(package, repo_root) else None)
-    walker = _Walker(package, rules)
-    walker.walk(package.resolve(), name, frozenset())
-    walker.require_init(name)
+    walker = _Walker(package, rules).run()
     if project is not None:
         _refuse_requirements(reqs, parent / "pyproject.toml")
         return _build_from_pyproject(parent, project, walker)
@@ -245,9 +243,9 @@ class _Rules:
 
 def _ignore_rules(package: Path, repo_root: Path | None) -> _Rules:
     """.gitignore from repo_root (or the parent) down to the parent, .jobspecignore of both."""
-    chain = [package.parent]
-    top = Path(os.path.abspath(repo_root)) if repo_root is not None else package.parent
-    while chain[-1] != top and top in chain[-1].parents:  # lexical, like the paths walked
+    chain = [package.parent.resolve()]
+    top = repo_root.resolve() if repo_root is not None else chain[0]
+    while chain[-1] != top and top in chain[-1].parents:
         chain.append(chain[-1].parent)
     bases = ["" if d == chain[-1] else f"{d.relative_to(chain[-1]).as_posix()}/" for d in chain]
     rules = _Rules(prefix=bases[0])
@@ -269,6 +267,20 @@ class _Walker:
         self.dirs: list[str] = []
         self.excluded: list[Excluded] = []
         self.total = 0
+        self.links: list[tuple[Path, str, frozenset[Path]]] = []  # (link, rel, real ancestors)
+
+    def run(self) -> _Walker:
+        self.walk(self.root, self.name, frozenset())
+        # Symlinks last: by then every .gitignore that could exclude their target is loaded.
+        while self.links:
+            link, rel, ancestors = self.links.pop(0)
+            target, is_dir, why = self._follow(link, ancestors)
+            self._visit(rel, target, is_dir, why, ancestors)
+        if not any(rel == f"{self.name}/__init__.py" for rel, _, _ in self.files):
+            init = f"{self.name}/__init__.py"
+            why = next((e.reason for e in self.excluded if e.path == init), "excluded")
+            raise PackageError(f"{init} would not be packaged ({why}), so nothing could import it")
+        return self
 
     def walk(self, real_dir: Path, rel_dir: str, ancestors: frozenset[Path]) -> None:
         self.dirs.append(rel_dir)
@@ -280,17 +292,24 @@ class _Walker:
             raise PackageError(f"cannot list {real_dir}: {err.strerror}") from err
         for entry in entries:
             rel = f"{rel_dir}/{entry.name}"
-            target, why = Path(entry.path), None
-            is_dir = entry.is_dir(follow_symlinks=False)
             if entry.is_symlink():
-                target, is_dir, why = self._follow(Path(entry.path), ancestors)
-            why = why or _default_reason(entry.name, is_dir) or self.rules.reason(rel, is_dir)
-            if why is None and is_dir:
-                self.walk(target, rel, ancestors)
-            elif why is None:
-                why = self._add_file(target, rel)
-            if why is not None:
-                self.excluded.append(Excluded(rel, why))
+                self.links.append((Path(entry.path), rel, ancestors))
+            else:
+                self._visit(
+                    rel, Path(entry.path), entry.is_dir(follow_symlinks=False), None, ancestors
+                )
+
+    def _visit(
+        self, rel: str, path: Path, is_dir: bool, why: str | None, ancestors: frozenset[Path]
+    ) -> None:
+        name = rel.rsplit("/", 1)[-1]
+        why = why or _default_reason(name, is_dir) or self.rules.reason(rel, is_dir)
+        if why is None and is_dir:
+            self.walk(path, rel, ancestors)
+        elif why is None:
+            why = self._add_file(path, rel)
+        if why is not None:
+            self.excluded.append(Excluded(rel, why))
 
     def _follow(self, link: Path, ancestors: frozenset[Path]) -> tuple[Path, bool, str | None]:
         try:
@@ -302,9 +321,16 @@ class _Walker:
         is_dir = target.is_dir()
         if is_dir and target in ancestors:
             return target, True, "symlink loop"
-        target_rel = "/".join((self.name, *target.relative_to(self.root).parts))
-        why = _default_reason(target.name, is_dir) or self.rules.reason(target_rel, is_dir)
-        return target, is_dir, f"symlink to {target_rel}: {why}" if why else None
+        # the target and every folder on its way must be packageable themselves
+        parts = (self.name, *target.relative_to(self.root).parts)
+        for depth in range(2, len(parts) + 1):
+            sub, sub_is_dir = "/".join(parts[:depth]), depth < len(parts) or is_dir
+            why = _default_reason(parts[depth - 1], sub_is_dir) or self.rules.reason(
+                sub, sub_is_dir
+            )
+            if why is not None:
+                return target, is_dir, f"symlink to {'/'.join(parts)}: {why}"
+        return target, is_dir, None
 
     def _add_file(self, path: Path, rel: str) -> str | None:
         try:
@@ -320,12 +346,6 @@ class _Walker:
             return "service-account key (detected by content)"
         self.files.append((rel, data, bool(info.st_mode & 0o111)))
         return None
-
-    def require_init(self, name: str) -> None:
-        init = f"{name}/__init__.py"
-        if not any(rel == init for rel, _, _ in self.files):
-            why = next((e.reason for e in self.excluded if e.path == init), "excluded")
-            raise PackageError(f"{init} would not be packaged ({why}), so nothing could import it")
 
 
 def _check_size(total: int, where: Path) -> None:
@@ -478,7 +498,7 @@ def _package(
         md5_b64=base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode("ascii"),
         size=len(data),
         files=tuple(sorted(name for name, content, _ in members if content is not None)),
-        excluded=tuple(excluded),
+        excluded=tuple(sorted(excluded, key=lambda e: e.path)),
         build=build,
     )
 

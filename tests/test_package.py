@@ -264,10 +264,19 @@ def test_symlinks_inside_are_followed_and_outside_are_excluded(repo: Path, tmp_p
     (pkg / "dangling.py").symlink_to(pkg / "missing.py")
     (pkg / "hidden_env").symlink_to(".env")
     (pkg / ".env").write_text("TOKEN=1\n")
+    make_tree(
+        pkg, {".git/config": "[remote]\n", "util/.gitignore": "secret/\n", "util/secret/k": "k"}
+    )
+    (pkg / "git_config").symlink_to(".git/config")
+    (pkg / "k").symlink_to("util/secret/k")
     package = build_sdist(pkg)
     assert excluded_map(package) == {
         "trainer/.env": "environment file, may hold secrets",
+        "trainer/.git": "version control",
         "trainer/dangling.py": "broken symlink",
+        "trainer/git_config": "symlink to trainer/.git/config: version control",
+        "trainer/k": "symlink to trainer/util/secret/k: matched .gitignore: secret/",
+        "trainer/util/secret": "matched .gitignore: secret/",
         "trainer/hidden_env": "symlink to trainer/.env: environment file, may hold secrets",
         "trainer/outdir": "symlink leaves package_path",
         "trainer/token.txt": "symlink leaves package_path",
