@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,9 @@ from pydantic import ValidationError
 from jobspec.diagnostics import Problem, SpecError, did_you_mean, display_path
 from jobspec.errors import UsageError
 from jobspec.interpolate import BUILTINS, Context, interpolate, substitute
-from jobspec.located import LDict, LList, Loc, deep_merge, plain
+from jobspec.located import LDict, LList, Loc, deep_merge, locate, plain
 from jobspec.spec import Spec
-from jobspec.validation import describe
+from jobspec.validation import describe, dotted
 from jobspec.validation import problems as validation_problems
 
 MAX_BYTES = 1 << 20
@@ -220,10 +220,17 @@ class Loaded:
     spec: Spec  # top-level values interpolated for `target`; targets that loaded cleanly
     target: str | None
     fingerprint: str  # sha256 of the validated spec, canonical JSON
+    tree: Any = None  # the located data behind `spec`, for errors found after loading
+    sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def base_dir(self) -> Path:
         return self.path.parent
+
+    def error(self, path: tuple[str | int, ...], message: str) -> SpecError:
+        """A SpecError about a value that loaded fine but cannot be used (e.g. a runtime)."""
+        where = locate(self.tree, path) or Loc(display_path(str(self.path)), 1, 1)
+        return SpecError([Problem(where, dotted(path), message)], self.sources)
 
 
 def read(path: Path, file: str) -> str:
@@ -357,7 +364,7 @@ def _context(root: LDict, target: str, body: Any, env: Mapping[str, str],
 
 
 def _one_target(root: LDict, targets: LDict, target: str | None, env: Mapping[str, str],
-                base: Path, file: str) -> tuple[Spec | None, list[Problem]]:
+                base: Path, file: str) -> tuple[Spec | None, LDict, list[Problem]]:
     problems: list[Problem] = []
     body = targets.get(target) if target is not None else None
     ctx = _context(root, target or "", body, env, problems) if target is not None else Context(
@@ -380,8 +387,8 @@ def _one_target(root: LDict, targets: LDict, target: str | None, env: Mapping[st
     try:
         spec = Spec.model_validate(as_plain, context={"base": str(base)})
     except ValidationError as exc:
-        return None, problems + validation_problems(exc, data, as_plain, file)
-    return (spec if not problems else None), problems
+        return None, data, problems + validation_problems(exc, data, as_plain, file)
+    return (spec if not problems else None), data, problems
 
 
 def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str] = (),
@@ -416,8 +423,9 @@ def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str
     names = list(targets) if isinstance(raw_targets, LDict) and targets else [None]
     chosen = target if target is not None else names[0]
     specs: dict[str | None, Spec | None] = {}
+    trees: dict[str | None, LDict] = {}
     for each in names:
-        spec, found = _one_target(root, targets, each, env, path.parent, file)
+        spec, trees[each], found = _one_target(root, targets, each, env, path.parent, file)
         specs[each] = spec
         if strict_all or each == chosen:
             problems += found
@@ -429,4 +437,4 @@ def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str
     spec = main.model_copy(update={"targets": kept})
     canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     fingerprint = hashlib.sha256(canonical.encode()).hexdigest()
-    return Loaded(path.resolve(), spec, chosen, fingerprint)
+    return Loaded(path.resolve(), spec, chosen, fingerprint, trees[chosen], sources)

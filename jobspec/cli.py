@@ -1,0 +1,273 @@
+"""The command line: parse, call one function, map errors to exit codes. Nothing else."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from jobspec import __version__
+from jobspec.errors import EXIT_INTERRUPTED, EXIT_USAGE, JobspecError
+
+# What follows `--` belongs to the trainer (or, for `import`, to gcloud): split it off before
+# click sees it, so jobspec never parses a single trainer argument.
+_TRAILING: list[str] = []
+
+
+def _spec_path(spec: str | None) -> Path:
+    from jobspec.project import default_spec
+
+    return Path(spec) if spec else default_spec(Path.cwd())
+
+
+def _host() -> Any:
+    from jobspec.plan import Host
+
+    return Host(tensorflow=_local_tensorflow())
+
+
+def _local_tensorflow() -> str | None:
+    from importlib import metadata
+
+    for dist in ("tensorflow", "tensorflow-cpu", "tf-nightly"):
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def _load(spec: str | None, target: str | None, sets: Sequence[str] = (),
+          name: str | None = None) -> Any:
+    from jobspec.loader import load
+
+    return load(_spec_path(spec), target=target, overrides=sets, name=name)
+
+
+def _plan(loaded: Any, *, isolated: bool | None = None) -> Any:
+    from jobspec import plan as planner
+    from jobspec.project import settings
+
+    target = loaded.spec.targets[loaded.target]
+    if target.kind == "local":
+        return planner.plan_local(loaded, _TRAILING, host=_host(), isolated=isolated)
+    return planner.plan_cloud(loaded, _TRAILING, submission_id=uuid.uuid4().hex[:16],
+                              host=_host(), runtime_extra=settings(loaded.path.parent).runtimes)
+
+
+def _warn(message: str) -> None:
+    click.echo(click.style("warning: ", fg="yellow", bold=True) + message, err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="jobspec")
+def cli() -> None:
+    """Run a version-controlled YAML job file as a training job, here or on Vertex AI.
+
+    Arguments after `--` go to the trainer untouched.
+    """
+
+
+@cli.command()
+@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+def validate(specs: tuple[str, ...]) -> None:
+    """Check spec files; print every problem as file:line:col (exit 2 if any)."""
+    from jobspec.diagnostics import SpecError
+    from jobspec.loader import load
+
+    paths = [Path(s) for s in specs] or [_spec_path(None)]
+    failed: list[JobspecError] = []
+    for path in paths:
+        try:
+            load(path, strict_all=True)
+        except JobspecError as exc:
+            failed.append(exc)
+            click.echo(exc.render(), err=True)
+    if failed:
+        count = sum(len(e.problems) if isinstance(e, SpecError) else 1 for e in failed)
+        raise SystemExit(_exit(EXIT_USAGE, f"{count} problem(s) in {len(failed)} file(s)"))
+    click.echo(f"{len(paths)} spec(s) valid")
+
+
+def _exit(code: int, message: str) -> int:
+    click.echo(message, err=True)
+    return code
+
+
+_target_opt = click.option("--target", "-t", required=True,
+                           help="Target to use (a key of targets).")
+_spec_arg = click.argument("spec", required=False, type=click.Path(dir_okay=False))
+_set_opt = click.option("--set", "sets", multiple=True, metavar="KEY.PATH=VALUE",
+                        help="Override a spec value, validated like the file.")
+_name_opt = click.option("--name", help="Override the job name.")
+
+
+@cli.command()
+@_spec_arg
+@_target_opt
+@_set_opt
+@_name_opt
+@click.option("--isolated", is_flag=True, default=None, help="Plan an isolated local run.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+def plan(spec: str | None, target: str, sets: tuple[str, ...], name: str | None,
+         isolated: bool | None, as_json: bool) -> None:
+    """Show exactly what `run` would do, without doing any of it."""
+    from jobspec.render import plan_json, plan_text
+
+    the_plan = _plan(_load(spec, target, sets, name), isolated=isolated)
+    if as_json:
+        click.echo(json.dumps(plan_json(the_plan), indent=2))
+    else:
+        click.echo(plan_text(the_plan))
+
+
+@cli.command()
+@_spec_arg
+@_target_opt
+@_set_opt
+@_name_opt
+@click.option("--isolated", is_flag=True, default=None,
+              help="Local: install the package's sdist in a venv and run it from an empty folder.")
+@click.option("--detach", is_flag=True, help="Cloud: return once the job is submitted.")
+@click.option("--reclaim", is_flag=True, help="Cloud: take over this name's failed claim.")
+@click.option("--cancel-on-interrupt", is_flag=True,
+              help="Cloud: Ctrl-C cancels the job instead of detaching.")
+def run(spec: str | None, target: str, sets: tuple[str, ...], name: str | None,
+        isolated: bool | None, detach: bool, reclaim: bool, cancel_on_interrupt: bool) -> None:
+    """Run the job on TARGET: here (local) or on Vertex AI (cloud)."""
+    the_plan = _plan(_load(spec, target, sets, name), isolated=isolated)
+    for warning in the_plan.warnings:
+        _warn(warning)
+    if the_plan.kind == "local":
+        from jobspec.local import execute
+
+        raise SystemExit(execute(the_plan))
+    from jobspec.cloud.submit import execute as execute_cloud
+
+    raise SystemExit(execute_cloud(the_plan, detach=detach, reclaim=reclaim,
+                                   cancel_on_interrupt=cancel_on_interrupt))
+
+
+def _records(target: str | None, spec: str | None) -> Any:
+    """Local run records live under the project root of the spec (or the current folder)."""
+    from jobspec.local import Records
+    from jobspec.project import find_root
+
+    start = Path(spec).parent if spec else Path.cwd()
+    return Records((find_root(start) or Path.cwd()) / ".jobspec" / "runs")
+
+
+def _kind(target: str | None, spec: str | None) -> str:
+    if target is None or target == "local":
+        return "local"
+    if target == "cloud":
+        return "cloud"
+    loaded = _load(spec, target)
+    return str(loaded.spec.targets[target].kind)
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--target", "-t", default=None, help="local (the default) or a cloud target.")
+@click.option("--spec", default=None, help="Spec to read the bucket from (cloud).")
+@click.option("--bucket", default=None, help="Bucket holding the job's claim (cloud).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def status(name: str, target: str | None, spec: str | None, bucket: str | None,
+           as_json: bool) -> None:
+    """Show the state of job NAME."""
+    if _kind(target, spec) == "local":
+        click.echo(_records(target, spec).status_text(name, as_json=as_json))
+        return
+    from jobspec.cloud.manage import status as cloud_status
+
+    raise SystemExit(cloud_status(name, target=target, spec=spec, bucket=bucket,
+                                  as_json=as_json))
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--target", "-t", default=None, help="local (the default) or a cloud target.")
+@click.option("--spec", default=None, help="Spec to read the bucket from (cloud).")
+@click.option("--bucket", default=None, help="Bucket holding the job's claim (cloud).")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the job ends.")
+def logs(name: str, target: str | None, spec: str | None, bucket: str | None,
+         follow: bool) -> None:
+    """Print the log of job NAME (the latest local run, or the cloud job)."""
+    if _kind(target, spec) == "local":
+        raise SystemExit(_records(target, spec).print_log(name, follow=follow))
+    from jobspec.cloud.manage import logs as cloud_logs
+
+    raise SystemExit(cloud_logs(name, target=target, spec=spec, bucket=bucket, follow=follow))
+
+
+@cli.command()
+@click.argument("name")
+@click.option("--target", "-t", default=None, help="A cloud target (cloud jobs only).")
+@click.option("--spec", default=None, help="Spec to read the bucket from.")
+@click.option("--bucket", default=None, help="Bucket holding the job's claim.")
+def cancel(name: str, target: str | None, spec: str | None, bucket: str | None) -> None:
+    """Cancel cloud job NAME."""
+    from jobspec.cloud.manage import cancel as cloud_cancel
+
+    raise SystemExit(cloud_cancel(name, target=target or "cloud", spec=spec, bucket=bucket))
+
+
+@cli.command(name="list")
+@click.option("--target", "-t", default=None, help="local (the default) or a cloud target.")
+@click.option("--spec", default=None, help="Spec to read the bucket from (cloud).")
+@click.option("--bucket", default=None, help="Bucket to list (cloud).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_(target: str | None, spec: str | None, bucket: str | None, as_json: bool) -> None:
+    """List jobs: local run records, or the jobs claimed in the bucket."""
+    if _kind(target, spec) == "local":
+        click.echo(_records(target, spec).list_text(as_json=as_json))
+        return
+    from jobspec.cloud.manage import list_jobs
+
+    raise SystemExit(list_jobs(target=target, spec=spec, bucket=bucket, as_json=as_json))
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of the spec (for editors)."""
+    from jobspec.spec import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+@cli.command()
+def runtimes() -> None:
+    """List runtime versions and prebuilt images, with their status today."""
+    from datetime import date
+
+    from jobspec.runtimes import format_table
+
+    click.echo(format_table(date.today()))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    _TRAILING.clear()
+    if "--" in args:
+        cut = args.index("--")
+        _TRAILING.extend(args[cut + 1:])
+        args = args[:cut]
+    try:
+        cli.main(args=args, prog_name="jobspec", standalone_mode=False)
+    except click.exceptions.Abort:
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    except click.ClickException as exc:
+        exc.show()
+        raise SystemExit(EXIT_USAGE) from None
+    except JobspecError as exc:
+        click.echo(exc.render(), err=True)
+        raise SystemExit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        raise SystemExit(EXIT_INTERRUPTED) from None
+    raise SystemExit(0)

@@ -1,0 +1,383 @@
+"""Spec + target + command-line overrides → a LocalPlan or a CloudPlan: frozen data, no I/O.
+
+Only the spec and the package tree are read (the package to learn its content hash). Anything
+that depends on the moment (a submission id, today's date, the host's TensorFlow) comes in as
+an argument, so the same inputs always give the same plan.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from jobspec import runtimes
+from jobspec.errors import UsageError
+from jobspec.loader import Loaded
+from jobspec.package import Package, build_sdist
+from jobspec.project import project_root
+from jobspec.spec import CloudTarget, LocalTarget, Pool, Spec
+
+LABEL_NAME = "jobspec-name"
+LABEL_SUBMISSION = "jobspec-submission"
+POOL_ROLES = ("chief", "worker", "ps", "evaluator")
+
+
+@dataclass(frozen=True)
+class Host:
+    """Facts about this machine that a plan depends on, gathered by the caller."""
+
+    python_version: str = f"{sys.version_info.major}.{sys.version_info.minor}"
+    tensorflow: str | None = None
+    today: date = field(default_factory=date.today)
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+@dataclass(frozen=True)
+class Process:
+    task: str  # "chief-0", "worker-1", ...
+    argv: tuple[str, ...]
+    cwd: str | None  # None: a fresh empty folder, made when the run starts (isolated mode)
+    env: dict[str, str]  # added to os.environ
+
+
+@dataclass(frozen=True)
+class LocalPlan:
+    name: str
+    target: str
+    spec_path: str
+    project_root: str
+    module: str
+    package_path: str
+    python: str
+    job_dir: str | None
+    isolated: bool
+    processes: tuple[Process, ...]
+    package: Package | None  # isolated mode installs this sdist
+    requirements: tuple[str, ...]
+    secrets: tuple[str, ...]
+    warnings: tuple[str, ...]
+    fingerprint: str
+    kind: str = "local"
+
+
+@dataclass(frozen=True)
+class CloudPlan:
+    name: str
+    target: str
+    spec_path: str
+    project_root: str
+    project: str
+    region: str
+    bucket: str
+    job_dir: str
+    endpoint: str
+    parent: str  # projects/P/locations/R
+    body: dict[str, Any]  # the CustomJob request body, exactly as sent
+    package: Package
+    staging_uri: str
+    submission_id: str
+    name_suffix: str
+    pools: tuple[str, ...]  # human-readable pool shapes, for `plan`
+    gcloud: tuple[str, ...]
+    secrets: tuple[str, ...]
+    warnings: tuple[str, ...]
+    fingerprint: str
+    kind: str = "cloud"
+
+
+def trainer_args(spec: Spec, target: LocalTarget | CloudTarget, extra: Sequence[str],
+                 job_dir: str | None) -> list[str]:
+    """spec args + target args + args after -- + [--job-dir JOB_DIR], as gcloud builds them."""
+    args = [*spec.args, *target.args, *extra]
+    if job_dir:
+        args += ["--job-dir", job_dir]
+    return args
+
+
+def aip_env(job_dir: str | None) -> dict[str, str]:
+    if not job_dir:
+        return {}
+    base = job_dir.rstrip("/")
+    return {"AIP_MODEL_DIR": f"{base}/model/", "AIP_CHECKPOINT_DIR": f"{base}/checkpoints/",
+            "AIP_TENSORBOARD_LOG_DIR": f"{base}/logs/"}
+
+
+def repo_paths_in_args(args: Sequence[str], cwd: Path) -> list[str]:
+    """Args naming an existing path relative to the trainer's folder: gone in the cloud."""
+    found = []
+    for arg in args:
+        value = arg.split("=", 1)[1] if arg.startswith("-") and "=" in arg else arg
+        if not value or value.startswith(("-", "/", "gs://")) or "://" in value:
+            continue
+        try:
+            if (cwd / value).exists():
+                found.append(value)
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _tasks(target: LocalTarget, primary: str) -> list[tuple[str, int, int | None]]:
+    dist = target.distributed
+    assert dist is not None
+    port = dist.start_port
+    tasks: list[tuple[str, int, int | None]] = [(primary, 0, port)]
+    tasks += [("ps", i, port + 1 + i) for i in range(dist.parameter_servers)]
+    first_worker = port + 1 + dist.parameter_servers
+    tasks += [("worker", i, first_worker + i) for i in range(dist.workers)]
+    tasks += [("evaluator", i, None) for i in range(dist.evaluators)]
+    return tasks
+
+
+def tf_config(module: str, args: Sequence[str], task: tuple[str, int] | None,
+              cluster: dict[str, list[str]] | None) -> str:
+    """gcloud's TF_CONFIG, key for key (command_lib/ml_engine/local_train.py)."""
+    config = {
+        "job": {"job_name": module, "args": list(args)},
+        "task": {"type": task[0], "index": task[1]} if cluster and task else {},
+        "cluster": cluster or {},
+        "environment": "cloud",
+    }
+    return json.dumps(config)
+
+
+def _cluster_spec(cluster: dict[str, list[str]], primary: str, task: tuple[str, int]) -> str:
+    """Vertex's CLUSTER_SPEC: pools by position (chief, workers, ps, evaluators)."""
+    pools = {"workerpool0": cluster[primary], "workerpool1": cluster["worker"],
+             "workerpool2": cluster["ps"]}
+    pool = {primary: "workerpool0", "worker": "workerpool1", "ps": "workerpool2",
+            "evaluator": "workerpool3"}[task[0]]
+    return json.dumps({"cluster": pools, "environment": "cloud",
+                       "task": {"type": pool, "index": task[1]}})
+
+
+def _drift(spec: Spec, host: Host) -> list[str]:
+    """One warning when the host differs from a cloud target's runtime."""
+    for name, target in spec.targets.items():
+        if not isinstance(target, CloudTarget):
+            continue
+        try:
+            resolved = runtimes.resolve(
+                runtime_version=target.runtime_version, executor_image=target.executor_image,
+                region=target.region, gpu=False, today=host.today)
+        except runtimes.RuntimeUnavailable:
+            continue
+        cloud_python = target.python_version or resolved.python_version
+        notes = []
+        if cloud_python and cloud_python != host.python_version:
+            notes.append(f"Python {host.python_version} here, {cloud_python} in the cloud")
+        framework = resolved.framework or ""
+        if host.tensorflow and framework.startswith("TensorFlow"):
+            cloud_tf = framework.split()[-1]
+            if not host.tensorflow.startswith(cloud_tf + ".") and host.tensorflow != cloud_tf:
+                notes.append(f"TensorFlow {host.tensorflow} here, {cloud_tf} in the cloud")
+        if notes:
+            return [f"runtime drift against target {name!r}: {'; '.join(notes)}"]
+    return []
+
+
+def plan_local(loaded: Loaded, extra_args: Sequence[str] = (), *, host: Host | None = None,
+               isolated: bool | None = None) -> LocalPlan:
+    host = host or Host()
+    spec = loaded.spec
+    assert loaded.target is not None
+    target = spec.targets[loaded.target]
+    assert isinstance(target, LocalTarget)
+    isolated = target.isolated if isolated is None else isolated
+    package_dir = (loaded.base_dir / spec.trainer.package_path).resolve()
+    cwd = package_dir.parent
+    python = target.python or sys.executable
+    args = trainer_args(spec, target, extra_args, target.job_dir)
+    base_env = {**spec.env, **target.env, "CLOUD_ML_JOB_ID": spec.name, **aip_env(target.job_dir)}
+    warnings = []
+    package = None
+    root = project_root(loaded.path)
+    if isolated:
+        package = build_sdist(package_dir, requirements=spec.trainer.requirements,
+                              allow_outside=spec.trainer.allow_outside_repo, repo_root=root)
+        for path in repo_paths_in_args(args, cwd):
+            warnings.append(f"argument names {path!r}, a path in this repo: isolated runs, like "
+                            "the cloud, start in an empty folder where it does not exist")
+    dist = target.distributed
+    processes = []
+    run_cwd = None if isolated else str(cwd)
+    if dist is None or dist.workers + dist.parameter_servers + dist.evaluators == 0:
+        env = {**base_env, "TF_CONFIG": tf_config(spec.trainer.module, args, None, None)}
+        processes.append(Process("chief-0", (python, "-m", spec.trainer.module, *args),
+                                 run_cwd, env))
+    else:
+        primary = "master" if (host.tensorflow or "").startswith("1.") else "chief"
+        tasks = _tasks(target, primary)
+        cluster: dict[str, list[str]] = {primary: [], "ps": [], "worker": []}
+        for kind, _, port in tasks:
+            if port is not None:
+                cluster[kind].append(f"localhost:{port}")
+        for kind, index, _ in tasks:
+            env = {**base_env,
+                   "TF_CONFIG": tf_config(spec.trainer.module, args, (kind, index), cluster),
+                   "CLUSTER_SPEC": _cluster_spec(cluster, primary, (kind, index))}
+            processes.append(Process(f"{kind}-{index}", (python, "-m", spec.trainer.module,
+                                                         *args), run_cwd, env))
+    warnings += _drift(spec, host)
+    return LocalPlan(
+        name=spec.name, target=loaded.target, spec_path=str(loaded.path),
+        project_root=str(root), module=spec.trainer.module, package_path=str(package_dir),
+        python=python, job_dir=target.job_dir, isolated=isolated, processes=tuple(processes),
+        package=package, requirements=tuple(spec.trainer.requirements),
+        secrets=tuple(spec.secrets), warnings=tuple(warnings), fingerprint=loaded.fingerprint)
+
+
+def label_value(text: str) -> str:
+    """A GCP label value: lowercase letters, digits, '_' and '-', at most 63 characters."""
+    lowered = text.lower()
+    return "".join(c if c.isascii() and (c.isalnum() or c in "_-") else "-" for c in lowered)[:63]
+
+
+def _pool_body(role: str, machine: str, count: int, accel: str | None, accel_count: int,
+               python_spec: dict[str, Any]) -> dict[str, Any]:
+    machine_spec: dict[str, Any] = {"machineType": machine}
+    if accel:
+        machine_spec["acceleratorType"] = accel
+        machine_spec["acceleratorCount"] = accel_count
+    return {"machineSpec": machine_spec, "replicaCount": str(count),
+            "pythonPackageSpec": python_spec}
+
+
+def _shapes(target: CloudTarget) -> list[runtimes.PoolShape]:
+    if target.scale_tier != "CUSTOM":
+        return list(runtimes.scale_tier_pools(target.scale_tier))
+    shapes = []
+    pools: list[tuple[str, Pool | None]] = [
+        ("chief", target.chief), ("worker", target.workers),
+        ("ps", target.parameter_servers), ("evaluator", target.evaluators)]
+    for role, pool in pools:
+        if pool is None or pool.count == 0:
+            shapes.append(runtimes.PoolShape(role, "", 0))
+            continue
+        machine, accel, accel_count = runtimes.map_machine_type(pool.machine_type or "standard")
+        if pool.accelerator is not None:
+            accel, accel_count = pool.accelerator.type, pool.accelerator.count
+        count = 1 if role == "chief" else pool.count
+        shapes.append(runtimes.PoolShape(role, machine, count, accel, accel_count))
+    return shapes
+
+
+def endpoint(region: str, env: Mapping[str, str]) -> str:
+    override = env.get("CLOUDSDK_API_ENDPOINT_OVERRIDES_AIPLATFORM")
+    return override if override else f"https://{region}-aiplatform.googleapis.com/"
+
+
+def _gcloud(plan_body: dict[str, Any], project: str, region: str, module: str,
+            staging_uri: str, args: Sequence[str], shapes: Sequence[runtimes.PoolShape],
+            image: str) -> tuple[str, ...]:
+    cmd = ["gcloud", "ai", "custom-jobs", "create", f"--project={project}",
+           f"--region={region}", f"--display-name={plan_body['displayName']}",
+           f"--python-package-uris={staging_uri}"]
+    for shape in shapes:
+        if not shape.count:
+            cmd.append("--worker-pool-spec=")  # keeps positions: pools are ordered
+            continue
+        spec = f"machine-type={shape.machine_type},replica-count={shape.count}"
+        if shape.accelerator_type:
+            spec += (f",accelerator-type={shape.accelerator_type},"
+                     f"accelerator-count={shape.accelerator_count}")
+        spec += f",executor-image-uri={image},python-module={module}"
+        cmd.append(f"--worker-pool-spec={spec}")
+    while cmd[-1] == "--worker-pool-spec=":
+        cmd.pop()
+    if args:
+        cmd.append("--args=" + ",".join(args))
+    labels = plan_body.get("labels", {})
+    if labels:
+        cmd.append("--labels=" + ",".join(f"{k}={v}" for k, v in sorted(labels.items())))
+    job_spec = plan_body["jobSpec"]
+    if "serviceAccount" in job_spec:
+        cmd.append(f"--service-account={job_spec['serviceAccount']}")
+    if "network" in job_spec:
+        cmd.append(f"--network={job_spec['network']}")
+    return tuple(cmd)
+
+
+def gcloud_text(cmd: Sequence[str]) -> str:
+    return " \\\n    ".join(shlex.quote(part) for part in cmd)
+
+
+def plan_cloud(loaded: Loaded, extra_args: Sequence[str] = (), *, submission_id: str,
+               host: Host | None = None, runtime_extra: Mapping[str, str] | None = None
+               ) -> CloudPlan:
+    host = host or Host()
+    spec = loaded.spec
+    assert loaded.target is not None
+    target = spec.targets[loaded.target]
+    assert isinstance(target, CloudTarget)
+    project = target.project or host.env.get("GOOGLE_CLOUD_PROJECT") or host.env.get(
+        "CLOUDSDK_CORE_PROJECT")
+    if not project:
+        raise UsageError(
+            f"target {loaded.target!r} has no project",
+            hint="set `project:` in the target, or GOOGLE_CLOUD_PROJECT / CLOUDSDK_CORE_PROJECT")
+    shapes = _shapes(target)
+    gpu = any(s.accelerator_type for s in shapes)
+    try:
+        resolved = runtimes.resolve(runtime_version=target.runtime_version,
+                                    executor_image=target.executor_image, region=target.region,
+                                    gpu=gpu, today=host.today, extra=runtime_extra)
+    except runtimes.RuntimeUnavailable as exc:
+        key = "runtime_version" if target.runtime_version is not None else "executor_image"
+        raise loaded.error(("targets", loaded.target, key), exc.message) from None
+    root = project_root(loaded.path)
+    package_dir = (loaded.base_dir / spec.trainer.package_path).resolve()
+    package = build_sdist(package_dir, requirements=spec.trainer.requirements,
+                          allow_outside=spec.trainer.allow_outside_repo, repo_root=root)
+    prefix = target.staging_prefix.strip("/")
+    staging_uri = f"gs://{target.bucket}/{prefix}/packages/{package.sha256}/{package.filename}"
+    job_dir = target.job_dir or f"gs://{target.bucket}/{spec.name}"
+    args = trainer_args(spec, target, extra_args, job_dir)
+    env = {**spec.env, **target.env}
+    python_spec: dict[str, Any] = {
+        "executorImageUri": resolved.image_uri, "packageUris": [staging_uri],
+        "pythonModule": spec.trainer.module, "args": args}
+    if env:
+        python_spec["env"] = [{"name": k, "value": v} for k, v in env.items()]
+    pools = [_pool_body(s.role, s.machine_type, s.count, s.accelerator_type,
+                        s.accelerator_count, python_spec) if s.count else {}
+             for s in shapes]
+    while pools and not pools[-1]:
+        pools.pop()
+    job_spec: dict[str, Any] = {"workerPoolSpecs": pools,
+                                "baseOutputDirectory": {"outputUriPrefix": job_dir}}
+    if target.service_account:
+        job_spec["serviceAccount"] = target.service_account
+    if target.network:
+        job_spec["network"] = target.network
+    timeout = target.timeout_seconds()
+    if timeout is not None:
+        job_spec["scheduling"] = {"timeout": f"{timeout}s"}
+    labels = {**target.labels, LABEL_NAME: label_value(spec.name),
+              LABEL_SUBMISSION: label_value(submission_id)}
+    body = {"displayName": spec.name, "labels": labels, "jobSpec": job_spec}
+    described = tuple(
+        f"{s.role}: {s.count} x {s.machine_type}"
+        + (f" + {s.accelerator_count} x {s.accelerator_type}" if s.accelerator_type else "")
+        for s in shapes if s.count)
+    warnings = list(resolved.warnings)
+    for path in repo_paths_in_args(args, package_dir.parent):
+        warnings.append(f"argument names {path!r}, a path in this repo: the cloud job starts in "
+                        "an empty folder where it does not exist")
+    return CloudPlan(
+        name=spec.name, target=loaded.target, spec_path=str(loaded.path),
+        project_root=str(root), project=project, region=target.region, bucket=target.bucket,
+        job_dir=job_dir, endpoint=endpoint(target.region, host.env),
+        parent=f"projects/{project}/locations/{target.region}", body=body, package=package,
+        staging_uri=staging_uri, submission_id=submission_id, name_suffix=target.name_suffix,
+        pools=described,
+        gcloud=_gcloud(body, project, target.region, spec.trainer.module, staging_uri, args,
+                       shapes, resolved.image_uri),
+        secrets=tuple(spec.secrets), warnings=tuple(warnings), fingerprint=loaded.fingerprint)

@@ -1,0 +1,116 @@
+"""Plans as text and as JSON, with secret values masked."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from jobspec.plan import CloudPlan, LocalPlan, gcloud_text
+
+MASK = "****"
+_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|CREDENTIALS|PASSWD|_KEY$|^KEY$", re.I)
+
+
+def is_secret(name: str, extra: Iterable[str] = ()) -> bool:
+    return bool(_SECRET_NAME.search(name)) or name in set(extra)
+
+
+def mask_env(env: Mapping[str, str], extra: Iterable[str] = ()) -> dict[str, str]:
+    extra = tuple(extra)
+    return {k: (MASK if is_secret(k, extra) and v else v) for k, v in env.items()}
+
+
+def secret_values(env: Mapping[str, str], extra: Iterable[str] = ()) -> list[str]:
+    """Values to scrub from any text jobspec prints or stores (long enough to be unambiguous)."""
+    extra = tuple(extra)
+    return sorted({v for k, v in env.items() if is_secret(k, extra) and len(v) >= 4}, key=len,
+                  reverse=True)
+
+
+def scrub(text: str, values: Iterable[str]) -> str:
+    for value in values:
+        text = text.replace(value, MASK)
+    return text
+
+
+def _masked_body(plan: CloudPlan) -> dict[str, Any]:
+    body = json.loads(json.dumps(plan.body))
+    for pool in body["jobSpec"]["workerPoolSpecs"]:
+        for item in pool.get("pythonPackageSpec", {}).get("env", []):
+            if is_secret(item["name"], plan.secrets):
+                item["value"] = MASK
+    return body
+
+
+def _package_json(plan: LocalPlan | CloudPlan) -> dict[str, Any] | None:
+    package = plan.package
+    if package is None:
+        return None
+    return {"filename": package.filename, "sha256": package.sha256, "md5": package.md5_b64,
+            "size": package.size, "build": package.build, "files": list(package.files),
+            "excluded": [{"path": e.path, "reason": e.reason} for e in package.excluded]}
+
+
+def plan_json(plan: LocalPlan | CloudPlan) -> dict[str, Any]:
+    common = {"kind": plan.kind, "name": plan.name, "target": plan.target,
+              "spec": plan.spec_path, "fingerprint": plan.fingerprint,
+              "warnings": list(plan.warnings), "package": _package_json(plan)}
+    if isinstance(plan, LocalPlan):
+        return {**common, "module": plan.module, "package_path": plan.package_path,
+                "python": plan.python, "job_dir": plan.job_dir, "isolated": plan.isolated,
+                "processes": [{"task": p.task, "argv": list(p.argv), "cwd": p.cwd,
+                               "env": mask_env(p.env, plan.secrets)} for p in plan.processes]}
+    return {**common, "project": plan.project, "region": plan.region, "bucket": plan.bucket,
+            "job_dir": plan.job_dir, "endpoint": plan.endpoint, "parent": plan.parent,
+            "staging_uri": plan.staging_uri, "name_suffix": plan.name_suffix,
+            "pools": list(plan.pools), "request": _masked_body(plan),
+            "gcloud": list(plan.gcloud)}
+
+
+def _excluded_lines(plan: LocalPlan | CloudPlan) -> list[str]:
+    if plan.package is None:
+        return []
+    lines = [f"package     {plan.package.filename}  sha256 {plan.package.sha256[:16]}…  "
+             f"{plan.package.size:,} bytes, {len(plan.package.files)} files "
+             f"({plan.package.build})"]
+    for item in plan.package.excluded:
+        lines.append(f"  excluded  {item.path}: {item.reason}")
+    return lines
+
+
+def plan_text(plan: LocalPlan | CloudPlan) -> str:
+    lines = [f"plan        {plan.name} on target {plan.target} ({plan.kind})"]
+    if isinstance(plan, LocalPlan):
+        lines.append(f"job_dir     {plan.job_dir or '(none)'}")
+        lines.append("mode        " + ("isolated: the sdist installed in a venv, run from an "
+                                       "empty folder" if plan.isolated else "source tree"))
+        lines += _excluded_lines(plan)
+        for proc in plan.processes:
+            lines.append(f"process     {proc.task}")
+            lines.append(f"  cwd       {proc.cwd or '(a fresh empty folder)'}")
+            lines.append("  argv      " + " ".join(_quote(a) for a in proc.argv))
+            for key, value in mask_env(proc.env, plan.secrets).items():
+                lines.append(f"  env       {key}={value}")
+    else:
+        lines += [f"project     {plan.project}", f"region      {plan.region}",
+                  f"endpoint    {plan.endpoint}", f"job_dir     {plan.job_dir}",
+                  f"name check  gs://{plan.bucket}/{plan.name}/ must be empty "
+                  f"(name_suffix: {plan.name_suffix})",
+                  f"claim       gs://{plan.bucket}/{plan.name}/.jobspec/claim.json",
+                  f"staging     {plan.staging_uri}"]
+        lines += _excluded_lines(plan)
+        lines += [f"pool        {p}" for p in plan.pools]
+        lines.append(f"request     POST {plan.endpoint}v1/{plan.parent}/customJobs")
+        body = json.dumps(_masked_body(plan), indent=2)
+        lines += ["  " + line for line in body.splitlines()]
+        lines.append("equivalent  " + gcloud_text(plan.gcloud))
+    lines += [f"warning     {w}" for w in plan.warnings]
+    return "\n".join(lines)
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
