@@ -82,14 +82,19 @@ def build_sdist(
     parent, name = package.parent, package.name
     _check_package(package, name, allow_outside, repo_root)
     reqs = _validate_requirements(requirements)
-    if (parent / "setup.py").is_file():
-        _refuse_requirements(reqs, parent / "setup.py")
+    setup_py = parent / "setup.py"
+    project = None if setup_py.is_file() else _own_pyproject(parent, name)
+    own = setup_py if project is None else parent / "pyproject.toml"
+    if reqs and own.is_file():
+        raise PackageError(
+            f"trainer.requirements cannot be combined with the package's own {own}: "
+            "declare them there instead"
+        )
+    if setup_py.is_file():
         return _build_with_setup_py(parent)
-    project = _own_pyproject(parent, name)
     rules = _ignore_rules(package, repo_root if _inside(package, repo_root) else None)
     walker = _Walker(package, rules).run()
     if project is not None:
-        _refuse_requirements(reqs, parent / "pyproject.toml")
         return _build_from_pyproject(parent, project, walker)
     root = f"{name}-{GENERATED_VERSION}"
     members = [
@@ -151,14 +156,6 @@ def _validate_requirements(requirements: Sequence[str]) -> tuple[str, ...]:
     return tuple(req.strip() for req in requirements)
 
 
-def _refuse_requirements(requirements: tuple[str, ...], own: Path) -> None:
-    if requirements:
-        raise PackageError(
-            f"trainer.requirements cannot be combined with the package's own {own}: "
-            "declare them there instead"
-        )
-
-
 def _default_reason(name: str, is_dir: bool) -> str | None:
     if name == ".git":
         return "version control"
@@ -181,14 +178,16 @@ def _secret_reason(name: str) -> str | None:
     return None
 
 
-def _is_service_account_key(data: bytes) -> bool:
+def _content_reason(data: bytes) -> str | None:
     if b"private_key" not in data or b"service_account" not in data:
-        return False  # cheap pre-check: every file is tested, almost none are JSON keys
+        return None  # cheap pre-check: every file is tested, almost none are JSON keys
     try:
         doc = json.loads(data)
     except ValueError:  # JSONDecodeError and UnicodeDecodeError both derive from it
-        return False
-    return isinstance(doc, dict) and doc.get("type") == "service_account" and "private_key" in doc
+        return None
+    if isinstance(doc, dict) and doc.get("type") == "service_account" and "private_key" in doc:
+        return "service-account key (detected by content)"
+    return None
 
 
 @dataclass(frozen=True)
@@ -342,10 +341,10 @@ class _Walker:
             data = path.read_bytes()
         except OSError as err:
             raise PackageError(f"cannot read {path}: {err.strerror}") from err
-        if _is_service_account_key(data):
-            return "service-account key (detected by content)"
-        self.files.append((rel, data, bool(info.st_mode & 0o111)))
-        return None
+        why = _content_reason(data)
+        if why is None:
+            self.files.append((rel, data, bool(info.st_mode & 0o111)))
+        return why
 
 
 def _check_size(total: int, where: Path) -> None:
@@ -391,13 +390,10 @@ def _own_pyproject(parent: Path, name: str) -> dict[str, Any] | None:
     path = parent / "pyproject.toml"
     if not path.is_file():
         return None
-    if sys.version_info >= (3, 11):
+    try:
         import tomllib
-    else:  # pragma: no cover - Python 3.10 needs tomli
-        try:
-            import tomli as tomllib
-        except ModuleNotFoundError as err:
-            raise PackageError(f"reading {path} needs Python >= 3.11 or tomli") from err
+    except ModuleNotFoundError:  # Python 3.10: tomli is the same parser
+        import tomli as tomllib
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
@@ -465,7 +461,9 @@ def _repack(raw: bytes, parent: Path) -> tuple[list[_Member], list[Excluded]]:
                     continue
                 extracted = tar.extractfile(info) if info.isfile() else None
                 data = extracted.read() if extracted is not None else b""
-                why = _repack_reason(info.name.rsplit("/", 1)[-1], data, extracted is not None)
+                # setuptools chose these files (MANIFEST.in, package_data): only secrets go
+                why = _secret_reason(info.name.rsplit("/", 1)[-1]) or _content_reason(data)
+                why = why if extracted is not None else "not a regular file"
                 if why is not None:
                     excluded.append(Excluded(rel, why))
                 else:
@@ -475,24 +473,10 @@ def _repack(raw: bytes, parent: Path) -> tuple[list[_Member], list[Excluded]]:
     return members, excluded
 
 
-def _repack_reason(name: str, data: bytes, regular: bool) -> str | None:
-    # setuptools chose these files (MANIFEST.in, package_data); only secrets are taken out
-    if not regular:
-        return "not a regular file"
-    if _is_service_account_key(data):
-        return "service-account key (detected by content)"
-    return _secret_reason(name)
-
-
-def _package(
-    filename: str,
-    members: Sequence[_Member],
-    excluded: Sequence[Excluded],
-    build: str,
-) -> Package:
+def _package(name: str, members: list[_Member], excluded: list[Excluded], build: str) -> Package:
     data = _tar_gz(members)
     return Package(
-        filename=filename,
+        filename=name,
         data=data,
         sha256=hashlib.sha256(data).hexdigest(),
         md5_b64=base64.b64encode(hashlib.md5(data, usedforsecurity=False).digest()).decode("ascii"),
