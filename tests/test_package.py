@@ -454,3 +454,13 @@ def test_oversized_package_is_refused(repo: Path) -> None:
     (repo / "trainer" / ".jobspecignore").write_text("*.bin\n")
     package = build_sdist(repo / "trainer")
     assert package.excluded == (Excluded("trainer/huge.bin", "matched .jobspecignore: *.bin"),)
+
+
+def test_own_pyproject_without_fixed_version_is_refused(repo: Path) -> None:
+    (repo / "pyproject.toml").write_text('[project]\nname = "trainer"\ndynamic = ["version"]\n')
+    with pytest.raises(PackageError) as err:
+        build_sdist(repo / "trainer")
+    assert err.value.message == (
+        f"{repo / 'pyproject.toml'}: [project].version must be a fixed string for jobspec to "
+        "build the sdist (dynamic versions are not supported); or add a setup.py"
+    )
