@@ -1,0 +1,159 @@
+"""Google-style API errors, per-request fault injection and the request log of a stand-in."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ALREADY_EXISTS",
+    412: "FAILED_PRECONDITION",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "NOT_IMPLEMENTED",
+    502: "UNAVAILABLE",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+
+
+class ApiError(Exception):
+    """An error answered in Google's JSON shape: {"error": {"code", "message", "status"}}."""
+
+    def __init__(self, code: int, message: str, status: str | None = None,
+                 details: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(f"{code} {message}")
+        self.code = code
+        self.message = message
+        self.status = status or STATUS_NAMES.get(code, "UNKNOWN")
+        self.details = details or []
+
+    def body(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code, "message": self.message, "status": self.status}
+        if self.details:
+            error["details"] = self.details
+        return {"error": error}
+
+
+def invalid_argument(message: str, violations: list[tuple[str, str]] | None = None) -> ApiError:
+    details = []
+    if violations:
+        details.append({
+            "@type": "type.googleapis.com/google.rpc.BadRequest",
+            "fieldViolations": [{"field": f, "description": d} for f, d in violations],
+        })
+    return ApiError(400, message, "INVALID_ARGUMENT", details)
+
+
+@dataclass
+class Fault:
+    """One injected fault; `hits` counts how often it fired."""
+
+    method: str | None
+    path_regex: str | None
+    status: int | None
+    delay: float
+    drop: str | None
+    times: int | None
+    message: str
+    hits: int = 0
+    _pattern: re.Pattern[str] | None = field(default=None, repr=False)
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.method is not None and self.method.upper() != method.upper():
+            return False
+        return self._pattern is None or self._pattern.search(path) is not None
+
+    @property
+    def exhausted(self) -> bool:
+        return self.times is not None and self.hits >= self.times
+
+
+class Faults:
+    """Faults applied to matching requests, first match wins, each `times` times (None: always).
+
+    status=503 answers that error without processing; delay=s sleeps first;
+    drop="before" closes the connection without processing the request;
+    drop="after" processes the request fully, then closes without answering.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+
+    def add(self, method: str | None = None, path_regex: str | None = None, *,
+            status: int | None = None, delay: float = 0.0, drop: str | None = None,
+            times: int | None = 1, message: str | None = None) -> Fault:
+        if drop not in (None, "before", "after"):
+            raise ValueError(f"drop must be 'before' or 'after', not {drop!r}")
+        if status is None and drop is None and not delay:
+            raise ValueError("a fault needs status=, drop= or delay=")
+        if status is not None and drop is not None:
+            raise ValueError("status= and drop= exclude each other")
+        fault = Fault(method, path_regex, status, float(delay), drop, times,
+                      message or f"injected fault: HTTP {status}",
+                      _pattern=re.compile(path_regex) if path_regex else None)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def take(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if not fault.exhausted and fault.matches(method, path):
+                    fault.hits += 1
+                    return fault
+        return None
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    @property
+    def pending(self) -> list[Fault]:
+        with self._lock:
+            return [f for f in self._faults if not f.exhausted]
+
+    def __len__(self) -> int:
+        return len(self.pending)
+
+
+class RequestRecord(NamedTuple):
+    """One request as the server saw it. outcome: the HTTP status answered, or
+    "dropped-before" / "dropped-after" when the connection was closed without an answer."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    body: Any
+    outcome: int | str
+
+
+class RequestLog:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: list[RequestRecord] = []
+        self.counters: Counter[str] = Counter()
+
+    def add(self, record: RequestRecord, route: str) -> None:
+        with self._lock:
+            self._records.append(record)
+            self.counters[route] += 1
+            self.counters[f"outcome:{record.outcome}"] += 1
+
+    def snapshot(self) -> list[RequestRecord]:
+        with self._lock:
+            return list(self._records)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._records.clear()
+            self.counters.clear()
