@@ -149,8 +149,11 @@ def run(spec: str | None, target: str, sets: tuple[str, ...], name: str | None,
         raise SystemExit(execute(the_plan))
     from jobspec.cloud.submit import execute as execute_cloud
 
+    def replan(new_name: str) -> Any:
+        return _plan(_load(spec, target, sets, new_name))
+
     raise SystemExit(execute_cloud(the_plan, detach=detach, reclaim=reclaim,
-                                   cancel_on_interrupt=cancel_on_interrupt))
+                                   cancel_on_interrupt=cancel_on_interrupt, replan=replan))
 
 
 def _records(target: str | None, spec: str | None) -> Any:
@@ -202,7 +205,8 @@ def logs(name: str, target: str | None, spec: str | None, bucket: str | None,
         raise SystemExit(_records(target, spec).print_log(name, follow=follow))
     from jobspec.cloud.manage import logs as cloud_logs
 
-    raise SystemExit(cloud_logs(name, target=target, spec=spec, bucket=bucket, follow=follow))
+    raise SystemExit(cloud_logs(name, target=target, spec=spec, bucket=bucket,
+                                follow_logs=follow))
 
 
 @cli.command()

@@ -1,0 +1,78 @@
+"""Follow a cloud job: state changes and its log lines, until it ends (or Ctrl-C)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from jobspec.cloud.logs import LogTail, task_of, text_of
+from jobspec.cloud.vertex import TERMINAL, Vertex, job_id, short_state
+from jobspec.errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_OK
+
+
+def poll_bounds() -> tuple[float, float]:
+    """2–10 s against the real service; tests and benchmarks shorten it through the env."""
+    low = float(os.environ.get("JOBSPEC_POLL_MIN", "2"))
+    high = float(os.environ.get("JOBSPEC_POLL_MAX", "10"))
+    return low, max(low, high)
+
+
+def info(message: str) -> None:
+    print(f"jobspec: {message}", file=sys.stderr, flush=True)
+
+
+def print_entries(entries: Iterable[dict[str, Any]]) -> int:
+    count = 0
+    for entry in entries:
+        text = text_of(entry).rstrip("\n")
+        for line in text.splitlines() or [""]:
+            print(f"{task_of(entry)} | {line}", flush=True)
+        count += 1
+    return count
+
+
+def follow(vertex: Vertex, logging_api: Any, project: str, job_name: str, display: str, *,
+           cancel_on_interrupt: bool = False, show_states: bool = True) -> int:
+    tail = LogTail(logging_api, project, job_id(job_name))
+    low, high = poll_bounds()
+    interval = low
+    state = None
+    job: dict[str, Any] = {}
+    try:
+        while True:
+            job = vertex.get(job_name)
+            changed = job.get("state") != state
+            if changed:
+                state = job.get("state")
+                if show_states:
+                    info(f"{display}: {short_state(str(state))}")
+            printed = print_entries(tail.fetch())
+            if state in TERMINAL:
+                _drain(tail, low)
+                break
+            interval = low if (printed or changed) else min(interval * 1.5, high)
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        if cancel_on_interrupt:
+            vertex.cancel(job_name)
+            info(f"interrupted: cancel requested for {display} ({job_name})")
+        else:
+            info(f"interrupted: stopped following; {display} keeps running. Follow it with "
+                 f"`jobspec logs {display} --follow`, stop it with `jobspec cancel {display}`")
+        return EXIT_INTERRUPTED
+    if state == "JOB_STATE_SUCCEEDED":
+        return EXIT_OK
+    error = (job.get("error") or {}).get("message", "")
+    info(f"{display} ended {short_state(str(state))}" + (f": {error}" if error else ""))
+    return EXIT_JOB_FAILED
+
+
+def _drain(tail: LogTail, pause: float) -> None:
+    """Logging can trail the job's state: read until a fetch brings nothing new."""
+    for _ in range(5):
+        time.sleep(min(pause, 1.0))
+        if not print_entries(tail.fetch()):
+            return

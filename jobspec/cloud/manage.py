@@ -1,0 +1,167 @@
+"""status, logs, cancel and list for cloud jobs, found by name through their claims."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jobspec import gcp
+from jobspec.cloud.follow import follow, info, print_entries
+from jobspec.cloud.gcs import Bucket, Claim, cloud_errors
+from jobspec.cloud.logs import LogTail
+from jobspec.cloud.vertex import Vertex, job_id, short_state
+from jobspec.errors import UsageError
+from jobspec.plan import LABEL_SUBMISSION, endpoint
+
+
+@dataclass
+class Where:
+    bucket: str
+    project: str
+    region: str
+
+
+def _where(target: str | None, spec: str | None, bucket: str | None) -> Where:
+    """The bucket from --bucket, else from the spec's target (the default spec if none)."""
+    project = os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("CLOUDSDK_CORE_PROJECT")
+    region = "us-central1"
+    if bucket is None or project is None:
+        from jobspec.loader import load
+        from jobspec.project import default_spec
+
+        try:
+            path = Path(spec) if spec else default_spec(Path.cwd())
+            loaded = load(path, target=target or "cloud")
+        except UsageError:
+            if bucket is None:
+                raise UsageError("no bucket: pass --bucket, or --spec with a cloud "
+                                 "target") from None
+            loaded = None
+        if loaded is not None:
+            cloud = loaded.spec.targets[loaded.target or "cloud"]
+            if cloud.kind != "cloud":
+                raise UsageError(f"target {loaded.target!r} is not a cloud target")
+            bucket = bucket or cloud.bucket  # type: ignore[union-attr]
+            project = project or cloud.project  # type: ignore[union-attr]
+            region = cloud.region  # type: ignore[union-attr]
+    assert bucket is not None
+    return Where(bucket, project or "-", region)
+
+
+class Jobs:
+    def __init__(self, where: Where) -> None:
+        self.where = where
+        self.clients = gcp.connect(where.project, endpoint(where.region, os.environ))
+        self.bucket = Bucket(self.clients.storage, where.bucket)
+
+    def claim(self, name: str) -> Claim:
+        claim = self.bucket.read_claim(name)
+        if claim is None:
+            raise UsageError(f"no job named {name!r} in gs://{self.where.bucket}: it has no "
+                             "jobspec claim", hint="`jobspec list --target cloud` shows the names")
+        return claim
+
+    def vertex_for(self, claim: Claim) -> tuple[Vertex, str]:
+        data = claim.data
+        project = str(data.get("project") or self.where.project)
+        region = str(data.get("region") or self.where.region)
+        if region != self.where.region:
+            self.clients = gcp.connect(project, endpoint(region, os.environ))
+        vertex = Vertex(self.clients.vertex, f"projects/{project}/locations/{region}")
+        return vertex, project
+
+    def job(self, name: str) -> tuple[Vertex, str, dict[str, Any], Claim]:
+        claim = self.claim(name)
+        vertex, project = self.vertex_for(claim)
+        resource = claim.data.get("job")
+        if not resource:  # the create may have landed without the claim hearing of it
+            found = vertex.find_by_label(LABEL_SUBMISSION, str(claim.data.get("submission")))
+            if not found:
+                state = claim.state
+                error = claim.data.get("error")
+                raise UsageError(f"{name!r} has no job: its claim is {state}"
+                                 + (f" ({error})" if error else ""),
+                                 hint="run again with --reclaim to submit under this name")
+            resource = found[0]["name"]
+        return vertex, project, vertex.get(str(resource)), claim
+
+
+def _summary(job: dict[str, Any]) -> dict[str, Any]:
+    keys = ("name", "displayName", "state", "createTime", "startTime", "endTime", "updateTime")
+    out = {k: job[k] for k in keys if k in job}
+    if job.get("error"):
+        out["error"] = job["error"]
+    return out
+
+
+def status(name: str, *, target: str | None, spec: str | None, bucket: str | None,
+           as_json: bool) -> int:
+    jobs = Jobs(_where(target, spec, bucket))
+    _, _, job, claim = jobs.job(name)
+    if as_json:
+        print(json.dumps({"name": name, "job": _summary(job), "claim": claim.data}, indent=2))
+        return 0
+    print(f"{name}: {short_state(job.get('state', ''))}")
+    print(f"  job      {job['name']}")
+    for key in ("createTime", "startTime", "endTime"):
+        if key in job:
+            print(f"  {key[:-4]:<8} {job[key]}")
+    if job.get("error"):
+        print(f"  error    {job['error'].get('message')}")
+    return 0
+
+
+def logs(name: str, *, target: str | None, spec: str | None, bucket: str | None,
+         follow_logs: bool = False) -> int:
+    jobs = Jobs(_where(target, spec, bucket))
+    vertex, project, job, _ = jobs.job(name)
+    if follow_logs:
+        return follow(vertex, jobs.clients.logging, project, job["name"], name,
+                      show_states=False)
+    print_entries(LogTail(jobs.clients.logging, project, job_id(job["name"])).fetch())
+    return 0
+
+
+def cancel(name: str, *, target: str | None, spec: str | None, bucket: str | None) -> int:
+    jobs = Jobs(_where(target, spec, bucket))
+    vertex, _, job, _ = jobs.job(name)
+    if job.get("state") in ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED"):
+        info(f"{name} already ended {short_state(job['state'])}; nothing to cancel")
+        return 0
+    vertex.cancel(job["name"])
+    info(f"cancel requested for {name} ({job['name']})")
+    return 0
+
+
+def list_jobs(*, target: str | None, spec: str | None, bucket: str | None,
+              as_json: bool) -> int:
+    where = _where(target, spec, bucket)
+    jobs = Jobs(where)
+    rows = []
+    with cloud_errors(f"cannot list gs://{where.bucket}"):
+        iterator = jobs.clients.storage.list_blobs(where.bucket, delimiter="/")
+        names = [p.rstrip("/") for page in iterator.pages for p in page.prefixes]
+    states: dict[str, str] = {}
+    vertex = Vertex(jobs.clients.vertex, f"projects/{where.project}/locations/{where.region}")
+    for name in names:
+        claim = jobs.bucket.read_claim(name)
+        if claim is None:
+            continue
+        resource = claim.data.get("job")
+        if resource and resource not in states:
+            states[resource] = short_state(vertex.get(str(resource)).get("state", ""))
+        rows.append({"name": name, "claim": claim.state, "job": resource,
+                     "state": states.get(str(resource), "-"),
+                     "created": claim.data.get("created"), "user": claim.data.get("user")})
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    elif not rows:
+        print(f"no jobspec jobs in gs://{where.bucket}")
+    else:
+        print(f"{'NAME':<32} {'STATE':<12} {'CLAIM':<10} CREATED")
+        for row in rows:
+            print(f"{row['name']:<32} {row['state']:<12} {row['claim']:<10} {row['created']}")
+    return 0

@@ -1,0 +1,183 @@
+"""The only module that imports google.*; every import is lazy, so local commands never pay.
+
+Endpoints follow Google's own tools: STORAGE_EMULATOR_HOST for Cloud Storage and
+CLOUDSDK_API_ENDPOINT_OVERRIDES_{AIPLATFORM,LOGGING} for the REST APIs. Credentials come from
+google.auth.default(); anonymous credentials only when every endpoint in use is on loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+from jobspec.errors import CloudError
+
+HTTP_TIMEOUT = 60.0
+
+
+def logging_endpoint(env: Mapping[str, str]) -> str:
+    return env.get("CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING") or "https://logging.googleapis.com/"
+
+
+def _is_loopback(url: str | None) -> bool:
+    if not url:
+        return False
+    host = urlparse(url if "://" in url else f"http://{url}").hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def all_loopback(aiplatform: str, env: Mapping[str, str]) -> bool:
+    return (_is_loopback(env.get("STORAGE_EMULATOR_HOST")) and _is_loopback(aiplatform)
+            and _is_loopback(logging_endpoint(env)))
+
+
+@dataclass
+class Clients:
+    """The three clients a cloud run needs, sharing one set of credentials."""
+
+    project: str
+    credentials: Any
+    aiplatform_endpoint: str
+    env: Mapping[str, str]
+    _storage: Any = None
+    _vertex: Any = None
+    _logging: Any = None
+
+    @property
+    def storage(self) -> Any:
+        if self._storage is None:
+            from google.cloud import storage
+
+            self._storage = storage.Client(project=self.project, credentials=self.credentials)
+        return self._storage
+
+    @property
+    def vertex(self) -> Any:
+        if self._vertex is None:
+            self._vertex = _discovery("aiplatform", "v1", self.aiplatform_endpoint,
+                                      self.credentials)
+        return self._vertex
+
+    @property
+    def logging(self) -> Any:
+        if self._logging is None:
+            self._logging = _discovery("logging", "v2", logging_endpoint(self.env),
+                                       self.credentials)
+        return self._logging
+
+
+def _discovery(api: str, version: str, endpoint: str, credentials: Any) -> Any:
+    import google_auth_httplib2
+    import httplib2
+    from googleapiclient.discovery import build
+
+    # httplib2 silently re-sends a request once when the connection drops without an answer;
+    # for customJobs.create (no request id) that can make a second job behind our back. We
+    # retry ourselves, after looking the submission up.
+    httplib2.RETRIES = 1
+    http = google_auth_httplib2.AuthorizedHttp(credentials, http=httplib2.Http(
+        timeout=HTTP_TIMEOUT))
+    return build(api, version, http=http, static_discovery=True, cache_discovery=False,
+                 client_options={"api_endpoint": endpoint})
+
+
+def connect(project: str, aiplatform_endpoint: str, env: Mapping[str, str] | None = None
+            ) -> Clients:
+    env = os.environ if env is None else env
+    os.environ.setdefault("DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA", "1")
+    if all_loopback(aiplatform_endpoint, env):
+        from google.auth.credentials import AnonymousCredentials
+
+        return Clients(project, AnonymousCredentials(), aiplatform_endpoint, env)  # type: ignore[no-untyped-call]
+    import google.auth
+    from google.auth.exceptions import DefaultCredentialsError
+
+    try:
+        credentials, _ = google.auth.default(
+            scopes=["https://www.googleapis.com/auth/cloud-platform"])
+    except DefaultCredentialsError:
+        raise CloudError(
+            "no Google Cloud credentials found",
+            hint="run `gcloud auth application-default login`, or set "
+            "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file") from None
+    return Clients(project, credentials, aiplatform_endpoint, env)
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors: google's exception types, classified without importing them at module level
+
+
+@dataclass(frozen=True)
+class Failure:
+    status: int | None  # HTTP status, or None when no answer came back
+    message: str
+    unknown_outcome: bool  # the server may have acted on the request
+    retryable: bool
+
+
+def classify(exc: BaseException) -> Failure | None:
+    """What an exception from a google client means for the caller; None if it is not ours."""
+    from google.api_core import exceptions as core
+    from googleapiclient.errors import HttpError
+
+    if isinstance(exc, HttpError):
+        status = int(exc.resp.status)
+        return Failure(status, _http_error_message(exc), status >= 500,
+                       status == 429 or status >= 500)
+    if isinstance(exc, core.GoogleAPICallError):
+        status = exc.code if isinstance(exc.code, int) else None
+        retry = status is not None and (status == 429 or status >= 500)
+        return Failure(status, exc.message or str(exc), bool(status and status >= 500), retry)
+    if isinstance(exc, (ConnectionError, socket.timeout, TimeoutError)):
+        return Failure(None, f"connection failed: {exc}", True, True)
+    import httplib2
+    import requests
+
+    if isinstance(exc, (httplib2.HttpLib2Error, requests.exceptions.RequestException)):
+        return Failure(None, f"connection failed: {exc}", True, True)
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return Failure(None, f"connection failed: {exc}", True, True)
+    return None
+
+
+def _http_error_message(exc: Any) -> str:
+    import json
+
+    try:
+        data = json.loads(exc.content.decode("utf-8"))
+        return f"{data['error'].get('status', exc.resp.status)}: {data['error']['message']}"
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return f"HTTP {exc.resp.status}: {exc.reason if hasattr(exc, 'reason') else exc}"
+
+
+def status_of(exc: BaseException) -> int | None:
+    """The HTTP status of a google-cloud-storage error (412, 404, ...), else None."""
+    from google.api_core import exceptions as core
+
+    if isinstance(exc, core.GoogleAPICallError) and isinstance(exc.code, int):
+        return exc.code
+    return None
+
+
+def storage_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions a storage call may raise for reasons outside jobspec."""
+    import requests
+    from google.api_core import exceptions as core
+    from google.auth import exceptions as auth
+
+    return (core.GoogleAPICallError, auth.GoogleAuthError, requests.exceptions.RequestException,
+            ConnectionError, TimeoutError)
+
+
+def api_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions a discovery (REST) call may raise for reasons outside jobspec."""
+    import httplib2
+    from google.auth import exceptions as auth
+    from googleapiclient.errors import HttpError
+
+    return (HttpError, httplib2.HttpLib2Error, auth.GoogleAuthError, ConnectionError,
+            TimeoutError, OSError)
