@@ -306,7 +306,11 @@ def _gcloud(plan_body: dict[str, Any], project: str, region: str, module: str,
 
 
 def gcloud_text(cmd: Sequence[str]) -> str:
-    return " \\\n    ".join(shlex.quote(part) for part in cmd)
+    """The command as one would type it: the verb on the first line, one flag per line."""
+    words = [shlex.quote(part) for part in cmd]
+    head = [w for w in words if not w.startswith("--")]
+    flags = [w for w in words if w.startswith("--")]
+    return " \\\n    ".join([" ".join(head), *flags])
 
 
 def plan_cloud(loaded: Loaded, extra_args: Sequence[str] = (), *, submission_id: str,

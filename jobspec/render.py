@@ -96,9 +96,9 @@ def plan_text(plan: LocalPlan | CloudPlan) -> str:
     else:
         lines += [f"project     {plan.project}", f"region      {plan.region}",
                   f"endpoint    {plan.endpoint}", f"job_dir     {plan.job_dir}",
-                  f"name check  gs://{plan.bucket}/{plan.name}/ must be empty "
-                  f"(name_suffix: {plan.name_suffix})",
-                  f"claim       gs://{plan.bucket}/{plan.name}/.jobspec/claim.json",
+                  _name_line(plan),
+                  f"claim       gs://{plan.bucket}/{_final(plan)}/.jobspec/claim.json "
+                  "(created only if absent)",
                   f"staging     {plan.staging_uri}"]
         lines += _excluded_lines(plan)
         lines += [f"pool        {p}" for p in plan.pools]
@@ -108,6 +108,21 @@ def plan_text(plan: LocalPlan | CloudPlan) -> str:
         lines.append("equivalent  " + gcloud_text(plan.gcloud))
     lines += [f"warning     {w}" for w in plan.warnings]
     return "\n".join(lines)
+
+
+def _final(plan: CloudPlan) -> str:
+    return {"counter": f"{plan.name}_N", "timestamp": f"{plan.name}_YYYYMMDD_HHMMSS"}.get(
+        plan.name_suffix, plan.name)
+
+
+def _name_line(plan: CloudPlan) -> str:
+    if plan.name_suffix == "counter":
+        return (f"name        {plan.name}_N, N one past the highest under gs://{plan.bucket}/ "
+                "(picked at submission; the request below shows the base name)")
+    if plan.name_suffix == "timestamp":
+        return (f"name        {plan.name}_YYYYMMDD_HHMMSS in UTC (picked at submission; the "
+                "request below shows the base name)")
+    return f"name        {plan.name}: gs://{plan.bucket}/{plan.name}/ must hold no object"
 
 
 def _quote(arg: str) -> str:
