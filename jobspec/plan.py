@@ -21,7 +21,7 @@ from jobspec import runtimes
 from jobspec.errors import UsageError
 from jobspec.loader import Loaded
 from jobspec.package import Package, build_sdist
-from jobspec.project import project_root
+from jobspec.project import find_root, project_root
 from jobspec.spec import CloudTarget, LocalTarget, Pool, Spec
 
 LABEL_NAME = "jobspec-name"
@@ -201,7 +201,8 @@ def plan_local(loaded: Loaded, extra_args: Sequence[str] = (), *, host: Host | N
     root = project_root(loaded.path)
     if isolated:
         package = build_sdist(package_dir, requirements=spec.trainer.requirements,
-                              allow_outside=spec.trainer.allow_outside_repo, repo_root=root)
+                              allow_outside=spec.trainer.allow_outside_repo,
+                              repo_root=find_root(loaded.base_dir))
         for path in repo_paths_in_args(args, cwd):
             warnings.append(f"argument names {path!r}, a path in this repo: isolated runs, like "
                             "the cloud, start in an empty folder where it does not exist")
@@ -339,7 +340,8 @@ def plan_cloud(loaded: Loaded, extra_args: Sequence[str] = (), *, submission_id:
     root = project_root(loaded.path)
     package_dir = (loaded.base_dir / spec.trainer.package_path).resolve()
     package = build_sdist(package_dir, requirements=spec.trainer.requirements,
-                          allow_outside=spec.trainer.allow_outside_repo, repo_root=root)
+                          allow_outside=spec.trainer.allow_outside_repo,
+                          repo_root=find_root(loaded.base_dir))
     prefix = target.staging_prefix.strip("/")
     staging_uri = f"gs://{target.bucket}/{prefix}/packages/{package.sha256}/{package.filename}"
     job_dir = target.job_dir or f"gs://{target.bucket}/{spec.name}"
