@@ -22,8 +22,58 @@ class Problem:
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    options = [str(c) for c in choices]
+    same_letters = [c for c in options if c.lower() == word.lower() and c != word]
+    close = same_letters or difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close and close[0] != word else ""
+
+
+# hints for the parser's own words, keyed by the problem it reports
+_SYNTAX_HINTS = {
+    "mapping values are not allowed in this context": "unexpected ':' here: is the line indented "
+    "too far, or does a value holding ': ' need quotes?",
+}
+
+
+def yaml_syntax_problem(file: str, text: str, problem: str | None, at: tuple[int, int] | None,
+                        context: str | None, context_at: tuple[int, int] | None) -> Problem:
+    """A YAML parser error in plain words. ``at``/``context_at`` are 0-based (line, column).
+
+    When the file ends inside an open construct (a quote, a `[`), the useful place is where
+    that construct starts, so the error points there; past the last line, at its end.
+    """
+    lines = text.splitlines()
+
+    def rest(where: tuple[int, int]) -> str:
+        line, col = where
+        return "\n".join([lines[line][col:], *lines[line + 1:]]) if line < len(lines) else ""
+
+    where = at or context_at or (0, 0)
+    what = (context or "").removeprefix("while parsing ").removeprefix("while scanning ")
+    if what in ("for the next token", "a simple key"):
+        what = ""
+    what = what.removeprefix("a ").removeprefix("an ").replace("scalar", "value")
+    char = rest(where)[:1]
+    message = _SYNTAX_HINTS.get(problem or "", problem or "not valid YAML")
+    if char == "\t":
+        message = "a tab character: YAML indents with spaces only"
+    elif char in ("@", "`") and "cannot start any token" in message:
+        message = f"{char!r} cannot start a plain value: put the value in quotes"
+    elif not rest(where).strip():
+        if what and context_at is not None and rest(context_at).strip():
+            where = context_at
+            message = f"the file ends inside this {what}: {message}"
+        else:
+            message = f"the file ends too early: {message}"
+            last = len(lines) - 1
+            while last > 0 and not lines[last].strip():
+                last -= 1
+            where = (max(last, 0), len(lines[last]) if lines else 0)
+    elif what and context_at is not None and context_at != where:
+        message += f" (in the {what} at line {context_at[0] + 1}, column {context_at[1] + 1})"
+        if char in ("{", "}", "[", "]") and "flow" in what:
+            message += "; quote values that contain { } [ ] or ,"
+    return Problem(Loc(file, where[0] + 1, where[1] + 1), "", f"YAML syntax error: {message}")
 
 
 def display_path(path: str) -> str:

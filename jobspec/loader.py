@@ -19,7 +19,13 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from jobspec.diagnostics import Problem, SpecError, did_you_mean, display_path
+from jobspec.diagnostics import (
+    Problem,
+    SpecError,
+    did_you_mean,
+    display_path,
+    yaml_syntax_problem,
+)
 from jobspec.errors import UsageError
 from jobspec.interpolate import BUILTINS, Context, interpolate, substitute
 from jobspec.located import LDict, LList, Loc, deep_merge, locate, plain
@@ -35,8 +41,15 @@ MAX_NODES = 100_000
 Parser: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _T = "tag:yaml.org,2002:"
 _SAFE_TAGS = {_T + t for t in ("str", "int", "float", "bool", "null", "map", "seq", "merge")}
+_NODES = {"map": "mapping", "seq": "list"}
 _CONSTRUCT = yaml.constructor.SafeConstructor()
-_RESOLVER = yaml.resolver.Resolver()
+_RESOLVER: Any = yaml.resolver.Resolver()
+
+
+def _line_col(before: str) -> tuple[int, int]:
+    """1-based position just after ``before``, counting line breaks as the renderer does."""
+    lines = (before + "x").splitlines()
+    return len(lines), len(lines[-1])
 
 
 def decode(data: bytes, file: str) -> str:
@@ -46,10 +59,12 @@ def decode(data: bytes, file: str) -> str:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise SpecError([Problem(Loc(file, line, col), "",
-                                 f"not UTF-8 text (byte 0x{data[exc.start]:02x})")]) from None
+        # everything before the first bad byte decodes, so the column can count characters
+        line, col = _line_col(data[:exc.start].decode("utf-8").removeprefix("\ufeff"))
+        shown = data.decode("utf-8", "replace").removeprefix("\ufeff")
+        raise SpecError([Problem(Loc(file, line, col), "", f"not UTF-8 text (byte "
+                                 f"0x{data[exc.start]:02x}); save the file as UTF-8")],
+                        {file: shown}) from None
     return text.removeprefix("\ufeff")
 
 
@@ -57,13 +72,23 @@ def _loc(file: str, mark: Any) -> Loc:
     return Loc(file, mark.line + 1, mark.column + 1)
 
 
+# what an explicit or implicit tag promises, for "'x' is not a valid boolean"
+_KINDS = {_T + "int": "whole number", _T + "float": "number", _T + "bool": "boolean",
+          _T + "null": "null"}
+
+
 def _scalar(event: Any, tag: str | None) -> Any:
     if tag is None:
         tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit)
-    if tag in (_T + "str", _T + "timestamp", "!"):
-        return event.value  # dates stay as written: jobspec has no date fields
+    if tag not in _KINDS:
+        # dates stay as written (jobspec has no date fields); a bare `<<` or `=` as a value is
+        # text: the merge and value tags only mean something as keys
+        return event.value
     node = yaml.ScalarNode(tag, event.value)
-    return _CONSTRUCT.yaml_constructors[tag](_CONSTRUCT, node)
+    try:
+        return _CONSTRUCT.yaml_constructors[tag](_CONSTRUCT, node)
+    except (ValueError, LookupError, TypeError):
+        raise ValueError(f"{event.value!r} is not a valid {_KINDS[tag]}") from None
 
 
 def _size(value: Any) -> int:
@@ -92,10 +117,16 @@ class _Builder:
         if self.nodes > MAX_NODES:
             raise self.fail(mark, f"more than {MAX_NODES:,} values after expanding aliases")
 
-    def check_tag(self, tag: str | None, mark: Any) -> str | None:
-        if tag is None or tag == "!" or tag in _SAFE_TAGS:
+    def check_tag(self, tag: str | None, mark: Any, node: str = "scalar") -> str | None:
+        if tag is None or tag == "!":
             return tag
         shown = tag.replace(_T, "!!")
+        if node != "scalar" and tag in _SAFE_TAGS and tag != _T + node:
+            raise self.fail(mark, f"YAML tag {shown!r} does not fit a {_NODES[node]}")
+        if node == "scalar" and tag in (_T + "map", _T + "seq"):
+            raise self.fail(mark, f"YAML tag {shown!r} does not fit a single value")
+        if tag in _SAFE_TAGS:
+            return tag
         raise self.fail(mark, f"YAML tag {shown!r} is not allowed: a job file holds plain data "
                               "(strings, numbers, booleans, lists and mappings) only")
 
@@ -143,7 +174,8 @@ def build(text: str, file: str) -> Any:
     builder = _Builder(file)
     documents = 0
     try:
-        for event in yaml.parse(text, Loader=Parser):
+        events: Any = yaml.parse(text, Loader=Parser)
+        for event in events:
             kind = type(event)
             if kind is yaml.ScalarEvent:
                 builder.count(1, event.start_mark)
@@ -157,12 +189,13 @@ def build(text: str, file: str) -> Any:
                     continue
                 try:
                     value = _scalar(event, tag)
-                except (ValueError, yaml.YAMLError) as exc:
-                    raise builder.fail(event.start_mark, f"not a valid value: {exc}") from None
+                except ValueError as exc:
+                    raise builder.fail(event.start_mark, str(exc)) from None
                 builder.add(value, event.start_mark, event.anchor)
             elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
                 builder.count(1, event.start_mark)
-                builder.check_tag(event.tag, event.start_mark)
+                builder.check_tag(event.tag, event.start_mark,
+                                  "map" if kind is yaml.MappingStartEvent else "seq")
                 if len(builder.stack) >= MAX_DEPTH:
                     raise builder.fail(event.start_mark,
                                        f"nesting deeper than {MAX_DEPTH} levels")
@@ -181,6 +214,10 @@ def build(text: str, file: str) -> Any:
                 if event.anchor not in builder.anchors:
                     raise builder.fail(event.start_mark, f"unknown alias *{event.anchor}")
                 target = builder.anchors[event.anchor]
+                frame = builder.stack[-1] if builder.stack else None
+                if frame is not None and isinstance(frame[0], LDict) and frame[1] is None:
+                    raise builder.fail(event.start_mark, f"an alias (*{event.anchor}) cannot be "
+                                       "a mapping key")
                 builder.count(_size(target), event.start_mark)
                 builder.add(target, event.start_mark, None)
             elif kind is yaml.DocumentStartEvent:
@@ -189,12 +226,18 @@ def build(text: str, file: str) -> Any:
                     raise builder.fail(event.start_mark,
                                        "more than one YAML document; a job file holds one")
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        message = " ".join(x for x in (exc.context, exc.problem) if x)
-        raise SpecError(builder.problems + [Problem(_loc(file, mark), "",
-                                                    f"YAML syntax error: {message}")],
-                        {file: text}) from None
-    except yaml.YAMLError as exc:  # reader errors (control characters) carry no mark
+        def at(mark: Any) -> tuple[int, int] | None:
+            return None if mark is None else (mark.line, mark.column)
+
+        problem = yaml_syntax_problem(file, text, exc.problem, at(exc.problem_mark),
+                                      exc.context, at(exc.context_mark))
+        raise SpecError(builder.problems + [problem], {file: text}) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML forbids: no mark, a position
+        line, col = _line_col(text[:exc.position])
+        raise SpecError([Problem(Loc(file, line, col), "", f"the character U+{exc.character:04X} "
+                                 "is not allowed in YAML (control characters must be escaped "
+                                 "in a double-quoted string)")], {file: text}) from None
+    except yaml.YAMLError as exc:
         raise SpecError([Problem(Loc(file, 1, 1), "", f"YAML error: {exc}")],
                         {file: text}) from None
     except SpecError as exc:
@@ -205,9 +248,13 @@ def build(text: str, file: str) -> Any:
     return builder.root
 
 
-def parse_value(text: str, file: str) -> Any:
-    """One value from the command line (``--set k=v``), read as safe YAML: 2 → int, x → str."""
-    return build(text, file) if text.strip() else ""
+def parse_value(text: str, file: str, column: int = 1) -> Any:
+    """One value from the command line (``--set k=v``), read as safe YAML: 2 → int, x → str.
+    ``column`` is where the value starts in ``file``, so positions inside it point there."""
+    if not text.strip():
+        return ""
+    pad = " " * (column - 1) if not any(c in text for c in "\r\n\x85\u2028\u2029") else ""
+    return build(pad + text, file)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -253,17 +300,25 @@ def read(path: Path, file: str) -> str:
 def apply_set(root: LDict, assignment: str) -> list[Problem]:
     """``--set targets.cloud.region=europe-west1``: the value is read as one safe YAML scalar."""
     label = f"--set {assignment}"
+    start = len("--set ") + 1  # columns count in the label, as the error shows it
     key, sep, raw = assignment.partition("=")
     if not sep or not key.strip():
-        return [Problem(Loc(label, 1, 1), "", "expected KEY.PATH=VALUE")]
-    value = parse_value(raw, label)
+        return [Problem(Loc(label, 1, start), "", "expected KEY.PATH=VALUE")]
+    loc = Loc(label, 1, start + len(key) + 1)
+    try:
+        value = parse_value(raw, label, loc.col)
+    except SpecError as exc:
+        return exc.problems
     node: Any = root
     parts = key.split(".")
-    loc = Loc(label, 1, len(key) + 2)
     for i, part in enumerate(parts):
-        here = Loc(label, 1, len(".".join(parts[:i])) + (2 if i else 1))
+        here = Loc(label, 1, start + len(".".join(parts[:i])) + (1 if i else 0))
         if not part:
             return [Problem(here, key, "empty key in the path")]
+        if isinstance(node, LDict) and i < len(parts) - 1 and node.get(part) is not None and (
+                not isinstance(node[part], (LDict, LList))):
+            return [Problem(here, key, f"{'.'.join(parts[:i + 1])} is {describe(node[part])}, "
+                            f"so it has no key {parts[i + 1]!r}")]
         if i == len(parts) - 1:
             if isinstance(node, LList) and part.isdigit() and int(part) < len(node):
                 node[int(part)] = value
@@ -301,7 +356,7 @@ def _resolve_targets(targets: LDict, problems: list[Problem]) -> LDict:
                 choices = [t for t in targets if t != name]
                 problems.append(Problem(where, path, f"no target named {parent!r} to extend"
                                         + did_you_mean(str(parent), choices)))
-            elif parent in chain:
+            elif parent == name or parent in chain:
                 cycle = " -> ".join(chain + (name, parent))
                 problems.append(Problem(where, path, f"extends forms a cycle: {cycle}"))
             else:
@@ -380,15 +435,27 @@ def _one_target(root: LDict, targets: LDict, target: str | None, env: Mapping[st
         if target is not None:
             only.copy_entry(targets, target, interpolate(body, ctx, targets.val_locs[target],
                                                          f"targets.{target}", problems), use=True)
-        data.copy_entry(root, "targets", only, use=True)
+        # with no target to pick, targets is not a non-empty mapping: let the model say why
+        data.copy_entry(root, "targets", only if target is not None else root["targets"],
+                        use=True)
     as_plain = plain(data)
-    if target is None and "targets" in root:
-        as_plain["targets"] = {}
     try:
         spec = Spec.model_validate(as_plain, context={"base": str(base)})
     except ValidationError as exc:
-        return None, data, problems + validation_problems(exc, data, as_plain, file)
+        found = validation_problems(exc, data, as_plain, file)
+        return None, data, problems + [p for p in found if not _follows(p, problems)]
     return (spec if not problems else None), data, problems
+
+
+def _follows(problem: Problem, interpolation: list[Problem]) -> bool:
+    """A model error about a value whose interpolation already failed repeats that error."""
+    for earlier in interpolation:
+        if earlier.path == problem.path:
+            return True
+        inside = earlier.path.startswith((problem.path + ".", problem.path + "["))
+        if inside and "${" in problem.message:  # e.g. a labels rule quoting '${matrix.x}'
+            return True
+    return False
 
 
 def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str] = (),
@@ -421,11 +488,12 @@ def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str
         raise UsageError(f"{file}: no target named {target!r}{did_you_mean(target, targets)}; "
                          f"the spec has: {known}")
     names = list(targets) if isinstance(raw_targets, LDict) and targets else [None]
+    base = path.resolve().parent
     chosen = target if target is not None else names[0]
     specs: dict[str | None, Spec | None] = {}
     trees: dict[str | None, LDict] = {}
     for each in names:
-        spec, trees[each], found = _one_target(root, targets, each, env, path.parent, file)
+        spec, trees[each], found = _one_target(root, targets, each, env, base, file)
         specs[each] = spec
         if strict_all or each == chosen:
             problems += found

@@ -6,6 +6,7 @@ The loader hands these models plain data that it has already interpolated, with 
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -108,9 +109,9 @@ class Trainer(Model):
         base = (info.context or {}).get("base")
         if base is None:
             return value
-        path = Path(base) / value
+        path = Path(os.path.normpath(Path(base) / value))
         if not path.is_dir():
-            raise ValueError(f"no folder {value!r} next to this spec (looked for {path})")
+            raise ValueError(f"{value!r} is not a folder (looked for {path})")
         if not (path / "__init__.py").is_file():
             raise ValueError(f"{value!r} is not a Python package: {path} has no __init__.py")
         return value
@@ -260,20 +261,36 @@ class CloudTarget(_Target):
                 )
         return value
 
-    @field_validator("max_running_time")
+    @field_validator("max_running_time", mode="before")
     @classmethod
-    def _duration(cls, value: str | int | None) -> str | int | None:
-        if isinstance(value, str) and not DURATION_RE.match(value):
-            raise ValueError(f'expected seconds or a duration like "90m", "2h", got {value!r}')
+    def _duration(cls, value: Any) -> Any:
+        # before the str | int union, so a wrong value gets one message instead of one per type
+        if value is None:
+            return value
+        match = DURATION_RE.match(value) if isinstance(value, str) else None
+        seconds = value if isinstance(value, int) and not isinstance(value, bool) else (
+            int(match.group(1)) if match else 0)
+        if seconds < 1:
+            kinds: dict[type, str] = {list: "a list", dict: "a mapping", str: repr(value)}
+            shown = kinds.get(type(value), str(value).lower())
+            raise ValueError(
+                f'expected a number of seconds (at least 1) or a duration like "90m", "2h", '
+                f"got {shown}"
+            )
+        return value
+
+    @field_validator("scale_tier")
+    @classmethod
+    def _no_tpu_tier(cls, value: str) -> str:
+        if value == "BASIC_TPU":
+            raise ValueError(
+                "BASIC_TPU is not supported: Vertex AI has no equivalent of the legacy TPU tier; "
+                "use scale_tier CUSTOM with a TPU machine type"
+            )
         return value
 
     @model_validator(mode="after")
     def _tier_and_runtime(self) -> CloudTarget:
-        if self.scale_tier == "BASIC_TPU":
-            raise ValueError(
-                "scale_tier BASIC_TPU is not supported: Vertex AI has no equivalent of the legacy "
-                "TPU tier; use scale_tier CUSTOM with a TPU machine type"
-            )
         if self.scale_tier == "CUSTOM":
             if self.chief is None or self.chief.machine_type is None:
                 raise ValueError("scale_tier CUSTOM needs chief.machine_type")
@@ -324,6 +341,8 @@ class Spec(_ArgsEnv):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
+        if len(value) > 128:
+            raise ValueError(f"a job name has at most 128 characters, got {len(value)}")
         if not NAME_RE.match(value):
             raise ValueError(
                 f"expected a letter, then letters, digits or underscores, at most 128 "

@@ -117,7 +117,8 @@ def _message(err: Any, path: Path_, data: Any) -> str:
         choices = re.findall(r"'([^']*)'|(\d+)", err["ctx"]["expected"])
         names = [a or b for a, b in choices]
         hint = did_you_mean(str(value), names) if isinstance(value, str) else ""
-        return f"expected one of {', '.join(names)}, got {describe(value)}{hint}"
+        expected = names[0] if len(names) == 1 else f"one of {', '.join(names)}"
+        return f"expected {expected}, got {describe(value)}{hint}"
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
         sign = {"greater_than_equal": ">=", "less_than_equal": "<=", "greater_than": ">",
                 "less_than": "<"}[kind]
@@ -136,6 +137,8 @@ def _message(err: Any, path: Path_, data: Any) -> str:
 def problems(exc: ValidationError, root: LDict, data: Any, file: str) -> list[Problem]:
     out = []
     for err in exc.errors(include_url=False):
+        if err["type"] == "union_tag_invalid":
+            continue  # the loader has already reported the target's kind, with a suggestion
         path = _strip_tag(err["loc"])
         if err["type"] == "missing":
             # point at the mapping that lacks the key, where its own key is written
