@@ -101,11 +101,14 @@ class Handler(BaseHTTPRequestHandler):
         # Recorded before answering: once the client has its answer, the log is complete.
         standin.record(RequestRecord(method, path, query, body, status), route)
         data = json.dumps(payload, indent=2).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=UTF-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=UTF-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up (e.g. timed out): nothing to do
 
     def _drop(self, record: RequestRecord, route: str) -> None:
         self.close_connection = True  # the socket closes with no answer at all

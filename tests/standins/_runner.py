@@ -35,7 +35,8 @@ TF_TASK_TYPES = {0: "chief", 1: "worker", 2: "ps", 3: "evaluator"}
 # Only what a process needs to run on this machine; the submitter's environment never leaks
 # into a cloud replica, so it must not leak into the stand-in's either.
 _PASS_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SYSTEMROOT",
-             "GCE_METADATA_HOST", "GCE_METADATA_IP", "NO_GCE_CHECK", "JOBSPEC_NETGUARD_PATH")
+             "GCE_METADATA_HOST", "GCE_METADATA_IP", "NO_GCE_CHECK", "JOBSPEC_NETGUARD_PATH",
+             "JOBSPEC_NETGUARD_LOG")
 _PASS_PREFIXES = ("OPENBLAS_", "OMP_", "MKL_")
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 

@@ -163,9 +163,11 @@ def _proto_type(ref: str) -> str:
 def _is_default(value: Any, prop: dict[str, Any]) -> bool:
     if "$ref" in prop:
         return False  # a set message field is present even when empty
-    if value in ("", [], {}, False, 0, 0.0, "0"):
+    if value in ("", [], {}) or (value is False) or (type(value) in (int, float) and not value):
         return True
-    enum = prop.get("enum")
+    if prop.get("format") in ("int64", "uint64") and value == "0":
+        return True
+    enum: list[str] = prop.get("enum") or []
     return bool(enum) and value == enum[0] and enum[0].endswith("UNSPECIFIED")
 
 

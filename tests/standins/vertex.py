@@ -80,6 +80,7 @@ class VertexStandin:
         self.run_jobs = run_jobs
         self.list_page_size = list_page_size
         self.extra_env: dict[str, str] = dict(extra_env or {})
+        self._default_env = dict(self.extra_env)
         self.faults = Faults()
         self.internal_errors: list[str] = []
         self._log = RequestLog()
@@ -147,7 +148,7 @@ class VertexStandin:
             self._legacy.clear()
             self._entries.clear()
             self.internal_errors.clear()
-            self.extra_env.clear()
+            self.extra_env = dict(self._default_env)
             for key, value in self._defaults.items():
                 setattr(self, key, value)
         self.faults.clear()
