@@ -47,6 +47,19 @@ class Clients:
     _vertex: Any = None
     _logging: Any = None
 
+    def close(self) -> None:
+        """Close every connection, so nothing lingers after a command (or a test) ends."""
+        for client in (self._vertex, self._logging, self._storage):
+            if client is not None:
+                client.close()
+        self._vertex = self._logging = self._storage = None
+
+    def __enter__(self) -> Clients:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     @property
     def storage(self) -> Any:
         if self._storage is None:
@@ -70,19 +83,43 @@ class Clients:
         return self._logging
 
 
+class _SessionHttp:
+    """The httplib2 interface googleapiclient expects, over a requests session.
+
+    httplib2 re-sends a request by itself when a connection closes without an answer (for a
+    stale keep-alive connection it does so whatever RETRIES says), and the caller never learns
+    of it: for customJobs.create, which takes no request id, that can make a second job.
+    requests (urllib3) never re-sends after a request went out, so jobspec alone decides, after
+    looking the submission up.
+    """
+
+    def __init__(self, credentials: Any) -> None:
+        from google.auth.transport.requests import AuthorizedSession
+
+        self.session = AuthorizedSession(credentials)
+
+    def request(self, uri: str, method: str = "GET", body: Any = None,
+                headers: Mapping[str, str] | None = None, redirections: int = 5,
+                connection_type: Any = None) -> tuple[Any, bytes]:
+        import httplib2
+
+        answer = self.session.request(method, uri, data=body, headers=dict(headers or {}),
+                                      timeout=HTTP_TIMEOUT, allow_redirects=redirections > 0)
+        info = {k.lower(): v for k, v in answer.headers.items()}
+        info["status"] = str(answer.status_code)
+        response = httplib2.Response(info)
+        response.reason = answer.reason
+        return response, answer.content
+
+    def close(self) -> None:
+        self.session.close()
+
+
 def _discovery(api: str, version: str, endpoint: str, credentials: Any) -> Any:
-    import google_auth_httplib2
-    import httplib2
     from googleapiclient.discovery import build
 
-    # httplib2 silently re-sends a request once when the connection drops without an answer;
-    # for customJobs.create (no request id) that can make a second job behind our back. We
-    # retry ourselves, after looking the submission up.
-    httplib2.RETRIES = 1
-    http = google_auth_httplib2.AuthorizedHttp(credentials, http=httplib2.Http(
-        timeout=HTTP_TIMEOUT))
-    return build(api, version, http=http, static_discovery=True, cache_discovery=False,
-                 client_options={"api_endpoint": endpoint})
+    return build(api, version, http=_SessionHttp(credentials), static_discovery=True,
+                 cache_discovery=False, client_options={"api_endpoint": endpoint})
 
 
 def connect(project: str, aiplatform_endpoint: str, env: Mapping[str, str] | None = None

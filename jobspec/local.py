@@ -35,12 +35,23 @@ class _Stop(Exception):
     """SIGTERM, turned into an exception in the main thread like SIGINT's KeyboardInterrupt."""
 
 
-def _child_setup() -> None:  # runs in the child between fork and exec
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() == 1:  # the parent died before prctl took effect
+def _death_signal_setup() -> Callable[[], None] | None:
+    """A preexec_fn that makes the child die with its parent (Linux), or None elsewhere.
+
+    libc is loaded here, in the parent: between fork and exec the child of a threaded process
+    may only do async-signal-safe work, and dlopen() is not.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    parent = os.getpid()
+
+    def setup() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
             os._exit(1)
+
+    return setup
 
 
 def check_ports(processes: Sequence[Process]) -> None:
@@ -49,8 +60,12 @@ def check_ports(processes: Sequence[Process]) -> None:
         if port is None:
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            # SO_REUSEADDR: a port left in TIME_WAIT by a previous run is free for the trainer's
+            # servers (which set it too); only a socket bound without it, or listening, counts.
+            # The wildcard address: a listener on any local address takes the port.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                sock.bind(("127.0.0.1", port))
+                sock.bind(("", port))
             except OSError:
                 raise UsageError(
                     f"port {port} for {proc.task} is already in use",
@@ -131,18 +146,25 @@ class Runner:
         pipe.close()
 
     def start(self) -> None:
+        setup = _death_signal_setup()
         for proc in self.plan.processes:
             argv = list(proc.argv)
             if self.python:
                 argv[0] = self.python
+            cwd = self.cwd or proc.cwd
             env = {**os.environ, **proc.env}
             for key in [k for k in env if k.startswith("CLOUDSDK_")]:
                 del env[key]  # gcloud leaks these into trainers; the cloud never has them
+            # The trainer writes to a pipe, where Python would buffer its output in blocks:
+            # unbuffered, it streams line by line as on a terminal (the user may still say no).
+            env.setdefault("PYTHONUNBUFFERED", "1")
+            if cwd:
+                env["PWD"] = cwd  # as a shell (and gcloud) would: not jobspec's own folder
             try:
                 popen = subprocess.Popen(
-                    argv, cwd=self.cwd or proc.cwd, env=env, stdin=subprocess.DEVNULL,
+                    argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                    preexec_fn=_child_setup)
+                    preexec_fn=setup)
             except OSError as exc:
                 self.stop()
                 raise UsageError(f"cannot start {proc.task}: {argv[0]}: {exc.strerror}") from None

@@ -57,7 +57,7 @@ class Records:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
         folder = self.root / name / stamp
         folder.mkdir(parents=True, exist_ok=False)
-        _ensure_ignored(self.root.parent)
+        _ensure_ignored(self.root.parent)  # .jobspec/
         _write_json(folder / "plan.json", plan)
         run = Run(folder)
         run.set_status(name=name, target=plan.get("target"), state="running", exit_code=None,
@@ -143,9 +143,9 @@ def _liveness(status: dict[str, Any]) -> dict[str, Any]:
     return status
 
 
-def _ensure_ignored(project_dir: Path) -> None:
+def _ensure_ignored(state_dir: Path) -> None:
     """.jobspec/ holds local state: keep it out of git without touching the user's .gitignore."""
-    marker = project_dir / ".jobspec" / ".gitignore"
+    marker = state_dir / ".gitignore"
     if not marker.exists():
-        marker.parent.mkdir(parents=True, exist_ok=True)
+        state_dir.mkdir(parents=True, exist_ok=True)
         marker.write_text("*\n", encoding="utf-8")

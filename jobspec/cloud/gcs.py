@@ -123,7 +123,7 @@ class Bucket:
             return existing
         return None
 
-    def update_claim(self, name: str, claim: Claim, **fields: Any) -> Claim:
+    def update_claim(self, name: str, claim: Claim, /, **fields: Any) -> Claim:
         """Rewrite the claim only if it is still the version we read."""
         record = {**claim.data, **fields}
         blob = self.bucket.blob(claim_path(name))

@@ -57,6 +57,12 @@ class Jobs:
         self.clients = gcp.connect(where.project, endpoint(where.region, os.environ))
         self.bucket = Bucket(self.clients.storage, where.bucket)
 
+    def __enter__(self) -> Jobs:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.clients.close()
+
     def claim(self, name: str) -> Claim:
         claim = self.bucket.read_claim(name)
         if claim is None:
@@ -69,6 +75,7 @@ class Jobs:
         project = str(data.get("project") or self.where.project)
         region = str(data.get("region") or self.where.region)
         if region != self.where.region:
+            self.clients.close()
             self.clients = gcp.connect(project, endpoint(region, os.environ))
         vertex = Vertex(self.clients.vertex, f"projects/{project}/locations/{region}")
         return vertex, project
@@ -99,69 +106,69 @@ def _summary(job: dict[str, Any]) -> dict[str, Any]:
 
 def status(name: str, *, target: str | None, spec: str | None, bucket: str | None,
            as_json: bool) -> int:
-    jobs = Jobs(_where(target, spec, bucket))
-    _, _, job, claim = jobs.job(name)
-    if as_json:
-        print(json.dumps({"name": name, "job": _summary(job), "claim": claim.data}, indent=2))
+    with Jobs(_where(target, spec, bucket)) as jobs:
+        _, _, job, claim = jobs.job(name)
+        if as_json:
+            print(json.dumps({"name": name, "job": _summary(job), "claim": claim.data}, indent=2))
+            return 0
+        print(f"{name}: {short_state(job.get('state', ''))}")
+        print(f"  job      {job['name']}")
+        for key in ("createTime", "startTime", "endTime"):
+            if key in job:
+                print(f"  {key[:-4]:<8} {job[key]}")
+        if job.get("error"):
+            print(f"  error    {job['error'].get('message')}")
         return 0
-    print(f"{name}: {short_state(job.get('state', ''))}")
-    print(f"  job      {job['name']}")
-    for key in ("createTime", "startTime", "endTime"):
-        if key in job:
-            print(f"  {key[:-4]:<8} {job[key]}")
-    if job.get("error"):
-        print(f"  error    {job['error'].get('message')}")
-    return 0
 
 
 def logs(name: str, *, target: str | None, spec: str | None, bucket: str | None,
          follow_logs: bool = False) -> int:
-    jobs = Jobs(_where(target, spec, bucket))
-    vertex, project, job, _ = jobs.job(name)
-    if follow_logs:
-        return follow(vertex, jobs.clients.logging, project, job["name"], name,
-                      show_states=False)
-    print_entries(LogTail(jobs.clients.logging, project, job_id(job["name"])).fetch())
-    return 0
+    with Jobs(_where(target, spec, bucket)) as jobs:
+        vertex, project, job, _ = jobs.job(name)
+        if follow_logs:
+            return follow(vertex, jobs.clients.logging, project, job["name"], name,
+                          show_states=False)
+        print_entries(LogTail(jobs.clients.logging, project, job_id(job["name"])).fetch())
+        return 0
 
 
 def cancel(name: str, *, target: str | None, spec: str | None, bucket: str | None) -> int:
-    jobs = Jobs(_where(target, spec, bucket))
-    vertex, _, job, _ = jobs.job(name)
-    if job.get("state") in ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED"):
-        info(f"{name} already ended {short_state(job['state'])}; nothing to cancel")
+    with Jobs(_where(target, spec, bucket)) as jobs:
+        vertex, _, job, _ = jobs.job(name)
+        if job.get("state") in ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED"):
+            info(f"{name} already ended {short_state(job['state'])}; nothing to cancel")
+            return 0
+        vertex.cancel(job["name"])
+        info(f"cancel requested for {name} ({job['name']})")
         return 0
-    vertex.cancel(job["name"])
-    info(f"cancel requested for {name} ({job['name']})")
-    return 0
 
 
 def list_jobs(*, target: str | None, spec: str | None, bucket: str | None,
               as_json: bool) -> int:
     where = _where(target, spec, bucket)
-    jobs = Jobs(where)
-    rows = []
-    with cloud_errors(f"cannot list gs://{where.bucket}"):
-        iterator = jobs.clients.storage.list_blobs(where.bucket, delimiter="/")
-        names = [p.rstrip("/") for page in iterator.pages for p in page.prefixes]
-    states: dict[str, str] = {}
-    vertex = Vertex(jobs.clients.vertex, f"projects/{where.project}/locations/{where.region}")
-    for name in names:
-        claim = jobs.bucket.read_claim(name)
-        if claim is None:
-            continue
-        resource = claim.data.get("job")
-        if resource and resource not in states:
-            states[resource] = short_state(vertex.get(str(resource)).get("state", ""))
-        rows.append({"name": name, "claim": claim.state, "job": resource,
-                     "state": states.get(str(resource), "-"),
-                     "created": claim.data.get("created"), "user": claim.data.get("user")})
-    if as_json:
-        print(json.dumps(rows, indent=2))
-    elif not rows:
-        print(f"no jobspec jobs in gs://{where.bucket}")
-    else:
-        print(f"{'NAME':<32} {'STATE':<12} {'CLAIM':<10} CREATED")
-        for row in rows:
-            print(f"{row['name']:<32} {row['state']:<12} {row['claim']:<10} {row['created']}")
-    return 0
+    with Jobs(where) as jobs:
+        rows = []
+        with cloud_errors(f"cannot list gs://{where.bucket}"):
+            iterator = jobs.clients.storage.list_blobs(where.bucket, delimiter="/")
+            names = [p.rstrip("/") for page in iterator.pages for p in page.prefixes]
+        states: dict[str, str] = {}
+        vertex = Vertex(jobs.clients.vertex, f"projects/{where.project}/locations/{where.region}")
+        for name in names:
+            claim = jobs.bucket.read_claim(name)
+            if claim is None:
+                continue
+            resource = claim.data.get("job")
+            if resource and resource not in states:
+                states[resource] = short_state(vertex.get(str(resource)).get("state", ""))
+            rows.append({"name": name, "claim": claim.state, "job": resource,
+                         "state": states.get(str(resource), "-"),
+                         "created": claim.data.get("created"), "user": claim.data.get("user")})
+        if as_json:
+            print(json.dumps(rows, indent=2))
+        elif not rows:
+            print(f"no jobspec jobs in gs://{where.bucket}")
+        else:
+            print(f"{'NAME':<32} {'STATE':<12} {'CLAIM':<10} CREATED")
+            for row in rows:
+                print(f"{row['name']:<32} {row['state']:<12} {row['claim']:<10} {row['created']}")
+        return 0

@@ -162,7 +162,13 @@ def _progress_bar(total: int) -> tuple[Callable[[int], None], Callable[[], None]
 
 def execute(plan: CloudPlan, *, detach: bool = False, reclaim: bool = False,
             cancel_on_interrupt: bool = False, replan: Replan | None = None) -> int:
-    clients = gcp.connect(plan.project, plan.endpoint)
+    with gcp.connect(plan.project, plan.endpoint) as clients:
+        return _execute(plan, clients, detach=detach, reclaim=reclaim,
+                        cancel_on_interrupt=cancel_on_interrupt, replan=replan)
+
+
+def _execute(plan: CloudPlan, clients: gcp.Clients, *, detach: bool, reclaim: bool,
+             cancel_on_interrupt: bool, replan: Replan | None) -> int:
     sub = Submission(plan, clients, reclaim=reclaim)
     sub.bucket.check()
     sub.choose_name(replan)
