@@ -158,8 +158,8 @@ def run(spec: str | None, target: str, sets: tuple[str, ...], name: str | None,
 
 def _records(target: str | None, spec: str | None) -> Any:
     """Local run records live under the project root of the spec (or the current folder)."""
-    from jobspec.local import Records
     from jobspec.project import find_root
+    from jobspec.records import Records
 
     start = Path(spec).parent if spec else Path.cwd()
     return Records((find_root(start) or Path.cwd()) / ".jobspec" / "runs")

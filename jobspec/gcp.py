@@ -96,14 +96,15 @@ class _SessionHttp:
     def __init__(self, credentials: Any) -> None:
         from google.auth.transport.requests import AuthorizedSession
 
-        self.session = AuthorizedSession(credentials)
+        self.session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
 
     def request(self, uri: str, method: str = "GET", body: Any = None,
                 headers: Mapping[str, str] | None = None, redirections: int = 5,
                 connection_type: Any = None) -> tuple[Any, bytes]:
         import httplib2
 
-        answer = self.session.request(method, uri, data=body, headers=dict(headers or {}),
+        answer = self.session.request(  # type: ignore[no-untyped-call]
+            method, uri, data=body, headers=dict(headers or {}),
                                       timeout=HTTP_TIMEOUT, allow_redirects=redirections > 0)
         info = {k.lower(): v for k, v in answer.headers.items()}
         info["status"] = str(answer.status_code)
@@ -112,7 +113,7 @@ class _SessionHttp:
         return response, answer.content
 
     def close(self) -> None:
-        self.session.close()
+        self.session.close()  # type: ignore[no-untyped-call]
 
 
 def _discovery(api: str, version: str, endpoint: str, credentials: Any) -> Any:
@@ -166,9 +167,9 @@ def classify(exc: BaseException) -> Failure | None:
         return Failure(status, _http_error_message(exc), status >= 500,
                        status == 429 or status >= 500)
     if isinstance(exc, core.GoogleAPICallError):
-        status = exc.code if isinstance(exc.code, int) else None
-        retry = status is not None and (status == 429 or status >= 500)
-        return Failure(status, exc.message or str(exc), bool(status and status >= 500), retry)
+        code = exc.code if isinstance(exc.code, int) else None
+        retry = code is not None and (code == 429 or code >= 500)
+        return Failure(code, exc.message or str(exc), bool(code and code >= 500), retry)
     if isinstance(exc, (ConnectionError, socket.timeout, TimeoutError)):
         return Failure(None, f"connection failed: {exc}", True, True)
     import httplib2

@@ -36,7 +36,7 @@ def scrub(text: str, values: Iterable[str]) -> str:
 
 
 def _masked_body(plan: CloudPlan) -> dict[str, Any]:
-    body = json.loads(json.dumps(plan.body))
+    body: dict[str, Any] = json.loads(json.dumps(plan.body))
     for pool in body["jobSpec"]["workerPoolSpecs"]:
         for item in pool.get("pythonPackageSpec", {}).get("env", []):
             if is_secret(item["name"], plan.secrets):

@@ -50,8 +50,7 @@ class LogTail:
                                     "pageSize": PAGE_SIZE}
             if token:
                 body["pageToken"] = token
-            page = call(lambda b=body: self.entries.list(body=b).execute(),
-                        "cannot read the job's logs")
+            page = call(self.entries.list(body=body).execute, "cannot read the job's logs")
             for entry in page.get("entries", []):
                 insert_id = str(entry.get("insertId", ""))
                 stamp = str(entry.get("timestamp", ""))

@@ -44,9 +44,9 @@ def _where(target: str | None, spec: str | None, bucket: str | None) -> Where:
             cloud = loaded.spec.targets[loaded.target or "cloud"]
             if cloud.kind != "cloud":
                 raise UsageError(f"target {loaded.target!r} is not a cloud target")
-            bucket = bucket or cloud.bucket  # type: ignore[union-attr]
-            project = project or cloud.project  # type: ignore[union-attr]
-            region = cloud.region  # type: ignore[union-attr]
+            bucket = bucket or cloud.bucket
+            project = project or cloud.project
+            region = cloud.region
     assert bucket is not None
     return Where(bucket, project or "-", region)
 
