@@ -126,11 +126,12 @@ def log_entries(cloud: CloudEnv, job_id: str, extra: str = "", **body: Any) -> l
 
 
 def trainer_lines(entries: list[dict], severity: str = "INFO") -> list[str]:
-    return [e["textPayload"] for e in entries if e["severity"] == severity
-            and e["resource"]["labels"]["task_name"] == "workerpool0-0"
-            and not e["textPayload"].startswith(("Running command", "Downloading", "Processing",
-                                                 "  ", "Building", "Successfully", "Installing",
-                                                 "Created", "Stored"))]
+    """What the trainer itself printed: replica lines after the stand-in starts the module."""
+    replica = [e for e in entries if e["resource"]["labels"]["task_name"] == "workerpool0-0"]
+    starts = [i for i, e in enumerate(replica) if e["textPayload"].startswith(
+        "Running command: python3 -m ") and " -m pip " not in e["textPayload"]]
+    assert starts, [e["textPayload"] for e in replica]
+    return [e["textPayload"] for e in replica[starts[0] + 1:] if e["severity"] == severity]
 
 
 def error_of(err: HttpError) -> dict[str, Any]:

@@ -86,20 +86,25 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = raw
         method = self.command
+        generation = standin.generation
         fault = standin.faults.take(method, path)
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
         if fault is not None and fault.drop == "before":
-            return self._drop(RequestRecord(method, path, query, body, "dropped-before"), "fault")
-        if fault is not None and fault.status is not None:
+            record = RequestRecord(method, path, query, body, "dropped-before")
+            return self._drop(record, "fault", generation)
+        if generation != standin.generation:  # reset() while delayed: answer, change nothing
+            route, status, payload = "stale", 503, ApiError(503, "stand-in was reset").body()
+        elif fault is not None and fault.status is not None:
             route, status, payload = "fault", fault.status, ApiError(fault.status,
                                                                      fault.message).body()
         else:
             route, status, payload = self._dispatch(method, path, query, raw)
         if fault is not None and fault.drop == "after":
-            return self._drop(RequestRecord(method, path, query, body, "dropped-after"), route)
+            record = RequestRecord(method, path, query, body, "dropped-after")
+            return self._drop(record, route, generation)
         # Recorded before answering: once the client has its answer, the log is complete.
-        standin.record(RequestRecord(method, path, query, body, status), route)
+        standin.record(RequestRecord(method, path, query, body, status), route, generation)
         data = json.dumps(payload, indent=2).encode()
         try:
             self.send_response(status)
@@ -110,9 +115,9 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up (e.g. timed out): nothing to do
 
-    def _drop(self, record: RequestRecord, route: str) -> None:
+    def _drop(self, record: RequestRecord, route: str, generation: int) -> None:
         self.close_connection = True  # the socket closes with no answer at all
-        self.standin.record(record, route)
+        self.standin.record(record, route, generation)
 
     def _dispatch(self, method: str, path: str, query: dict[str, list[str]],
                   raw: bytes) -> tuple[str, int, dict[str, Any]]:

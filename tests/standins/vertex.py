@@ -92,6 +92,9 @@ class VertexStandin:
         self._projects: dict[str, str] = {}  # number -> id
         self._seq = 0
         self._last_ns = 0
+        # Bumped by reset(): a request still in flight from an earlier test (e.g. a delayed
+        # one) must not create jobs in, or add records to, the next test.
+        self.generation = 0
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._conns: set[Any] = set()
@@ -144,6 +147,7 @@ class VertexStandin:
         """Kill running jobs and forget every job, log entry, fault and request."""
         self._stop_jobs()
         with self._lock:
+            self.generation += 1
             self._jobs.clear()
             self._legacy.clear()
             self._entries.clear()
@@ -278,8 +282,10 @@ class VertexStandin:
         with self._lock:
             return [e for _, _, e in sorted(self._entries, key=lambda t: t[:2])]
 
-    def record(self, record: RequestRecord, route: str) -> None:
-        self._log.add(record, route)
+    def record(self, record: RequestRecord, route: str, generation: int) -> None:
+        with self._lock:
+            if generation == self.generation:
+                self._log.add(record, route)
 
     def track(self, conn: Any, alive: bool) -> None:
         with self._lock:
