@@ -43,6 +43,7 @@ def yaml_syntax_problem(file: str, text: str, problem: str | None, at: tuple[int
     that construct starts, so the error points there; past the last line, at its end.
     """
     lines = text.splitlines()
+    subject = "the value" if file.startswith("--") else "the file"  # --set k=v, or a spec
 
     def rest(where: tuple[int, int]) -> str:
         line, col = where
@@ -62,9 +63,9 @@ def yaml_syntax_problem(file: str, text: str, problem: str | None, at: tuple[int
     elif not rest(where).strip():
         if what and context_at is not None and rest(context_at).strip():
             where = context_at
-            message = f"the file ends inside this {what}: {message}"
+            message = f"{subject} ends inside this {what}: {message}"
         else:
-            message = f"the file ends too early: {message}"
+            message = f"{subject} ends too early: {message}"
             last = len(lines) - 1
             while last > 0 and not lines[last].strip():
                 last -= 1
