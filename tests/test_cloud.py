@@ -278,3 +278,25 @@ def test_the_cloud_runs_the_sdist_not_the_source_tree(cli, cloud, tmp_path: Path
     out = _run(cli, spec, cloud.bucket)
     assert out.code == 1
     assert "FileNotFoundError" in out.out
+
+
+def test_secret_env_reaches_the_trainer_but_is_masked_in_output(cli, cloud,
+                                                               tmp_path: Path) -> None:
+    spec = _project(tmp_path, "import os\nprint('token is', os.environ['API_TOKEN'])\n"
+                    "print('pw is', os.environ['DB_PASS'])\n",
+                    cloud="    env: {API_TOKEN: tok-123456, DB_PASS: hunter22}\n")
+    text = spec.read_text().replace("targets:", "secrets: [DB_PASS]\ntargets:")
+    spec.write_text(text)
+    plan = cli("plan", str(spec), "--target", "cloud", "--json",
+               "--set", f"targets.cloud.bucket={cloud.bucket}")
+    assert "tok-123456" not in plan.out and "hunter22" not in plan.out
+    out = _run(cli, spec, cloud.bucket)
+    assert out.code == 0, out.err
+    assert "workerpool0-0 | token is ****" in out.out
+    assert "workerpool0-0 | pw is ****" in out.out
+    assert "tok-123456" not in out.out + out.err and "hunter22" not in out.out + out.err
+    (job,) = cloud.vertex.jobs.values()
+    env = job["jobSpec"]["workerPoolSpecs"][0]["pythonPackageSpec"]["env"]
+    assert {"name": "API_TOKEN", "value": "tok-123456"} in env  # the trainer got the real value
+    assert cloud.vertex.job_log_lines(job["name"].rsplit("/", 1)[1])[-2:] == [
+        "token is tok-123456", "pw is hunter22"]

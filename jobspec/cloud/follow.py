@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from jobspec.cloud.logs import LogTail, task_of, text_of
 from jobspec.cloud.vertex import TERMINAL, Vertex, job_id, short_state
 from jobspec.errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_OK
+from jobspec.render import scrub
 
 
 def poll_bounds() -> tuple[float, float]:
@@ -24,10 +25,11 @@ def info(message: str) -> None:
     print(f"jobspec: {message}", file=sys.stderr, flush=True)
 
 
-def print_entries(entries: Iterable[dict[str, Any]]) -> int:
+def print_entries(entries: Iterable[dict[str, Any]], secrets: Sequence[str] = ()) -> int:
+    """Print each entry as `task | line`; values of secret env vars are masked."""
     count = 0
     for entry in entries:
-        text = text_of(entry).rstrip("\n")
+        text = scrub(text_of(entry).rstrip("\n"), secrets)
         for line in text.splitlines() or [""]:
             print(f"{task_of(entry)} | {line}", flush=True)
         count += 1
@@ -35,7 +37,8 @@ def print_entries(entries: Iterable[dict[str, Any]]) -> int:
 
 
 def follow(vertex: Vertex, logging_api: Any, project: str, job_name: str, display: str, *,
-           cancel_on_interrupt: bool = False, show_states: bool = True) -> int:
+           cancel_on_interrupt: bool = False, show_states: bool = True,
+           secrets: Sequence[str] = ()) -> int:
     tail = LogTail(logging_api, project, job_id(job_name))
     low, high = poll_bounds()
     interval = low
@@ -49,9 +52,9 @@ def follow(vertex: Vertex, logging_api: Any, project: str, job_name: str, displa
                 state = job.get("state")
                 if show_states:
                     info(f"{display}: {short_state(str(state))}")
-            printed = print_entries(tail.fetch())
+            printed = print_entries(tail.fetch(), secrets)
             if state in TERMINAL:
-                _drain(tail, low)
+                _drain(tail, low, secrets)
                 break
             interval = low if (printed or changed) else min(interval * 1.5, high)
             time.sleep(interval)
@@ -70,9 +73,9 @@ def follow(vertex: Vertex, logging_api: Any, project: str, job_name: str, displa
     return EXIT_JOB_FAILED
 
 
-def _drain(tail: LogTail, pause: float) -> None:
+def _drain(tail: LogTail, pause: float, secrets: Sequence[str]) -> None:
     """Logging can trail the job's state: read until a fetch brings nothing new."""
     for _ in range(5):
         time.sleep(min(pause, 1.0))
-        if not print_entries(tail.fetch()):
+        if not print_entries(tail.fetch(), secrets):
             return

@@ -22,6 +22,7 @@ from jobspec.cloud.gcs import Bucket, Claim, claim_path
 from jobspec.cloud.vertex import CreateFailed, Vertex
 from jobspec.errors import CloudError, JobspecError, NameTaken
 from jobspec.plan import LABEL_SUBMISSION, CloudPlan
+from jobspec.render import secret_values
 
 Replan = Callable[[str], CloudPlan]
 STALE_CLAIM = timedelta(minutes=10)
@@ -196,4 +197,11 @@ def _execute(plan: CloudPlan, clients: gcp.Clients, *, detach: bool, reclaim: bo
              f"cancel it with `jobspec cancel {plan.name}`")
         return 0
     return follow(sub.vertex, clients.logging, plan.project, job["name"], plan.name,
-                  cancel_on_interrupt=cancel_on_interrupt)
+                  cancel_on_interrupt=cancel_on_interrupt, secrets=_secret_values(plan))
+
+
+def _secret_values(plan: CloudPlan) -> list[str]:
+    pools = plan.body["jobSpec"]["workerPoolSpecs"]
+    env = {item["name"]: item["value"] for pool in pools
+           for item in pool.get("pythonPackageSpec", {}).get("env", [])}
+    return secret_values(env, plan.secrets)
