@@ -104,6 +104,8 @@ class _Builder:
         self.file = file
         self.stack: list[list[Any]] = []  # [container, pending key or None, key loc, merges]
         self.anchors: dict[str, Any] = {}
+        self.texts: dict[Loc, str] = {}  # plain scalars YAML typed (010, on): what was written
+        self.anchor_texts: dict[str, str] = {}
         self.aliases = 0
         self.nodes = 0
         self.root: Any = None
@@ -169,8 +171,9 @@ class _Builder:
                         container.copy_entry(source, key)
 
 
-def build(text: str, file: str) -> Any:
-    """The located tree of a single-document YAML text."""
+def build(text: str, file: str, texts: dict[Loc, str] | None = None) -> Any:
+    """The located tree of a single-document YAML text. ``texts`` receives the written text
+    of each untagged plain scalar that YAML read as a number or boolean, by position."""
     builder = _Builder(file)
     documents = 0
     try:
@@ -191,6 +194,10 @@ def build(text: str, file: str) -> Any:
                     value = _scalar(event, tag)
                 except ValueError as exc:
                     raise builder.fail(event.start_mark, str(exc)) from None
+                if tag is None and event.implicit[0] and isinstance(value, (int, float)):
+                    builder.texts[_loc(file, event.start_mark)] = event.value
+                    if event.anchor is not None:
+                        builder.anchor_texts[event.anchor] = event.value
                 builder.add(value, event.start_mark, event.anchor)
             elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
                 builder.count(1, event.start_mark)
@@ -219,6 +226,8 @@ def build(text: str, file: str) -> Any:
                     raise builder.fail(event.start_mark, f"an alias (*{event.anchor}) cannot be "
                                        "a mapping key")
                 builder.count(_size(target), event.start_mark)
+                if event.anchor in builder.anchor_texts:
+                    builder.texts[_loc(file, event.start_mark)] = builder.anchor_texts[event.anchor]
                 builder.add(target, event.start_mark, None)
             elif kind is yaml.DocumentStartEvent:
                 documents += 1
@@ -245,16 +254,19 @@ def build(text: str, file: str) -> Any:
         raise SpecError(exc.problems, {file: text}) from None
     if builder.problems:
         raise SpecError(builder.problems, {file: text})
+    if texts is not None:
+        texts.update(builder.texts)
     return builder.root
 
 
-def parse_value(text: str, file: str, column: int = 1) -> Any:
+def parse_value(text: str, file: str, column: int = 1,
+                texts: dict[Loc, str] | None = None) -> Any:
     """One value from the command line (``--set k=v``), read as safe YAML: 2 → int, x → str.
     ``column`` is where the value starts in ``file``, so positions inside it point there."""
     if not text.strip():
         return ""
     pad = " " * (column - 1) if not any(c in text for c in "\r\n\x85\u2028\u2029") else ""
-    return build(pad + text, file)
+    return build(pad + text, file, texts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -297,7 +309,7 @@ def read(path: Path, file: str) -> str:
     return decode(data, file)
 
 
-def apply_set(root: LDict, assignment: str) -> list[Problem]:
+def apply_set(root: LDict, assignment: str, texts: dict[Loc, str] | None = None) -> list[Problem]:
     """``--set targets.cloud.region=europe-west1``: the value is read as one safe YAML scalar."""
     label = f"--set {assignment}"
     start = len("--set ") + 1  # columns count in the label, as the error shows it
@@ -306,7 +318,7 @@ def apply_set(root: LDict, assignment: str) -> list[Problem]:
         return [Problem(Loc(label, 1, start), "", "expected KEY.PATH=VALUE")]
     loc = Loc(label, 1, start + len(key) + 1)
     try:
-        value = parse_value(raw, label, loc.col)
+        value = parse_value(raw, label, loc.col, texts)
     except SpecError as exc:
         return exc.problems
     node: Any = root
@@ -418,8 +430,30 @@ def _context(root: LDict, target: str, body: Any, env: Mapping[str, str],
     return ctx
 
 
+def _as_written(data: LDict, target: str | None, texts: Mapping[Loc, str]) -> None:
+    """The trainer's args and env values are text: `- 010` or `DEBUG: on` reach it as
+    written, not as the 8 or true that YAML 1.1 reads."""
+    holders: list[Any] = [data]
+    targets = data.get("targets")
+    if target is not None and isinstance(targets, LDict):
+        holders.append(targets.get(target))
+    for holder in holders:
+        if not isinstance(holder, LDict):
+            continue
+        args, env = holder.get("args"), holder.get("env")
+        if isinstance(args, LList):
+            for i, item in enumerate(args):
+                if not isinstance(item, str) and args.item_locs[i] in texts:
+                    args[i] = texts[args.item_locs[i]]
+        if isinstance(env, LDict):
+            for key, item in list(env.items()):
+                if not isinstance(item, str) and env.val_locs[key] in texts:
+                    env[key] = texts[env.val_locs[key]]
+
+
 def _one_target(root: LDict, targets: LDict, target: str | None, env: Mapping[str, str],
-                base: Path, file: str) -> tuple[Spec | None, LDict, list[Problem]]:
+                base: Path, file: str, texts: Mapping[Loc, str]) -> tuple[
+                    Spec | None, LDict, list[Problem]]:
     problems: list[Problem] = []
     body = targets.get(target) if target is not None else None
     ctx = _context(root, target or "", body, env, problems) if target is not None else Context(
@@ -438,6 +472,7 @@ def _one_target(root: LDict, targets: LDict, target: str | None, env: Mapping[st
         # with no target to pick, targets is not a non-empty mapping: let the model say why
         data.copy_entry(root, "targets", only if target is not None else root["targets"],
                         use=True)
+    _as_written(data, target, texts)
     as_plain = plain(data)
     try:
         spec = Spec.model_validate(as_plain, context={"base": str(base)})
@@ -468,7 +503,8 @@ def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str
     file = display_path(str(path))
     text = read(path, file)
     sources = {file: text}
-    root = build(text, file)
+    texts: dict[Loc, str] = {}
+    root = build(text, file, texts)
     if not isinstance(root, LDict):
         raise SpecError([Problem(Loc(file, 1, 1), "", "expected a mapping of keys at the top "
                                  f"level, got {describe(plain(root))}")], sources)
@@ -478,7 +514,7 @@ def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str
         root.put("name", name, Loc(label, 1, 1), Loc(label, 1, 8))
         sources[label] = label
     for assignment in overrides:
-        problems += apply_set(root, assignment)
+        problems += apply_set(root, assignment, texts)
         sources[f"--set {assignment}"] = f"--set {assignment}"
     raw_targets = root.get("targets")
     targets = _resolve_targets(raw_targets, problems) if isinstance(raw_targets, LDict) else (
@@ -493,7 +529,7 @@ def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str
     specs: dict[str | None, Spec | None] = {}
     trees: dict[str | None, LDict] = {}
     for each in names:
-        spec, trees[each], found = _one_target(root, targets, each, env, base, file)
+        spec, trees[each], found = _one_target(root, targets, each, env, base, file, texts)
         specs[each] = spec
         if strict_all or each == chosen:
             problems += found
