@@ -113,6 +113,8 @@ class Runner:
         self.log = run.open_log()
         self.secrets = secret_values(self._all_env(), plan.secrets)
         self.prefixed = len(plan.processes) > 1
+        # from the plan, not from the tasks started so far: the first lines are aligned too
+        self.width = max(len(p.task) for p in plan.processes)
         self.color = self.out.isatty() and os.environ.get("NO_COLOR") is None
 
     def _all_env(self) -> dict[str, str]:
@@ -123,7 +125,7 @@ class Runner:
 
     def _emit(self, task: _Task, line: str, stream: IO[str]) -> None:
         line = scrub(line, self.secrets) if self.secrets else line
-        prefix = f"{task.label:<{self._width()}} | " if self.prefixed else ""
+        prefix = f"{task.label:<{self.width}} | " if self.prefixed else ""
         with self.lock:
             self.log.write(prefix + line)
             if self.color and prefix:
@@ -131,9 +133,6 @@ class Runner:
                 prefix = f"\x1b[{color}m{prefix}\x1b[0m"
             stream.write(prefix + line)
             stream.flush()
-
-    def _width(self) -> int:
-        return max(len(t.label) for t in self.tasks)
 
     def _reader(self, task: _Task, pipe: IO[bytes], stream: IO[str], is_err: bool) -> None:
         for raw in iter(pipe.readline, b""):
@@ -234,7 +233,11 @@ def _install_sigterm() -> Callable[[], None]:
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     previous = signal.signal(signal.SIGTERM, handler)
-    return lambda: signal.signal(signal.SIGTERM, previous)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
 
 
 def execute(plan: LocalPlan, *, records: Records | None = None) -> int:
