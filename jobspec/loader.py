@@ -542,3 +542,20 @@ def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str
     canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     fingerprint = hashlib.sha256(canonical.encode()).hexdigest()
     return Loaded(path.resolve(), spec, chosen, fingerprint, trees[chosen], sources)
+
+
+# ---------------------------------------------------------------------------------------------
+# Other YAML that jobspec reads or writes (`jobspec import`): same safe reader, one writer
+
+
+def read_yaml(path: Path) -> Any:
+    """A data file (a gcloud --config) as a located tree, with the spec reader's safety limits."""
+    file = display_path(str(path))
+    return build(read(path, file), file)
+
+
+def dump(data: Any) -> str:
+    """Plain data as block-style YAML in the given key order; safe_dump quotes what needs it."""
+    text: str = yaml.safe_dump(data, sort_keys=False, default_flow_style=False,
+                               allow_unicode=True, width=1 << 16)
+    return text
