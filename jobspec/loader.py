@@ -29,6 +29,7 @@ from jobspec.diagnostics import (
 from jobspec.errors import UsageError
 from jobspec.interpolate import BUILTINS, Context, interpolate, substitute
 from jobspec.located import LDict, LList, Loc, deep_merge, locate, plain
+from jobspec.matrix import combinations, member_name
 from jobspec.spec import Spec
 from jobspec.validation import describe, dotted
 from jobspec.validation import problems as validation_problems
@@ -281,6 +282,9 @@ class Loaded:
     fingerprint: str  # sha256 of the validated spec, canonical JSON
     tree: Any = None  # the located data behind `spec`, for errors found after loading
     sources: dict[str, str] = field(default_factory=dict)
+    matrix: dict[str, str] | None = None  # this member's matrix values
+    group: str | None = None  # with a matrix: the group's name, and one Loaded per member
+    members: tuple[Loaded, ...] = ()
 
     @property
     def base_dir(self) -> Path:
@@ -452,12 +456,13 @@ def _as_written(data: LDict, target: str | None, texts: Mapping[Loc, str]) -> No
 
 
 def _one_target(root: LDict, targets: LDict, target: str | None, env: Mapping[str, str],
-                base: Path, file: str, texts: Mapping[Loc, str]) -> tuple[
-                    Spec | None, LDict, list[Problem]]:
+                base: Path, file: str, texts: Mapping[Loc, str],
+                matrix: dict[str, str] | None = None) -> tuple[Spec | None, LDict, list[Problem]]:
     problems: list[Problem] = []
     body = targets.get(target) if target is not None else None
     ctx = _context(root, target or "", body, env, problems) if target is not None else Context(
         env=env, unavailable={k: "is only defined inside a target" for k in BUILTINS})
+    ctx.matrix = matrix
     data = LDict(root.loc)
     for key in root:
         if key == "targets":
@@ -509,6 +514,7 @@ def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str
         raise SpecError([Problem(Loc(file, 1, 1), "", "expected a mapping of keys at the top "
                                  f"level, got {describe(plain(root))}")], sources)
     problems: list[Problem] = []
+    root = _file_extends(root, path, sources, texts, (path.resolve(),))
     if name is not None:
         label = f"--name {name}"
         root.put("name", name, Loc(label, 1, 1), Loc(label, 1, 8))
@@ -523,25 +529,107 @@ def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str
         known = ", ".join(targets) or "none"
         raise UsageError(f"{file}: no target named {target!r}{did_you_mean(target, targets)}; "
                          f"the spec has: {known}")
-    names = list(targets) if isinstance(raw_targets, LDict) and targets else [None]
-    base = path.resolve().parent
+    names: list[str | None] = (list(targets) if isinstance(raw_targets, LDict) and targets
+                               else [None])
     chosen = target if target is not None else names[0]
+    combos = combinations(root.get("matrix"), problems)
+    if not combos:
+        loaded = _assemble(root, targets, names, chosen, env, path, sources, texts, strict_all,
+                           problems, None)
+        if problems or loaded is None:
+            raise SpecError(problems, sources)
+        return loaded
+    group = root.get("name")
+    members = []
+    for index, combo in enumerate(combos):
+        member_root = LDict(root.loc)
+        for key in root:
+            member_root.copy_entry(root, key)
+        if isinstance(group, str):
+            member_root.copy_entry(root, "name", member_name(group, index), use=True)
+        member = _assemble(member_root, targets, names, chosen, env, path, sources, texts,
+                           strict_all, problems, combo)
+        if member is not None:
+            members.append(member)
+    if problems or len(members) != len(combos):
+        raise SpecError(problems, sources)
+    first = members[0]
+    return Loaded(first.path, first.spec, chosen, first.fingerprint, first.tree, sources,
+                  group=str(group), members=tuple(members))
+
+
+def _assemble(root: LDict, targets: LDict, names: list[str | None], chosen: str | None,
+              env: Mapping[str, str], path: Path, sources: dict[str, str],
+              texts: Mapping[Loc, str], strict_all: bool, problems: list[Problem],
+              matrix: dict[str, str] | None) -> Loaded | None:
+    """One validated spec (one matrix member): the chosen target strictly, the others kept when
+    they load cleanly (or strictly too, for `validate`)."""
+    base = path.resolve().parent
+    file = display_path(str(path))
     specs: dict[str | None, Spec | None] = {}
     trees: dict[str | None, LDict] = {}
     for each in names:
-        spec, trees[each], found = _one_target(root, targets, each, env, base, file, texts)
+        spec, trees[each], found = _one_target(root, targets, each, env, base, file, texts,
+                                               matrix)
         specs[each] = spec
         if strict_all or each == chosen:
-            problems += found
-    if problems or specs.get(chosen) is None:
-        raise SpecError(problems, sources)
-    main = specs[chosen]
-    assert main is not None
+            problems += [p for p in found if p not in problems]
+    main = specs.get(chosen)
+    if main is None:
+        return None
     kept = {n: s.targets[n] for n, s in specs.items() if s is not None and n is not None}
     spec = main.model_copy(update={"targets": kept})
     canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     fingerprint = hashlib.sha256(canonical.encode()).hexdigest()
-    return Loaded(path.resolve(), spec, chosen, fingerprint, trees[chosen], sources)
+    return Loaded(path.resolve(), spec, chosen, fingerprint, trees[chosen], sources,
+                  matrix=matrix)
+
+
+def _file_extends(root: LDict, path: Path, sources: dict[str, str], texts: dict[Loc, str],
+                  chain: tuple[Path, ...]) -> LDict:
+    """`extends: ../base.yaml`: the base file loads first, then this file merges onto it
+    (mappings deeply; lists and scalars replace). Values keep the file they came from."""
+    parent = root.get("extends")
+    if parent is None:
+        return root
+    where = root.val_locs["extends"]
+    if not isinstance(parent, str) or not parent:
+        raise SpecError([Problem(where, "extends", "expected the path of a base spec file")],
+                        sources)
+    base_path = path.parent / parent
+    if base_path.resolve() in chain:
+        cycle = " -> ".join(display_path(str(p)) for p in (*chain, base_path.resolve()))
+        raise SpecError([Problem(where, "extends", f"extends forms a cycle: {cycle}")], sources)
+    base_file = display_path(str(base_path))
+    try:
+        text = read(base_path, base_file)
+    except UsageError as exc:
+        raise SpecError([Problem(where, "extends", exc.message)], sources) from None
+    sources[base_file] = text
+    try:
+        base = build(text, base_file, texts)
+    except SpecError as exc:
+        raise SpecError(exc.problems, {**sources, **exc.sources}) from None
+    if not isinstance(base, LDict):
+        raise SpecError([Problem(Loc(base_file, 1, 1), "", "expected a mapping of keys at the "
+                                 "top level of a base spec")], sources)
+    base = _file_extends(base, base_path, sources, texts, (*chain, base_path.resolve()))
+    _rebase_package_path(base, base_path.parent, path.parent)
+    child = LDict(root.loc)
+    for key in root:
+        if key != "extends":
+            child.copy_entry(root, key)
+    merged: LDict = deep_merge(base, child)
+    return merged
+
+
+def _rebase_package_path(base: LDict, base_dir: Path, spec_dir: Path) -> None:
+    """package_path is relative to the file that wrote it: keep it pointing at the same folder."""
+    trainer = base.get("trainer")
+    if isinstance(trainer, LDict) and isinstance(trainer.get("package_path"), str):
+        moved = os.path.relpath((base_dir / trainer["package_path"]).resolve(),
+                                spec_dir.resolve())
+        trainer.copy_entry(trainer, "package_path", moved, use=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -330,6 +330,17 @@ class Spec(_ArgsEnv):
     trainer: Trainer = Field(description="The training package and how to run it.")
     args: Args = Field(default_factory=list)
     env: Env = Field(default_factory=dict)
+    extends: str | None = Field(
+        default=None,
+        description="A base spec file (relative to this one) that this file merges onto: "
+        "mappings merge deeply, lists and scalars replace.",
+    )
+    matrix: dict[str, Any] | None = Field(
+        default=None,
+        description="A sweep: lists of values per key, plus optional include/exclude lists of "
+        "mappings, as in GitHub Actions. One job per combination, named NAME_1, NAME_2, ...; "
+        "use ${matrix.KEY} in args, env and job_dir.",
+    )
     secrets: list[str] = Field(
         default_factory=list,
         description="More env names whose values are masked in output and run records.",

@@ -1,0 +1,104 @@
+"""Matrix sweeps: `matrix: {lr: [0.1, 0.01], bs: [8, 16], include: [...], exclude: [...]}`.
+
+Expansion follows GitHub Actions: the product of the lists, minus every combination that
+matches an `exclude` entry, then each `include` entry either extends the combinations it matches
+(on the keys they share, when it only adds new keys) or is added as a combination of its own.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from jobspec.diagnostics import Problem
+from jobspec.located import LDict, LList
+
+MAX_COMBINATIONS = 256
+_SCALARS = (str, int, float, bool)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _entries(node: LList, key: str, problems: list[Problem]) -> list[dict[str, str]]:
+    out = []
+    for i, item in enumerate(node):
+        where = node.item_locs[i]
+        if not isinstance(item, LDict) or not item:
+            problems.append(Problem(where, f"matrix.{key}[{i}]",
+                                    "expected a mapping of matrix keys to values"))
+            continue
+        entry = {}
+        for name, value in item.items():
+            if not isinstance(value, _SCALARS):
+                problems.append(Problem(item.val_locs[name], f"matrix.{key}[{i}].{name}",
+                                        "expected a single value (string, number or boolean)"))
+            else:
+                entry[name] = _text(value)
+        out.append(entry)
+    return out
+
+
+def combinations(matrix: Any, problems: list[Problem]) -> list[dict[str, str]]:
+    """Every combination, in order, as strings ready for ${matrix.KEY}."""
+    if not isinstance(matrix, LDict):
+        return []
+    axes: dict[str, list[str]] = {}
+    include: list[dict[str, str]] = []
+    exclude: list[dict[str, str]] = []
+    for key, value in matrix.items():
+        where = matrix.val_locs[key]
+        if key in ("include", "exclude"):
+            if not isinstance(value, LList):
+                problems.append(Problem(where, f"matrix.{key}", "expected a list of mappings"))
+                continue
+            (include if key == "include" else exclude).extend(_entries(value, key, problems))
+            continue
+        if not isinstance(value, LList) or not value:
+            problems.append(Problem(where, f"matrix.{key}", "expected a non-empty list of values"))
+            continue
+        values = []
+        for i, item in enumerate(value):
+            if not isinstance(item, _SCALARS):
+                problems.append(Problem(value.item_locs[i], f"matrix.{key}[{i}]",
+                                        "expected a single value (string, number or boolean)"))
+            else:
+                values.append(_text(item))
+        axes[key] = values
+    size = 1
+    for values in axes.values():
+        size *= len(values)
+    if size > MAX_COMBINATIONS:
+        problems.append(Problem(matrix.loc, "matrix", f"{size} combinations; at most "
+                                f"{MAX_COMBINATIONS} are allowed"))
+        return []
+    combos = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
+    combos = [c for c in combos if not any(_matches(c, e) for e in exclude)] if axes else []
+    for entry in include:
+        shared = {k: v for k, v in entry.items() if k in axes}
+        extra = {k: v for k, v in entry.items() if k not in axes}
+        targets = [c for c in combos if _matches(c, shared)] if shared and extra else []
+        if targets and all(k not in c or c[k] == v for c in targets for k, v in extra.items()):
+            for combo in targets:
+                combo.update(extra)
+        else:
+            combos.append(dict(entry))
+    if not combos and (axes or include):
+        problems.append(Problem(matrix.loc, "matrix", "every combination is excluded"))
+    if len(combos) > MAX_COMBINATIONS:
+        problems.append(Problem(matrix.loc, "matrix", f"{len(combos)} combinations; at most "
+                                f"{MAX_COMBINATIONS} are allowed"))
+        return []
+    return combos
+
+
+def _matches(combo: dict[str, str], entry: dict[str, str]) -> bool:
+    return all(combo.get(k) == v for k, v in entry.items())
+
+
+def member_name(group: str, index: int) -> str:
+    """Members are numbered from 1, like name_suffix: counter."""
+    return f"{group}_{index + 1}"
