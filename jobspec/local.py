@@ -191,19 +191,22 @@ class Runner:
             time.sleep(0.02)
 
     def stop(self) -> None:
-        """SIGTERM every process group still alive, then SIGKILL after the grace period."""
+        """SIGTERM every process group still alive, then SIGKILL after the grace period, or at
+        once when the user interrupts again while waiting."""
         alive = [t for t in self.tasks if t.popen.poll() is None]
         for task in alive:
             _signal_group(task.popen, signal.SIGTERM)
         deadline = time.monotonic() + GRACE_SECONDS
-        for task in alive:
-            try:
-                task.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                _signal_group(task.popen, signal.SIGKILL)
-                task.popen.wait()
+        try:
+            for task in alive:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    task.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except (KeyboardInterrupt, _Stop):
+            pass  # asked twice: no more grace
         for task in self.tasks:
-            _signal_group(task.popen, signal.SIGKILL)  # stray grandchildren
+            _signal_group(task.popen, signal.SIGKILL)  # the late, and stray grandchildren
+        for task in self.tasks:
+            task.popen.wait()
             for reader in task.readers:
                 reader.join(timeout=2)
 
@@ -248,6 +251,7 @@ def execute(plan: LocalPlan, *, records: Records | None = None) -> int:
     restore = _install_sigterm()
     runner: Runner | None = None
     state, code = "failed", EXIT_JOB_FAILED
+    ended: tuple[_Task, int] | None = None  # the task whose exit decided the run
     try:
         if plan.isolated:
             from jobspec.isolated import prepare
@@ -255,7 +259,8 @@ def execute(plan: LocalPlan, *, records: Records | None = None) -> int:
             python, cwd = prepare(plan, run)
         runner = Runner(plan, run, python=python, cwd=cwd)
         runner.start()
-        task, exit_code = runner.wait()
+        ended = runner.wait()
+        task, exit_code = ended
         runner.stop()
         if exit_code == 0:
             state, code = "succeeded", EXIT_OK
@@ -265,18 +270,24 @@ def execute(plan: LocalPlan, *, records: Records | None = None) -> int:
         message = describe_exit(who, exit_code)
         raise JobFailed(message + (f"; last lines of its stderr:\n{tail.rstrip()}" if tail else ""))
     except (KeyboardInterrupt, _Stop):
+        ended = None
         state, code = "interrupted", EXIT_INTERRUPTED
+        print("jobspec: interrupted; stopping every process of the run (interrupt again to "
+              "kill them at once)", file=sys.stderr, flush=True)
         if runner is not None:
             runner.stop()
-        print("jobspec: interrupted; stopped every process of the run", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
-        restore()
         if runner is not None:
             runner.stop()
             runner.close()
-        run.set_status(state=state, exit_code=_trainer_code(runner), end=utc_now(),
-                       jobspec_exit=code)
+        restore()  # only now: a SIGTERM while stopping must not kill jobspec mid-way
+        fields: dict[str, Any] = {"exit_code": _trainer_code(runner)}
+        if ended is not None:
+            fields = {"exit_code": ended[1]}
+            if len(plan.processes) > 1:
+                fields["task"] = ended[0].label
+        run.set_status(state=state, end=utc_now(), jobspec_exit=code, **fields)
 
 
 def _trainer_code(runner: Runner | None) -> int | None:

@@ -87,7 +87,8 @@ class Records:
         code = status.get("exit_code")
         parts = [f"{name}: {status.get('state')}"]
         if code is not None:
-            parts.append(f"exit code {code}")
+            task = status.get("task")
+            parts.append(f"exit code {code}" + (f" from {task}" if task else ""))
         parts.append(f"started {status.get('start')}")
         if status.get("end"):
             parts.append(f"ended {status['end']}")

@@ -177,6 +177,13 @@ class Live:
             if text in line:
                 return line
 
+    def expect_err(self, text: str, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in list(self.err)):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no stderr line with {text!r}; saw {self.err}")
+            time.sleep(0.01)
+
     def finish(self, timeout: float = 30) -> Outcome:
         code = self.proc.wait(timeout=timeout)
         rest = []
@@ -474,7 +481,10 @@ def test_worker_failing_early_fails_the_run(jobspec_proc: Any, project: Path,
     pids = [dump["pid"] for dump in read_dumps(out).values()]
     assert len(pids) >= 2  # the chief was running
     assert wait_all_gone(pids) == []
-    assert last_status(project)["state"] == "failed"
+    status = last_status(project)
+    assert (status["state"], status["exit_code"], status["task"]) == ("failed", 3, "worker-0")
+    shown = jobspec_proc("status", "probe", "--target", "local", cwd=project)
+    assert shown.out.startswith("probe: failed, exit code 3 from worker-0, started "), shown
 
 
 def test_busy_port_fails_before_anything_starts(jobspec_proc: Any, project: Path,
@@ -532,6 +542,36 @@ def test_signal_stops_every_process(live: Any, project: Path, out: Path,
     status = last_status(project)
     assert status["state"] == "interrupted"
     assert status["end"] is not None
+
+
+def _start_stubborn_run(live: Any, project: Path, out: Path) -> tuple[Any, list[int]]:
+    """A distributed run whose trainers ignore SIGTERM; returns it and their pids."""
+    port = free_ports(2)
+    spec = write_spec(project, local={"distributed": distributed(port, workers=1)})
+    run = live("run", str(spec), "--target", "local", cwd=project,
+               env={"PROBE_OUT": str(out), "PROBE_HANG": "*", "PROBE_IGNORE_TERM": "1"})
+    return run, [d["pid"] for d in wait_for_dumps(out, 2).values()]
+
+
+def test_second_interrupt_kills_at_once(live: Any, project: Path, out: Path) -> None:
+    run, pids = _start_stubborn_run(live, project, out)
+    run.proc.send_signal(signal.SIGINT)
+    run.expect_err("interrupted; stopping every process")
+    assert all(alive(pid) for pid in pids)  # SIGTERM is ignored: in its grace period
+    run.proc.send_signal(signal.SIGINT)
+    done = run.finish()
+    assert done.code == 130, done.err
+    assert wait_all_gone(pids) == []
+    assert last_status(project)["state"] == "interrupted"
+
+
+@pytest.mark.slow  # waits out the grace period; test_second_interrupt_kills_at_once escalates too
+def test_sigkill_after_the_grace_period(live: Any, project: Path, out: Path) -> None:
+    run, pids = _start_stubborn_run(live, project, out)
+    run.proc.send_signal(signal.SIGTERM)
+    done = run.finish()
+    assert done.code == 130, done.err
+    assert wait_all_gone(pids) == []
 
 
 def test_sigkill_of_jobspec_leaves_no_child(live: Any, jobspec_proc: Any, project: Path,

@@ -7,6 +7,7 @@ The task is "<type>-<index>" from TF_CONFIG, or "single-0" when TF_CONFIG has no
 - PROBE_EXIT=task=code[,task=code]: those tasks exit with that code right after the dump.
 - PROBE_HANG=task[,task] or "*": those tasks never exit. A ps never exits either, like a
   real parameter server.
+- PROBE_IGNORE_TERM=1: ignore SIGTERM, so only SIGKILL stops this task.
 - PROBE_GRANDCHILD=1: start a `sleep` child first and record its pid, to check that stopping
   a task stops what it started.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -34,6 +36,8 @@ def _codes(text: str) -> dict[str, int]:
 
 
 def main() -> None:
+    if os.environ.get("PROBE_IGNORE_TERM"):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     out = Path(os.environ["PROBE_OUT"])
     name = task_name()
     record = {"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ),
