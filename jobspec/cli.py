@@ -60,6 +60,12 @@ def _plan(loaded: Any, *, isolated: bool | None = None) -> Any:
                               host=_host(), runtime_extra=settings(loaded.path.parent).runtimes)
 
 
+def _plans(loaded: Any, *, isolated: bool | None = None) -> list[Any]:
+    """One plan, or one per matrix member."""
+    return [_plan(m, isolated=isolated) for m in loaded.members] or [_plan(loaded,
+                                                                          isolated=isolated)]
+
+
 def _warn(message: str) -> None:
     click.echo(click.style("warning: ", fg="yellow", bold=True) + message, err=True)
 
@@ -119,11 +125,19 @@ def plan(spec: str | None, target: str, sets: tuple[str, ...], name: str | None,
     """Show exactly what `run` would do, without doing any of it."""
     from jobspec.render import plan_json, plan_text
 
-    the_plan = _plan(_load(spec, target, sets, name), isolated=isolated)
+    loaded = _load(spec, target, sets, name)
+    plans = _plans(loaded, isolated=isolated)
     if as_json:
-        click.echo(json.dumps(plan_json(the_plan), indent=2))
+        data = ({"group": loaded.group, "members": [plan_json(p) for p in plans]}
+                if loaded.members else plan_json(plans[0]))
+        click.echo(json.dumps(data, indent=2))
+    elif loaded.members:
+        click.echo(f"group       {loaded.group}: {len(plans)} jobs, one per matrix combination")
+        for member, each in zip(loaded.members, plans, strict=True):
+            values = ", ".join(f"{k}={v}" for k, v in (member.matrix or {}).items())
+            click.echo(f"\n=== {each.name} ({values}) ===\n{plan_text(each)}")
     else:
-        click.echo(plan_text(the_plan))
+        click.echo(plan_text(plans[0]))
 
 
 @cli.command()
@@ -137,12 +151,25 @@ def plan(spec: str | None, target: str, sets: tuple[str, ...], name: str | None,
 @click.option("--reclaim", is_flag=True, help="Cloud: take over this name's failed claim.")
 @click.option("--cancel-on-interrupt", is_flag=True,
               help="Cloud: Ctrl-C cancels the job instead of detaching.")
+@click.option("--parallel", type=click.IntRange(1, 32), default=1, metavar="N",
+              help="Local matrix sweeps: run N members at a time (default: one after another).")
 def run(spec: str | None, target: str, sets: tuple[str, ...], name: str | None,
-        isolated: bool | None, detach: bool, reclaim: bool, cancel_on_interrupt: bool) -> None:
+        isolated: bool | None, detach: bool, reclaim: bool, cancel_on_interrupt: bool,
+        parallel: int) -> None:
     """Run the job on TARGET: here (local) or on Vertex AI (cloud)."""
-    the_plan = _plan(_load(spec, target, sets, name), isolated=isolated)
-    for warning in the_plan.warnings:
+    loaded = _load(spec, target, sets, name)
+    plans = _plans(loaded, isolated=isolated)
+    for warning in dict.fromkeys(w for p in plans for w in p.warnings):
         _warn(warning)
+    if loaded.members and plans[0].kind == "local":
+        from jobspec.sweep import run_local_group
+
+        raise SystemExit(run_local_group(loaded.group, plans, parallel=parallel))
+    if loaded.members:
+        from jobspec.cloud.group import submit_group
+
+        raise SystemExit(submit_group(loaded.group, plans, detach=detach, reclaim=reclaim))
+    the_plan = plans[0]
     if the_plan.kind == "local":
         from jobspec.local import execute
 
@@ -184,7 +211,11 @@ def status(name: str, target: str | None, spec: str | None, bucket: str | None,
            as_json: bool) -> None:
     """Show the state of job NAME."""
     if _kind(target, spec) == "local":
-        click.echo(_records(target, spec).status_text(name, as_json=as_json))
+        from jobspec.sweep import group_status
+
+        records = _records(target, spec)
+        group = group_status(records.root.parent.parent, name, as_json=as_json)
+        click.echo(group if group is not None else records.status_text(name, as_json=as_json))
         return
     from jobspec.cloud.manage import status as cloud_status
 

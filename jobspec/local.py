@@ -101,8 +101,9 @@ class Runner:
 
     def __init__(self, plan: LocalPlan, run: Run, *, python: str | None = None,
                  cwd: str | None = None, out: IO[str] | None = None,
-                 err: IO[str] | None = None) -> None:
+                 err: IO[str] | None = None, label: str | None = None) -> None:
         self.plan = plan
+        self.label = label  # a matrix member's name, when several run at once
         self.run = run
         self.python = python
         self.cwd = cwd
@@ -126,6 +127,8 @@ class Runner:
     def _emit(self, task: _Task, line: str, stream: IO[str]) -> None:
         line = scrub(line, self.secrets) if self.secrets else line
         prefix = f"{task.label:<{self.width}} | " if self.prefixed else ""
+        if self.label:
+            prefix = f"{self.label}/{prefix}" if prefix else f"{self.label} | "
         with self.lock:
             self.log.write(prefix + line)
             if self.color and prefix:
@@ -243,7 +246,7 @@ def _install_sigterm() -> Callable[[], None]:
     return restore
 
 
-def execute(plan: LocalPlan, *, records: Records | None = None) -> int:
+def execute(plan: LocalPlan, *, records: Records | None = None, label: str | None = None) -> int:
     records = records or Records(Path(plan.project_root) / ".jobspec" / "runs")
     check_ports(plan.processes)
     run = records.start(plan.name, plan_json(plan))
@@ -257,7 +260,7 @@ def execute(plan: LocalPlan, *, records: Records | None = None) -> int:
             from jobspec.isolated import prepare
 
             python, cwd = prepare(plan, run)
-        runner = Runner(plan, run, python=python, cwd=cwd)
+        runner = Runner(plan, run, python=python, cwd=cwd, label=label)
         runner.start()
         ended = runner.wait()
         task, exit_code = ended

@@ -11,6 +11,7 @@ from typing import Any
 from jobspec import gcp
 from jobspec.cloud.follow import follow, info, print_entries
 from jobspec.cloud.gcs import Bucket, Claim, cloud_errors
+from jobspec.cloud.group import group_table, read_group
 from jobspec.cloud.logs import LogTail
 from jobspec.cloud.vertex import Vertex, job_id, short_state
 from jobspec.errors import UsageError
@@ -80,6 +81,18 @@ class Jobs:
         vertex = Vertex(self.clients.vertex, f"projects/{project}/locations/{region}")
         return vertex, project
 
+    def group(self, name: str) -> tuple[Vertex, list[dict[str, Any]]] | None:
+        """A matrix group's members and their states, when NAME names a group."""
+        if self.bucket.read_claim(name) is not None:
+            return None
+        group = read_group(self.bucket, name)
+        if group is None:
+            return None
+        first = self.bucket.read_claim(group["members"][0]) if group["members"] else None
+        vertex = self.vertex_for(first)[0] if first is not None else Vertex(
+            self.clients.vertex, f"projects/{self.where.project}/locations/{self.where.region}")
+        return vertex, group_table(vertex, self.bucket, group)
+
     def job(self, name: str) -> tuple[Vertex, str, dict[str, Any], Claim]:
         claim = self.claim(name)
         vertex, project = self.vertex_for(claim)
@@ -96,6 +109,16 @@ class Jobs:
         return vertex, project, vertex.get(str(resource)), claim
 
 
+def _print_group(name: str, rows: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"group": name, "members": rows}, indent=2))
+        return
+    print(f"group {name}: {len(rows)} jobs")
+    print(f"  {'NAME':<32} {'STATE':<14} JOB")
+    for row in rows:
+        print(f"  {row['name']:<32} {row['state']:<14} {row['job'] or '-'}")
+
+
 def _summary(job: dict[str, Any]) -> dict[str, Any]:
     keys = ("name", "displayName", "state", "createTime", "startTime", "endTime", "updateTime")
     out = {k: job[k] for k in keys if k in job}
@@ -107,6 +130,10 @@ def _summary(job: dict[str, Any]) -> dict[str, Any]:
 def status(name: str, *, target: str | None, spec: str | None, bucket: str | None,
            as_json: bool) -> int:
     with Jobs(_where(target, spec, bucket)) as jobs:
+        group = jobs.group(name)
+        if group is not None:
+            _print_group(name, group[1], as_json)
+            return 0
         _, _, job, claim = jobs.job(name)
         if as_json:
             print(json.dumps({"name": name, "job": _summary(job), "claim": claim.data}, indent=2))
@@ -134,6 +161,16 @@ def logs(name: str, *, target: str | None, spec: str | None, bucket: str | None,
 
 def cancel(name: str, *, target: str | None, spec: str | None, bucket: str | None) -> int:
     with Jobs(_where(target, spec, bucket)) as jobs:
+        group = jobs.group(name)
+        if group is not None:
+            vertex, rows = group
+            for row in rows:
+                if row["job"] and row["state"] not in ("SUCCEEDED", "FAILED", "CANCELLED"):
+                    vertex.cancel(row["job"])
+                    info(f"cancel requested for {row['name']} ({row['job']})")
+            after = jobs.group(name)
+            _print_group(name, after[1] if after is not None else rows, False)
+            return 0
         vertex, _, job, _ = jobs.job(name)
         if job.get("state") in ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED"):
             info(f"{name} already ended {short_state(job['state'])}; nothing to cancel")
