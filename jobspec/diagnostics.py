@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -105,17 +106,33 @@ class SpecError(JobspecError):
             f"{where}: {problem.message}"
         )
         text = self.sources.get(loc.file)
-        if text is None:
-            return head
-        lines = text.splitlines()
+        lines = text.splitlines() if text is not None else []
         if not 1 <= loc.line <= len(lines):
-            return head
-        source = lines[loc.line - 1]
+            return _shown(head)
+        source, col = lines[loc.line - 1], loc.col
         if len(source) > 200:  # a minified or hostile file: show the part that matters
-            start = max(0, loc.col - 80)
-            source, col = source[start:start + 160], loc.col - start
-        else:
-            col = loc.col
+            start = max(0, col - 80)
+            end = start + 160
+            source, col = source[start:end], col - start
+            if start:
+                source, col = "..." + source, col + 3
+            if end < len(lines[loc.line - 1]):
+                source += "..."
+        source = _shown(source)
         gutter = f"{loc.line:>5} | "
-        caret = " " * (len(gutter) - 2) + "| " + " " * max(col - 1, 0) + "^"
-        return f"{head}\n{gutter}{source}\n{caret}"
+        # the caret line repeats the source's tabs so the caret lands under the right column
+        pad = "".join("\t" if c == "\t" else " " for c in source[:max(col - 1, 0)])
+        caret = " " * (len(gutter) - 2) + "| " + pad + "^"
+        return f"{_shown(head)}\n{gutter}{source}\n{caret}"
+
+
+_HIDDEN = {"Cc", "Cf", "Zl", "Zp"}
+
+
+def _shown(text: str) -> str:
+    """Control and format characters (terminal escapes, bidi overrides, zero-width marks) would
+    act on the terminal instead of being seen: show each as U+FFFD, so columns still line up."""
+    if text.isprintable():
+        return text
+    return "".join(c if c == "\t" or unicodedata.category(c) not in _HIDDEN else "\ufffd"
+                   for c in text)

@@ -57,6 +57,9 @@ def decode(data: bytes, file: str) -> str:
     if len(data) > MAX_BYTES:
         raise SpecError([Problem(Loc(file, 1, 1), "", f"file is larger than 1 MiB "
                                  f"({len(data):,} bytes); a job file never needs to be")])
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise SpecError([Problem(Loc(file, 1, 1), "", "not UTF-8 text: the file starts with a "
+                                 "UTF-16 byte order mark; save it as UTF-8")])
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -158,7 +158,7 @@ CASES = [
         """,
         """\
         spec.yaml:2:9: the character U+0007 is not allowed in YAML (control characters must be escaped in a double-quoted string)
-            2 | name: jo\x07b
+            2 | name: jo\ufffdb
               |         ^
         1 problem(s) in 1 file(s)
         """,
@@ -1151,6 +1151,29 @@ CASES = [
             6 | args: !!python/object/apply:os.system ["touch PWNED"]
               |       ^
         1 problem(s) in 1 file(s)
+        """,
+    ),
+    case(
+        "terminal-escapes-and-bidi-shown-inert",
+        """\
+        version: 1
+        name: job
+        trainer:
+          package_path: trainer
+          module: trainer.task
+        "colour\\e[31m": red
+        na\u202eme: x
+        targets:
+          local: {}
+        """,
+        """\
+        spec.yaml:6:1: colour\ufffd[31m: unknown key
+            6 | "colour\\e[31m": red
+              | ^
+        spec.yaml:7:1: na\ufffdme: unknown key (did you mean 'name'?)
+            7 | na\ufffdme: x
+              | ^
+        2 problem(s) in 1 file(s)
         """,
     ),
     case(
