@@ -599,7 +599,7 @@ def _file_extends(root: LDict, path: Path, sources: dict[str, str], texts: dict[
     if not isinstance(parent, str) or not parent:
         raise SpecError([Problem(where, "extends", "expected the path of a base spec file")],
                         sources)
-    base_path = path.parent / parent
+    base_path = Path(os.path.normpath(path.parent / parent))
     if base_path.resolve() in chain:
         cycle = " -> ".join(display_path(str(p)) for p in (*chain, base_path.resolve()))
         raise SpecError([Problem(where, "extends", f"extends forms a cycle: {cycle}")], sources)

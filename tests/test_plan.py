@@ -57,9 +57,8 @@ def _check(value: Any, prop: dict[str, Any], schemas: dict[str, Any], where: str
     elif kind == "boolean":
         if not isinstance(value, bool):
             problems.append(f"{where}: expected a boolean")
-    elif kind == "number":
-        if not isinstance(value, (int, float)):
-            problems.append(f"{where}: expected a number")
+    elif kind == "number" and not isinstance(value, (int, float)):
+        problems.append(f"{where}: expected a number")
 
 
 def discovery_problems(body: dict[str, Any]) -> list[str]:
