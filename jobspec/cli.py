@@ -285,6 +285,37 @@ def runtimes() -> None:
     click.echo(format_table(date.today()))
 
 
+@cli.command()
+@click.option("--dir", "directory", default=".", type=click.Path(file_okay=False),
+              help="Project folder to scaffold in (default: here).")
+@click.option("--name", help="Job name; the spec becomes specs/NAME.yaml.")
+@click.option("--package-path", help="Trainer package folder (default: trainer).")
+@click.option("--module", help="Module to run (default: PACKAGE.task).")
+@click.option("--bucket", help="Cloud Storage bucket (default: $JOBSPEC_BUCKET at run time).")
+@click.option("--region", help="Vertex AI region (default: us-central1).")
+@click.option("--executor-image", help="Training image URI for the cloud target.")
+@click.option("--runtime-version", help='Runtime version "X.Y" instead of an image.')
+@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+def init(directory: str, name: str | None, package_path: str | None, module: str | None,
+         bucket: str | None, region: str | None, executor_image: str | None,
+         runtime_version: str | None, force: bool) -> None:
+    """Scaffold specs/NAME.yaml, plus a trainer package when there is none.
+
+    Missing values are asked for when stdin is a terminal, else defaults are used.
+    """
+    from datetime import date
+
+    from jobspec.scaffold import Choices, init_project
+
+    choices = Choices(Path(directory), name, package_path, module, bucket, region,
+                      executor_image, runtime_version, force)
+    asking = sys.stdin is not None and sys.stdin.isatty()
+    report = init_project(choices, prompt=click.prompt if asking else None, today=date.today())
+    for warning in report.warnings:
+        _warn(warning)
+    click.echo(report.text(Path(directory)))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     _TRAILING.clear()
