@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import queue
 import random
 import shutil
@@ -66,11 +67,12 @@ def make_project(root: Path) -> Path:
 def write_spec(project: Path, *, name: str = "probe", module: str = "probe.dump",
                args: Sequence[str] = (), env: dict[str, str] | None = None,
                local: dict[str, Any] | None = None, requirements: Sequence[str] = (),
-               more_targets: dict[str, Any] | None = None, filename: str = "job.yaml") -> Path:
+               more_targets: dict[str, Any] | None = None, filename: str = "job.yaml",
+               package_path: str = "probe") -> Path:
     spec = {
         "version": 1,
         "name": name,
-        "trainer": {"package_path": "probe", "module": module,
+        "trainer": {"package_path": package_path, "module": module,
                     "requirements": list(requirements)},
         "args": list(args),
         "env": env or {},
@@ -519,6 +521,45 @@ def test_output_streams_live(live: Any, project: Path, out: Path) -> None:
     assert done.out == "first line\nafter go\n"
 
 
+def _run_on_a_terminal(args: Sequence[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
+    """`jobspec ARGS` with its stdout on a pseudo-terminal; (exit code, what it showed)."""
+    main, side = pty.openpty()
+    with subprocess.Popen([sys.executable, "-m", "jobspec", *args], cwd=cwd, env=env,
+                          stdin=subprocess.DEVNULL, stdout=side, stderr=subprocess.PIPE) as proc:
+        os.close(side)
+        chunks = []
+        while True:
+            try:
+                data = os.read(main, 4096)
+            except OSError:  # EIO: every writer is gone
+                break
+            if not data:
+                break
+            chunks.append(data)
+        os.close(main)
+        proc.communicate(timeout=30)
+    return proc.returncode, b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+def test_task_colours_on_a_terminal_only(project: Path, out: Path) -> None:
+    port = free_ports(2)
+    spec = write_spec(project, local={"distributed": distributed(port, workers=1)})
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env.update(PROBE_OUT=str(out), PROBE_WAIT_FOR="2")
+    code, shown = _run_on_a_terminal(["run", str(spec), "--target", "local"], project, env)
+    assert code == 0, shown
+    assert "\x1b[36mchief-0  | \x1b[0mdumped chief-0\n" in shown
+    assert "\x1b[33mworker-0 | \x1b[0mdumped worker-0\n" in shown
+    assert "\x1b" not in (runs_of(project)[-1] / "log").read_text()  # the log stays plain
+    for dump in out.glob("*.json"):
+        dump.unlink()
+    code, shown = _run_on_a_terminal(["run", str(spec), "--target", "local"], project,
+                                     {**env, "NO_COLOR": "1"})
+    assert code == 0, shown
+    assert "\x1b" not in shown
+    assert "chief-0  | dumped chief-0\n" in shown
+
+
 # --- signals --------------------------------------------------------------------------------
 
 
@@ -709,6 +750,25 @@ def test_run_record_files(jobspec_proc: Any, project: Path, out: Path) -> None:
                                cwd=project, capture_output=True, text=True, check=True).stdout
     assert untracked
     assert ".jobspec" not in untracked
+
+
+def test_records_live_at_the_project_root(jobspec_proc: Any, project: Path, out: Path,
+                                          tmp_path: Path) -> None:
+    (project / "specs").mkdir()
+    spec = write_spec(project, filename="specs/job.yaml", package_path="../probe")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = jobspec_proc("run", str(spec), "--target", "local", cwd=elsewhere,
+                        env={"PROBE_OUT": str(out)})
+    assert done.code == 0, done.err
+    assert len(runs_of(project)) == 1  # the nearest folder above the spec with pyproject.toml
+    assert not (elsewhere / ".jobspec").exists()
+    assert not (project / "specs" / ".jobspec").exists()
+    logs = jobspec_proc("logs", "probe", "--target", "local", cwd=project / "specs")
+    assert (logs.code, logs.out) == (0, "dumped single-0\n")
+    logs = jobspec_proc("logs", "probe", "--target", "local", "--spec", str(spec),
+                        cwd=elsewhere)
+    assert (logs.code, logs.out) == (0, "dumped single-0\n")
 
 
 def test_logs_status_and_list(jobspec_proc: Any, project: Path, out: Path) -> None:
