@@ -221,7 +221,8 @@ def build(text: str, file: str, texts: dict[Loc, str] | None = None) -> Any:
             elif kind is yaml.AliasEvent:
                 builder.aliases += 1
                 if builder.aliases > MAX_ALIASES:
-                    raise builder.fail(event.start_mark, f"more than {MAX_ALIASES} aliases")
+                    raise builder.fail(event.start_mark, f"more than {MAX_ALIASES} aliases; a job "
+                                       "file needs only a few")
                 if event.anchor not in builder.anchors:
                     raise builder.fail(event.start_mark, f"unknown alias *{event.anchor}")
                 target = builder.anchors[event.anchor]
