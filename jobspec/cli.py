@@ -299,9 +299,11 @@ def runtimes() -> None:
 def init(directory: str, name: str | None, package_path: str | None, module: str | None,
          bucket: str | None, region: str | None, executor_image: str | None,
          runtime_version: str | None, force: bool) -> None:
-    """Scaffold specs/NAME.yaml, plus a trainer package when there is none.
+    """Scaffold specs/NAME.yaml (and a trainer).
 
-    Missing values are asked for when stdin is a terminal, else defaults are used.
+    Also writes a trainer package when --package-path has none, and jobspec.schema.json when
+    it is missing. Missing values are asked for when stdin is a terminal, else defaults are
+    used. Existing files are kept unless --force.
     """
     from datetime import date
 
