@@ -197,10 +197,10 @@ class Runner:
         """SIGTERM every process group still alive, then SIGKILL after the grace period, or at
         once when the user interrupts again while waiting."""
         alive = [t for t in self.tasks if t.popen.poll() is None]
-        for task in alive:
-            _signal_group(task.popen, signal.SIGTERM)
-        deadline = time.monotonic() + GRACE_SECONDS
         try:
+            for task in alive:
+                _signal_group(task.popen, signal.SIGTERM)
+            deadline = time.monotonic() + GRACE_SECONDS
             for task in alive:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     task.popen.wait(timeout=max(0.0, deadline - time.monotonic()))

@@ -719,7 +719,7 @@ def test_isolated_uninstallable_requirement_shows_pip(jobspec_proc: Any, project
     assert "installing probe-0.0.0.tar.gz into the isolated venv failed" in done.err
     assert "No matching distribution found for jobspec-probe-not-on-any-index==1.0" in done.err
     assert read_dumps(out) == {}  # the trainer never started
-    assert _venvs(project) == []  # no half-made venv is cached
+    assert list((project / ".jobspec" / "venvs").iterdir()) == []  # nothing half-made kept
     assert last_status(project)["state"] == "failed"
 
 
