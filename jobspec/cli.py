@@ -318,6 +318,33 @@ def init(directory: str, name: str | None, package_path: str | None, module: str
     click.echo(report.text(Path(directory)))
 
 
+@cli.command(name="import")
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write the spec to this file (default: print it).")
+@click.option("--name", help="The spec's name (default: the gcloud job name, or the module).")
+@click.option("--file", "from_file", metavar="FILE",
+              help="Read the gcloud command from FILE (shell quoting and line continuations; "
+                   "- is stdin).")
+@click.option("--string", "from_string", metavar="COMMAND",
+              help="Read the gcloud command from this one string.")
+@click.option("--force", is_flag=True, help="Overwrite the --output file if it exists.")
+def import_(output: str | None, name: str | None, from_file: str | None,
+            from_string: str | None, force: bool) -> None:
+    """Write a spec from a gcloud training command: `jobspec import [-o FILE] -- gcloud ...`."""
+    from jobspec.importer import import_gcloud
+
+    result = import_gcloud(argv=_TRAILING, string=from_string, file=from_file, output=output,
+                           name=name, force=force)
+    for note in result.notes:
+        click.echo(click.style("note: ", bold=True) + note, err=True)
+    for warning in result.warnings:
+        _warn(warning)
+    if result.written is None:
+        click.echo(result.text, nl=False)
+    else:
+        click.echo(f"wrote {output}", err=True)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     _TRAILING.clear()

@@ -1,0 +1,285 @@
+"""`--config` files: an ML Engine Job (trainingInput) or a Vertex AI CustomJobSpec.
+
+Read with the loader's safe YAML, so every key keeps its position: an unknown key is an error at
+its file:line:col (with did-you-mean), and a key the spec cannot express is a warning that says
+where it is. The key tables are the API's own (ml v1 and aiplatform v1 discovery documents); a
+test checks them against those documents.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jobspec.diagnostics import Problem, SpecError, did_you_mean, display_path
+from jobspec.errors import UsageError
+from jobspec.importer.draft import Draft, PoolDraft, accelerator, check_machine, duration
+from jobspec.importer.words import Word, escape, literal
+from jobspec.located import LDict, LList, Loc
+
+JOB_KEYS = ("jobId", "labels", "trainingInput", "predictionInput", "createTime", "startTime",
+            "endTime", "state", "errorMessage", "trainingOutput", "predictionOutput", "etag",
+            "jobPosition")
+TRAINING_INPUT_KEYS = (
+    "scaleTier", "masterType", "masterConfig", "workerType", "workerConfig", "workerCount",
+    "parameterServerType", "parameterServerConfig", "parameterServerCount", "evaluatorType",
+    "evaluatorConfig", "evaluatorCount", "packageUris", "pythonModule", "args",
+    "hyperparameters", "region", "jobDir", "runtimeVersion", "pythonVersion", "network",
+    "serviceAccount", "scheduling", "encryptionConfig", "useChiefInTfConfig", "enableWebAccess",
+)
+REPLICA_CONFIG_KEYS = ("acceleratorConfig", "imageUri", "tpuTfVersion", "containerCommand",
+                       "containerArgs", "diskConfig")
+ML_SCHEDULING_KEYS = ("maxRunningTime", "maxWaitTime", "priority")
+CUSTOM_JOB_SPEC_KEYS = (
+    "workerPoolSpecs", "scheduling", "serviceAccount", "network", "reservedIpRanges",
+    "baseOutputDirectory", "protectedArtifactLocationId", "tensorboard", "enableWebAccess",
+    "enableDashboardAccess", "experiment", "experimentRun", "models", "persistentResourceId",
+    "pscInterfaceConfig",
+)
+WORKER_POOL_SPEC_KEYS = ("containerSpec", "pythonPackageSpec", "machineSpec", "replicaCount",
+                         "nfsMounts", "lustreMounts", "diskSpec")
+MACHINE_SPEC_KEYS = ("machineType", "acceleratorType", "acceleratorCount", "tpuTopology",
+                     "reservationAffinity", "gpuPartitionSize")
+PYTHON_PACKAGE_SPEC_KEYS = ("executorImageUri", "packageUris", "pythonModule", "args", "env")
+_REPLICA_PARTS = ("Type", "Count", "Config")
+VERTEX_SCHEDULING_KEYS = ("timeout", "restartJobOnWorkerRestart", "strategy", "disableRetries",
+                          "maxWaitDuration")
+
+
+class _File:
+    def __init__(self, word: Word, draft: Draft) -> None:
+        from jobspec.loader import read_yaml
+
+        plain = literal(word.text)
+        if plain is None:
+            raise UsageError(f"--config {word.raw}: a variable cannot be imported here; give the "
+                             "file's path")
+        path = Path(plain) if Path(plain).is_absolute() else draft.cwd / plain
+        if not path.is_file():
+            raise UsageError(f"--config {plain}: no such file")
+        self.file = display_path(str(path))
+        self.sources = {self.file: path.read_text(encoding="utf-8", errors="replace")}
+        self.tree = read_yaml(path)
+        self.draft = draft
+
+    def fail(self, loc: Loc, path: str, message: str) -> SpecError:
+        return SpecError([Problem(loc, path, message)], self.sources)
+
+    def mapping(self, node: Any, loc: Loc, path: str, known: tuple[str, ...]) -> LDict:
+        if not isinstance(node, LDict):
+            raise self.fail(loc, path, "expected a mapping")
+        for key in node:
+            if key not in known:
+                raise self.fail(node.key_locs[key], f"{path}.{key}".lstrip("."),
+                                "unknown key" + did_you_mean(key, known))
+        return node
+
+    def where(self, node: LDict, key: str, path: str) -> str:
+        loc = node.key_locs[key]
+        return f"{self.file}:{loc.line}: {path}.{key}".replace(": .", ": ")
+
+    def unsupported(self, node: LDict, key: str, path: str, why: str) -> None:
+        self.draft.unsupported(self.where(node, key, path), why)
+
+    def text(self, node: LDict, key: str, path: str) -> str:
+        value = node[key]
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise self.fail(node.val_locs[key], f"{path}.{key}".lstrip("."), "expected text")
+        return escape(str(value))  # a config file is not a shell: `$` is a plain character
+
+    def number(self, node: LDict, key: str, path: str) -> int:
+        value = node[key]
+        if isinstance(value, str) and value.isdigit():
+            value = int(value)  # int64 fields are strings in the API's JSON
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise self.fail(node.val_locs[key], f"{path}.{key}".lstrip("."),
+                            "expected a whole number")
+        return value
+
+    def texts(self, node: LDict, key: str, path: str) -> list[str]:
+        value = node[key]
+        if not isinstance(value, LList):
+            raise self.fail(node.val_locs[key], f"{path}.{key}".lstrip("."), "expected a list")
+        out = []
+        for i, item in enumerate(value):
+            if isinstance(item, bool) or not isinstance(item, (str, int, float)):
+                raise self.fail(value.item_locs[i], f"{path}.{key}[{i}]".lstrip("."),
+                                "expected text")
+            out.append(escape(str(item)))
+        return out
+
+    def pool(self, index: int) -> PoolDraft:
+        pools = self.draft.pools
+        while len(pools) <= index:
+            pools.append(None)
+        found = pools[index] or PoolDraft()
+        pools[index] = found
+        return found
+
+
+def training_input(word: Word, draft: Draft) -> None:
+    """An ML Engine Job file: command-line flags, read afterwards, override what it sets."""
+    conf = _File(word, draft)
+    job = conf.mapping(conf.tree, Loc(conf.file, 1, 1), "", JOB_KEYS)
+    for key in job:
+        if key == "labels":
+            labels = conf.mapping(job[key], job.val_locs[key], "labels", tuple(job[key]))
+            draft.target["labels"] = {k: conf.text(labels, k, "labels") for k in labels}
+        elif key == "jobId":
+            draft.notes.append(f"{conf.where(job, key, '')} is ignored: the job name on the "
+                               "command line wins, as in gcloud")
+        elif key != "trainingInput":
+            draft.ignored(conf.where(job, key, ""), "it is not an input of a training job")
+    if "trainingInput" not in job:
+        return
+    ti = conf.mapping(job["trainingInput"], job.val_locs["trainingInput"], "trainingInput",
+                      TRAINING_INPUT_KEYS)
+    path = "trainingInput"
+    plain = {"region": "region", "runtimeVersion": "runtime_version", "network": "network",
+             "pythonVersion": "python_version", "serviceAccount": "service_account"}
+    roles = {"master": 0, "worker": 1, "parameterServer": 2, "evaluator": 3}
+    for key in ti:
+        if key in plain:
+            draft.target[plain[key]] = conf.text(ti, key, path)
+        elif key == "pythonModule":
+            draft.module = conf.text(ti, key, path)
+        elif key == "jobDir":
+            draft.job_dir = conf.text(ti, key, path)
+        elif key == "args":
+            draft.args = conf.texts(ti, key, path)
+        elif key == "scaleTier":
+            tier = conf.text(ti, key, path)
+            if tier == "BASIC_TPU":
+                conf.unsupported(ti, key, path, "Vertex AI has no equivalent of the TPU tier")
+            else:
+                draft.tier = tier
+        elif any(key == role + part for role in roles for part in _REPLICA_PARTS):
+            _replica(conf, ti, key, path, roles)
+        elif key == "scheduling":
+            sched = conf.mapping(ti[key], ti.val_locs[key], "trainingInput.scheduling",
+                                 ML_SCHEDULING_KEYS)
+            for skey in sched:
+                if skey == "maxRunningTime":
+                    seconds = duration(str(sched[skey]), conf.where(sched, skey, path), draft)
+                    if seconds is not None:
+                        draft.target["max_running_time"] = seconds
+                else:
+                    conf.unsupported(sched, skey, "trainingInput.scheduling",
+                                     "the spec has no such setting")
+        elif key == "packageUris":
+            conf.unsupported(ti, key, path, "jobspec builds and stages the package from "
+                             "--package-path itself")
+        elif key == "useChiefInTfConfig":
+            draft.notes.append(f"{conf.where(ti, key, path)}: Vertex AI always names the first "
+                               "pool 'chief' in TF_CONFIG")
+        else:  # hyperparameters, encryptionConfig, enableWebAccess
+            conf.unsupported(ti, key, path, "the spec has no such setting")
+
+
+def _replica(conf: _File, ti: LDict, key: str, path: str, roles: dict[str, int]) -> None:
+    role = next(r for r in roles if key.startswith(r) and key[len(r):] in _REPLICA_PARTS)
+    index, field = roles[role], key[len(role):]
+    if field == "Type":
+        conf.pool(index).machine_type = check_machine(conf.text(ti, key, path),
+                                                      conf.where(ti, key, path), conf.draft)
+    elif field == "Count":
+        conf.pool(index).count = conf.number(ti, key, path)
+    else:
+        rc = conf.mapping(ti[key], ti.val_locs[key], f"{path}.{key}", REPLICA_CONFIG_KEYS)
+        for rkey in rc:
+            if rkey == "acceleratorConfig":
+                ac = conf.mapping(rc[rkey], rc.val_locs[rkey], f"{path}.{key}.{rkey}",
+                                  ("type", "count"))
+                values = {k: str(v) for k, v in ac.items()}
+                conf.pool(index).accelerator = accelerator(values, conf.where(rc, rkey, path))
+            else:
+                conf.unsupported(rc, rkey, f"{path}.{key}", "custom containers, disks and TPU "
+                                 "versions are not supported")
+
+
+def custom_job_spec(word: Word, draft: Draft) -> list[dict[str, str]]:
+    """A CustomJobSpec file; returns its worker pools in --worker-pool-spec form."""
+    conf = _File(word, draft)
+    spec = conf.mapping(conf.tree, Loc(conf.file, 1, 1), "", CUSTOM_JOB_SPEC_KEYS)
+    pools: list[dict[str, str]] = []
+    for key in spec:
+        if key in ("serviceAccount", "network"):
+            draft.target["service_account" if key == "serviceAccount" else key] = conf.text(
+                spec, key, "")
+        elif key == "baseOutputDirectory":
+            out = conf.mapping(spec[key], spec.val_locs[key], key, ("outputUriPrefix",))
+            if "outputUriPrefix" in out:
+                draft.job_dir = conf.text(out, "outputUriPrefix", key)
+        elif key == "scheduling":
+            sched = conf.mapping(spec[key], spec.val_locs[key], key, VERTEX_SCHEDULING_KEYS)
+            for skey in sched:
+                if skey == "timeout":
+                    seconds = duration(str(sched[skey]), conf.where(sched, skey, key), draft)
+                    if seconds is not None:
+                        draft.target["max_running_time"] = seconds
+                else:
+                    conf.unsupported(sched, skey, key, "the spec has no such setting")
+        elif key == "workerPoolSpecs":
+            value = spec[key]
+            items = list(value) if isinstance(value, LList) else [value]
+            locs = value.item_locs if isinstance(value, LList) else [spec.val_locs[key]]
+            for i, (item, loc) in enumerate(zip(items, locs, strict=True)):
+                pools.append(_worker_pool(conf, item, loc, f"workerPoolSpecs[{i}]"))
+        else:
+            conf.unsupported(spec, key, "", "the spec has no such setting")
+    return pools
+
+
+def _worker_pool(conf: _File, node: Any, loc: Loc, path: str) -> dict[str, str]:
+    """One workerPoolSpec as the --worker-pool-spec keys it matches (spec text values)."""
+    if isinstance(node, LDict) and not node:
+        return {}
+    pool = conf.mapping(node, loc, path, WORKER_POOL_SPEC_KEYS)
+    out: dict[str, str] = {}
+    for key in pool:
+        if key == "replicaCount":
+            out["replica-count"] = str(conf.number(pool, key, path))
+        elif key == "machineSpec":
+            ms = conf.mapping(pool[key], pool.val_locs[key], f"{path}.{key}", MACHINE_SPEC_KEYS)
+            names = {"machineType": "machine-type", "acceleratorType": "accelerator-type",
+                     "acceleratorCount": "accelerator-count"}
+            for mkey in ms:
+                if mkey in names:
+                    out[names[mkey]] = conf.text(ms, mkey, f"{path}.{key}")
+                else:
+                    conf.unsupported(ms, mkey, f"{path}.{key}", "the spec has no such setting")
+        elif key == "pythonPackageSpec":
+            out.update(_python_package(conf, pool[key], pool.val_locs[key], f"{path}.{key}"))
+        elif key == "containerSpec":
+            out["container-image-uri"] = f"the containerSpec at {conf.where(pool, key, path)}"
+        else:
+            conf.unsupported(pool, key, path, "the spec has no such setting")
+    return out
+
+
+def _python_package(conf: _File, node: Any, loc: Loc, path: str) -> dict[str, str]:
+    pps = conf.mapping(node, loc, path, PYTHON_PACKAGE_SPEC_KEYS)
+    out: dict[str, str] = {}
+    draft = conf.draft
+    for key in pps:
+        if key == "executorImageUri":
+            out["executor-image-uri"] = conf.text(pps, key, path)
+        elif key == "pythonModule":
+            out["python-module"] = conf.text(pps, key, path)
+        elif key == "args":
+            draft.args = conf.texts(pps, key, path)
+        elif key == "env":
+            items = pps[key]
+            if not isinstance(items, LList):
+                raise conf.fail(pps.val_locs[key], f"{path}.env", "expected a list")
+            for i, item in enumerate(items):
+                entry = conf.mapping(item, items.item_locs[i], f"{path}.env[{i}]",
+                                     ("name", "value"))
+                if "name" not in entry:
+                    raise conf.fail(items.item_locs[i], f"{path}.env[{i}]", "missing 'name'")
+                value = conf.text(entry, "value", path) if "value" in entry else ""
+                draft.env[str(entry["name"])] = value
+        else:  # packageUris
+            conf.unsupported(pps, key, path, "jobspec builds and stages the package from a "
+                             "local folder itself (local-package-path in --worker-pool-spec)")
+    return out

@@ -1,0 +1,71 @@
+"""A draft as spec text: the schema comment, where it came from, then plain YAML."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from jobspec.importer.draft import Draft
+from jobspec.importer.words import Word
+from jobspec.project import find_root
+
+SCHEMA_URL = "https://jobspec.dev/jobspec.schema.json"
+_CLOUD_ORDER = ("project", "bucket", "region", "runtime_version", "executor_image",
+                "python_version", "scale_tier", "chief", "workers", "parameter_servers",
+                "evaluators", "job_dir", "labels", "service_account", "network",
+                "max_running_time")
+
+
+def schema_ref(out_dir: Path) -> str:
+    """The repo's jobspec.schema.json relative to the spec, else the schema's published id."""
+    root = find_root(out_dir)
+    if root is not None and (root / "jobspec.schema.json").is_file():
+        return Path(os.path.relpath(root / "jobspec.schema.json", out_dir)).as_posix()
+    return SCHEMA_URL
+
+
+def _command_comment(words: Sequence[Word]) -> list[str]:
+    """The gcloud command as written, one flag per line, as comment lines."""
+    lines: list[str] = []
+    user_args = False
+    for word in words:
+        raw = " ".join(word.raw.split())  # a comment line cannot hold a line break
+        if word.text == "--" and not user_args:
+            user_args = True
+            lines.append(raw)
+        elif not lines or (not user_args and raw.startswith("-") and not raw[1:2].isdigit()):
+            lines.append(raw)
+        else:
+            lines[-1] += " " + raw
+    return ["#   " + line + (" \\" if i < len(lines) - 1 else "")
+            for i, line in enumerate(lines)]
+
+
+def render(draft: Draft, name: str, package_path: str, words: Sequence[Word],
+           out_dir: Path) -> str:
+    from jobspec.loader import dump
+
+    trainer: dict[str, Any] = {"package_path": package_path, "module": draft.module}
+    if draft.requirements:
+        trainer["requirements"] = draft.requirements
+    data: dict[str, Any] = {"version": 1, "name": name,
+                            "description": f"Imported from `{draft.command}`",
+                            "trainer": trainer}
+    if draft.args:
+        data["args"] = draft.args
+    if draft.env:
+        data["env"] = draft.env
+    if draft.kind == "cloud":
+        cloud = {k: draft.target[k] for k in _CLOUD_ORDER if k in draft.target}
+        data["targets"] = {"local": {}, "cloud": cloud}
+    else:
+        data["targets"] = {"local": draft.target}
+    body = dump(data).splitlines()
+    if draft.image_comment is not None:
+        at = next(i for i, line in enumerate(body) if line.startswith("    runtime_version:"))
+        body.insert(at + 1, "    # " + draft.image_comment)
+    header = [f"# yaml-language-server: $schema={schema_ref(out_dir)}",
+              "# Written by `jobspec import` from:", *_command_comment(words)]
+    return "\n".join(header + body) + "\n"
