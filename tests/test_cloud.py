@@ -300,3 +300,18 @@ def test_secret_env_reaches_the_trainer_but_is_masked_in_output(cli, cloud,
     assert {"name": "API_TOKEN", "value": "tok-123456"} in env  # the trainer got the real value
     assert cloud.vertex.job_log_lines(job["name"].rsplit("/", 1)[1])[-2:] == [
         "token is tok-123456", "pw is hunter22"]
+
+
+def test_large_package_goes_up_resumably_and_intact(cli, cloud, tmp_path: Path) -> None:
+    spec = _project(tmp_path, "from importlib import resources\n"
+                    "data = resources.files('trainer').joinpath('blob.bin').read_bytes()\n"
+                    "print('blob bytes', len(data))\n")
+    (tmp_path / "trainer" / "blob.bin").write_bytes(os.urandom(9 << 20))  # > 8 MiB: chunked
+    out = _run(cli, spec, cloud.bucket, "--detach")
+    assert out.code == 0, out.err
+    plan = json.loads(cli("plan", str(spec), "--target", "cloud", "--json", "--set",
+                          f"targets.cloud.bucket={cloud.bucket}").out)
+    path = plan["staging_uri"].removeprefix(f"gs://{cloud.bucket}/")
+    meta = cloud.gcs.object_metadata(cloud.bucket, path)
+    assert int(meta["size"]) == plan["package"]["size"] > 9 << 20
+    assert meta["md5Hash"] == plan["package"]["md5"]
