@@ -148,8 +148,10 @@ class Live:
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.seen: list[str] = []
         self.err: list[str] = []
-        threading.Thread(target=self._pump_out, daemon=True).start()
-        threading.Thread(target=self._pump_err, daemon=True).start()
+        self.pumps = [threading.Thread(target=self._pump_out, daemon=True),
+                      threading.Thread(target=self._pump_err, daemon=True)]
+        for pump in self.pumps:
+            pump.start()
 
     def _pump_out(self) -> None:
         assert self.proc.stdout is not None
@@ -188,11 +190,10 @@ class Live:
 
     def finish(self, timeout: float = 30) -> Outcome:
         code = self.proc.wait(timeout=timeout)
-        rest = []
-        while (line := self.lines.get(timeout=5)) is not None:
-            rest.append(line)
-        self.seen += rest
-        time.sleep(0)  # let the stderr pump see EOF
+        for pump in self.pumps:
+            pump.join(timeout=10)
+        while (line := self.lines.get_nowait()) is not None:
+            self.seen.append(line)
         return Outcome(code, "".join(self.seen), "".join(self.err))
 
 
