@@ -183,6 +183,8 @@ def import_gcloud(*, argv: Sequence[str] = (), string: str | None = None,
     words = _words(argv, string, file, notes)
     key, before, rest, shown = _command(words)
     kind, table, mapper = COMMANDS[key]
+    if key[-1] == "training" and shown.split()[1] in _TRACKS:
+        table = {**table, **flags.SUBMIT_TRAINING_PRE_GA}
     cut = next((i for i, w in enumerate(rest) if w.text == "--"), len(rest))
     parsed = flags.parse(rest[:cut], table, shown, before)
     draft = Draft(shown, kind, cwd, notes=notes)

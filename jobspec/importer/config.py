@@ -167,8 +167,8 @@ def training_input(word: Word, draft: Draft) -> None:
                     conf.unsupported(sched, skey, "trainingInput.scheduling",
                                      "the spec has no such setting")
         elif key == "packageUris":
-            conf.unsupported(ti, key, path, "jobspec builds and stages the package from "
-                             "--package-path itself")
+            for uri in conf.texts(ti, key, path):
+                draft.package_uris.append((uri, conf.where(ti, key, path)))
         elif key == "useChiefInTfConfig":
             draft.notes.append(f"{conf.where(ti, key, path)}: Vertex AI always names the first "
                                "pool 'chief' in TF_CONFIG")
@@ -280,6 +280,6 @@ def _python_package(conf: _File, node: Any, loc: Loc, path: str) -> dict[str, st
                 value = conf.text(entry, "value", path) if "value" in entry else ""
                 draft.env[str(entry["name"])] = value
         else:  # packageUris
-            conf.unsupported(pps, key, path, "jobspec builds and stages the package from a "
-                             "local folder itself (local-package-path in --worker-pool-spec)")
+            for uri in conf.texts(pps, key, path):
+                draft.package_uris.append((uri, conf.where(pps, key, path)))
     return out

@@ -52,6 +52,7 @@ class Draft:
     tier: str | None = None
     job_dir: str | None = None
     staging_bucket: str | None = None
+    package_uris: list[tuple[str, str]] = field(default_factory=list)  # (uri, where given)
     image_comment: str | None = None
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -179,6 +180,33 @@ def place_cloud_dirs(draft: Draft) -> None:
     head = "gs://${bucket}" if match.group(1) == bucket else f"gs://{match.group(1)}"
     rest = "/".join(parts)
     draft.target["job_dir"] = head + ("/" + rest if rest else "")
+
+
+_ARCHIVE = re.compile(r"(?:^|/)([A-Za-z_][A-Za-z0-9_]*)-[0-9][^/]*\.(?:tar\.gz|zip|whl)$")
+
+
+def settle_package(draft: Draft, needed: str) -> None:
+    """Prebuilt archives (--packages, packageUris) cannot be used: jobspec builds the package
+    from source. When there is no source folder but one archive is named like gcloud names the
+    sdist it builds (`trainer-0.0.0.tar.gz` from folder `trainer`) and that folder is here, it is
+    the source; otherwise NEEDED says what to give."""
+    if draft.package is None:
+        found = {(m.group(1), uri, where) for uri, where in draft.package_uris
+                 if (m := _ARCHIVE.search(literal(uri) or ""))
+                 and (draft.cwd / m.group(1) / "__init__.py").is_file()}
+        if len(found) == 1:
+            folder, uri, where = found.pop()
+            draft.package = escape(folder)
+            draft.notes.append(f"{where}: {uri} is built from ./{folder}, as gcloud names the "
+                               "sdist it builds: jobspec builds and stages it from that folder")
+            draft.package_uris = [u for u in draft.package_uris if u[0] != uri]
+        else:
+            raise UsageError(f"jobspec builds the package from source and needs {needed}; "
+                             "prebuilt archives (--packages, packageUris, --python-package-uris) "
+                             "are not supported")
+    for uri, where in draft.package_uris:
+        draft.unsupported(f"{where}: {uri}", "jobspec builds and stages the package from "
+                          "source itself; put extra pip requirements in trainer.requirements")
 
 
 def package_for_spec(draft: Draft, out_dir: Path) -> str:

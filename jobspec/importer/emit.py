@@ -39,7 +39,7 @@ def _command_comment(words: Sequence[Word]) -> list[str]:
             lines.append(raw)
         else:
             lines[-1] += " " + raw
-    return ["#   " + line + (" \\" if i < len(lines) - 1 else "")
+    return [("#   " if i == 0 else "#       ") + line + (" \\" if i < len(lines) - 1 else "")
             for i, line in enumerate(lines)]
 
 

@@ -14,8 +14,9 @@ from jobspec.importer.draft import (
     bucket_of,
     check_machine,
     enum_name,
+    settle_package,
 )
-from jobspec.importer.flags import Parsed, integer, split_dict
+from jobspec.importer.flags import Parsed, integer, split_dict, split_list
 from jobspec.importer.words import Word, literal
 
 _TIERS = ("BASIC", "STANDARD_1", "PREMIUM_1", "BASIC_GPU", "BASIC_TPU", "CUSTOM")
@@ -65,15 +66,16 @@ def submit_training(parsed: Parsed, user_args: list[Word], draft: Draft) -> None
     if draft.module is None:
         raise UsageError(f"`{parsed.command}` needs --module-name (or trainingInput.pythonModule "
                          "in --config)")
-    if draft.package is None:
-        raise UsageError("jobspec builds the package from source and needs --package-path; "
-                         "--packages or packageUris alone (prebuilt archives) are not supported")
+    settle_package(draft, "--package-path")
+    if "region" not in draft.target:
+        draft.notes.append("no --region: the spec uses its default region, us-central1")
     runtime = draft.target.get("runtime_version")
     if runtime is not None and literal(runtime) is not None:
         runtime_warning(runtime, draft)
     elif "executor_image" not in draft.target:
+        variant = "gpu" if _gpu(draft) else "cpu"
         newest = max((i for i in runtimes.VERTEX_IMAGES
-                      if i.framework == "TensorFlow" and i.variant == "cpu"),
+                      if i.framework == "TensorFlow" and i.variant == variant),
                      key=lambda i: tuple(int(p) for p in i.version.split(".")))
         region = literal(str(draft.target.get("region", "us-central1"))) or "us-central1"
         draft.target["executor_image"] = newest.uri(runtimes.registry_host(region))
@@ -115,8 +117,7 @@ def _flags(parsed: Parsed, user_args: list[Word], draft: Draft) -> None:
             draft.tier = tier
     _pools(parsed, draft)
     if (word := parsed.one("--packages")) is not None:
-        draft.unsupported(f"--packages {word.raw}", "jobspec builds and stages the package from "
-                          "--package-path only; add pip requirements to trainer.requirements")
+        draft.package_uris += [(uri, "--packages") for uri in split_list(word.text) if uri]
     for flag in ("--master-image-uri", "--worker-image-uri", "--parameter-server-image-uri"):
         if parsed.has(flag):
             draft.unsupported(flag, "custom containers are not supported: jobspec runs the "
@@ -167,19 +168,23 @@ def _pools(parsed: Parsed, draft: Draft) -> None:
             pool.accelerator = accelerator(split_dict(accel.text, flag), flag)
 
 
+def _gpu(draft: Draft) -> bool:
+    return draft.tier == "BASIC_GPU" or any(p is not None and p.accelerator for p in draft.pools)
+
+
 def runtime_warning(version: str, draft: Draft) -> None:
     """Keep the runtime as written; name the image to switch to, and leave it as a comment."""
+    gpu = _gpu(draft)
+    region = literal(str(draft.target.get("region", "us-central1"))) or "us-central1"
     try:
-        resolved = runtimes.resolve(runtime_version=version, executor_image=None,
-                                    region=str(draft.target.get("region", "us-central1")),
-                                    gpu=False, today=date.today())
+        resolved = runtimes.resolve(runtime_version=version, executor_image=None, region=region,
+                                    gpu=gpu, today=date.today())
     except runtimes.RuntimeUnavailable as exc:
         draft.warnings.append(f"{exc.message} The spec keeps runtime_version '{version}' as "
                               "written, so `jobspec plan`/`run` on this target fail until you "
                               "switch to executor_image (a commented line shows the nearest).")
-        near = runtimes.nearest_vertex_tf(version)
+        near = runtimes.nearest_vertex_tf(version, gpu=gpu)
         if near is not None:
-            region = literal(str(draft.target.get("region", "us-central1"))) or "us-central1"
             draft.image_comment = (
                 f"executor_image: {near.uri(runtimes.registry_host(region))}"
                 f"  # TensorFlow {near.version}: use instead of runtime_version")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from jobspec.errors import UsageError
 from jobspec.importer import config
-from jobspec.importer.draft import Draft, PoolDraft, check_machine
+from jobspec.importer.draft import Draft, PoolDraft, check_machine, settle_package
 from jobspec.importer.flags import WORKER_POOL_KEYS, Parsed, split_dict, split_list
 from jobspec.importer.words import literal
 
@@ -100,12 +100,9 @@ def _pools(pools: list[dict[str, str]], draft: Draft) -> None:
         raise UsageError("no worker pool names executor-image-uri (gcloud requires it with "
                          "python-module)")
     draft.target["executor_image"] = shared["executor-image-uri"]
-    if "local-package-path" not in shared:
-        raise UsageError("no worker pool names local-package-path: jobspec builds the package "
-                         "from a local folder (prebuilt --python-package-uris or packageUris "
-                         "alone are not supported)")
-    draft.package = shared["local-package-path"]
-    draft.package_is_workdir = True
+    if "local-package-path" in shared:
+        draft.package = shared["local-package-path"]
+        draft.package_is_workdir = True
 
 
 def _count(text: str, where: str, minimum: int) -> int:
@@ -117,8 +114,9 @@ def _count(text: str, where: str, minimum: int) -> int:
 
 def _unsupported_flags(parsed: Parsed, draft: Draft) -> None:
     if (word := parsed.one("--python-package-uris")) is not None:
-        draft.unsupported(f"--python-package-uris {word.raw}", "jobspec builds and stages the "
-                          "package from local-package-path itself")
+        draft.package_uris += [(uri, "--python-package-uris") for uri in split_list(word.text)
+                               if uri]
+    settle_package(draft, "local-package-path in --worker-pool-spec")
     if parsed.has("--command"):
         draft.unsupported("--command", "it only applies to custom containers")
     if (word := parsed.one("--persistent-resource-id")) is not None:
