@@ -10,6 +10,8 @@ from typing import Any
 from jobspec.plan import CloudPlan, LocalPlan, gcloud_text
 
 MASK = "****"
+INHERITED = ("jobspec's own, without CLOUDSDK_* (gcloud's leak), with PYTHONUNBUFFERED=1 "
+             "unless set and PWD=cwd")
 _SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|CREDENTIALS|PASSWD|_KEY$|^KEY$", re.I)
 
 
@@ -59,6 +61,7 @@ def plan_json(plan: LocalPlan | CloudPlan) -> dict[str, Any]:
               "warnings": list(plan.warnings), "package": _package_json(plan)}
     if isinstance(plan, LocalPlan):
         return {**common, "module": plan.module, "package_path": plan.package_path,
+                "inherited_env": INHERITED,
                 "python": plan.python, "job_dir": plan.job_dir, "isolated": plan.isolated,
                 "processes": [{"task": p.task, "argv": list(p.argv), "cwd": p.cwd,
                                "env": mask_env(p.env, plan.secrets)} for p in plan.processes]}
@@ -87,6 +90,7 @@ def plan_text(plan: LocalPlan | CloudPlan) -> str:
         lines.append("mode        " + ("isolated: the sdist installed in a venv, run from an "
                                        "empty folder" if plan.isolated else "source tree"))
         lines += _excluded_lines(plan)
+        lines.append(f"environment {INHERITED}; each process adds:")
         for proc in plan.processes:
             lines.append(f"process     {proc.task}")
             lines.append(f"  cwd       {proc.cwd or '(a fresh empty folder)'}")
