@@ -11,6 +11,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from jobspec import runtimes
 from jobspec.errors import UsageError
 from jobspec.importer import config as import_config
 from jobspec.importer import flags as import_flags
@@ -330,6 +332,9 @@ def test_custom_job(cli: Any, repo: Path, monkeypatch: pytest.MonkeyPatch) -> No
                                                                       "BASIC")
     assert "local-package-path 'trainer' is itself the package" in out.err
     assert "edit targets.cloud.bucket" in out.err  # custom-jobs create names no bucket
+    known = runtimes.resolve(runtime_version=None, executor_image=IMAGE, region="europe-west4",
+                             gpu=False, today=date.today())
+    assert all(w in out.err for w in known.warnings)  # e.g. past its end of availability
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "p")
     done = cli("plan", str(spec), "--target", "cloud", "--json", cwd=repo)
     assert done.code == 0, done.err
@@ -504,6 +509,8 @@ def test_unknown_flag_is_reported(cli: Any, repo: Path) -> None:
     (["--string", "gcloud ml-engine local train --module-name a\ngcloud ml-engine local train"],
      "2 commands (line 1: gcloud ml-engine local train ...; line 2:"),
     (["--string", "gcloud ml-engine local train --module-name m \\"], "ends with '\\'"),
+    (["--string", "gcloud ml-engine local train --module-name m --job-dir out/$name"],
+     "$name cannot be imported: in a spec, ${name} means the spec's own name"),
     ([], "no gcloud command given"),
     (["--string", "x", "--", "gcloud"], "give the gcloud command once"),
 ])

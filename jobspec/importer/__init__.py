@@ -26,7 +26,16 @@ from jobspec.importer.draft import (
     spec_name,
 )
 from jobspec.importer.flags import Flag, Parsed
-from jobspec.importer.words import Word, assignment, from_argv, literal, split_text, substitute
+from jobspec.importer.words import (
+    Word,
+    assignment,
+    from_argv,
+    literal,
+    refs,
+    split_text,
+    substitute,
+)
+from jobspec.interpolate import BUILTINS
 
 Mapper = Callable[[Parsed, list[Word], Draft], None]
 
@@ -87,6 +96,17 @@ def _from_text(text: str, source: str, notes: list[str]) -> list[Word]:
         notes.append("filled in from the assignments before the command: "
                      + ", ".join(f"{n}={values[n]}" for n in sorted(used)))
     return [Word(substitute(w.text, values), w.line, w.raw) for w in found[0]]
+
+
+def _no_builtin_names(words: list[Word]) -> None:
+    """`$region` in a script is the shell's; in a spec, `${region}` is the spec's own value."""
+    for word in words:
+        for ref in refs(word.text):
+            if ref in BUILTINS:
+                raise UsageError(
+                    f"{word.raw}: ${ref} cannot be imported: in a spec, ${{{ref}}} means the "
+                    f"spec's own {ref}, not the environment variable; put the value in the "
+                    f"command, or use a variable with another name (e.g. ${ref.upper()})")
 
 
 def _command(words: list[Word]) -> tuple[tuple[str, ...], list[Word], list[Word], str]:
@@ -181,6 +201,7 @@ def import_gcloud(*, argv: Sequence[str] = (), string: str | None = None,
     cwd = cwd or Path.cwd()
     notes: list[str] = []
     words = _words(argv, string, file, notes)
+    _no_builtin_names(words)
     key, before, rest, shown = _command(words)
     kind, table, mapper = COMMANDS[key]
     if key[-1] == "training" and shown.split()[1] in _TRACKS:

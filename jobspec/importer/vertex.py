@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import date
+
+from jobspec import runtimes
 from jobspec.errors import UsageError
 from jobspec.importer import config
 from jobspec.importer.draft import Draft, PoolDraft, check_machine, settle_package
@@ -99,7 +102,14 @@ def _pools(pools: list[dict[str, str]], draft: Draft) -> None:
     if "executor-image-uri" not in shared:
         raise UsageError("no worker pool names executor-image-uri (gcloud requires it with "
                          "python-module)")
-    draft.target["executor_image"] = shared["executor-image-uri"]
+    image = shared["executor-image-uri"]
+    draft.target["executor_image"] = image
+    if literal(image) is not None:
+        known = runtimes.known_image(image)
+        if known is not None:
+            draft.warnings += runtimes.resolve(runtime_version=None, executor_image=image,
+                                               region="us-central1", gpu=False,
+                                               today=date.today()).warnings
     if "local-package-path" in shared:
         draft.package = shared["local-package-path"]
         draft.package_is_workdir = True
