@@ -89,9 +89,15 @@ def interpolate(value: Any, ctx: Context, loc: Loc, path: str, problems: list[Pr
     """A copy of ``value`` with every string substituted; positions are kept."""
     if isinstance(value, str):
         return substitute(value, ctx, loc, path, problems)
+    # Values without '$' and non-text scalars come back unchanged: skip the call and the key
+    # path string, which were most of interpolate()'s cost in `jobspec validate`.
     if isinstance(value, LDict):
         out = LDict(value.loc)
         for key, item in value.items():
+            if not isinstance(item, (str, LDict, LList)) or (isinstance(item, str)
+                                                             and "$" not in item):
+                out.copy_entry(value, key)
+                continue
             sub = f"{path}.{key}" if path else key
             out.copy_entry(value, key,
                            interpolate(item, ctx, value.val_locs[key], sub, problems), use=True)
@@ -99,6 +105,10 @@ def interpolate(value: Any, ctx: Context, loc: Loc, path: str, problems: list[Pr
     if isinstance(value, LList):
         items = LList(value.loc)
         for i, item in enumerate(value):
+            if not isinstance(item, (str, LDict, LList)) or (isinstance(item, str)
+                                                             and "$" not in item):
+                items.push(item, value.item_locs[i])
+                continue
             items.push(interpolate(item, ctx, value.item_locs[i], f"{path}[{i}]", problems),
                        value.item_locs[i])
         return items

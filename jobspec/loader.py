@@ -81,9 +81,23 @@ _KINDS = {_T + "int": "whole number", _T + "float": "number", _T + "bool": "bool
           _T + "null": "null"}
 
 
+_IMPLICIT: dict[tuple[str, Any], str] = {}
+
+
+def _implicit_tag(value: str, implicit: Any) -> str:
+    """The tag YAML gives an untagged scalar, memoised: the resolver's regex walk was a tenth of
+    build() in `jobspec validate` over many files (bench/README.md), and keys repeat."""
+    tag = _IMPLICIT.get((value, implicit))
+    if tag is None:
+        tag = _RESOLVER.resolve(yaml.ScalarNode, value, implicit)
+        if len(value) <= 64 and len(_IMPLICIT) < 4096:
+            _IMPLICIT[(value, implicit)] = tag
+    return tag
+
+
 def _scalar(event: Any, tag: str | None) -> Any:
     if tag is None:
-        tag = _RESOLVER.resolve(yaml.ScalarNode, event.value, event.implicit)
+        tag = _implicit_tag(event.value, event.implicit)
     if tag not in _KINDS:
         # dates stay as written (jobspec has no date fields); a bare `<<` or `=` as a value is
         # text: the merge and value tags only mean something as keys
@@ -190,8 +204,7 @@ def build(text: str, file: str, texts: dict[Loc, str] | None = None) -> Any:
                 is_key = (bool(builder.stack) and isinstance(builder.stack[-1][0], LDict)
                           and builder.stack[-1][1] is None)
                 if is_key:
-                    resolved = tag or _RESOLVER.resolve(yaml.ScalarNode, event.value,
-                                                        event.implicit)
+                    resolved = tag or _implicit_tag(event.value, event.implicit)
                     builder.add(event.value, event.start_mark, event.anchor, resolved)
                     continue
                 try:
@@ -518,7 +531,8 @@ def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str
         raise SpecError([Problem(Loc(file, 1, 1), "", "expected a mapping of keys at the top "
                                  f"level, got {describe(plain(root))}")], sources)
     problems: list[Problem] = []
-    root = _file_extends(root, path, sources, texts, (path.resolve(),))
+    if root.get("extends") is not None:  # resolve() walks the path: only pay it when needed
+        root = _file_extends(root, path, sources, texts, (path.resolve(),))
     if name is not None:
         label = f"--name {name}"
         root.put("name", name, Loc(label, 1, 1), Loc(label, 1, 8))
@@ -568,7 +582,8 @@ def _assemble(root: LDict, targets: LDict, names: list[str | None], chosen: str 
               matrix: dict[str, str] | None) -> Loaded | None:
     """One validated spec (one matrix member): the chosen target strictly, the others kept when
     they load cleanly (or strictly too, for `validate`)."""
-    base = path.resolve().parent
+    resolved = path.resolve()
+    base = resolved.parent
     file = display_path(str(path))
     specs: dict[str | None, Spec | None] = {}
     trees: dict[str | None, LDict] = {}
@@ -585,7 +600,7 @@ def _assemble(root: LDict, targets: LDict, names: list[str | None], chosen: str 
     spec = main.model_copy(update={"targets": kept})
     canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     fingerprint = hashlib.sha256(canonical.encode()).hexdigest()
-    return Loaded(path.resolve(), spec, chosen, fingerprint, trees[chosen], sources,
+    return Loaded(resolved, spec, chosen, fingerprint, trees[chosen], sources,
                   matrix=matrix)
 
 
