@@ -109,19 +109,14 @@ def _scalar(event: Any, tag: str | None) -> Any:
         raise ValueError(f"{event.value!r} is not a valid {_KINDS[tag]}") from None
 
 
-def _size(value: Any) -> int:
-    if isinstance(value, LDict):
-        return 1 + sum(_size(v) for v in value.values())
-    if isinstance(value, LList):
-        return 1 + sum(_size(v) for v in value)
-    return 1
-
-
 class _Builder:
     def __init__(self, file: str) -> None:
         self.file = file
         self.stack: list[list[Any]] = []  # [container, pending key or None, key loc, merges]
         self.anchors: dict[str, Any] = {}
+        # expanded size of each finished container: an alias adds its target's size without
+        # walking it again (walking a shared subtree per alias would be exponential)
+        self.sizes: dict[int, int] = {}
         self.texts: dict[Loc, str] = {}  # plain scalars YAML typed (010, on): what was written
         self.anchor_texts: dict[str, str] = {}
         self.aliases = 0
@@ -230,6 +225,9 @@ def build(text: str, file: str, texts: dict[Loc, str] | None = None) -> Any:
                 container, _, _, merges, anchor, mark = builder.stack.pop()
                 if merges:
                     builder.merge(container, merges)
+                children = container.values() if isinstance(container, LDict) else container
+                builder.sizes[id(container)] = 1 + sum(builder.sizes.get(id(c), 1)
+                                                       for c in children)
                 builder.add(container, mark, anchor)
             elif kind is yaml.AliasEvent:
                 builder.aliases += 1
@@ -243,7 +241,7 @@ def build(text: str, file: str, texts: dict[Loc, str] | None = None) -> Any:
                 if frame is not None and isinstance(frame[0], LDict) and frame[1] is None:
                     raise builder.fail(event.start_mark, f"an alias (*{event.anchor}) cannot be "
                                        "a mapping key")
-                builder.count(_size(target), event.start_mark)
+                builder.count(builder.sizes.get(id(target), 1), event.start_mark)
                 if event.anchor in builder.anchor_texts:
                     builder.texts[_loc(file, event.start_mark)] = builder.anchor_texts[event.anchor]
                 builder.add(target, event.start_mark, None)
