@@ -254,6 +254,12 @@ def build(text: str, file: str, texts: dict[Loc, str] | None = None) -> Any:
         def at(mark: Any) -> tuple[int, int] | None:
             return None if mark is None else (mark.line, mark.column)
 
+        if "maximum nesting depth" in str(exc.problem):
+            # newer libyaml stops deep flow nesting itself, reading ahead of the events that
+            # our own depth check sees: same verdict, in the same words
+            mark = exc.problem_mark or exc.context_mark
+            raise SpecError([Problem(_loc(file, mark), "", f"nesting deeper than {MAX_DEPTH} "
+                                     "levels")], {file: text}) from None
         problem = yaml_syntax_problem(file, text, exc.problem, at(exc.problem_mark),
                                       exc.context, at(exc.context_mark))
         raise SpecError(builder.problems + [problem], {file: text}) from None
