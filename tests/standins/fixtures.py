@@ -17,6 +17,7 @@ import pytest
 
 from . import netguard
 from .gcs import GcsEmulator, GcsError
+from .gcsproxy import GcsProxy
 from .vertex import VertexStandin
 
 PROJECT = "test"
@@ -187,3 +188,24 @@ def cloud_env(monkeypatch: pytest.MonkeyPatch, gcs_emulator: GcsEmulator, gcs_bu
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return CloudEnv(bucket=gcs_bucket, vertex=vertex, gcs=gcs_emulator, env=env)
+
+
+@pytest.fixture(scope="session")
+def _gcs_proxy_server(gcs_emulator: GcsEmulator) -> Iterator[GcsProxy]:
+    proxy = GcsProxy(gcs_emulator.url).start()
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+@pytest.fixture
+def gcs_proxy(cloud_env: CloudEnv, _gcs_proxy_server: GcsProxy,
+              monkeypatch: pytest.MonkeyPatch) -> Iterator[GcsProxy]:
+    """cloud_env, with google-cloud-storage going through the fault-injecting GcsProxy:
+    STORAGE_EMULATOR_HOST (and cloud_env.env) point at the proxy. Emptied before and after."""
+    _gcs_proxy_server.reset()
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", _gcs_proxy_server.url)
+    cloud_env.env["STORAGE_EMULATOR_HOST"] = _gcs_proxy_server.url
+    yield _gcs_proxy_server
+    _gcs_proxy_server.reset()
