@@ -171,9 +171,14 @@ def execute(plan: CloudPlan, *, detach: bool = False, reclaim: bool = False,
 def _execute(plan: CloudPlan, clients: gcp.Clients, *, detach: bool, reclaim: bool,
              cancel_on_interrupt: bool, replan: Replan | None) -> int:
     sub = Submission(plan, clients, reclaim=reclaim)
-    sub.bucket.check()
-    sub.choose_name(replan)
-    sub.claim_name(replan)
+    try:
+        sub.bucket.check()
+        sub.choose_name(replan)
+        sub.claim_name(replan)
+    except CloudError as exc:
+        exc.hint = exc.hint or ("nothing was submitted: run the same command again once the "
+                                "cause is fixed")
+        raise
     plan = sub.plan
     try:
         sub.stage()
@@ -196,8 +201,14 @@ def _execute(plan: CloudPlan, clients: gcp.Clients, *, detach: bool, reclaim: bo
         info(f"follow it with `jobspec logs {plan.name} --follow`; "
              f"cancel it with `jobspec cancel {plan.name}`")
         return 0
-    return follow(sub.vertex, clients.logging, plan.project, job["name"], plan.name,
-                  cancel_on_interrupt=cancel_on_interrupt, secrets=_secret_values(plan))
+    try:
+        return follow(sub.vertex, clients.logging, plan.project, job["name"], plan.name,
+                      cancel_on_interrupt=cancel_on_interrupt, secrets=_secret_values(plan))
+    except CloudError as exc:
+        # running `run` again would submit a second job: point at the one that exists
+        exc.hint = (f"{plan.name} was submitted and keeps running: follow it with `jobspec "
+                    f"logs {plan.name} --follow`, check it with `jobspec status {plan.name}`")
+        raise
 
 
 def _secret_values(plan: CloudPlan) -> list[str]:
