@@ -151,12 +151,15 @@ def table(title: str, stats: Sequence[Stats], baseline: str | None = None,
                f"{fmt(s.q1, unit) + ' – ' + fmt(s.q3, unit):>21} "
                f"{fmt(min(s.samples), unit):>10} {fmt(max(s.samples), unit):>10}")
         if base:
-            row += f"  {s.median / base:5.2f}x"
+            ratio = s.median / base
+            row += f"  {ratio:5.2f}x" if ratio >= 0.1 else f"  {ratio:.4f}x"
         if with_cpu and s.cpu_median is not None:
             row += f" {fmt(s.cpu_median, unit):>10}"
         lines.append(row)
-    lines.append(f"({len(stats[0].samples)} runs each" + (f"; ratio = median / median of "
-                                                          f"'{baseline}')" if base else ")"))
+    counts = sorted({len(s.samples) for s in stats})
+    runs = (f"{counts[0]} runs each" if len(counts) == 1
+            else "runs: " + ", ".join(str(len(s.samples)) for s in stats))
+    lines.append(f"({runs}" + (f"; ratio = median / median of '{baseline}')" if base else ")"))
     return "\n".join(lines)
 
 
