@@ -4,6 +4,7 @@ trainer/; gcloud itself (when installed) is the reference for flags and for the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -21,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jobspec import runtimes
-from jobspec.errors import UsageError
+from jobspec.errors import JobspecError, UsageError
 from jobspec.importer import config as import_config
 from jobspec.importer import flags as import_flags
 from jobspec.importer import import_gcloud
@@ -65,7 +66,7 @@ def imported(cli: Any, repo: Path, *args: str, spec: str = "specs/job.yaml") -> 
     """Import into SPEC, check the header and that `jobspec validate` accepts the result."""
     out = cli("import", "-o", spec, *args, cwd=repo)
     assert out.code == 0, out.err
-    assert "Traceback" not in out.err
+    assert "Traceback" not in out.err and "does not validate yet" not in out.err
     path = repo / spec
     text = path.read_text(encoding="utf-8")
     assert text.startswith("# yaml-language-server: $schema=../jobspec.schema.json\n")
@@ -226,6 +227,13 @@ def test_command_variants_give_the_same_spec(cli: Any, repo: Path, group: list[s
     assert load(local, target="local").spec.trainer.module == "trainer.oops"
 
 
+def test_unset_variable_is_reported_after_writing(cli: Any, repo: Path) -> None:
+    out = cli("import", "-o", "specs/job.yaml", "--string", SEED_SUBMIT, cwd=repo)
+    assert out.code == 0, out.err
+    assert "specs/job.yaml does not validate yet (`jobspec validate specs/job.yaml`)" in out.err
+    assert "environment variable BUCKET_NAME is not set" in out.err
+
+
 def test_submit_training_flags(cli: Any, repo: Path) -> None:
     spec, out = imported(
         cli, repo, "--", "gcloud", "beta", "ai-platform", "jobs", "submit", "training", "j1",
@@ -255,7 +263,7 @@ def test_submit_training_flags(cli: Any, repo: Path) -> None:
     assert "tf-gpu.2-15.py310" in spec.read_text()  # accelerators: the gpu image
     assert "--stream-logs is what `jobspec run` does by default" in out.err
     assert "--quiet is ignored" in out.err
-    assert "--packages: dep-1.0.tar.gz is not supported" in out.err
+    assert "--packages is not supported: dep-1.0.tar.gz is a prebuilt archive" in out.err
 
 
 def test_network_is_a_pre_ga_flag(cli: Any, repo: Path) -> None:
@@ -440,6 +448,8 @@ def test_pasted_command_with_quotes_and_continuations(cli: Any, repo: Path, form
 
 def test_assignments_before_the_command_are_filled_in(cli: Any, repo: Path) -> None:
     (repo / "submit.sh").write_text("""\
+#!/bin/bash
+set -euo pipefail
 BUCKET_NAME=census-bucket
 export JOB_NAME=census_single_7
 
@@ -451,6 +461,7 @@ gcloud ml-engine jobs submit training $JOB_NAME --job-dir gs://$BUCKET_NAME/$JOB
     assert "bucket: census-bucket\n" in text and "job_dir: gs://${bucket}/${name}\n" in text
     assert load(spec, target="cloud").spec.name == "census_single_7"
     assert "BUCKET_NAME=census-bucket, JOB_NAME=census_single_7" in out.err
+    assert "submit.sh:2: ignored the shell setting `set -euo pipefail`" in out.err
 
 
 def test_print_to_stdout_and_no_overwrite(cli: Any, repo: Path) -> None:
@@ -577,6 +588,35 @@ def test_every_flag_is_mapped_or_reported(repo: Path, base: str, flag: str) -> N
 
     assert body(after.text) != body(before.text) or flag in said, (
         f"{flag} changed nothing and was not reported")
+
+
+_VOCABULARY = sorted({*import_flags.GLOBAL, *import_flags.LOCAL_TRAIN,
+                      *import_flags.SUBMIT_TRAINING, *import_flags.CUSTOM_JOBS_CREATE,
+                      "--", "-q", "-h", "", "x", "1", "-1", "0", "trainer", "trainer.task",
+                      "gs://b/j", "gs://$B/$JOB_NAME", "type=a,count=1", "count=0", "k=v",
+                      "=", "^;^a;b", "custom", "basic-tpu", "${X:-d}", "$", "machine-type=",
+                      "python-module=m,executor-image-uri=i,local-package-path=.,machine-type=m"})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([["gcloud", "ml-engine", "local", "train"],
+                        ["gcloud", "ai-platform", "jobs", "submit", "training"],
+                        ["gcloud", "ai", "custom-jobs", "create"]]),
+       st.lists(st.sampled_from(_VOCABULARY), max_size=12))
+def test_any_command_line_imports_or_fails_cleanly(command: list[str], words: list[str]) -> None:
+    with contextlib.suppress(JobspecError):  # anything else is a crash
+        import_gcloud(argv=[*command, *words], cwd=REPO)
+
+
+def test_import_loads_no_cloud_library(repo: Path) -> None:
+    probe = ("import sys\nfrom jobspec.cli import main\ntry:\n    main(sys.argv[1:])\n"
+             "except SystemExit as e:\n    code = e.code\nprint(code, sorted(m for m in "
+             "sys.modules if m.startswith(('google', 'googleapiclient'))), file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", probe, "import", "--string", SEED_SUBMIT],
+                          cwd=repo, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.stderr.splitlines()[-1] == "0 []", done.stderr
+    assert done.stdout.startswith("# yaml-language-server:")
 
 
 def test_help_and_flags_file_are_refused(repo: Path) -> None:

@@ -81,7 +81,10 @@ def _from_text(text: str, source: str, notes: list[str]) -> list[Word]:
         while rest and (pair := assignment(rest[0])) is not None:
             values[pair[0]] = substitute(pair[1], values)
             rest = rest[1:]
-        if rest:
+        if rest and rest[0].raw == "set":  # `set -euo pipefail` and friends change no flag
+            notes.append(f"{source}:{rest[0].line}: ignored the shell setting "
+                         f"`{' '.join(w.raw for w in rest)}`")
+        elif rest:
             found.append(rest)
     if not found:
         raise UsageError(f"{source}: no command found (only comments, blank lines or "
@@ -229,4 +232,19 @@ def import_gcloud(*, argv: Sequence[str] = (), string: str | None = None,
             raise UsageError(f"{output} already exists: pass --force to overwrite it")
         out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.write_text(text, encoding="utf-8")
+        draft.warnings += _validation(out_path, output or "")
     return Imported(text, spec, tuple(draft.notes), tuple(draft.warnings), out_path)
+
+
+def _validation(path: Path, shown: str) -> list[str]:
+    """What `jobspec validate` would say now, e.g. about a variable that is not set here."""
+    from jobspec.errors import JobspecError
+    from jobspec.loader import load
+
+    try:
+        load(path, strict_all=True)
+    except JobspecError as exc:
+        problems = exc.render().splitlines()
+        return [f"{shown} does not validate yet (`jobspec validate {shown}`):\n  "
+                + "\n  ".join(problems)]
+    return []

@@ -205,8 +205,9 @@ def settle_package(draft: Draft, needed: str) -> None:
                              "prebuilt archives (--packages, packageUris, --python-package-uris) "
                              "are not supported")
     for uri, where in draft.package_uris:
-        draft.unsupported(f"{where}: {uri}", "jobspec builds and stages the package from "
-                          "source itself; put extra pip requirements in trainer.requirements")
+        draft.unsupported(where, f"{uri} is a prebuilt archive, and jobspec builds and stages "
+                          "the package from source itself; put extra pip requirements in "
+                          "trainer.requirements")
 
 
 def package_for_spec(draft: Draft, out_dir: Path) -> str:
