@@ -87,6 +87,9 @@ def display_path(path: str) -> str:
     return rel if not rel.startswith("..") else path
 
 
+MAX_SHOWN = 50  # problems printed in full; the rest are counted
+
+
 class SpecError(JobspecError):
     exit_code = EXIT_USAGE
 
@@ -94,10 +97,20 @@ class SpecError(JobspecError):
         unique = {(p.sort_key(), p.message): p for p in problems}
         self.problems = sorted(unique.values(), key=lambda p: (p.sort_key(), p.message))
         self.sources = sources or {}
+        self._split: dict[str, list[str]] = {}
         super().__init__(self.render())
 
     def render(self) -> str:
-        return "\n".join(self.render_one(p) for p in self.problems)
+        shown = [self.render_one(p) for p in self.problems[:MAX_SHOWN]]
+        if len(self.problems) > MAX_SHOWN:  # a file with thousands of broken items
+            shown.append(f"... and {len(self.problems) - MAX_SHOWN:,} more problem(s)")
+        return "\n".join(shown)
+
+    def _lines(self, file: str) -> list[str]:
+        if file not in self._split:
+            text = self.sources.get(file)
+            self._split[file] = text.splitlines() if text is not None else []
+        return self._split[file]
 
     def render_one(self, problem: Problem) -> str:
         loc = problem.loc
@@ -105,8 +118,7 @@ class SpecError(JobspecError):
         head = f"{where}: {problem.path}: {problem.message}" if problem.path else (
             f"{where}: {problem.message}"
         )
-        text = self.sources.get(loc.file)
-        lines = text.splitlines() if text is not None else []
+        lines = self._lines(loc.file)
         if not 1 <= loc.line <= len(lines):
             return _shown(head)
         source, col = lines[loc.line - 1], loc.col

@@ -37,7 +37,12 @@ from jobspec.validation import problems as validation_problems
 MAX_BYTES = 1 << 20
 MAX_DEPTH = 64
 MAX_ALIASES = 64
-MAX_NODES = 100_000
+MAX_NODES = 20_000
+MAX_TARGETS = 100
+# Each target, and each matrix member, is checked with its own copy of the top-level values and
+# of its extends chain: about 10 µs a value here. A 256-member sweep of 4 targets is ~60,000.
+MAX_WORK = 100_000
+_PER_TARGET = 10  # a model validation's fixed cost, in values
 
 Parser: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _T = "tag:yaml.org,2002:"
@@ -375,6 +380,47 @@ def apply_set(root: LDict, assignment: str, texts: dict[Loc, str] | None = None)
     return []
 
 
+def _size(value: Any, memo: dict[int, int]) -> int:
+    """Values in ``value`` with aliases expanded; shared (aliased) containers counted once."""
+    if not isinstance(value, (LDict, LList)):
+        return 1
+    if id(value) not in memo:
+        items = value.values() if isinstance(value, LDict) else value
+        memo[id(value)] = 1 + sum(_size(v, memo) for v in items)
+    return memo[id(value)]
+
+
+def _check_work(root: LDict, targets: LDict, members: int, problems: list[Problem],
+                sources: dict[str, str]) -> None:
+    """Refuse, before doing it, work that copies multiply: a few aliases or a long extends
+    chain in a file with many targets would otherwise take minutes to check."""
+    where = root.key_locs["targets"]
+    if len(targets) > MAX_TARGETS:
+        raise SpecError(problems + [Problem(where, "targets", f"{len(targets)} targets; at most "
+                                            f"{MAX_TARGETS} are allowed")], sources)
+    memo: dict[int, int] = {}
+    top = _size(root, memo) - _size(targets, memo)
+    own = {name: _size(body, memo) for name, body in targets.items()}
+    work = 0
+    for name in targets:
+        seen: set[str] = set()
+        current: Any = name
+        while isinstance(current, str) and current in own and current not in seen:
+            seen.add(current)
+            work += own[current]
+            body = targets[current]
+            current = body.get("extends") if isinstance(body, LDict) else None
+        work += top + _PER_TARGET
+    work *= members
+    if work > MAX_WORK:
+        copies = f"{len(targets)} target(s)" + (f" x {members} matrix members" if members > 1
+                                                else "")
+        raise SpecError(problems + [Problem(where, "targets", f"too much to check: {copies} each "
+                                            f"check their own copy of the {top:,} top-level "
+                                            f"values, {work:,} values in all (at most "
+                                            f"{MAX_WORK:,})")], sources)
+
+
 def _resolve_targets(targets: LDict, problems: list[Problem]) -> LDict:
     """Fill in each target's kind and merge `extends` chains; positions stay at their origin."""
     resolved = LDict(targets.loc)
@@ -545,6 +591,9 @@ def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str
         problems += apply_set(root, assignment, texts)
         sources[f"--set {assignment}"] = f"--set {assignment}"
     raw_targets = root.get("targets")
+    combos = combinations(root.get("matrix"), problems)
+    if isinstance(raw_targets, LDict):
+        _check_work(root, raw_targets, max(len(combos), 1), problems, sources)
     targets = _resolve_targets(raw_targets, problems) if isinstance(raw_targets, LDict) else (
         LDict(root.loc))
     if target is not None and isinstance(raw_targets, LDict) and target not in targets:
@@ -554,7 +603,6 @@ def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str
     names: list[str | None] = (list(targets) if isinstance(raw_targets, LDict) and targets
                                else [None])
     chosen = target if target is not None else names[0]
-    combos = combinations(root.get("matrix"), problems)
     if not combos:
         loaded = _assemble(root, targets, names, chosen, env, path, sources, texts, strict_all,
                            problems, None)
@@ -596,7 +644,8 @@ def _assemble(root: LDict, targets: LDict, names: list[str | None], chosen: str 
                                                matrix)
         specs[each] = spec
         if strict_all or each == chosen:
-            problems += [p for p in found if p not in problems]
+            seen = set(problems)  # a set: thousands of problems must not cost millions of steps
+            problems += [p for p in found if p not in seen]
     main = specs.get(chosen)
     if main is None:
         return None

@@ -134,9 +134,15 @@ def _message(err: Any, path: Path_, data: Any) -> str:
     return msg[:1].lower() + msg[1:]
 
 
+MAX_ERRORS = 1000  # per model check: past this, a count; beyond is a hostile or broken file
+
+
 def problems(exc: ValidationError, root: LDict, data: Any, file: str) -> list[Problem]:
     out = []
-    for err in exc.errors(include_url=False):
+    if exc.error_count() > MAX_ERRORS:
+        out.append(Problem(Loc(file, 1, 1), "", f"{exc.error_count():,} problems; the first "
+                           f"{MAX_ERRORS:,} found are listed"))
+    for err in exc.errors(include_url=False)[:MAX_ERRORS]:
         if err["type"] == "union_tag_invalid":
             continue  # the loader has already reported the target's kind, with a suggestion
         path = _strip_tag(err["loc"])

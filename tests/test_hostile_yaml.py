@@ -24,8 +24,14 @@ from jobspec.cli import main
 try:
     main(sys.argv[2:])
 finally:
+    try:  # VmHWM is this process's own peak; ru_maxrss also holds the parent's RSS at fork,
+        # which Linux carries across exec
+        with open("/proc/self/status") as status:
+            peak = next(int(x.split()[1]) for x in status if x.startswith("VmHWM:"))
+    except OSError:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with open(sys.argv[1], "w") as fh:
-        fh.write(str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))
+        fh.write(str(peak))
 """
 
 
@@ -53,9 +59,16 @@ def billion_laughs() -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def many_targets(targets: int, top_values: int) -> bytes:
+    """Each target checks its own copy of the top-level values: copies multiply the work."""
+    items = ", ".join(f"a{i}" for i in range(top_values))
+    head = ["version: 1", "name: job", f"args: [{items}]", "targets:"]
+    return ("\n".join(head + [f"  t{i}: {{kind: local}}" for i in range(targets)]) + "\n").encode()
+
+
 CASES = [
     pytest.param(billion_laughs(),
-                 "spec.yaml:7:8: more than 100,000 values after expanding aliases",
+                 "spec.yaml:6:12: more than 20,000 values after expanding aliases",
                  id="billion-laughs"),
     pytest.param(("version: 1\nargs: [&x a, " + ", ".join(["*x"] * 10_000) + "]\n").encode(),
                  "spec.yaml:2:270: more than 64 aliases; a job file needs only a few",
@@ -69,6 +82,13 @@ CASES = [
     pytest.param(b"version: 1\nname: " + b"x" * (50 << 20) + b"\n",
                  "spec.yaml:1:1: file is larger than 1 MiB (52,428,818 bytes); a job file never "
                  "needs to be", id="50-MB"),
+    pytest.param(many_targets(80, 1500),
+                 "spec.yaml:4:1: targets: too much to check: 80 target(s) each check their own "
+                 "copy of the 1,504 top-level values, 121,280 values in all (at most 100,000)",
+                 id="copies-multiplied-by-targets"),
+    pytest.param(many_targets(101, 1),
+                 "spec.yaml:4:1: targets: 101 targets; at most 100 are allowed",
+                 id="too-many-targets"),
     pytest.param(b'version: 1\nname: !!python/object/apply:os.system ["touch PWNED"]\n',
                  "spec.yaml:2:7: YAML tag '!!python/object/apply:os.system' is not allowed: a job "
                  "file holds plain data (strings, numbers, booleans, lists and mappings) only",
@@ -117,3 +137,21 @@ def test_source_excerpt_of_a_deep_line(tmp_path: Path) -> None:
         "    1 | args: " + "[" * 154 + "...",
         "      | " + " " * 69 + "^",
     ]
+
+
+def test_thousands_of_problems_are_counted_not_printed(tmp_path: Path) -> None:
+    broken = ",".join(["[]"] * 15_000)  # 15,000 list items that should be strings, 3 targets
+    (tmp_path / "trainer").mkdir()
+    (tmp_path / "trainer" / "__init__.py").write_text("")
+    (tmp_path / "spec.yaml").write_text(
+        "version: 1\nname: job\ntrainer: {package_path: trainer, module: trainer.task}\n"
+        f"args: [{broken}]\ntargets:\n  t0: {{kind: local}}\n  t1: {{kind: local}}\n"
+        "  t2: {kind: local}\n")
+    result = validate_in_a_process(tmp_path)
+    lines = result.err.splitlines()
+    assert result.code == 2
+    assert lines[0] == "spec.yaml:1:1: 15,000 problems; the first 1,000 found are listed"
+    assert lines[3] == "spec.yaml:4:8: args[0]: expected a string, got a list"
+    assert lines[-2:] == ["... and 951 more problem(s)", "1001 problem(s) in 1 file(s)"]
+    assert len(lines) == 50 * 3 + 2
+    assert 5 < result.peak_mb < MAX_RSS_MB
