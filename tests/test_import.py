@@ -125,6 +125,7 @@ def test_local_job_dir_and_distributed_defaults(cli: Any, repo: Path) -> None:
                          "--job-dir", "out dir", "--distributed", "--worker-count", "1",
                          "--", "--x", "1")
     target = load(spec, target="local").spec.targets["local"]
+    assert "#       --job-dir 'out dir' \\\n" in spec.read_text()  # the header re-quotes
     assert target.job_dir == "out dir"
     assert target.distributed is not None
     # gcloud: 2 parameter servers unless told otherwise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,9 @@ def _command_comment(words: Sequence[Word]) -> list[str]:
     lines: list[str] = []
     user_args = False
     for word in words:
-        raw = " ".join(word.raw.split())  # a comment line cannot hold a line break
+        # words from the command line lost their quotes to the shell: quote them again
+        raw = shlex.quote(word.raw) if word.line == 0 else word.raw
+        raw = " ".join(raw.split())  # a comment line cannot hold a line break
         if word.text == "--" and not user_args:
             user_args = True
             lines.append(raw)
