@@ -23,6 +23,7 @@ from jobspec.loader import Loaded
 from jobspec.package import Package, build_sdist
 from jobspec.project import find_root, project_root
 from jobspec.spec import CloudTarget, LocalTarget, Pool, Spec
+from jobspec.timings import mark
 
 LABEL_NAME = "jobspec-name"
 LABEL_SUBMISSION = "jobspec-submission"
@@ -339,9 +340,11 @@ def plan_cloud(loaded: Loaded, extra_args: Sequence[str] = (), *, submission_id:
         raise loaded.error(("targets", loaded.target, key), exc.message) from None
     root = project_root(loaded.path)
     package_dir = (loaded.base_dir / spec.trainer.package_path).resolve()
+    mark("plan")  # no-op unless JOBSPEC_TIMINGS is set (bench/submission.py)
     package = build_sdist(package_dir, requirements=spec.trainer.requirements,
                           allow_outside=spec.trainer.allow_outside_repo,
                           repo_root=find_root(loaded.base_dir))
+    mark("package")
     prefix = target.staging_prefix.strip("/")
     staging_uri = f"gs://{target.bucket}/{prefix}/packages/{package.sha256}/{package.filename}"
     job_dir = target.job_dir or f"gs://{target.bucket}/{spec.name}"

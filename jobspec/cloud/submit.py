@@ -23,6 +23,7 @@ from jobspec.cloud.vertex import CreateFailed, Vertex
 from jobspec.errors import CloudError, JobspecError, NameTaken
 from jobspec.plan import LABEL_SUBMISSION, CloudPlan
 from jobspec.render import secret_values
+from jobspec.timings import mark
 
 Replan = Callable[[str], CloudPlan]
 STALE_CLAIM = timedelta(minutes=10)
@@ -91,6 +92,7 @@ class Submission:
                 if self.plan.name_suffix == "counter":
                     continue
                 raise _taken(self.bucket, name, found, existing)
+            mark("preflight")
             self.claim = self.bucket.create_claim(name, _record(self.plan, self.owner))
             if self.claim is not None:
                 return
@@ -163,6 +165,7 @@ def _progress_bar(total: int) -> tuple[Callable[[int], None], Callable[[], None]
 
 def execute(plan: CloudPlan, *, detach: bool = False, reclaim: bool = False,
             cancel_on_interrupt: bool = False, replan: Replan | None = None) -> int:
+    mark("plan")  # phase marks: no-ops unless JOBSPEC_TIMINGS is set (bench/submission.py)
     with gcp.connect(plan.project, plan.endpoint) as clients:
         return _execute(plan, clients, detach=detach, reclaim=reclaim,
                         cancel_on_interrupt=cancel_on_interrupt, replan=replan)
@@ -171,6 +174,7 @@ def execute(plan: CloudPlan, *, detach: bool = False, reclaim: bool = False,
 def _execute(plan: CloudPlan, clients: gcp.Clients, *, detach: bool, reclaim: bool,
              cancel_on_interrupt: bool, replan: Replan | None) -> int:
     sub = Submission(plan, clients, reclaim=reclaim)
+    mark("connect")
     try:
         sub.bucket.check()
         sub.choose_name(replan)
@@ -179,10 +183,13 @@ def _execute(plan: CloudPlan, clients: gcp.Clients, *, detach: bool, reclaim: bo
         exc.hint = exc.hint or ("nothing was submitted: run the same command again once the "
                                 "cause is fixed")
         raise
+    mark("claim")
     plan = sub.plan
     try:
         sub.stage()
+        mark("upload")
         job = sub.create()
+        mark("create")
     except CreateFailed as exc:
         sub.fail_claim(exc.message)
         raise CloudError(f"submitting {plan.name!r} failed: {exc.message}; no job was created",
@@ -196,6 +203,7 @@ def _execute(plan: CloudPlan, clients: gcp.Clients, *, detach: bool, reclaim: bo
                          hint=f"run again with --reclaim to reuse the name {plan.name!r}"
                          ) from None
     sub.record_job(job)
+    mark("record")
     info(f"submitted {plan.name}: {job['name']}")
     if detach:
         info(f"follow it with `jobspec logs {plan.name} --follow`; "
