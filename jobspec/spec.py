@@ -375,7 +375,7 @@ def json_schema() -> dict[str, Any]:
     """The JSON Schema editors use. Targets get `anyOf`: `kind` is optional in files."""
     schema = Spec.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "https://jobspec.dev/jobspec.schema.json"
+    schema["$id"] = "urn:jobspec:spec:1"  # an identifier, not a URL: nothing is published
     schema["title"] = "jobspec job file"
     targets = schema["properties"]["targets"]["additionalProperties"]
     targets.pop("discriminator", None)

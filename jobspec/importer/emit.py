@@ -12,19 +12,21 @@ from jobspec.importer.draft import Draft
 from jobspec.importer.words import Word
 from jobspec.project import find_root
 
-SCHEMA_URL = "https://jobspec.dev/jobspec.schema.json"
 _CLOUD_ORDER = ("project", "bucket", "region", "runtime_version", "executor_image",
                 "python_version", "scale_tier", "chief", "workers", "parameter_servers",
                 "evaluators", "job_dir", "labels", "service_account", "network",
                 "max_running_time")
 
 
-def schema_ref(out_dir: Path) -> str:
-    """The repo's jobspec.schema.json relative to the spec, else the schema's published id."""
+def schema_line(out_dir: Path) -> str:
+    """The editor modeline when the repo keeps jobspec.schema.json; else how to get one (there
+    is no published URL to point at)."""
     root = find_root(out_dir)
     if root is not None and (root / "jobspec.schema.json").is_file():
-        return Path(os.path.relpath(root / "jobspec.schema.json", out_dir)).as_posix()
-    return SCHEMA_URL
+        ref = Path(os.path.relpath(root / "jobspec.schema.json", out_dir)).as_posix()
+        return f"# yaml-language-server: $schema={ref}"
+    return ("# Editor schema: `jobspec schema > jobspec.schema.json` at the repo root, then add "
+            "`# yaml-language-server: $schema=<its path>` here")
 
 
 def _command_comment(words: Sequence[Word]) -> list[str]:
@@ -69,6 +71,6 @@ def render(draft: Draft, name: str, package_path: str, words: Sequence[Word],
     if draft.image_comment is not None:
         at = next(i for i, line in enumerate(body) if line.startswith("    runtime_version:"))
         body.insert(at + 1, "    # " + draft.image_comment)
-    header = [f"# yaml-language-server: $schema={schema_ref(out_dir)}",
+    header = [schema_line(out_dir),
               "# Written by `jobspec import` from:", *_command_comment(words)]
     return "\n".join(header + body) + "\n"
