@@ -169,7 +169,7 @@ def classify(exc: BaseException) -> Failure | None:
     if isinstance(exc, core.GoogleAPICallError):
         code = exc.code if isinstance(exc.code, int) else None
         retry = code is not None and (code == 429 or code >= 500)
-        return Failure(code, exc.message or str(exc), bool(code and code >= 500), retry)
+        return Failure(code, _storage_message(exc), bool(code and code >= 500), retry)
     if isinstance(exc, (ConnectionError, socket.timeout, TimeoutError)):
         return Failure(None, f"connection failed: {exc}", True, True)
     import httplib2
@@ -190,6 +190,17 @@ def _http_error_message(exc: Any) -> str:
         return f"{data['error'].get('status', exc.resp.status)}: {data['error']['message']}"
     except (ValueError, KeyError, TypeError, AttributeError):
         return f"HTTP {exc.resp.status}: {exc.reason if hasattr(exc, 'reason') else exc}"
+
+
+def _storage_message(exc: Any) -> str:
+    """'403 forbidden: <the service's message>'. google-cloud-storage's own text for a failed
+    upload is the method, the URL, the raw JSON body and a tuple repr."""
+    try:
+        error = exc.response.json()["error"]
+        reasons = [e["reason"] for e in error.get("errors", []) if e.get("reason")]
+        return f"{exc.code} {reasons[0] if reasons else ''}".rstrip() + f": {error['message']}"
+    except (ValueError, KeyError, TypeError, AttributeError, IndexError):
+        return str(exc.message or exc)
 
 
 def status_of(exc: BaseException) -> int | None:

@@ -431,7 +431,8 @@ class _Handler(BaseHTTPRequestHandler):
         return text.replace(proxy.upstream, proxy.url)
 
     def _answer_error(self, status: int, message: str) -> None:
-        error = ApiError(status, message).body()
+        error = ApiError(status, message).body()  # as the JSON API has it: no "status"
+        error["error"].pop("status")
         error["error"]["errors"] = [{"message": message, "domain": "global",
                                      "reason": _REASONS.get(status, "backendError")}]
         data = json.dumps(error).encode()
