@@ -103,12 +103,17 @@ class Submission:
                         "other submissions keep taking them", hint="run again")
 
     def _take_over(self, name: str, existing: Claim) -> Claim:
+        # A claim is marked failed also when the create's outcome stayed unknown (say, the
+        # look-up after a reset failed too): its job may exist, and a new one would be a second.
+        jobs = self.vertex.find_by_label(LABEL_SUBMISSION, str(existing.data.get("submission")))
+        if existing.state == "failed" and jobs:
+            raise NameTaken(f"the failed submission of {name!r} did create a job: "
+                            f"{jobs[0]['name']}", hint=f"follow it with `jobspec logs {name} "
+                            f"--follow`, check it with `jobspec status {name}`")
         if existing.state != "failed":
             created = existing.data.get("created")
             age = _now() - datetime.fromisoformat(created) if created else STALE_CLAIM
-            abandoned = (existing.data.get("job") is None and age >= STALE_CLAIM and not
-                         self.vertex.find_by_label(LABEL_SUBMISSION,
-                                                   str(existing.data.get("submission"))))
+            abandoned = existing.data.get("job") is None and age >= STALE_CLAIM and not jobs
             if not abandoned:
                 raise NameTaken(f"--reclaim only takes over a failed or abandoned claim; the "
                                 f"claim on {name!r} is {existing.state}",
