@@ -169,7 +169,11 @@ def classify(exc: BaseException) -> Failure | None:
     if isinstance(exc, core.GoogleAPICallError):
         code = exc.code if isinstance(exc.code, int) else None
         retry = code is not None and (code == 429 or code >= 500)
-        return Failure(code, _storage_message(exc), bool(code and code >= 500), retry)
+        message = _storage_message(exc.code, getattr(exc, "response", None),
+                                   str(exc.message or exc))
+        return Failure(code, message, bool(code and code >= 500), retry)
+    if isinstance(exc, core.RetryError):  # google-cloud-storage retried for 120 s, gave up
+        return _gave_up(exc.cause)
     if isinstance(exc, (ConnectionError, socket.timeout, TimeoutError)):
         return Failure(None, f"connection failed: {exc}", True, True)
     import httplib2
@@ -192,15 +196,29 @@ def _http_error_message(exc: Any) -> str:
         return f"HTTP {exc.resp.status}: {exc.reason if hasattr(exc, 'reason') else exc}"
 
 
-def _storage_message(exc: Any) -> str:
+def _storage_message(code: Any, response: Any, fallback: str) -> str:
     """'403 forbidden: <the service's message>'. google-cloud-storage's own text for a failed
     upload is the method, the URL, the raw JSON body and a tuple repr."""
     try:
-        error = exc.response.json()["error"]
+        error = response.json()["error"]
         reasons = [e["reason"] for e in error.get("errors", []) if e.get("reason")]
-        return f"{exc.code} {reasons[0] if reasons else ''}".rstrip() + f": {error['message']}"
+        return f"{code} {reasons[0] if reasons else ''}".rstrip() + f": {error['message']}"
     except (ValueError, KeyError, TypeError, AttributeError, IndexError):
-        return str(exc.message or exc)
+        return fallback
+
+
+def _gave_up(cause: BaseException | None) -> Failure:
+    inner = classify(cause) if cause is not None else None
+    response = getattr(cause, "response", None)
+    status = inner.status if inner else getattr(response, "status_code", None)
+    if inner is not None:
+        detail = inner.message
+    elif isinstance(status, int):  # the upload's raw InvalidResponse
+        detail = _storage_message(status, response, f"HTTP {status}")
+    else:
+        detail = str(cause)
+    return Failure(status if isinstance(status, int) else None,
+                   f"gave up after retrying: {detail}", True, False)
 
 
 def status_of(exc: BaseException) -> int | None:
@@ -218,8 +236,8 @@ def storage_errors() -> tuple[type[BaseException], ...]:
     from google.api_core import exceptions as core
     from google.auth import exceptions as auth
 
-    return (core.GoogleAPICallError, auth.GoogleAuthError, requests.exceptions.RequestException,
-            ConnectionError, TimeoutError)
+    return (core.GoogleAPICallError, core.RetryError, auth.GoogleAuthError,
+            requests.exceptions.RequestException, ConnectionError, TimeoutError)
 
 
 def api_errors() -> tuple[type[BaseException], ...]:
