@@ -27,6 +27,12 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+# The scripts' folder comes first on sys.path, where bench/packaging.py would shadow the
+# `packaging` library (the Vertex stand-in and pip-related code import it): put it last.
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE in sys.path:
+    sys.path.remove(_HERE)
+    sys.path.append(_HERE)
 RESULTS = REPO / "bench" / "results"
 BIN = Path(sys.executable).parent
 PYTHON = sys.executable
@@ -105,6 +111,14 @@ def run_process(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
 
     cpu is user + system time of the process and the children it waited for: on this shared
     2-core machine it is far less disturbed by other load than the wall time."""
+    wall, cpu, _ = run_process_output(argv, env=env, cwd=cwd, expect=expect, timeout=timeout)
+    return wall, cpu
+
+
+def run_process_output(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
+                       cwd: Path | None = None, expect: int = 0, timeout: float = 120
+                       ) -> tuple[float, float, bytes]:
+    """run_process, plus the process's stdout."""
     cpu0 = _children_cpu()
     start = time.perf_counter()
     done = subprocess.run(list(argv), env=dict(env) if env is not None else None, cwd=cwd,
@@ -116,7 +130,7 @@ def run_process(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
         raise SystemExit(f"{' '.join(argv)} exited {done.returncode} (expected {expect}):\n"
                          f"{done.stdout.decode(errors='replace')[-2000:]}"
                          f"{done.stderr.decode(errors='replace')[-2000:]}")
-    return elapsed, cpu
+    return elapsed, cpu, done.stdout
 
 
 Sample = float | tuple[float, float]  # wall, or (wall, cpu)
