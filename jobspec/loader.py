@@ -336,6 +336,9 @@ def read(path: Path, file: str) -> str:
         raise UsageError(f"{file}: is a folder, not a spec file") from None
     except PermissionError:
         raise UsageError(f"{file}: permission denied") from None
+    except (OSError, ValueError) as exc:  # a name too long, a file used as a folder, a NUL
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"{file}: cannot be read: {reason}") from None
     return decode(data, file)
 
 
@@ -602,7 +605,7 @@ def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str
                          f"the spec has: {known}")
     names: list[str | None] = (list(targets) if isinstance(raw_targets, LDict) and targets
                                else [None])
-    chosen = target if target is not None else names[0]
+    chosen = target if target in names else names[0]  # targets not a mapping: say why
     if not combos:
         loaded = _assemble(root, targets, names, chosen, env, path, sources, texts, strict_all,
                            problems, None)

@@ -1,0 +1,76 @@
+"""Fuzzing the loader (issue 5, item 1), bounded for CI: hypothesis drives the mutations of
+bench/fuzz_specs.py, and a short run of the script itself must report no crash.
+
+The invariant: a mutated spec loads, or fails with a SpecError whose every problem has a
+location (file, line >= 1, col >= 1). Any other exception, or an error with no place in the
+file, is a crash. The standalone script (`--cases 10000`) also fails cases slower than 2 s.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bench import fuzz_specs as fuzz
+
+REPO = Path(__file__).resolve().parent.parent
+BASES = [p.read_text() for p in sorted((REPO / "specs").glob("*.yaml"))]
+BOUNDED = settings(max_examples=150, deadline=2000, database=None, derandomize=True,
+                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@pytest.fixture(scope="module")
+def spec_path() -> Iterator[Path]:
+    """specs/case.yaml next to a trainer package, as the examples' package_path expects."""
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "trainer").mkdir()
+        (Path(tmp) / "trainer" / "__init__.py").write_text("")
+        (Path(tmp) / "specs").mkdir()
+        yield Path(tmp) / "specs" / "case.yaml"
+
+
+@BOUNDED
+@given(rng=st.randoms(use_true_random=False))
+def test_mutated_specs_fail_cleanly(spec_path: Path, rng: object) -> None:
+    case = fuzz.mutate(rng, BASES)  # type: ignore[arg-type]
+    outcome, detail = fuzz.check(case, spec_path, alarm=False)
+    assert outcome != "crash", f"{case.mutations} {case.target!r} {case.overrides!r}\n{detail}"
+
+
+@BOUNDED
+@given(base=st.sampled_from(BASES), where=st.floats(0, 1), junk=st.binary(max_size=40),
+       text=st.text(max_size=40))
+def test_arbitrary_bytes_and_text_fail_cleanly(spec_path: Path, base: str, where: float,
+                                               junk: bytes, text: str) -> None:
+    data = base.encode()
+    at = int(where * len(data))
+    for inserted in (junk, text.encode("utf-8"), f'"{text}"'.encode()):
+        case = fuzz.Case(0, data[:at] + inserted + data[at:])
+        outcome, detail = fuzz.check(case, spec_path, alarm=False)
+        assert outcome != "crash", f"inserted {inserted!r} at {at}\n{detail}"
+
+
+@BOUNDED
+@given(key=st.sampled_from(fuzz.SET_KEYS) | st.text(max_size=20),
+       value=st.sampled_from(fuzz.SET_VALUES) | st.text(max_size=20),
+       target=st.sampled_from(["local", "cloud", "nope"]))
+def test_arbitrary_overrides_fail_cleanly(spec_path: Path, key: str, value: str,
+                                          target: str) -> None:
+    case = fuzz.Case(0, BASES[0].encode(), target=target, overrides=[f"{key}={value}"])
+    outcome, detail = fuzz.check(case, spec_path, alarm=False)
+    assert outcome != "crash", detail
+
+
+def test_the_fuzz_script_finds_no_crash() -> None:
+    done = subprocess.run([sys.executable, "bench/fuzz_specs.py", "--cases", "300", "--seed",
+                           "7"], cwd=REPO, capture_output=True, text=True, timeout=110)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    summary = done.stdout.strip().splitlines()[-1]
+    assert summary.startswith("cases: 300, ") and "crashes: 0," in summary, summary
