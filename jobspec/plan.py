@@ -15,15 +15,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobspec import runtimes
 from jobspec.errors import UsageError
 from jobspec.loader import Loaded
-from jobspec.package import Package, build_sdist
 from jobspec.project import find_root, project_root
 from jobspec.spec import CloudTarget, LocalTarget, Pool, Spec
 from jobspec.timings import mark
+
+if TYPE_CHECKING:  # packaging (and pathspec) load only when a plan needs an sdist
+    from jobspec.package import Package
 
 LABEL_NAME = "jobspec-name"
 LABEL_SUBMISSION = "jobspec-submission"
@@ -201,6 +203,8 @@ def plan_local(loaded: Loaded, extra_args: Sequence[str] = (), *, host: Host | N
     package = None
     root = project_root(loaded.path)
     if isolated:
+        from jobspec.package import build_sdist
+
         package = build_sdist(package_dir, requirements=spec.trainer.requirements,
                               allow_outside=spec.trainer.allow_outside_repo,
                               repo_root=find_root(loaded.base_dir))
@@ -341,6 +345,8 @@ def plan_cloud(loaded: Loaded, extra_args: Sequence[str] = (), *, submission_id:
     root = project_root(loaded.path)
     package_dir = (loaded.base_dir / spec.trainer.package_path).resolve()
     mark("plan")  # no-op unless JOBSPEC_TIMINGS is set (bench/submission.py)
+    from jobspec.package import build_sdist
+
     package = build_sdist(package_dir, requirements=spec.trainer.requirements,
                           allow_outside=spec.trainer.allow_outside_repo,
                           repo_root=find_root(loaded.base_dir))
