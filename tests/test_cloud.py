@@ -315,3 +315,32 @@ def test_large_package_goes_up_resumably_and_intact(cli, cloud, tmp_path: Path) 
     meta = cloud.gcs.object_metadata(cloud.bucket, path)
     assert int(meta["size"]) == plan["package"]["size"] > 9 << 20
     assert meta["md5Hash"] == plan["package"]["md5"]
+
+
+def test_a_lost_claim_update_still_lists_the_job(cli, cloud, gcs_proxy, tmp_path: Path) -> None:
+    gcs_proxy.faults.add(method="POST", path_regex=r"^/upload/", status=403, times=50,
+                         query_regex=r"(^|&)ifGenerationMatch=[1-9]",
+                         object_regex=r"^probe/\.jobspec/claim\.json$")
+    out = _run(cli, _project(tmp_path, "print(1)\n"), cloud.bucket, "--detach")
+    assert out.code == 0, out.err
+    assert "the claim could not record it" in out.err
+    (job,) = cloud.vertex.jobs.values()
+    listing = cli("list", "--target", "cloud", "--bucket", cloud.bucket, "--json")
+    (row,) = json.loads(listing.out)
+    assert row["claim"] == "claimed" and row["job"] == job["name"]
+
+
+def test_a_claim_that_landed_before_the_connection_broke_is_ours(
+        cli, cloud, gcs_proxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every answer to the claim's create is lost, though the first one landed: once the
+    library gives up retrying, jobspec reads the claim back and finds its own owner token."""
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    monkeypatch.setattr(DEFAULT_RETRY, "_timeout", 0.3)
+    monkeypatch.setattr(DEFAULT_RETRY, "_initial", 0.05)
+    gcs_proxy.faults.add(method="POST", path_regex=r"^/upload/", drop="after", times=50,
+                         query_regex=r"(^|&)ifGenerationMatch=0(&|$)",
+                         object_regex=r"^probe/\.jobspec/claim\.json$")
+    out = _run(cli, _project(tmp_path, "print(1)\n"), cloud.bucket, "--detach")
+    assert out.code == 0, out.err
+    assert len(cloud.vertex.jobs) == 1

@@ -115,6 +115,14 @@ class Bucket:
                 return Claim(record, int(blob.generation or 0))
             except gcp.storage_errors() as exc:
                 if gcp.status_of(exc) != 412:
+                    failure = gcp.classify(exc)
+                    if failure is None or not failure.unknown_outcome:
+                        raise
+                    # the create may have landed before the connection broke: if the claim
+                    # there is ours, we hold the name; otherwise report the failure
+                    landed = self.read_claim(name)
+                    if landed is not None and landed.data.get("owner") == record["owner"]:
+                        return landed
                     raise
         # 412: a retried create whose first try landed looks exactly like a lost race; the
         # owner token tells them apart.

@@ -195,6 +195,9 @@ def list_jobs(*, target: str | None, spec: str | None, bucket: str | None,
             if claim is None:
                 continue
             resource = claim.data.get("job")
+            if not resource and claim.data.get("submission"):  # the claim update was lost
+                found = vertex.find_by_label(LABEL_SUBMISSION, str(claim.data["submission"]))
+                resource = found[0]["name"] if found else None
             if resource and resource not in states:
                 states[resource] = short_state(vertex.get(str(resource)).get("state", ""))
             rows.append({"name": name, "claim": claim.state, "job": resource,
