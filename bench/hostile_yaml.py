@@ -52,6 +52,17 @@ def billion_laughs() -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def many_targets(targets: int, top_values: int) -> bytes:
+    items = ", ".join(f"a{i}" for i in range(top_values))
+    head = ["version: 1", "name: job", f"args: [{items}]", "targets:"]
+    return ("\n".join(head + [f"  t{i}: {{kind: local}}" for i in range(targets)]) + "\n").encode()
+
+
+def broken_items(count: int) -> bytes:
+    return (b"version: 1\nname: job\nargs: [" + b",".join([b"[]"] * count)
+            + b"]\ntargets: {t0: {kind: local}, t1: {kind: local}, t2: {kind: local}}\n")
+
+
 CASES: dict[str, bytes] = {
     "billion laughs": billion_laughs(),
     "10,000 aliases": ("version: 1\nargs: [&x a, " + ", ".join(["*x"] * 10_000) + "]\n").encode(),
@@ -62,6 +73,8 @@ CASES: dict[str, bytes] = {
     "!!python/object": b'version: 1\nname: !!python/object/apply:os.system ["touch PWNED"]\n',
     "duplicate keys": b"version: 1\nname: a\ntargets: {}\nname: b\n",
     "not UTF-8": b"version: 1\nname: caf\xe9\n",
+    "80 targets x 1,500": many_targets(80, 1500),
+    "15,000 bad items": broken_items(15_000),
 }
 
 
