@@ -49,6 +49,25 @@ def jobspec_exe() -> str:
     return found
 
 
+def jobspec_argv(tree: Path | None = None) -> list[str]:
+    """How to start jobspec: the console script, or (for a before/after comparison) jobspec
+    imported from `tree` ahead of the installed one. With --baseline both sides use the second
+    form, so the launcher is the same and only the code differs."""
+    if tree is None:
+        return [jobspec_exe()]
+    code = (f"import sys; sys.path.insert(0, {str(tree)!r}); "
+            "from jobspec.cli import main; main()")
+    return [PYTHON, "-c", code]
+
+
+def sides(baseline: Path | None, tree: Path | None = None) -> list[tuple[str, list[str]]]:
+    """[(label suffix, argv prefix)]: jobspec (installed, or from `tree`), and with a baseline
+    also the baseline tree's, both through the same launcher."""
+    if baseline is None:
+        return [("", jobspec_argv(tree))]
+    return [("", jobspec_argv(tree or REPO)), (" [baseline]", jobspec_argv(baseline))]
+
+
 @dataclass
 class Stats:
     label: str
@@ -156,12 +175,13 @@ def table(title: str, stats: Sequence[Stats], baseline: str | None = None,
           unit: str = "s") -> str:
     base = next((s.median for s in stats if s.label == baseline), None)
     with_cpu = all(s.cpu for s in stats)
-    head = f"{'':38} {'median':>10} {'IQR':>21} {'min':>10} {'max':>10}"
+    width = max(38, *(len(s.label) for s in stats))
+    head = f"{'':{width}} {'median':>10} {'IQR':>21} {'min':>10} {'max':>10}"
     head += "  ratio" if base else ""
     head += f" {'cpu med':>10}" if with_cpu else ""
     lines = [title, head]
     for s in stats:
-        row = (f"{s.label:38} {fmt(s.median, unit):>10} "
+        row = (f"{s.label:{width}} {fmt(s.median, unit):>10} "
                f"{fmt(s.q1, unit) + ' – ' + fmt(s.q3, unit):>21} "
                f"{fmt(min(s.samples), unit):>10} {fmt(max(s.samples), unit):>10}")
         if base:
@@ -185,9 +205,11 @@ def machine() -> dict[str, str]:
                 mem = f"{int(line.split()[1]) / 2**20:.1f} GiB"
     except OSError:
         pass
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": platform.machine(), "nproc": str(os.cpu_count()), "memory": mem,
-            "python": platform.python_version(), "system": platform.system()}
+            "python": platform.python_version(), "system": platform.system(),
+            "loadavg": load}
 
 
 def check(label: str, ok: bool, detail: str) -> dict[str, Any]:
@@ -214,6 +236,11 @@ def parser(doc: str | None, runs: int) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
     p.add_argument("--runs", type=int, default=runs, help=f"measured runs (default {runs}, >= 5)")
     p.add_argument("--no-save", action="store_true", help="do not write bench/results/*.json")
+    p.add_argument("--baseline", type=Path, metavar="TREE",
+                   help="also time jobspec imported from TREE (a copy of the repo before a "
+                   "change; see run_all.py --baseline-revert), in the same interleaved rounds")
+    p.add_argument("--tree", type=Path, metavar="TREE",
+                   help="time jobspec imported from TREE instead of the installed one")
     return p
 
 

@@ -34,9 +34,10 @@ def main() -> None:
         run = partial(t.run_process, cwd=t.REPO)
         candidates = {
             "python -m trainer.oops": partial(run, [t.PYTHON, "-m", "trainer.oops"], env=env),
-            "jobspec run specs/oops.yaml -t local": partial(
-                run, [t.jobspec_exe(), "run", "specs/oops.yaml", "--target", "local"], env=env),
         }
+        for suffix, jobspec in t.sides(args.baseline, args.tree):
+            candidates["jobspec run specs/oops.yaml -t local" + suffix] = partial(
+                run, [*jobspec, "run", "specs/oops.yaml", "--target", "local"], env=env)
         if gcloud:
             candidates["gcloud ml-engine local train"] = partial(
                 run, [gcloud, "ml-engine", "local", "train", "--module-name", "trainer.oops",
@@ -57,9 +58,14 @@ def main() -> None:
               f"{over / (g - base):.0%} of gcloud's")
     result = t.check("jobspec local <= 2x python -m", ratio <= TARGET_RATIO,
                      f"{ratio:.2f}x, limit {TARGET_RATIO:.0f}x")
+    payload: dict[str, object] = {"stats": rows, "ratio": ratio, "overhead_s": over,
+                                  "targets": [result]}
+    if args.baseline:
+        before = stats["jobspec run specs/oops.yaml -t local [baseline]"].median / base
+        print(f"baseline tree: {before:.2f}x python -m")
+        payload["baseline_ratio"] = before
     if not args.no_save:
-        t.save("local_overhead", {"stats": rows, "ratio": ratio, "overhead_s": over,
-                                  "targets": [result]})
+        t.save("local_overhead", payload)
 
 
 if __name__ == "__main__":

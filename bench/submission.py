@@ -47,7 +47,7 @@ JOBSPEC_PHASES = ["plan", "package", "connect", "preflight", "claim", "upload", 
                   "record", "exit"]
 PHASE_NOTES = {
     "plan": "interpreter start, imports, load + validate, plan",
-    "package": "build_sdist (in plan)",
+    "package": "import jobspec.package, build_sdist (in plan)",
     "connect": "google-cloud-storage / googleapiclient imports, clients",
     "preflight": "bucket check, name check (list NAME/)",
     "claim": "create NAME/.jobspec/claim.json if absent",
@@ -108,10 +108,11 @@ class Bench:
         lines = self.timings.read_text().splitlines()
         return [(d["phase"], d["t"]) for d in map(json.loads, lines)]
 
-    def jobspec(self, label: str, fresh_package: bool) -> tuple[float, float]:
+    def jobspec(self, label: str, fresh_package: bool, launcher: list[str] | None = None
+                ) -> tuple[float, float]:
         name = f"bench_{uuid.uuid4().hex[:12]}"
-        argv = [t.jobspec_exe(), "run", "specs/oops.yaml", "--target", "cloud", "--detach",
-                "--name", name, "--set", f"targets.cloud.bucket={BUCKET}"]
+        argv = [*(launcher or [t.jobspec_exe()]), "run", "specs/oops.yaml", "--target", "cloud",
+                "--detach", "--name", name, "--set", f"targets.cloud.bucket={BUCKET}"]
         if fresh_package:
             argv += ["--set", f"targets.cloud.staging_prefix=fresh/{name}"]
         return self._timed(label, argv, self.env(JOBSPEC_TIMINGS=str(self.timings)),
@@ -211,16 +212,16 @@ def main() -> None:
           GcsEmulator() as gcs, VertexStandin(gcs.url, run_jobs=False) as vertex):
         gcs.create_bucket(BUCKET)
         bench = Bench(gcs.url, vertex.url, Path(tmp))
-        labels = {"jobspec --detach (uploads package)": "fresh",
-                  "jobspec --detach (package staged)": "staged",
-                  "minimal script": "minimal", "gcloud ai-platform jobs submit": "gcloud"}
+        launchers = dict(t.sides(args.baseline, args.tree))
+        fresh, staged = "jobspec --detach (uploads package)", "jobspec --detach (package staged)"
         candidates: dict[str, Callable[[], tuple[float, float]]] = {
-            "jobspec --detach (uploads package)":
-                lambda: bench.jobspec("jobspec --detach (uploads package)", True),
-            "jobspec --detach (package staged)":
-                lambda: bench.jobspec("jobspec --detach (package staged)", False),
+            fresh: lambda: bench.jobspec(fresh, True, launchers[""]),
+            staged: lambda: bench.jobspec(staged, False, launchers[""]),
             "minimal script": lambda: bench.minimal("minimal script"),
         }
+        if args.baseline:
+            before = fresh + " [baseline]"
+            candidates[before] = lambda: bench.jobspec(before, True, launchers[" [baseline]"])
         if shutil.which("gcloud"):
             candidates["gcloud ai-platform jobs submit"] = lambda: bench.gcloud(
                 "gcloud ai-platform jobs submit")
@@ -233,8 +234,9 @@ def main() -> None:
     rows = list(stats.values())
     print(t.table("detached submission (wall time per process)", rows, baseline="minimal script"))
     print()
-    print(phase_table(bench, "jobspec --detach (uploads package)", JOBSPEC_PHASES, PHASE_NOTES))
-    print(phase_table(bench, "jobspec --detach (package staged)", JOBSPEC_PHASES, PHASE_NOTES))
+    for label in list(bench.phase_samples):
+        if label.startswith("jobspec"):
+            print(phase_table(bench, label, JOBSPEC_PHASES, PHASE_NOTES))
     print(phase_table(bench, "minimal script", ["imports", "package", "upload", "create", "exit"],
                       {"imports": "interpreter start, google imports"}))
     print("\nrequests per submission (counting proxy in front of the emulator):")
@@ -245,14 +247,16 @@ def main() -> None:
               f"uploads {c['upload_requests']} ({c['upload_bytes']:,} bytes, package "
               f"{c['package_upload_bytes']:,} bytes){extra}")
     print(f"  ({jobs} jobs created in the stand-in in all)")
-    fresh = stats["jobspec --detach (uploads package)"].median
+    ours = stats[fresh].median
     minimal = stats["minimal script"].median
-    results = [t.check("submission <= 1.25x minimal script", fresh / minimal <= TARGET_RATIO,
-                       f"{fresh / minimal:.2f}x ({t.fmt(fresh)} vs {t.fmt(minimal)})")]
+    results = [t.check("submission <= 1.25x minimal script", ours / minimal <= TARGET_RATIO,
+                       f"{ours / minimal:.2f}x ({t.fmt(ours)} vs {t.fmt(minimal)})")]
     if "gcloud ai-platform jobs submit" in stats:
         g = stats["gcloud ai-platform jobs submit"].median
-        results.append(t.check("submission faster than gcloud", fresh < g,
-                               f"{t.fmt(fresh)} vs {t.fmt(g)}, {fresh / g:.2f}x"))
+        results.append(t.check("submission faster than gcloud", ours < g,
+                               f"{t.fmt(ours)} vs {t.fmt(g)}, {ours / g:.2f}x"))
+    if args.baseline:
+        print(f"baseline tree: {stats[fresh + ' [baseline]'].median / minimal:.2f}x minimal")
     again = counts["jobspec, re-submission"]
     results.append(t.check("re-submission uploads 0 package bytes",
                            again["package_upload_bytes"] == 0 and again["generation_unchanged"],
@@ -260,7 +264,7 @@ def main() -> None:
                            f"{counts['jobspec, first submission']['package_upload_bytes']:,}"))
     if not args.no_save:
         medians = {label: {p: sorted(v)[len(v) // 2] for p, v in ph.items()}
-                   for label, ph in bench.phase_samples.items() if label in labels}
+                   for label, ph in bench.phase_samples.items() if label in stats}
         t.save("submission", {"stats": rows, "phases": medians, "counts": counts,
                               "targets": results})
 

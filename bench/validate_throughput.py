@@ -137,7 +137,6 @@ def main() -> None:
     p = t.parser(__doc__, runs=7)
     p.add_argument("--count", type=int, default=1000)
     args = p.parse_args()
-    jobspec = t.jobspec_exe()
     with tempfile.TemporaryDirectory(prefix="jobspec-bench-") as tmp:
         root = Path(tmp)
         paths = write_corpus(root, args.count)
@@ -146,13 +145,16 @@ def main() -> None:
         print(f"{len(paths)} specs, {size / len(paths):.0f} bytes on average, in {root}")
         env = t.clean_env()
         run = partial(t.run_process, env=env, cwd=root)
-        run([jobspec, "validate", *names])  # every generated spec must be valid
         candidates = {
             f"yaml.load CSafeLoader x{len(names)}": partial(run, [t.PYTHON, "-c", YAML_ONLY,
                                                                   *names]),
-            "jobspec validate (1 spec)": partial(run, [jobspec, "validate", names[-1]]),
-            f"jobspec validate x{len(names)}": partial(run, [jobspec, "validate", *names]),
         }
+        for suffix, jobspec in t.sides(args.baseline, args.tree):
+            run([*jobspec, "validate", *names])  # every generated spec must be valid
+            candidates["jobspec validate (1 spec)" + suffix] = partial(
+                run, [*jobspec, "validate", names[-1]])
+            candidates[f"jobspec validate x{len(names)}" + suffix] = partial(
+                run, [*jobspec, "validate", *names])
         stats = t.interleave(candidates, runs=args.runs, warmup=1)
     rows = list(stats.values())
     print(t.table("validation, one process each", rows,
@@ -167,11 +169,15 @@ def main() -> None:
           f"yaml.load alone: {yaml_rate:,.0f} files/s overall")
     result = t.check(">= 2,000 specs/s", rate >= TARGET_RATE,
                      f"{rate:,.0f} specs/s, {rate / TARGET_RATE:.2f}x the target")
+    payload: dict[str, object] = {
+        "stats": rows, "count": len(names), "avg_bytes": size / len(names), "rate": rate,
+        "marginal_rate": marginal, "yaml_rate": yaml_rate, "targets": [result]}
+    if args.baseline:
+        before = len(names) / stats[f"jobspec validate x{len(names)} [baseline]"].median
+        print(f"baseline tree: {before:,.0f} specs/s overall")
+        payload["baseline_rate"] = before
     if not args.no_save:
-        t.save("validate_throughput", {
-            "stats": rows, "count": len(names), "avg_bytes": size / len(names),
-            "rate": rate, "marginal_rate": marginal, "yaml_rate": yaml_rate,
-            "targets": [result]})
+        t.save("validate_throughput", payload)
 
 
 if __name__ == "__main__":
