@@ -114,6 +114,30 @@ def _scalar(event: Any, tag: str | None) -> Any:
         raise ValueError(f"{event.value!r} is not a valid {_KINDS[tag]}") from None
 
 
+def _flow_too_deep(text: str, file: str) -> Loc | None:
+    """Where flow brackets first nest past MAX_DEPTH (what our own check would report), for a
+    libyaml that refuses deep nesting before it hands us the events. A block mapping at the
+    top counts as one level, as it does for the builder; deeper block levels are not counted,
+    so for flow nested inside block mappings this points a little late."""
+    depth = 0 if text.lstrip().startswith(("[", "{")) else 1
+    line, col, quote = 1, 0, ""
+    for char in text:
+        col += 1
+        if char == "\n":
+            line, col = line + 1, 0
+        elif quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return Loc(file, line, col)
+        elif char in "]}":
+            depth -= 1
+    return None
+
+
 class _Builder:
     def __init__(self, file: str) -> None:
         self.file = file
@@ -263,7 +287,8 @@ def build(text: str, file: str, texts: dict[Loc, str] | None = None) -> Any:
             # newer libyaml stops deep flow nesting itself, reading ahead of the events that
             # our own depth check sees: same verdict, in the same words
             mark = exc.problem_mark or exc.context_mark
-            raise SpecError([Problem(_loc(file, mark), "", f"nesting deeper than {MAX_DEPTH} "
+            where = _flow_too_deep(text, file) or _loc(file, mark)
+            raise SpecError([Problem(where, "", f"nesting deeper than {MAX_DEPTH} "
                                      "levels")], {file: text}) from None
         problem = yaml_syntax_problem(file, text, exc.problem, at(exc.problem_mark),
                                       exc.context, at(exc.context_mark))

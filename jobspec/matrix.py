@@ -77,6 +77,10 @@ def combinations(matrix: Any, problems: list[Problem]) -> list[dict[str, str]]:
         return []
     combos = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
     combos = [c for c in combos if not any(_matches(c, e) for e in exclude)] if axes else []
+    if len(include) > MAX_COMBINATIONS:  # each entry scans the combinations: bound it first
+        problems.append(Problem(matrix.loc, "matrix.include", f"{len(include)} entries; at "
+                                f"most {MAX_COMBINATIONS} are allowed"))
+        return []
     for entry in include:
         shared = {k: v for k, v in entry.items() if k in axes}
         extra = {k: v for k, v in entry.items() if k not in axes}
