@@ -8,17 +8,20 @@ size, depth, aliases, expanded node count, tags and duplicate keys.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
+from jobspec.assemble import (
+    Loaded,
+    assemble,
+    check_work,
+    rebase_package_path,
+    resolve_targets,
+)
 from jobspec.diagnostics import (
     Problem,
     SpecError,
@@ -27,22 +30,14 @@ from jobspec.diagnostics import (
     yaml_syntax_problem,
 )
 from jobspec.errors import UsageError
-from jobspec.interpolate import BUILTINS, Context, interpolate, substitute
-from jobspec.located import LDict, LList, Loc, deep_merge, locate, plain
+from jobspec.located import LDict, LList, Loc, deep_merge, plain
 from jobspec.matrix import combinations, member_name
-from jobspec.spec import Spec
-from jobspec.validation import describe, dotted
-from jobspec.validation import problems as validation_problems
+from jobspec.validation import describe
 
 MAX_BYTES = 1 << 20
 MAX_DEPTH = 64
 MAX_ALIASES = 64
 MAX_NODES = 20_000
-MAX_TARGETS = 100
-# Each target, and each matrix member, is checked with its own copy of the top-level values and
-# of its extends chain: about 10 µs a value here. A 256-member sweep of 4 targets is ~60,000.
-MAX_WORK = 100_000
-_PER_TARGET = 10  # a model validation's fixed cost, in values
 
 Parser: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _T = "tag:yaml.org,2002:"
@@ -325,28 +320,6 @@ def parse_value(text: str, file: str, column: int = 1,
 # The pipeline: file → tree → overrides → target extends → interpolation → models
 
 
-@dataclass(frozen=True)
-class Loaded:
-    path: Path  # absolute
-    spec: Spec  # top-level values interpolated for `target`; targets that loaded cleanly
-    target: str | None
-    fingerprint: str  # sha256 of the validated spec, canonical JSON
-    tree: Any = None  # the located data behind `spec`, for errors found after loading
-    sources: dict[str, str] = field(default_factory=dict)
-    matrix: dict[str, str] | None = None  # this member's matrix values
-    group: str | None = None  # with a matrix: the group's name, and one Loaded per member
-    members: tuple[Loaded, ...] = ()
-
-    @property
-    def base_dir(self) -> Path:
-        return self.path.parent
-
-    def error(self, path: tuple[str | int, ...], message: str) -> SpecError:
-        """A SpecError about a value that loaded fine but cannot be used (e.g. a runtime)."""
-        where = locate(self.tree, path) or Loc(display_path(str(self.path)), 1, 1)
-        return SpecError([Problem(where, dotted(path), message)], self.sources)
-
-
 def read(path: Path, file: str) -> str:
     try:
         with path.open("rb") as fh:
@@ -408,191 +381,6 @@ def apply_set(root: LDict, assignment: str, texts: dict[Loc, str] | None = None)
     return []
 
 
-def _size(value: Any, memo: dict[int, int]) -> int:
-    """Values in ``value`` with aliases expanded; shared (aliased) containers counted once."""
-    if not isinstance(value, (LDict, LList)):
-        return 1
-    if id(value) not in memo:
-        items = value.values() if isinstance(value, LDict) else value
-        memo[id(value)] = 1 + sum(_size(v, memo) for v in items)
-    return memo[id(value)]
-
-
-def _check_work(root: LDict, targets: LDict, members: int, problems: list[Problem],
-                sources: dict[str, str]) -> None:
-    """Refuse, before doing it, work that copies multiply: a few aliases or a long extends
-    chain in a file with many targets would otherwise take minutes to check."""
-    where = root.key_locs["targets"]
-    if len(targets) > MAX_TARGETS:
-        raise SpecError(problems + [Problem(where, "targets", f"{len(targets)} targets; at most "
-                                            f"{MAX_TARGETS} are allowed")], sources)
-    memo: dict[int, int] = {}
-    top = _size(root, memo) - _size(targets, memo)
-    own = {name: _size(body, memo) for name, body in targets.items()}
-    work = 0
-    for name in targets:
-        seen: set[str] = set()
-        current: Any = name
-        while isinstance(current, str) and current in own and current not in seen:
-            seen.add(current)
-            work += own[current]
-            body = targets[current]
-            current = body.get("extends") if isinstance(body, LDict) else None
-        work += top + _PER_TARGET
-    work *= members
-    if work > MAX_WORK:
-        copies = f"{len(targets)} target(s)" + (f" x {members} matrix members" if members > 1
-                                                else "")
-        raise SpecError(problems + [Problem(where, "targets", f"too much to check: {copies} each "
-                                            f"check their own copy of the {top:,} top-level "
-                                            f"values, {work:,} values in all (at most "
-                                            f"{MAX_WORK:,})")], sources)
-
-
-def _resolve_targets(targets: LDict, problems: list[Problem]) -> LDict:
-    """Fill in each target's kind and merge `extends` chains; positions stay at their origin."""
-    resolved = LDict(targets.loc)
-
-    def resolve(name: str, chain: tuple[str, ...]) -> Any:
-        if name in resolved:
-            return resolved[name]
-        body = targets[name]
-        if not isinstance(body, LDict):
-            return body  # the model reports the type
-        parent = body.get("extends")
-        if parent is not None:
-            where = body.val_locs["extends"]
-            path = f"targets.{name}.extends"
-            if not isinstance(parent, str) or parent not in targets:
-                choices = [t for t in targets if t != name]
-                problems.append(Problem(where, path, f"no target named {parent!r} to extend"
-                                        + did_you_mean(str(parent), choices)))
-            elif parent == name or parent in chain:
-                cycle = " -> ".join(chain + (name, parent))
-                problems.append(Problem(where, path, f"extends forms a cycle: {cycle}"))
-            else:
-                base = resolve(parent, chain + (name,))
-                if isinstance(base, LDict):
-                    body = deep_merge(base, body)
-                    body.put("extends", parent, targets[name].key_locs["extends"], where)
-        if "kind" not in body:
-            kind = body.get("kind") or (name if name in ("local", "cloud") else None)
-            if kind is None:
-                problems.append(Problem(targets.key_locs[name], f"targets.{name}",
-                                        "missing 'kind' (local or cloud): only targets named "
-                                        "local or cloud may leave it out"))
-                kind = "local"
-            merged = LDict(body.loc)
-            for key in body:
-                merged.copy_entry(body, key)
-            merged.put("kind", kind, targets.key_locs[name], targets.key_locs[name])
-            body = merged
-        elif body["kind"] not in ("local", "cloud"):
-            problems.append(Problem(body.val_locs["kind"], f"targets.{name}.kind",
-                                    f"expected one of local, cloud, got {describe(body['kind'])}"
-                                    + did_you_mean(str(body["kind"]), ["local", "cloud"])))
-        resolved.copy_entry(targets, name, body, use=True)
-        return body
-
-    for name in targets:
-        resolve(name, ())
-    return resolved
-
-
-def _context(root: LDict, target: str, body: Any, env: Mapping[str, str],
-             problems: list[Problem]) -> Context:
-    ctx = Context(env=env, values={"target": target})
-    later = "cannot be used here: it is defined from this value"
-    ctx.unavailable = {k: later for k in BUILTINS if k != "target"}
-    name = root.get("name")
-    if isinstance(name, str):
-        ctx.values["name"] = substitute(name, ctx, root.val_locs["name"], "name", problems)
-        del ctx.unavailable["name"]
-    cloud = isinstance(body, LDict) and body.get("kind") == "cloud"
-    if not cloud:
-        for key in ("project", "region", "bucket"):
-            ctx.unavailable[key] = f"is not defined: target {target!r} is not a cloud target"
-        return ctx
-    fallback = env.get("GOOGLE_CLOUD_PROJECT") or env.get("CLOUDSDK_CORE_PROJECT")
-    defaults = {"region": "us-central1", "project": fallback}
-    for key in ("region", "project", "bucket"):  # each may use the ones before it
-        raw = body.get(key, defaults.get(key))
-        if isinstance(raw, str):
-            loc = body.val_locs.get(key, body.loc)
-            ctx.values[key] = substitute(raw, ctx, loc, f"targets.{target}.{key}", problems)
-            del ctx.unavailable[key]
-        elif key == "project":
-            ctx.unavailable[key] = (f"is not set: target {target!r} has no project, and neither "
-                                    "GOOGLE_CLOUD_PROJECT nor CLOUDSDK_CORE_PROJECT is set")
-        else:
-            ctx.unavailable[key] = f"is not set: target {target!r} has no {key}"
-    return ctx
-
-
-def _as_written(data: LDict, target: str | None, texts: Mapping[Loc, str]) -> None:
-    """The trainer's args and env values are text: `- 010` or `DEBUG: on` reach it as
-    written, not as the 8 or true that YAML 1.1 reads."""
-    holders: list[Any] = [data]
-    targets = data.get("targets")
-    if target is not None and isinstance(targets, LDict):
-        holders.append(targets.get(target))
-    for holder in holders:
-        if not isinstance(holder, LDict):
-            continue
-        args, env = holder.get("args"), holder.get("env")
-        if isinstance(args, LList):
-            for i, item in enumerate(args):
-                if not isinstance(item, str) and args.item_locs[i] in texts:
-                    args[i] = texts[args.item_locs[i]]
-        if isinstance(env, LDict):
-            for key, item in list(env.items()):
-                if not isinstance(item, str) and env.val_locs[key] in texts:
-                    env[key] = texts[env.val_locs[key]]
-
-
-def _one_target(root: LDict, targets: LDict, target: str | None, env: Mapping[str, str],
-                base: Path, file: str, texts: Mapping[Loc, str],
-                matrix: dict[str, str] | None = None) -> tuple[Spec | None, LDict, list[Problem]]:
-    problems: list[Problem] = []
-    body = targets.get(target) if target is not None else None
-    ctx = _context(root, target or "", body, env, problems) if target is not None else Context(
-        env=env, unavailable={k: "is only defined inside a target" for k in BUILTINS})
-    ctx.matrix = matrix
-    data = LDict(root.loc)
-    for key in root:
-        if key == "targets":
-            continue
-        data.copy_entry(root, key, interpolate(root[key], ctx, root.val_locs[key], key, problems),
-                        use=True)
-    if "targets" in root:
-        only = LDict(targets.loc)
-        if target is not None:
-            only.copy_entry(targets, target, interpolate(body, ctx, targets.val_locs[target],
-                                                         f"targets.{target}", problems), use=True)
-        # with no target to pick, targets is not a non-empty mapping: let the model say why
-        data.copy_entry(root, "targets", only if target is not None else root["targets"],
-                        use=True)
-    _as_written(data, target, texts)
-    as_plain = plain(data)
-    try:
-        spec = Spec.model_validate(as_plain, context={"base": str(base)})
-    except ValidationError as exc:
-        found = validation_problems(exc, data, as_plain, file)
-        return None, data, problems + [p for p in found if not _follows(p, problems)]
-    return (spec if not problems else None), data, problems
-
-
-def _follows(problem: Problem, interpolation: list[Problem]) -> bool:
-    """A model error about a value whose interpolation already failed repeats that error."""
-    for earlier in interpolation:
-        if earlier.path == problem.path:
-            return True
-        inside = earlier.path.startswith((problem.path + ".", problem.path + "["))
-        if inside and "${" in problem.message:  # e.g. a labels rule quoting '${matrix.x}'
-            return True
-    return False
-
-
 def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str] = (),
          name: str | None = None, env: Mapping[str, str] | None = None,
          strict_all: bool = False) -> Loaded:
@@ -621,8 +409,8 @@ def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str
     raw_targets = root.get("targets")
     combos = combinations(root.get("matrix"), problems)
     if isinstance(raw_targets, LDict):
-        _check_work(root, raw_targets, max(len(combos), 1), problems, sources)
-    targets = _resolve_targets(raw_targets, problems) if isinstance(raw_targets, LDict) else (
+        check_work(root, raw_targets, max(len(combos), 1), problems, sources)
+    targets = resolve_targets(raw_targets, problems) if isinstance(raw_targets, LDict) else (
         LDict(root.loc))
     if target is not None and isinstance(raw_targets, LDict) and target not in targets:
         known = ", ".join(targets) or "none"
@@ -632,7 +420,7 @@ def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str
                                else [None])
     chosen = target if target in names else names[0]  # targets not a mapping: say why
     if not combos:
-        loaded = _assemble(root, targets, names, chosen, env, path, sources, texts, strict_all,
+        loaded = assemble(root, targets, names, chosen, env, path, sources, texts, strict_all,
                            problems, None)
         if problems or loaded is None:
             raise SpecError(problems, sources)
@@ -645,7 +433,7 @@ def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str
             member_root.copy_entry(root, key)
         if isinstance(group, str):
             member_root.copy_entry(root, "name", member_name(group, index), use=True)
-        member = _assemble(member_root, targets, names, chosen, env, path, sources, texts,
+        member = assemble(member_root, targets, names, chosen, env, path, sources, texts,
                            strict_all, problems, combo)
         if member is not None:
             members.append(member)
@@ -654,35 +442,6 @@ def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str
     first = members[0]
     return Loaded(first.path, first.spec, chosen, first.fingerprint, first.tree, sources,
                   group=str(group), members=tuple(members))
-
-
-def _assemble(root: LDict, targets: LDict, names: list[str | None], chosen: str | None,
-              env: Mapping[str, str], path: Path, sources: dict[str, str],
-              texts: Mapping[Loc, str], strict_all: bool, problems: list[Problem],
-              matrix: dict[str, str] | None) -> Loaded | None:
-    """One validated spec (one matrix member): the chosen target strictly, the others kept when
-    they load cleanly (or strictly too, for `validate`)."""
-    resolved = path.resolve()
-    base = resolved.parent
-    file = display_path(str(path))
-    specs: dict[str | None, Spec | None] = {}
-    trees: dict[str | None, LDict] = {}
-    for each in names:
-        spec, trees[each], found = _one_target(root, targets, each, env, base, file, texts,
-                                               matrix)
-        specs[each] = spec
-        if strict_all or each == chosen:
-            seen = set(problems)  # a set: thousands of problems must not cost millions of steps
-            problems += [p for p in found if p not in seen]
-    main = specs.get(chosen)
-    if main is None:
-        return None
-    kept = {n: s.targets[n] for n, s in specs.items() if s is not None and n is not None}
-    spec = main.model_copy(update={"targets": kept})
-    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    fingerprint = hashlib.sha256(canonical.encode()).hexdigest()
-    return Loaded(resolved, spec, chosen, fingerprint, trees[chosen], sources,
-                  matrix=matrix)
 
 
 def _file_extends(root: LDict, path: Path, sources: dict[str, str], texts: dict[Loc, str],
@@ -714,22 +473,13 @@ def _file_extends(root: LDict, path: Path, sources: dict[str, str], texts: dict[
         raise SpecError([Problem(Loc(base_file, 1, 1), "", "expected a mapping of keys at the "
                                  "top level of a base spec")], sources)
     base = _file_extends(base, base_path, sources, texts, (*chain, base_path.resolve()))
-    _rebase_package_path(base, base_path.parent, path.parent)
+    rebase_package_path(base, base_path.parent, path.parent)
     child = LDict(root.loc)
     for key in root:
         if key != "extends":
             child.copy_entry(root, key)
     merged: LDict = deep_merge(base, child)
     return merged
-
-
-def _rebase_package_path(base: LDict, base_dir: Path, spec_dir: Path) -> None:
-    """package_path is relative to the file that wrote it: keep it pointing at the same folder."""
-    trainer = base.get("trainer")
-    if isinstance(trainer, LDict) and isinstance(trainer.get("package_path"), str):
-        moved = os.path.relpath((base_dir / trainer["package_path"]).resolve(),
-                                spec_dir.resolve())
-        trainer.copy_entry(trainer, "package_path", moved, use=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobspec import runtimes
+from jobspec.assemble import Loaded
 from jobspec.errors import UsageError
-from jobspec.loader import Loaded
 from jobspec.project import find_root, project_root
 from jobspec.spec import CloudTarget, LocalTarget, Pool, Spec
 from jobspec.timings import mark
