@@ -27,12 +27,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-# The scripts' folder comes first on sys.path, where bench/packaging.py would shadow the
-# `packaging` library (the Vertex stand-in and pip-related code import it): put it last.
-_HERE = str(Path(__file__).resolve().parent)
-if _HERE in sys.path:
-    sys.path.remove(_HERE)
-    sys.path.append(_HERE)
 RESULTS = REPO / "bench" / "results"
 BIN = Path(sys.executable).parent
 PYTHON = sys.executable

@@ -23,9 +23,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-# bench/ itself must not be on the path: bench/packaging.py would shadow the `packaging`
-# library that pip and google-auth import.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "bench"]
 sys.path.insert(0, str(REPO))
 
 from tests.fault_cases import (  # noqa: E402

@@ -24,7 +24,7 @@ from typing import Any
 
 import _timing as t
 
-SCRIPTS = ["startup", "validate_throughput", "local_overhead", "packaging", "submission",
+SCRIPTS = ["startup", "validate_throughput", "local_overhead", "sdist_build", "submission",
            "log_lag"]
 TAKES_BASELINE = {"startup", "validate_throughput", "local_overhead", "submission"}
 README = t.REPO / "bench" / "README.md"
@@ -107,7 +107,7 @@ def summary(baseline: bool) -> list[str]:
         f"{lo['ratio']:.2f}x python -m" + (
             f" (gcloud {gcloud['median'] / b['python -m trainer.oops']['median']:.1f}x)"
             if gcloud else ""), "<= 2x", met(lo))
-    p = load("packaging")
+    p = load("sdist_build")
     b = p["by_label"]
     add("sdist of trainer/", ms(b["jobspec build_sdist (in-process)"]["median"]),
         f"`setup.py sdist` {ms(b['python setup.py sdist (process)']['median'])}",

@@ -8,7 +8,7 @@
 Every run's sha256 is printed: jobspec's must be identical run to run; setuptools' are shown
 for contrast (its tar and gzip headers carry the build time). Target: <= 20 ms per sdist.
 
-    python bench/packaging.py [--runs 30]
+    python bench/sdist_build.py [--runs 30]
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def main() -> None:
                 f"{len(set(ours))} distinct sha256 in {len(ours)} runs"),
     ]
     if not args.no_save:
-        t.save("packaging", {"stats": rows, "sha256": sorted(set(ours)),
+        t.save("sdist_build", {"stats": rows, "sha256": sorted(set(ours)),
                              "setuptools_distinct": len(set(theirs)), "runs": len(ours),
                              "size": package.size, "files": len(package.files),
                              "targets": results})
