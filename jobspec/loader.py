@@ -440,7 +440,7 @@ def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str
     if problems or len(members) != len(combos):
         raise SpecError(problems, sources)
     first = members[0]
-    return Loaded(first.path, first.spec, chosen, first.fingerprint, first.tree, sources,
+    return Loaded(first.path, first.spec, chosen, first.tree, sources,
                   group=str(group), members=tuple(members))
 
 
