@@ -89,9 +89,10 @@ class Bucket:
                         highest = max(highest, int(match.group(1)))
         return f"{name}_{highest + 1}"
 
-    def read_claim(self, name: str) -> Claim | None:
-        blob = self.bucket.blob(claim_path(name))
-        with cloud_errors(f"cannot read gs://{self.name}/{claim_path(name)}"):
+    def read_json(self, path: str) -> Claim | None:
+        """A JSON record (a claim, a group) with its generation; None when there is none."""
+        blob = self.bucket.blob(path)
+        with cloud_errors(f"cannot read gs://{self.name}/{path}"):
             try:
                 data = blob.download_as_bytes()
             except gcp.storage_errors() as exc:
@@ -102,7 +103,11 @@ class Bucket:
             record = json.loads(data.decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
             record = {"state": "unreadable"}
-        return Claim(record, int(blob.generation or 0))
+        return Claim(record if isinstance(record, dict) else {"state": "unreadable"},
+                     int(blob.generation or 0))
+
+    def read_claim(self, name: str) -> Claim | None:
+        return self.read_json(claim_path(name))
 
     def create_claim(self, name: str, record: dict[str, Any]) -> Claim | None:
         """Our claim, or None when somebody else holds the name."""

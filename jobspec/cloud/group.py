@@ -39,16 +39,8 @@ def group_path(name: str) -> str:
 
 
 def read_group(bucket: Bucket, name: str) -> dict[str, Any] | None:
-    blob = bucket.bucket.blob(group_path(name))
-    with cloud_errors(f"cannot read gs://{bucket.name}/{group_path(name)}"):
-        try:
-            data = blob.download_as_bytes()
-        except gcp.storage_errors() as exc:
-            if gcp.status_of(exc) == 404:
-                return None
-            raise
-    record: dict[str, Any] = json.loads(data.decode("utf-8"))
-    return record
+    found = bucket.read_json(group_path(name))
+    return None if found is None or "members" not in found.data else found.data
 
 
 def _claim_group(bucket: Bucket, group: str, members: list[str]) -> None:
