@@ -27,35 +27,8 @@ sys.path.insert(0, str(REPO))
 from jobspec.errors import JobspecError  # noqa: E402
 from jobspec.loader import load  # noqa: E402
 
-DEEP = 100_000
-RUNNER = """\
-import resource, sys
-from jobspec.cli import main
-try:
-    main(sys.argv[2:])
-finally:
-    try:  # VmHWM is this process's own peak; ru_maxrss also holds the parent's RSS at fork,
-        # which Linux carries across exec
-        with open("/proc/self/status") as status:
-            peak = next(int(x.split()[1]) for x in status if x.startswith("VmHWM:"))
-    except OSError:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    with open(sys.argv[1], "w") as fh:
-        fh.write(str(peak))
-"""
-
-
-def billion_laughs() -> bytes:
-    lines = ["version: 1", 'a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
-    for prev, cur in zip("abcdefgh", "bcdefghi", strict=True):
-        lines.append(f"{cur}: &{cur} [" + ", ".join([f"*{prev}"] * 9) + "]")
-    return ("\n".join(lines) + "\n").encode()
-
-
-def many_targets(targets: int, top_values: int) -> bytes:
-    items = ", ".join(f"a{i}" for i in range(top_values))
-    head = ["version: 1", "name: job", f"args: [{items}]", "targets:"]
-    return ("\n".join(head + [f"  t{i}: {{kind: local}}" for i in range(targets)]) + "\n").encode()
+# the same hostile inputs and the same peak-RSS runner as tests/test_hostile_yaml.py
+from tests.test_hostile_yaml import DEEP, RUNNER, billion_laughs, many_targets  # noqa: E402
 
 
 def broken_items(count: int) -> bytes:
