@@ -15,8 +15,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from jobspec.diagnostics import Problem, SpecError, did_you_mean, display_path
-from jobspec.interpolate import BUILTINS, Context, interpolate, substitute
-from jobspec.located import LDict, LList, Loc, deep_merge, locate, plain
+from jobspec.interpolate import BUILTINS, Context, interpolate, references, substitute
+from jobspec.located import LDict, LList, Loc, count_values, deep_merge, locate, plain
 from jobspec.spec import Spec
 from jobspec.validation import describe, dotted
 from jobspec.validation import problems as validation_problems
@@ -57,16 +57,6 @@ class Loaded:
         return SpecError([Problem(where, dotted(path), message)], self.sources)
 
 
-def _size(value: Any, memo: dict[int, int]) -> int:
-    """Values in ``value`` with aliases expanded; shared (aliased) containers counted once."""
-    if not isinstance(value, (LDict, LList)):
-        return 1
-    if id(value) not in memo:
-        items = value.values() if isinstance(value, LDict) else value
-        memo[id(value)] = 1 + sum(_size(v, memo) for v in items)
-    return memo[id(value)]
-
-
 def check_work(root: LDict, targets: LDict, members: int, problems: list[Problem],
                 sources: dict[str, str]) -> None:
     """Refuse, before doing it, work that copies multiply: a few aliases or a long extends
@@ -76,8 +66,8 @@ def check_work(root: LDict, targets: LDict, members: int, problems: list[Problem
         raise SpecError(problems + [Problem(where, "targets", f"{len(targets)} targets; at most "
                                             f"{MAX_TARGETS} are allowed")], sources)
     memo: dict[int, int] = {}
-    top = _size(root, memo) - _size(targets, memo)
-    own = {name: _size(body, memo) for name, body in targets.items()}
+    top = count_values(root, memo) - count_values(targets, memo)
+    own = {name: count_values(body, memo) for name, body in targets.items()}
     work = 0
     for name in targets:
         seen: set[str] = set()
@@ -181,22 +171,24 @@ def _context(root: LDict, target: str, body: Any, env: Mapping[str, str],
 def _as_written(data: LDict, target: str | None, texts: Mapping[Loc, str]) -> None:
     """The trainer's args and env values are text: `- 010` or `DEBUG: on` reach it as
     written, not as the 8 or true that YAML 1.1 reads."""
-    holders: list[Any] = [data]
+    _texts_of(data, texts)
     targets = data.get("targets")
     if target is not None and isinstance(targets, LDict):
-        holders.append(targets.get(target))
-    for holder in holders:
-        if not isinstance(holder, LDict):
-            continue
-        args, env = holder.get("args"), holder.get("env")
-        if isinstance(args, LList):
-            for i, item in enumerate(args):
-                if not isinstance(item, str) and args.item_locs[i] in texts:
-                    args[i] = texts[args.item_locs[i]]
-        if isinstance(env, LDict):
-            for key, item in list(env.items()):
-                if not isinstance(item, str) and env.val_locs[key] in texts:
-                    env[key] = texts[env.val_locs[key]]
+        _texts_of(targets.get(target), texts)
+
+
+def _texts_of(holder: Any, texts: Mapping[Loc, str]) -> None:
+    if not isinstance(holder, LDict):
+        return
+    args, env = holder.get("args"), holder.get("env")
+    if isinstance(args, LList):
+        for i, item in enumerate(args):
+            if not isinstance(item, str) and args.item_locs[i] in texts:
+                args[i] = texts[args.item_locs[i]]
+    if isinstance(env, LDict):
+        for key, item in list(env.items()):
+            if not isinstance(item, str) and env.val_locs[key] in texts:
+                env[key] = texts[env.val_locs[key]]
 
 
 def _one_target(root: LDict, targets: LDict, target: str | None, env: Mapping[str, str],
@@ -242,6 +234,66 @@ def _follows(problem: Problem, interpolation: list[Problem]) -> bool:
     return False
 
 
+# The values a target's interpolation context holds that differ from target to target.
+_PER_TARGET_NAMES = frozenset(BUILTINS) - {"name"}
+
+
+def _all_at_once(root: LDict, targets: LDict, names: list[str | None], chosen: str | None,
+                 env: Mapping[str, str], base: Path, texts: Mapping[Loc, str],
+                 matrix: dict[str, str] | None) -> tuple[Spec, LDict] | None:
+    """The spec and the chosen target's tree in one model check, when nothing fails.
+
+    Checking each target with its own copy of the top level (``_one_target``) is what errors
+    need; a valid spec whose top level refers to no per-target value (${target}, ${bucket}...)
+    gives the same values checked once with every target's interpolated body beside it: the
+    models have no rule across targets. None (check target by target) at the first problem,
+    so every error still comes from ``_one_target``, word for word.
+    """
+    if None in names:
+        return None
+    found: set[str] = set()
+    for key, value in root.items():
+        if key != "targets":
+            references(value, found)
+    if found & _PER_TARGET_NAMES:
+        return None
+    problems: list[Problem] = []
+    data = LDict(root.loc)
+    bodies = LDict(targets.loc)
+    for each in names:
+        assert each is not None
+        body = targets.get(each)
+        ctx = _context(root, each, body, env, problems)
+        ctx.matrix = matrix
+        if each == names[0]:  # the top level once: it reads only what every context shares
+            for key in root:
+                if key != "targets":
+                    data.copy_entry(root, key, interpolate(root[key], ctx, root.val_locs[key],
+                                                           key, problems), use=True)
+            data.copy_entry(root, "targets", bodies, use=True)  # last, as in _one_target
+        bodies.copy_entry(targets, each, interpolate(body, ctx, targets.val_locs[each],
+                                                     f"targets.{each}", problems), use=True)
+        if problems:
+            return None
+    _texts_of(data, texts)
+    for body in bodies.values():
+        _texts_of(body, texts)
+    try:
+        spec = Spec.model_validate(plain(data), context={"base": str(base)})
+    except ValidationError:
+        return None
+    assert chosen is not None
+    tree = LDict(data.loc)  # what _one_target gives for the chosen target
+    for key in data:
+        if key == "targets":
+            only = LDict(bodies.loc)
+            only.copy_entry(bodies, chosen)
+            tree.copy_entry(data, key, only, use=True)
+        else:
+            tree.copy_entry(data, key)
+    return spec, tree
+
+
 def assemble(root: LDict, targets: LDict, names: list[str | None], chosen: str | None,
               env: Mapping[str, str], path: Path, sources: dict[str, str],
               texts: Mapping[Loc, str], strict_all: bool, problems: list[Problem],
@@ -250,6 +302,9 @@ def assemble(root: LDict, targets: LDict, names: list[str | None], chosen: str |
     they load cleanly (or strictly too, for `validate`)."""
     resolved = path.resolve()
     base = resolved.parent
+    at_once = _all_at_once(root, targets, names, chosen, env, base, texts, matrix)
+    if at_once is not None:
+        return Loaded(resolved, at_once[0], chosen, at_once[1], sources, matrix=matrix)
     file = display_path(str(path))
     specs: dict[str | None, Spec | None] = {}
     trees: dict[str | None, LDict] = {}

@@ -85,6 +85,24 @@ def _lookup(var: str, default: str | None, ctx: Context, loc: Loc, path: str,
     return None
 
 
+def references(value: Any, found: set[str]) -> None:
+    """Add to ``found`` every name that ``value``'s text refers to with ``${...}`` (as written
+    when it is not a valid reference): what its interpolation may depend on."""
+    if isinstance(value, str):
+        if "$" in value:
+            for match in _REF.finditer(value):
+                expr = match.group(2)
+                if expr is not None:
+                    parsed = _EXPR.match(expr)
+                    found.add(parsed.group(1) if parsed is not None else expr)
+    elif isinstance(value, dict):
+        for item in value.values():
+            references(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            references(item, found)
+
+
 def interpolate(value: Any, ctx: Context, loc: Loc, path: str, problems: list[Problem]) -> Any:
     """A copy of ``value`` with every string substituted; positions are kept."""
     if isinstance(value, str):

@@ -65,6 +65,18 @@ def deep_merge(base: Any, over: Any) -> Any:
     return merged
 
 
+def count_values(value: Any, memo: dict[int, int]) -> int:
+    """Values in ``value`` with aliases expanded; a shared (aliased) container is walked once,
+    its count kept in ``memo`` by id, so the containers must not change while it is in use."""
+    if not isinstance(value, (LDict, LList)):
+        return 1
+    known = memo.get(id(value))
+    if known is None:
+        items = value.values() if isinstance(value, LDict) else value
+        known = memo[id(value)] = 1 + sum(count_values(v, memo) for v in items)
+    return known
+
+
 def plain(value: Any) -> Any:
     if isinstance(value, LDict):
         return {k: plain(v) for k, v in value.items()}
