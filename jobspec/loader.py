@@ -30,7 +30,7 @@ from jobspec.diagnostics import (
     yaml_syntax_problem,
 )
 from jobspec.errors import UsageError
-from jobspec.located import LDict, LList, Loc, deep_merge, plain
+from jobspec.located import LDict, LList, Loc, count_values, deep_merge, plain
 from jobspec.matrix import combinations, member_name
 from jobspec.validation import describe
 
@@ -133,28 +133,19 @@ def _flow_too_deep(text: str, file: str) -> Loc | None:
     return None
 
 
+_SCALAR, _ALIAS, _DOCUMENT = yaml.ScalarEvent, yaml.AliasEvent, yaml.DocumentStartEvent
+_MAP, _SEQ = yaml.MappingStartEvent, yaml.SequenceStartEvent
+_ENDS = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+_MERGE = _T + "merge"
+
+
 class _Builder:
     def __init__(self, file: str) -> None:
         self.file = file
-        self.stack: list[list[Any]] = []  # [container, pending key or None, key loc, merges]
-        self.anchors: dict[str, Any] = {}
-        # expanded size of each finished container: an alias adds its target's size without
-        # walking it again (walking a shared subtree per alias would be exponential)
-        self.sizes: dict[int, int] = {}
-        self.texts: dict[Loc, str] = {}  # plain scalars YAML typed (010, on): what was written
-        self.anchor_texts: dict[str, str] = {}
-        self.aliases = 0
-        self.nodes = 0
-        self.root: Any = None
         self.problems: list[Problem] = []
 
     def fail(self, mark: Any, message: str) -> SpecError:
         return SpecError(self.problems + [Problem(_loc(self.file, mark), "", message)])
-
-    def count(self, n: int, mark: Any) -> None:
-        self.nodes += n
-        if self.nodes > MAX_NODES:
-            raise self.fail(mark, f"more than {MAX_NODES:,} values after expanding aliases")
 
     def check_tag(self, tag: str | None, mark: Any, node: str = "scalar") -> str | None:
         if tag is None or tag == "!":
@@ -169,34 +160,6 @@ class _Builder:
         raise self.fail(mark, f"YAML tag {shown!r} is not allowed: a job file holds plain data "
                               "(strings, numbers, booleans, lists and mappings) only")
 
-    def add(self, value: Any, mark: Any, anchor: str | None, key_tag: str | None = None) -> None:
-        loc = _loc(self.file, mark)
-        if anchor is not None:
-            self.anchors[anchor] = value
-        if not self.stack:
-            self.root = value
-            return
-        frame = self.stack[-1]
-        container = frame[0]
-        if isinstance(container, LList):
-            container.push(value, loc)
-        elif frame[1] is None:  # this is a key
-            if isinstance(value, (LDict, LList)):
-                raise self.fail(mark, "a mapping key must be a plain value")
-            frame[1] = "<<" if key_tag == _T + "merge" else value
-            frame[2] = loc
-        else:
-            key, key_loc = frame[1], frame[2]
-            frame[1] = None
-            if key == "<<":
-                frame[3].append((value, mark))
-                return
-            if key in container:
-                first = container.key_locs[key]
-                self.problems.append(Problem(key_loc, "", f"duplicate key {key!r} (first defined "
-                                             f"at line {first.line}); YAML would keep only one"))
-            container.put(key, value, key_loc, loc)
-
     def merge(self, container: LDict, merges: list[tuple[Any, Any]]) -> None:
         for value, mark in merges:
             sources = value if isinstance(value, LList) else [value]
@@ -207,73 +170,148 @@ class _Builder:
                     if key not in container:
                         container.copy_entry(source, key)
 
+    def run(self, text: str, texts: dict[Loc, str]) -> Any:
+        """The tree of ``text``. One loop over the events with its state in local variables:
+        it runs for every value of every spec, and was a third of `jobspec validate`."""
+        file, problems = self.file, self.problems
+        # a frame: [container, is a mapping, pending key or None, key loc, merges, anchor, mark]
+        stack: list[list[Any]] = []
+        anchors: dict[str, Any] = {}
+        anchor_texts: dict[str, str] = {}  # anchored plain scalars YAML typed: what was written
+        # expanded size of aliased containers: an alias adds its target's size, each shared
+        # subtree walked once (walking it again per alias would be exponential)
+        sizes: dict[int, int] = {}
+        aliases = nodes = documents = 0
+        root: Any = None
+        parser = Parser(text)
+        try:
+            get_event = parser.get_event
+            while (event := get_event()) is not None:
+                kind = type(event)
+                if kind is _SCALAR:
+                    mark = event.start_mark
+                    nodes += 1
+                    if nodes > MAX_NODES:
+                        raise self.fail(mark, f"more than {MAX_NODES:,} values after "
+                                        "expanding aliases")
+                    tag = event.tag
+                    if tag is not None:
+                        tag = self.check_tag(tag, mark)
+                    loc = Loc(file, mark.line + 1, mark.column + 1)
+                    value = event.value
+                    anchor = event.anchor
+                    frame = stack[-1] if stack else None
+                    if frame is not None and frame[1] and frame[2] is None:  # a key
+                        if anchor is not None:
+                            anchors[anchor] = value
+                        resolved = tag or _implicit_tag(value, event.implicit)
+                        frame[2] = "<<" if resolved == _MERGE else value
+                        frame[3] = loc
+                        continue
+                    if tag is None:
+                        implicit = event.implicit
+                        typed = (_IMPLICIT.get((value, implicit))
+                                 or _implicit_tag(value, implicit)) in _KINDS
+                    else:
+                        typed = tag in _KINDS
+                    if typed:
+                        try:
+                            value = _scalar(event, tag)
+                        except ValueError as exc:
+                            raise self.fail(mark, str(exc)) from None
+                        if tag is None and event.implicit[0] and isinstance(value, (int, float)):
+                            texts[loc] = event.value
+                            if anchor is not None:
+                                anchor_texts[anchor] = event.value
+                elif kind is _MAP or kind is _SEQ:
+                    mark = event.start_mark
+                    nodes += 1
+                    if nodes > MAX_NODES:
+                        raise self.fail(mark, f"more than {MAX_NODES:,} values after "
+                                        "expanding aliases")
+                    is_map = kind is _MAP
+                    if event.tag is not None:
+                        self.check_tag(event.tag, mark, "map" if is_map else "seq")
+                    if len(stack) >= MAX_DEPTH:
+                        raise self.fail(mark, f"nesting deeper than {MAX_DEPTH} levels")
+                    loc = Loc(file, mark.line + 1, mark.column + 1)
+                    stack.append([LDict(loc) if is_map else LList(loc), is_map, None, None, [],
+                                  event.anchor, mark])
+                    continue
+                elif kind in _ENDS:
+                    value, _, _, _, merges, anchor, mark = stack.pop()
+                    if merges:
+                        self.merge(value, merges)
+                    loc = value.loc
+                    frame = stack[-1] if stack else None
+                    if frame is not None and frame[1] and frame[2] is None:
+                        if anchor is not None:
+                            anchors[anchor] = value
+                        raise self.fail(mark, "a mapping key must be a plain value")
+                elif kind is _ALIAS:
+                    mark = event.start_mark
+                    aliases += 1
+                    if aliases > MAX_ALIASES:
+                        raise self.fail(mark, f"more than {MAX_ALIASES} aliases; a job file "
+                                        "needs only a few")
+                    if event.anchor not in anchors:
+                        raise self.fail(mark, f"unknown alias *{event.anchor}")
+                    value = anchors[event.anchor]
+                    frame = stack[-1] if stack else None
+                    if frame is not None and frame[1] and frame[2] is None:
+                        raise self.fail(mark, f"an alias (*{event.anchor}) cannot be a mapping "
+                                        "key")
+                    nodes += count_values(value, sizes)
+                    if nodes > MAX_NODES:
+                        raise self.fail(mark, f"more than {MAX_NODES:,} values after "
+                                        "expanding aliases")
+                    loc = Loc(file, mark.line + 1, mark.column + 1)
+                    if event.anchor in anchor_texts:
+                        texts[loc] = anchor_texts[event.anchor]
+                    anchor = None
+                else:
+                    if kind is _DOCUMENT:
+                        documents += 1
+                        if documents > 1:
+                            raise self.fail(event.start_mark, "more than one YAML document; a "
+                                            "job file holds one")
+                    continue
+                # place ``value`` (a scalar, a finished container, an alias's target) at ``loc``
+                if anchor is not None:
+                    anchors[anchor] = value
+                if frame is None:
+                    root = value
+                elif not frame[1]:
+                    container = frame[0]
+                    container.append(value)
+                    container.item_locs.append(loc)
+                else:
+                    key, key_loc = frame[2], frame[3]
+                    frame[2] = None
+                    if key == "<<":
+                        frame[4].append((value, mark))
+                        continue
+                    container = frame[0]
+                    if key in container:
+                        first = container.key_locs[key]
+                        problems.append(Problem(key_loc, "", f"duplicate key {key!r} (first "
+                                                f"defined at line {first.line}); YAML would "
+                                                "keep only one"))
+                    container[key] = value
+                    container.key_locs[key] = key_loc
+                    container.val_locs[key] = loc
+        finally:
+            parser.dispose()
+        return root
+
 
 def build(text: str, file: str, texts: dict[Loc, str] | None = None) -> Any:
     """The located tree of a single-document YAML text. ``texts`` receives the written text
     of each untagged plain scalar that YAML read as a number or boolean, by position."""
     builder = _Builder(file)
-    documents = 0
+    found: dict[Loc, str] = {}
     try:
-        events: Any = yaml.parse(text, Loader=Parser)
-        for event in events:
-            kind = type(event)
-            if kind is yaml.ScalarEvent:
-                builder.count(1, event.start_mark)
-                tag = builder.check_tag(event.tag, event.start_mark)
-                is_key = (bool(builder.stack) and isinstance(builder.stack[-1][0], LDict)
-                          and builder.stack[-1][1] is None)
-                if is_key:
-                    resolved = tag or _implicit_tag(event.value, event.implicit)
-                    builder.add(event.value, event.start_mark, event.anchor, resolved)
-                    continue
-                try:
-                    value = _scalar(event, tag)
-                except ValueError as exc:
-                    raise builder.fail(event.start_mark, str(exc)) from None
-                if tag is None and event.implicit[0] and isinstance(value, (int, float)):
-                    builder.texts[_loc(file, event.start_mark)] = event.value
-                    if event.anchor is not None:
-                        builder.anchor_texts[event.anchor] = event.value
-                builder.add(value, event.start_mark, event.anchor)
-            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
-                builder.count(1, event.start_mark)
-                builder.check_tag(event.tag, event.start_mark,
-                                  "map" if kind is yaml.MappingStartEvent else "seq")
-                if len(builder.stack) >= MAX_DEPTH:
-                    raise builder.fail(event.start_mark,
-                                       f"nesting deeper than {MAX_DEPTH} levels")
-                loc = _loc(file, event.start_mark)
-                container: Any = LDict(loc) if kind is yaml.MappingStartEvent else LList(loc)
-                builder.stack.append([container, None, None, [], event.anchor, event.start_mark])
-            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-                container, _, _, merges, anchor, mark = builder.stack.pop()
-                if merges:
-                    builder.merge(container, merges)
-                children = container.values() if isinstance(container, LDict) else container
-                builder.sizes[id(container)] = 1 + sum(builder.sizes.get(id(c), 1)
-                                                       for c in children)
-                builder.add(container, mark, anchor)
-            elif kind is yaml.AliasEvent:
-                builder.aliases += 1
-                if builder.aliases > MAX_ALIASES:
-                    raise builder.fail(event.start_mark, f"more than {MAX_ALIASES} aliases; a job "
-                                       "file needs only a few")
-                if event.anchor not in builder.anchors:
-                    raise builder.fail(event.start_mark, f"unknown alias *{event.anchor}")
-                target = builder.anchors[event.anchor]
-                frame = builder.stack[-1] if builder.stack else None
-                if frame is not None and isinstance(frame[0], LDict) and frame[1] is None:
-                    raise builder.fail(event.start_mark, f"an alias (*{event.anchor}) cannot be "
-                                       "a mapping key")
-                builder.count(builder.sizes.get(id(target), 1), event.start_mark)
-                if event.anchor in builder.anchor_texts:
-                    builder.texts[_loc(file, event.start_mark)] = builder.anchor_texts[event.anchor]
-                builder.add(target, event.start_mark, None)
-            elif kind is yaml.DocumentStartEvent:
-                documents += 1
-                if documents > 1:
-                    raise builder.fail(event.start_mark,
-                                       "more than one YAML document; a job file holds one")
+        root = builder.run(text, found)
     except yaml.MarkedYAMLError as exc:
         def at(mark: Any) -> tuple[int, int] | None:
             return None if mark is None else (mark.line, mark.column)
@@ -302,8 +340,8 @@ def build(text: str, file: str, texts: dict[Loc, str] | None = None) -> Any:
     if builder.problems:
         raise SpecError(builder.problems, {file: text})
     if texts is not None:
-        texts.update(builder.texts)
-    return builder.root
+        texts.update(found)
+    return root
 
 
 def parse_value(text: str, file: str, column: int = 1,
