@@ -96,7 +96,14 @@ class SpecError(JobspecError):
     exit_code = EXIT_USAGE
 
     def __init__(self, problems: Iterable[Problem], sources: dict[str, str] | None = None) -> None:
-        unique = {(p.sort_key(), p.message): p for p in problems}
+        # One line of the file, one fix: a value that targets inherit through `extends` is
+        # reported once, under the shortest key path (the target that wrote it).
+        unique: dict[tuple[str, int, int, str], Problem] = {}
+        for p in problems:
+            key = (p.loc.file, p.loc.line, p.loc.col, p.message)
+            kept = unique.get(key)
+            if kept is None or (len(p.path), p.path) < (len(kept.path), kept.path):
+                unique[key] = p
         self.problems = sorted(unique.values(), key=lambda p: (p.sort_key(), p.message))
         self.sources = sources or {}
         self._split: dict[str, list[str]] = {}

@@ -181,3 +181,16 @@ def test_matrix_against_the_cloud_stand_ins(cli, cloud_env, tmp_path: Path,
             cloud_env.vertex.wait_for_state(job_id, "JOB_STATE_CANCELLED", timeout=30)
     again = cli("run", str(spec), "--target", "cloud", "--detach", *bucket)
     assert again.code == 3 and "group name 'sweep' is taken" in again.err
+
+
+def test_an_inherited_mistake_is_reported_once(cli, tmp_path: Path) -> None:
+    repo = _repo(tmp_path)
+    spec = repo / "specs" / "job.yaml"
+    spec.write_text("extends: ../base.yaml\ntargets:\n  cloud:\n    regoin: us-east1\n"
+                    "  cloud-gpu:\n    kind: cloud\n    extends: cloud\n    scale_tier: BASIC_GPU\n")
+    out = cli("validate", str(spec))
+    assert out.code == 2
+    assert out.err.splitlines()[0] == (
+        f"{spec}:4:5: targets.cloud.regoin: unknown key (did you mean 'region'?)")
+    assert out.err.count("regoin") == 2  # the message and its source line, once
+    assert out.err.splitlines()[-1] == "1 problem(s) in 1 file(s)"
