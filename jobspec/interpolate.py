@@ -107,27 +107,26 @@ def interpolate(value: Any, ctx: Context, loc: Loc, path: str, problems: list[Pr
     """A copy of ``value`` with every string substituted; positions are kept."""
     if isinstance(value, str):
         return substitute(value, ctx, loc, path, problems)
-    # Values without '$' and non-text scalars come back unchanged: skip the call and the key
-    # path string, which were most of interpolate()'s cost in `jobspec validate`.
+    # A shallow copy, then only text with '$' and containers replaced: most values are plain
+    # text or numbers, and copying them key by key was most of interpolate()'s cost.
     if isinstance(value, LDict):
-        out = LDict(value.loc)
+        out = value.clone()
         for key, item in value.items():
-            if not isinstance(item, (str, LDict, LList)) or (isinstance(item, str)
-                                                             and "$" not in item):
-                out.copy_entry(value, key)
-                continue
-            sub = f"{path}.{key}" if path else key
-            out.copy_entry(value, key,
-                           interpolate(item, ctx, value.val_locs[key], sub, problems), use=True)
+            if isinstance(item, str):
+                if "$" in item:
+                    out[key] = substitute(item, ctx, value.val_locs[key],
+                                          f"{path}.{key}" if path else key, problems)
+            elif isinstance(item, (LDict, LList)):
+                out[key] = interpolate(item, ctx, value.val_locs[key],
+                                       f"{path}.{key}" if path else key, problems)
         return out
     if isinstance(value, LList):
-        items = LList(value.loc)
+        items = value.clone()
         for i, item in enumerate(value):
-            if not isinstance(item, (str, LDict, LList)) or (isinstance(item, str)
-                                                             and "$" not in item):
-                items.push(item, value.item_locs[i])
-                continue
-            items.push(interpolate(item, ctx, value.item_locs[i], f"{path}[{i}]", problems),
-                       value.item_locs[i])
+            if isinstance(item, str):
+                if "$" in item:
+                    items[i] = substitute(item, ctx, value.item_locs[i], f"{path}[{i}]", problems)
+            elif isinstance(item, (LDict, LList)):
+                items[i] = interpolate(item, ctx, value.item_locs[i], f"{path}[{i}]", problems)
         return items
     return value

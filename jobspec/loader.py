@@ -38,6 +38,7 @@ MAX_BYTES = 1 << 20
 MAX_DEPTH = 64
 MAX_ALIASES = 64
 MAX_NODES = 20_000
+_FIRST_READ = 1 << 16
 
 Parser: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _T = "tag:yaml.org,2002:"
@@ -361,7 +362,11 @@ def parse_value(text: str, file: str, column: int = 1,
 def read(path: Path, file: str) -> str:
     try:
         with path.open("rb") as fh:
-            data = fh.read(MAX_BYTES + 1)
+            # a first small read: asking for MAX_BYTES + 1 at once allocates that much for
+            # every file, a twentieth of validating a small one
+            data = fh.read(_FIRST_READ)
+            if len(data) == _FIRST_READ:
+                data += fh.read(MAX_BYTES + 1 - _FIRST_READ)
             if len(data) > MAX_BYTES:
                 size = fh.seek(0, 2)
                 raise SpecError([Problem(Loc(file, 1, 1), "", f"file is larger than 1 MiB "

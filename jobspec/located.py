@@ -37,6 +37,14 @@ class LDict(dict[str, Any]):
     def copy_entry(self, other: LDict, key: str, value: Any = None, *, use: bool = False) -> None:
         self.put(key, value if use else other[key], other.key_locs[key], other.val_locs[key])
 
+    def clone(self, loc: Loc | None = None) -> LDict:
+        """A shallow copy with its own positions (at ``loc``, if given)."""
+        out = LDict(self.loc if loc is None else loc)
+        out.update(self)
+        out.key_locs = self.key_locs.copy()
+        out.val_locs = self.val_locs.copy()
+        return out
+
 
 class LList(list[Any]):
     def __init__(self, loc: Loc) -> None:
@@ -48,14 +56,19 @@ class LList(list[Any]):
         self.append(value)
         self.item_locs.append(loc)
 
+    def clone(self) -> LList:
+        """A shallow copy with its own positions."""
+        out = LList(self.loc)
+        out.extend(self)
+        out.item_locs = self.item_locs.copy()
+        return out
+
 
 def deep_merge(base: Any, over: Any) -> Any:
     """Mappings merge deeply; lists and scalars in ``over`` replace those in ``base``."""
     if not (isinstance(base, LDict) and isinstance(over, LDict)):
         return over
-    merged = LDict(over.loc)
-    for key in base:
-        merged.copy_entry(base, key)
+    merged = base.clone(over.loc)
     for key in over:
         if key in merged:
             merged.put(key, deep_merge(merged[key], over[key]), over.key_locs[key],
@@ -72,16 +85,19 @@ def count_values(value: Any, memo: dict[int, int]) -> int:
         return 1
     known = memo.get(id(value))
     if known is None:
-        items = value.values() if isinstance(value, LDict) else value
-        known = memo[id(value)] = 1 + sum(count_values(v, memo) for v in items)
+        known = 1
+        for item in value.values() if isinstance(value, LDict) else value:
+            known += count_values(item, memo) if isinstance(item, (LDict, LList)) else 1
+        memo[id(value)] = known
     return known
 
 
 def plain(value: Any) -> Any:
+    # scalars are tested inline, not passed to plain(): most values are scalars
     if isinstance(value, LDict):
-        return {k: plain(v) for k, v in value.items()}
+        return {k: plain(v) if isinstance(v, (LDict, LList)) else v for k, v in value.items()}
     if isinstance(value, LList):
-        return [plain(v) for v in value]
+        return [plain(v) if isinstance(v, (LDict, LList)) else v for v in value]
     return value
 
 
