@@ -91,51 +91,51 @@ def check_work(root: LDict, targets: LDict, members: int, problems: list[Problem
 def resolve_targets(targets: LDict, problems: list[Problem]) -> LDict:
     """Fill in each target's kind and merge `extends` chains; positions stay at their origin."""
     resolved = LDict(targets.loc)
-
-    def resolve(name: str, chain: tuple[str, ...]) -> Any:
-        if name in resolved:
-            return resolved[name]
-        body = targets[name]
-        if not isinstance(body, LDict):
-            return body  # the model reports the type
-        parent = body.get("extends")
-        if parent is not None:
-            where = body.val_locs["extends"]
-            path = f"targets.{name}.extends"
-            if not isinstance(parent, str) or parent not in targets:
-                choices = [t for t in targets if t != name]
-                problems.append(Problem(where, path, f"no target named {parent!r} to extend"
-                                        + did_you_mean(str(parent), choices)))
-            elif parent == name or parent in chain:
-                cycle = " -> ".join(chain + (name, parent))
-                problems.append(Problem(where, path, f"extends forms a cycle: {cycle}"))
-            else:
-                base = resolve(parent, chain + (name,))
-                if isinstance(base, LDict):
-                    body = deep_merge(base, body)
-                    body.put("extends", parent, targets[name].key_locs["extends"], where)
-        if "kind" not in body:
-            kind = body.get("kind") or (name if name in ("local", "cloud") else None)
-            if kind is None:
-                problems.append(Problem(targets.key_locs[name], f"targets.{name}",
-                                        "missing 'kind' (local or cloud): only targets named "
-                                        "local or cloud may leave it out"))
-                kind = "local"
-            merged = LDict(body.loc)
-            for key in body:
-                merged.copy_entry(body, key)
-            merged.put("kind", kind, targets.key_locs[name], targets.key_locs[name])
-            body = merged
-        elif body["kind"] not in ("local", "cloud"):
-            problems.append(Problem(body.val_locs["kind"], f"targets.{name}.kind",
-                                    f"expected one of local, cloud, got {describe(body['kind'])}"
-                                    + did_you_mean(str(body["kind"]), ["local", "cloud"])))
-        resolved.copy_entry(targets, name, body, use=True)
-        return body
-
     for name in targets:
-        resolve(name, ())
+        _resolve(name, (), targets, resolved, problems)
     return resolved
+
+
+# A function of its own, not a closure: a nested function that calls itself is a reference
+# cycle, which kept every spec's targets alive until the garbage collector's next pass.
+def _resolve(name: str, chain: tuple[str, ...], targets: LDict, resolved: LDict,
+             problems: list[Problem]) -> Any:
+    if name in resolved:
+        return resolved[name]
+    body = targets[name]
+    if not isinstance(body, LDict):
+        return body  # the model reports the type
+    parent = body.get("extends")
+    if parent is not None:
+        where = body.val_locs["extends"]
+        path = f"targets.{name}.extends"
+        if not isinstance(parent, str) or parent not in targets:
+            choices = [t for t in targets if t != name]
+            problems.append(Problem(where, path, f"no target named {parent!r} to extend"
+                                    + did_you_mean(str(parent), choices)))
+        elif parent == name or parent in chain:
+            cycle = " -> ".join(chain + (name, parent))
+            problems.append(Problem(where, path, f"extends forms a cycle: {cycle}"))
+        else:
+            base = _resolve(parent, chain + (name,), targets, resolved, problems)
+            if isinstance(base, LDict):
+                body = deep_merge(base, body)
+                body.put("extends", parent, targets[name].key_locs["extends"], where)
+    if "kind" not in body:
+        kind = body.get("kind") or (name if name in ("local", "cloud") else None)
+        if kind is None:
+            problems.append(Problem(targets.key_locs[name], f"targets.{name}",
+                                    "missing 'kind' (local or cloud): only targets named "
+                                    "local or cloud may leave it out"))
+            kind = "local"
+        body = body.clone()
+        body.put("kind", kind, targets.key_locs[name], targets.key_locs[name])
+    elif body["kind"] not in ("local", "cloud"):
+        problems.append(Problem(body.val_locs["kind"], f"targets.{name}.kind",
+                                f"expected one of local, cloud, got {describe(body['kind'])}"
+                                + did_you_mean(str(body["kind"]), ["local", "cloud"])))
+    resolved.copy_entry(targets, name, body, use=True)
+    return body
 
 
 def _context(root: LDict, target: str, body: Any, env: Mapping[str, str],
