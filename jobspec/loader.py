@@ -83,6 +83,10 @@ _KINDS = {_T + "int": "whole number", _T + "float": "number", _T + "bool": "bool
 
 
 _IMPLICIT: dict[tuple[str, Any], str] = {}
+# first characters of the plain scalars that YAML may read as something other than text ("" for
+# the empty one); the others are text without asking the resolver
+_TYPED_FIRST = frozenset(k for k in _RESOLVER.yaml_implicit_resolvers if k is not None)
+_ANY_FIRST = None in _RESOLVER.yaml_implicit_resolvers
 
 
 def _implicit_tag(value: str, implicit: Any) -> str:
@@ -205,14 +209,17 @@ class _Builder:
                     if frame is not None and frame[1] and frame[2] is None:  # a key
                         if anchor is not None:
                             anchors[anchor] = value
-                        resolved = tag or _implicit_tag(value, event.implicit)
+                        # only a plain `<<` reads as the merge key without a tag
+                        resolved = tag or (_implicit_tag(value, event.implicit)
+                                           if value == "<<" else None)
                         frame[2] = "<<" if resolved == _MERGE else value
                         frame[3] = loc
                         continue
                     if tag is None:
                         implicit = event.implicit
-                        typed = (_IMPLICIT.get((value, implicit))
-                                 or _implicit_tag(value, implicit)) in _KINDS
+                        typed = implicit[0] and (value[:1] in _TYPED_FIRST or _ANY_FIRST) and (
+                            _IMPLICIT.get((value, implicit))
+                            or _implicit_tag(value, implicit)) in _KINDS
                     else:
                         typed = tag in _KINDS
                     if typed:
