@@ -7,14 +7,16 @@ the positions, so a value inherited from another target or file still points at 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 Path_ = tuple[str | int, ...]
 
 
-@dataclass(frozen=True)
-class Loc:
+class Loc(NamedTuple):
+    """Where a value is written. A named tuple (immutable, hashable, the same repr) rather than a
+    frozen dataclass: the loader makes one per key and value of every spec, and creating a
+    frozen dataclass took over twice as long."""
+
     file: str  # a display name: the spec path, or "--set key=value" for an override
     line: int  # 1-based
     col: int  # 1-based
