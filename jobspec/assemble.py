@@ -3,7 +3,6 @@ target (and per matrix member), and pydantic. No YAML here: loader.py reads the 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -43,6 +42,7 @@ class Loaded:
     def fingerprint(self) -> str:
         """sha256 of the validated spec as canonical JSON. Computed on first use: `validate`
         never needs it, and it was a fourteenth of validating a spec (bench/README.md)."""
+        import hashlib  # here: loading OpenSSL is ~3 ms of every command's start otherwise
         canonical = json.dumps(self.spec.model_dump(mode="json"), sort_keys=True,
                                separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
