@@ -95,7 +95,7 @@ def summary(baseline: bool) -> list[str]:
         f"+{ms(s['delta_version_s'])}", "-", "-")
     v = load("validate_throughput")
     yaml_label = next(k for k in v["by_label"] if k.startswith("yaml.load"))
-    add(f"validation throughput, {v['count']} specs in one process",
+    add(f"validation throughput, {v['count']} specs in one `jobspec validate`",
         f"{v['rate']:,.0f} specs/s", f"{yaml_label}: {v['yaml_rate']:,.0f} files/s",
         f"{v['marginal_rate']:,.0f} specs/s after start-up", ">= 2,000 specs/s", met(v))
     lo = load("local_overhead")
