@@ -39,6 +39,3 @@ class NameTaken(JobspecError):
 class CloudError(JobspecError):
     exit_code = EXIT_CLOUD
 
-
-class Interrupted(JobspecError):
-    exit_code = EXIT_INTERRUPTED

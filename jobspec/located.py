@@ -54,10 +54,6 @@ class LList(list[Any]):
         self.loc = loc
         self.item_locs: list[Loc] = []
 
-    def push(self, value: Any, loc: Loc) -> None:
-        self.append(value)
-        self.item_locs.append(loc)
-
     def clone(self) -> LList:
         """A shallow copy with its own positions."""
         out = LList(self.loc)

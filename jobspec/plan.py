@@ -29,7 +29,6 @@ if TYPE_CHECKING:  # packaging (and pathspec) load only when a plan needs an sdi
 
 LABEL_NAME = "jobspec-name"
 LABEL_SUBMISSION = "jobspec-submission"
-POOL_ROLES = ("chief", "worker", "ps", "evaluator")
 
 
 @dataclass(frozen=True)

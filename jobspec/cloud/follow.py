@@ -25,13 +25,14 @@ def info(message: str) -> None:
     print(f"jobspec: {message}", file=sys.stderr, flush=True)
 
 
-def print_entries(entries: Iterable[dict[str, Any]], secrets: Sequence[str] = ()) -> int:
-    """Print each entry as `task | line`; values of secret env vars are masked."""
+def print_entries(entries: Iterable[dict[str, Any]], secrets: Sequence[str] = (),
+                  prefix: str = "") -> int:
+    """Print each entry as `[prefix]task | line`; values of secret env vars are masked."""
     count = 0
     for entry in entries:
         text = scrub(text_of(entry).rstrip("\n"), secrets)
         for line in text.splitlines() or [""]:
-            print(f"{task_of(entry)} | {line}", flush=True)
+            print(f"{prefix}{task_of(entry)} | {line}", flush=True)
         count += 1
     return count
 

@@ -128,13 +128,8 @@ def follow_group(vertex: Vertex, logging_api: Any, project: str, jobs: dict[str,
                     states[member] = state
                     activity = True
                     info(f"{member}: {short_state(state)}")
-                entries = list(tails[member].fetch())
-                for entry in entries:
-                    entry.setdefault("labels", {})
-                    task = entry["labels"].get("ml.googleapis.com/task_name") or (
-                        entry.get("resource", {}).get("labels", {}).get("task_name", "job"))
-                    entry["labels"]["ml.googleapis.com/task_name"] = f"{member}/{task}"
-                activity = print_entries(entries) > 0 or activity
+                printed = print_entries(tails[member].fetch(), prefix=f"{member}/")
+                activity = printed > 0 or activity
             if all(s in TERMINAL for s in states.values()) and len(states) == len(jobs):
                 break
             interval = low if activity else min(interval * 1.5, high)

@@ -15,7 +15,7 @@ from typing import Any
 
 from jobspec import gcp
 from jobspec.errors import CloudError
-from jobspec.plan import LABEL_NAME, LABEL_SUBMISSION
+from jobspec.plan import LABEL_SUBMISSION
 
 TERMINAL = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED",
             "JOB_STATE_EXPIRED", "JOB_STATE_PARTIALLY_SUCCEEDED")
@@ -108,11 +108,6 @@ class Vertex:
 
     def cancel(self, name: str) -> None:
         call(lambda: self.jobs.cancel(name=name, body={}).execute(), "cannot cancel the job")
-
-    def by_name(self, name: str) -> list[dict[str, Any]]:
-        from jobspec.plan import label_value
-
-        return self.find_by_label(LABEL_NAME, label_value(name))
 
 
 class CreateFailed(CloudError):

@@ -91,9 +91,6 @@ class Parsed:
         given = self.values.get(name)
         return given[-1] if given else None
 
-    def flag_names(self) -> list[str]:
-        return [*self.values, *self.switches]
-
 
 def _looks_negative(text: str) -> bool:
     return text[:1] == "-" and text[1:].replace(".", "", 1).isdigit()
