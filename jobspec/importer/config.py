@@ -158,14 +158,7 @@ def training_input(word: Word, draft: Draft) -> None:
         elif key == "scheduling":
             sched = conf.mapping(ti[key], ti.val_locs[key], "trainingInput.scheduling",
                                  ML_SCHEDULING_KEYS)
-            for skey in sched:
-                if skey == "maxRunningTime":
-                    seconds = duration(str(sched[skey]), conf.where(sched, skey, path), draft)
-                    if seconds is not None:
-                        draft.target["max_running_time"] = seconds
-                else:
-                    conf.unsupported(sched, skey, "trainingInput.scheduling",
-                                     "the spec has no such setting")
+            _scheduling(conf, sched, "maxRunningTime", path, "trainingInput.scheduling", draft)
         elif key == "packageUris":
             for uri in conf.texts(ti, key, path):
                 draft.package_uris.append((uri, conf.where(ti, key, path)))
@@ -212,13 +205,7 @@ def custom_job_spec(word: Word, draft: Draft) -> list[dict[str, str]]:
                 draft.job_dir = conf.text(out, "outputUriPrefix", key)
         elif key == "scheduling":
             sched = conf.mapping(spec[key], spec.val_locs[key], key, VERTEX_SCHEDULING_KEYS)
-            for skey in sched:
-                if skey == "timeout":
-                    seconds = duration(str(sched[skey]), conf.where(sched, skey, key), draft)
-                    if seconds is not None:
-                        draft.target["max_running_time"] = seconds
-                else:
-                    conf.unsupported(sched, skey, key, "the spec has no such setting")
+            _scheduling(conf, sched, "timeout", key, key, draft)
         elif key == "workerPoolSpecs":
             value = spec[key]
             items = list(value) if isinstance(value, LList) else [value]
@@ -283,3 +270,16 @@ def _python_package(conf: _File, node: Any, loc: Loc, path: str) -> dict[str, st
             for uri in conf.texts(pps, key, path):
                 draft.package_uris.append((uri, conf.where(pps, key, path)))
     return out
+
+
+def _scheduling(conf: _File, sched: LDict, timeout_key: str, where: str, label: str,
+                draft: Draft) -> None:
+    """A `scheduling` block (ML Engine's maxRunningTime, Vertex's timeout): only the timeout
+    maps, to max_running_time; anything else is reported."""
+    for skey in sched:
+        if skey == timeout_key:
+            seconds = duration(str(sched[skey]), conf.where(sched, skey, where), draft)
+            if seconds is not None:
+                draft.target["max_running_time"] = seconds
+        else:
+            conf.unsupported(sched, skey, label, "the spec has no such setting")
