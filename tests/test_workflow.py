@@ -194,3 +194,22 @@ def test_an_inherited_mistake_is_reported_once(cli, tmp_path: Path) -> None:
         f"{spec}:4:5: targets.cloud.regoin: unknown key (did you mean 'region'?)")
     assert out.err.count("regoin") == 2  # the message and its source line, once
     assert out.err.splitlines()[-1] == "1 problem(s) in 1 file(s)"
+
+
+def test_matrix_run_on_the_cloud_follows_every_member(cli, cloud_env, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in FAST_POLL.items():
+        monkeypatch.setenv(key, value)
+    repo = _repo(tmp_path)
+    (repo / "trainer" / "task.py").write_text(
+        "import os, sys\nprint('lr', sys.argv[1], 'key', os.environ['API_TOKEN'], flush=True)\n")
+    spec = repo / "specs" / "sweep.yaml"
+    spec.write_text("extends: ../base.yaml\nname: sweep\nenv: {API_TOKEN: tok-98765}\n"
+                    "matrix:\n  lr: [0.1, 0.2]\nargs:\n  - --lr=${matrix.lr}\n")
+    out = cli("run", str(spec), "--target", "cloud", "--set",
+              f"targets.cloud.bucket={cloud_env.bucket}")
+    assert out.code == 0, out.err
+    assert "sweep_1/workerpool0-0 | lr --lr=0.1 key ****" in out.out
+    assert "sweep_2/workerpool0-0 | lr --lr=0.2 key ****" in out.out
+    assert "tok-98765" not in out.out + out.err
+    assert "sweep_1: SUCCEEDED" in out.err and "sweep_2: SUCCEEDED" in out.err

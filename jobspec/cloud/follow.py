@@ -55,7 +55,7 @@ def follow(vertex: Vertex, logging_api: Any, project: str, job_name: str, displa
                     info(f"{display}: {short_state(str(state))}")
             printed = print_entries(tail.fetch(), secrets)
             if state in TERMINAL:
-                _drain(tail, low, secrets)
+                drain(tail, low, secrets)
                 break
             interval = low if (printed or changed) else min(interval * 1.5, high)
             time.sleep(interval)
@@ -74,9 +74,9 @@ def follow(vertex: Vertex, logging_api: Any, project: str, job_name: str, displa
     return EXIT_JOB_FAILED
 
 
-def _drain(tail: LogTail, pause: float, secrets: Sequence[str]) -> None:
+def drain(tail: LogTail, pause: float, secrets: Sequence[str], prefix: str = "") -> None:
     """Logging can trail the job's state: read until a fetch brings nothing new."""
     for _ in range(5):
         time.sleep(min(pause, 1.0))
-        if not print_entries(tail.fetch(), secrets):
+        if not print_entries(tail.fetch(), secrets, prefix):
             return

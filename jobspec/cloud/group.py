@@ -10,15 +10,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
 
 from jobspec import gcp
-from jobspec.cloud.follow import info, poll_bounds, print_entries
+from jobspec.cloud.follow import drain, info, poll_bounds, print_entries
 from jobspec.cloud.gcs import Bucket, cloud_errors
 from jobspec.cloud.logs import LogTail
-from jobspec.cloud.submit import Submission
+from jobspec.cloud.submit import Submission, secret_values_of
 from jobspec.cloud.vertex import TERMINAL, Vertex, job_id, short_state
 from jobspec.errors import (
     EXIT_INTERRUPTED,
@@ -109,10 +110,13 @@ def submit_group(group: str, plans: list[CloudPlan], *, detach: bool, reclaim: b
             info(f"follow with `jobspec status {group}`; cancel all with `jobspec cancel {group}`")
             return EXIT_OK
         vertex = Vertex(clients.vertex, first.parent)
-        return follow_group(vertex, clients.logging, first.project, jobs)
+        secrets = sorted({v for plan in plans for v in secret_values_of(plan)}, key=len,
+                         reverse=True)
+        return follow_group(vertex, clients.logging, first.project, jobs, secrets)
 
 
-def follow_group(vertex: Vertex, logging_api: Any, project: str, jobs: dict[str, str]) -> int:
+def follow_group(vertex: Vertex, logging_api: Any, project: str, jobs: dict[str, str],
+                 secrets: Sequence[str] = ()) -> int:
     tails = {m: LogTail(logging_api, project, job_id(j)) for m, j in jobs.items()}
     states: dict[str, str] = {}
     low, high = poll_bounds()
@@ -128,8 +132,10 @@ def follow_group(vertex: Vertex, logging_api: Any, project: str, jobs: dict[str,
                     states[member] = state
                     activity = True
                     info(f"{member}: {short_state(state)}")
-                printed = print_entries(tails[member].fetch(), prefix=f"{member}/")
+                printed = print_entries(tails[member].fetch(), secrets, f"{member}/")
                 activity = printed > 0 or activity
+                if state in TERMINAL:  # as for one job: lines can trail the state
+                    drain(tails[member], low, secrets, f"{member}/")
             if all(s in TERMINAL for s in states.values()) and len(states) == len(jobs):
                 break
             interval = low if activity else min(interval * 1.5, high)

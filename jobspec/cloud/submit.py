@@ -216,7 +216,7 @@ def _execute(plan: CloudPlan, clients: gcp.Clients, *, detach: bool, reclaim: bo
         return 0
     try:
         return follow(sub.vertex, clients.logging, plan.project, job["name"], plan.name,
-                      cancel_on_interrupt=cancel_on_interrupt, secrets=_secret_values(plan))
+                      cancel_on_interrupt=cancel_on_interrupt, secrets=secret_values_of(plan))
     except CloudError as exc:
         # running `run` again would submit a second job: point at the one that exists
         exc.hint = (f"{plan.name} was submitted and keeps running: follow it with `jobspec "
@@ -224,7 +224,8 @@ def _execute(plan: CloudPlan, clients: gcp.Clients, *, detach: bool, reclaim: bo
         raise
 
 
-def _secret_values(plan: CloudPlan) -> list[str]:
+def secret_values_of(plan: CloudPlan) -> list[str]:
+    """Values of the plan's secret env vars, to mask in whatever jobspec prints."""
     pools = plan.body["jobSpec"]["workerPoolSpecs"]
     env = {item["name"]: item["value"] for pool in pools
            for item in pool.get("pythonPackageSpec", {}).get("env", [])}
