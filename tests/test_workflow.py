@@ -187,7 +187,8 @@ def test_an_inherited_mistake_is_reported_once(cli, tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     spec = repo / "specs" / "job.yaml"
     spec.write_text("extends: ../base.yaml\ntargets:\n  cloud:\n    regoin: us-east1\n"
-                    "  cloud-gpu:\n    kind: cloud\n    extends: cloud\n    scale_tier: BASIC_GPU\n")
+                    "  cloud-gpu:\n    kind: cloud\n    extends: cloud\n"
+                    "    scale_tier: BASIC_GPU\n")
     out = cli("validate", str(spec))
     assert out.code == 2
     assert out.err.splitlines()[0] == (
