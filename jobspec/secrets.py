@@ -38,9 +38,10 @@ def is_secret_name(name: str, extra: Iterable[str] = ()) -> bool:
 
 
 def _forms(value: str) -> set[str]:
-    """The value as it may be written: as is, and escaped inside JSON text (TF_CONFIG, the
-    request body, records)."""
-    return {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+    """The value as it may be written: as is, escaped inside JSON text (TF_CONFIG, the request
+    body, records), and inside a Python repr (an error quoting a value with !r)."""
+    return {value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1],
+            repr(value)[1:-1], repr('"' + value)[2:-1]}
 
 
 @dataclass(frozen=True)
