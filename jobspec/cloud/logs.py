@@ -16,8 +16,10 @@ def job_filter(project_job_id: str) -> str:
 
 
 def _pool_spec(body: dict[str, Any]) -> dict[str, Any]:
+    """The first pool's python package (or container) spec: every pool gets the same args and
+    env."""
     for pool in (body.get("jobSpec") or {}).get("workerPoolSpecs") or []:
-        spec = (pool or {}).get("pythonPackageSpec")
+        spec = (pool or {}).get("pythonPackageSpec") or (pool or {}).get("containerSpec")
         if spec:
             return dict(spec)
     return {}
