@@ -246,8 +246,7 @@ def _secrets(loaded: Loaded, env_entries: Mapping[str, str], env: Mapping[str, s
              args: Sequence[str]) -> tuple[str, ...]:
     from jobspec.secrets import plan_secrets
 
-    return plan_secrets(loaded.spec, env_entries, env, loaded.env_read,
-                        [*args, *env_entries.values()])
+    return plan_secrets(loaded, env_entries, env, [*args, *env_entries.values()])
 
 
 def label_value(text: str) -> str:

@@ -25,7 +25,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jobspec.errors import UsageError
+from jobspec.diagnostics import Problem, SpecError, display_path
+from jobspec.located import Loc, locate
+from jobspec.validation import dotted
 
 MASK = "****"
 MIN_LENGTH = 8
@@ -136,61 +138,77 @@ class EnvReads(Mapping[str, str]):
         return key in self.env
 
 
-def _strings(data: Any, path: str) -> Iterator[tuple[str, str]]:
+def _strings(data: Any, path: tuple[str | int, ...] = ()
+             ) -> Iterator[tuple[tuple[str | int, ...], str]]:
     if isinstance(data, str):
         yield path, data
     elif isinstance(data, Mapping):
         for key, value in data.items():
-            yield from _strings(value, f"{path}.{key}" if path else str(key))
+            yield from _strings(value, (*path, str(key)))
     elif isinstance(data, (list, tuple)):
         for i, value in enumerate(data):
-            yield from _strings(value, f"{path}[{i}]")
+            yield from _strings(value, (*path, i))
 
 
-def _carries(path: str) -> bool:
+def _carries(path: tuple[str | int, ...]) -> bool:
     """Keys whose values reach only the trainer, where a secret may go."""
-    parts = re.sub(r"\[\d+\]", "", path).split(".")
-    top = parts[0] in ("args", "env", "secrets")
-    in_target = len(parts) >= 3 and parts[0] == "targets" and parts[2] in ("args", "env")
+    keys = [p for p in path if isinstance(p, str)]
+    top = bool(keys) and keys[0] in ("args", "env", "secrets")
+    in_target = len(keys) >= 3 and keys[0] == "targets" and keys[2] in ("args", "env")
     return top or in_target
 
 
-def plan_secrets(spec: Any, env_entries: Mapping[str, str], env: Mapping[str, str],
-                 read: Iterable[str], trainer_values: Sequence[str]) -> tuple[str, ...]:
+def _problem(loaded: Any, path: tuple[str | int, ...], message: str, *,
+             show_line: bool) -> SpecError:
+    """An error at the value's place; without its line when that line would show the secret
+    (a short one, which masking cannot hide)."""
+    where = locate(loaded.tree, path) or Loc(display_path(str(loaded.path)), 1, 1)
+    return SpecError([Problem(where, dotted(path), message)],
+                     loaded.sources if show_line else {})
+
+
+def plan_secrets(loaded: Any, env_entries: Mapping[str, str], env: Mapping[str, str],
+                 trainer_values: Sequence[str]) -> tuple[str, ...]:
     """The plan's secret values, after refusing the ones that cannot be kept secret.
 
-    ``spec`` is the validated Spec, ``env_entries`` the trainer's env from the spec, ``env``
-    the environment interpolation read from and ``read`` the variables it read;
-    ``trainer_values`` are the trainer's args and env values.
+    ``loaded`` is the assembled spec (jobspec.assemble.Loaded), ``env_entries`` the trainer's
+    env from the spec, ``env`` the environment interpolation read from; ``trainer_values``
+    are the trainer's args and env values.
     """
+    spec = loaded.spec
     listed = tuple(spec.secrets)
-    found: list[tuple[str, str]] = []  # (how to name it, value)
+    target_env = spec.targets[loaded.target].env if loaded.target in spec.targets else {}
+    found: list[tuple[str, str, tuple[str | int, ...] | None]] = []  # (what, value, where)
     for name, value in env_entries.items():
         if is_secret_name(name, listed) and value:
-            found.append((f"env {name}", value))
-    for name in sorted(read):
+            place: tuple[str | int, ...] = (
+                ("targets", loaded.target, "env", name) if name in target_env else ("env", name))
+            found.append((f"env {name}", value, place))
+    for name in sorted(loaded.env_read):
         read_value = env.get(name)
         if read_value and is_secret_name(name, listed):
             found.append((f"environment variable {name} (read through ${{{name}}})",
-                          read_value))
-    joined = "\0".join(trainer_values)
-    for what, value in found:
-        if len(value) < MIN_LENGTH and (what.startswith("env ") or value in joined):
-            raise UsageError(
-                f"secret {what} is {len(value)} character(s) long: too short to mask safely "
-                f"(a secret needs at least {MIN_LENGTH})",
-                hint=f"use a longer secret; if it is not a secret, give it a name without "
-                f"{SECRET_NAMES}, and leave it out of `secrets:`")
-    values = [v for _, v in found if len(v) >= MIN_LENGTH]
+                          read_value, None))
     dumped = spec.model_dump(mode="json", exclude_none=True)
-    for what, value in found:
+    strings = list(_strings(dumped))
+    joined = "\0".join(trainer_values)
+    for what, value, where in found:
+        if len(value) >= MIN_LENGTH or (where is None and value not in joined):
+            continue
+        if where is None:
+            where = next((p for p, text in strings if _carries(p) and value in text), ())
+        raise _problem(loaded, where, f"secret {what} is {len(value)} character(s) long: too "
+                       f"short to mask safely (a secret needs at least {MIN_LENGTH}); if it "
+                       f"is not a secret, give it a name without {SECRET_NAMES}, and leave it "
+                       "out of `secrets:`", show_line=False)
+    values = [v for _, v, _ in found if len(v) >= MIN_LENGTH]
+    for what, value, _ in found:
         if len(value) < MIN_LENGTH:
             continue
-        for path, text in _strings(dumped, ""):
+        for path, text in strings:
             if value in text and not _carries(path):
-                raise UsageError(
-                    f"secret {what} is used in {path}: only args and env may carry a secret "
-                    f"({path} is shown, stored or uploaded as written)",
-                    hint="pass the secret to the trainer through env or args")
+                raise _problem(loaded, path, f"secret {what} is used here: only args and env "
+                               "may carry a secret (this value is shown, stored or uploaded as "
+                               "written)", show_line=True)
     remember(values)
     return tuple(sorted(set(values), key=lambda v: (-len(v), v)))

@@ -221,23 +221,29 @@ def test_server_error_echoing_the_request_is_masked(cli, cloud_env, secret_env,
 # --- refusals ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("where", "named"), [
-    ("env", "secret env API_TOKEN is 3 character(s) long"),
-    ("var", "secret environment variable MY_TOKEN (read through ${MY_TOKEN}) is 3 character"),
+HOW = ("too short to mask safely (a secret needs at least 8); if it is not a secret, give it a "
+       "name without TOKEN, SECRET, PASSWORD, CREDENTIALS, PASSWD, or ending in _KEY, and leave "
+       "it out of `secrets:`")
+
+
+@pytest.mark.parametrize(("where", "error"), [
+    ("env", f"job.yaml:5:18: env.API_TOKEN: secret env API_TOKEN is 3 character(s) long: {HOW}"),
+    ("var", "job.yaml:4:8: args[0]: secret environment variable MY_TOKEN (read through "
+            f"${{MY_TOKEN}}) is 3 character(s) long: {HOW}"),
 ])
 def test_short_secret_is_refused_without_showing_it(cli, secret_env, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch,
-                                                    where: str, named: str) -> None:
+                                                    where: str, error: str) -> None:
     spec = _project(tmp_path)
     if where == "env":
         spec.write_text(spec.read_text().replace(ENV_SECRET, "Zq7"))
     else:
         monkeypatch.setenv("MY_TOKEN", "Zq7")
+    monkeypatch.chdir(tmp_path)
     for command in ("plan", "run"):
-        out = cli(command, str(spec), "--target", "local")
+        out = cli(command, "job.yaml", "--target", "local")
         assert out.code == 2
-        assert named in out.err and "too short to mask safely" in out.err
-        assert "Zq7" not in out.out + out.err
+        assert out.err == error + "\n"  # the place, not the line: it would show the value
     assert not (tmp_path / ".jobspec" / "runs").exists()  # refused before running
 
 
@@ -249,18 +255,22 @@ def test_empty_secret_is_fine(cli, secret_env, tmp_path: Path) -> None:
     assert json.loads(out.out)["processes"][0]["env"]["API_TOKEN"] == ""
 
 
-@pytest.mark.parametrize(("key", "value"), [
-    ("targets.cloud.job_dir", "gs://placeholder-bucket/${MY_TOKEN}"),
-    ("trainer.requirements", "['pkg @ git+https://x:${MY_TOKEN}@example.com/pkg.git']"),
+@pytest.mark.parametrize(("key", "value", "path"), [
+    ("targets.cloud.job_dir", "gs://placeholder-bucket/${MY_TOKEN}", "targets.cloud.job_dir"),
+    ("trainer.requirements", "['pkg @ git+https://x:${MY_TOKEN}@example.com/pkg.git']",
+     "trainer.requirements[0]"),
 ])
 def test_secret_outside_args_and_env_is_refused(cli, secret_env, tmp_path: Path, key: str,
-                                                value: str) -> None:
+                                                value: str, path: str) -> None:
     """A job_dir is an object path, a requirement is uploaded in the package metadata: jobspec
     cannot mask them there, so it refuses the secret."""
     spec = _project(tmp_path)
     out = cli("plan", str(spec), "--target", "cloud", "--set", f"{key}={value}")
     assert out.code == 2
-    assert f"is used in {key}" in out.err and "only args and env may carry a secret" in out.err
+    assert (f"{path}: secret environment variable MY_TOKEN (read through ${{MY_TOKEN}}) is used "
+            "here: only args and env may carry a secret (this value is shown, stored or "
+            "uploaded as written)") in out.err
+    assert f"| --set {key}={value}" in out.err  # the line shows the reference, not the value
     assert _leaks(out.out + out.err) == []
 
 
