@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from jobspec.diagnostics import Problem, SpecError, did_you_mean, display_path
 from jobspec.interpolate import BUILTINS, Context, interpolate, references, substitute
 from jobspec.located import LDict, LList, Loc, count_values, deep_merge, locate, plain
-from jobspec.secrets import EnvReads
+from jobspec.secrets import EnvReads, remember_written
 from jobspec.spec import Spec
 from jobspec.validation import describe, dotted
 from jobspec.validation import problems as validation_problems
@@ -306,6 +306,7 @@ def assemble(root: LDict, targets: LDict, names: list[str | None], chosen: str |
     base = resolved.parent
     reads = EnvReads(env)  # which variables were read: their values may be secrets
     env = reads
+    remember_written(root, targets)  # errors below may show a line holding a secret
     at_once = _all_at_once(root, targets, names, chosen, env, base, texts, matrix)
     if at_once is not None:
         return Loaded(resolved, at_once[0], chosen, at_once[1], sources, matrix=matrix,

@@ -138,6 +138,19 @@ class EnvReads(Mapping[str, str]):
         return key in self.env
 
 
+def remember_written(root: Mapping[str, Any], targets: Mapping[str, Any]) -> None:
+    """Values written in the spec for secret-named env entries, remembered before validation:
+    an error that shows a line of the spec must not show them."""
+    listed = root.get("secrets")
+    names = [n for n in listed if isinstance(n, str)] if isinstance(listed, list) else []
+    for holder in (root, *targets.values()):
+        env = holder.get("env") if isinstance(holder, Mapping) else None
+        if isinstance(env, Mapping):
+            remember(str(v) for k, v in env.items()
+                     if isinstance(v, (str, int, float)) and not isinstance(v, bool)
+                     and "$" not in str(v) and is_secret_name(str(k), names))
+
+
 def _strings(data: Any, path: tuple[str | int, ...] = ()
              ) -> Iterator[tuple[tuple[str | int, ...], str]]:
     if isinstance(data, str):

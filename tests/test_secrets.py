@@ -282,3 +282,15 @@ def test_spec_error_quoting_a_secret_masks_it(cli, secret_env, tmp_path: Path) -
     assert out.code == 2
     assert "name" in out.err
     assert _leaks(out.out + out.err) == []
+
+
+def test_spec_error_showing_a_line_that_holds_a_secret_masks_it(cli, secret_env,
+                                                                 tmp_path: Path) -> None:
+    spec = _project(tmp_path)
+    spec.write_text(spec.read_text().replace(f"{ENV_SECRET}}}", f"{ENV_SECRET}, BAD: [1]}}"))
+    for command in (["plan", str(spec), "--target", "local"], ["validate", str(spec)]):
+        out = cli(*command)
+        assert out.code == 2
+        assert "env.BAD: expected a string, got a list" in out.err
+        assert "| env: {API_TOKEN: ****, BAD: [1]}" in out.err
+        assert _leaks(out.out + out.err) == []
