@@ -176,6 +176,8 @@ def _problem(loaded: Any, path: tuple[str | int, ...], message: str, *,
     """An error at the value's place; without its line when that line would show the secret
     (a short one, which masking cannot hide)."""
     where = locate(loaded.tree, path) or Loc(display_path(str(loaded.path)), 1, 1)
+    if not show_line and where.file.startswith("--set ") and "=" in where.file:
+        where = where._replace(file=where.file.split("=", 1)[0] + "=…")  # it holds the value
     return SpecError([Problem(where, dotted(path), message)],
                      loaded.sources if show_line else {})
 

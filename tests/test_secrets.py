@@ -230,18 +230,23 @@ HOW = ("too short to mask safely (a secret needs at least 8); if it is not a sec
     ("env", f"job.yaml:5:18: env.API_TOKEN: secret env API_TOKEN is 3 character(s) long: {HOW}"),
     ("var", "job.yaml:4:8: args[0]: secret environment variable MY_TOKEN (read through "
             f"${{MY_TOKEN}}) is 3 character(s) long: {HOW}"),
+    ("set", "--set env.DB_PASSWORD=…:1:23: env.DB_PASSWORD: secret env DB_PASSWORD is 3 "
+            f"character(s) long: {HOW}"),
 ])
 def test_short_secret_is_refused_without_showing_it(cli, secret_env, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch,
                                                     where: str, error: str) -> None:
     spec = _project(tmp_path)
+    more = []
     if where == "env":
         spec.write_text(spec.read_text().replace(ENV_SECRET, "Zq7"))
-    else:
+    elif where == "var":
         monkeypatch.setenv("MY_TOKEN", "Zq7")
+    else:
+        more = ["--set", "env.DB_PASSWORD=Zq7"]
     monkeypatch.chdir(tmp_path)
     for command in ("plan", "run"):
-        out = cli(command, "job.yaml", "--target", "local")
+        out = cli(command, "job.yaml", "--target", "local", *more)
         assert out.code == 2
         assert out.err == error + "\n"  # the place, not the line: it would show the value
     assert not (tmp_path / ".jobspec" / "runs").exists()  # refused before running
