@@ -120,10 +120,11 @@ class EnvReads(Mapping[str, str]):
         return value
 
     def get(self, key: str, default: Any = None) -> Any:
-        self.names.add(key)
         value = self.env.get(key, default)
-        if isinstance(value, str) and is_secret_name(key):
-            remember((value,))
+        if key not in self.names:  # validate reads a few variables per target: check once
+            self.names.add(key)
+            if isinstance(value, str) and len(value) >= MIN_LENGTH and _SECRET_NAME.search(key):
+                remember((value,))
         return value
 
     def __iter__(self) -> Iterator[str]:
