@@ -8,12 +8,17 @@ the trainer's streamed output and stderr tail, logs, and error messages.
 
 Masking replaces text, so a secret must be long enough not to occur by chance: masking "abc"
 would shred unrelated output (and still leak it, since every "abc" left visible would be
-known not to be it). A shorter non-empty secret is refused at plan time, naming the variable
-and never the value.
+known not to be it). Eight characters is where a value stops turning up in ordinary log text
+(paths, numbers, words) and where real tokens and passwords start. A shorter non-empty secret
+is refused at plan time, naming the variable and its place, never the value. A secret used
+outside args and env (a job_dir, a label, a requirement) is refused too: those are object
+names, resource fields or package metadata, shown and uploaded as written.
 
 Each plan carries its secret values (`plan.secret_values`); plans also `remember()` them for
 the process, so an error message rendered far from the plan (cli.main, a claim's error text)
-is masked with what this process knows.
+is masked with what this process knows. A later `jobspec logs` of a cloud job made no plan:
+the claim records where the secrets sit in the request (positions, never values) and the
+values are read back from the job itself (jobspec/cloud/logs.py).
 """
 
 from __future__ import annotations
