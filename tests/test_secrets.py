@@ -232,7 +232,7 @@ HOW = ("too short to mask safely (a secret needs at least 8); if it is not a sec
             f"${{MY_TOKEN}}) is 3 character(s) long: {HOW}"),
     ("set", "--set env.DB_PASSWORD=…:1:23: env.DB_PASSWORD: secret env DB_PASSWORD is 3 "
             f"character(s) long: {HOW}"),
-])
+], ids=["env", "var", "set"])
 def test_short_secret_is_refused_without_showing_it(cli, secret_env, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch,
                                                     where: str, error: str) -> None:
@@ -264,7 +264,7 @@ def test_empty_secret_is_fine(cli, secret_env, tmp_path: Path) -> None:
     ("targets.cloud.job_dir", "gs://placeholder-bucket/${MY_TOKEN}", "targets.cloud.job_dir"),
     ("trainer.requirements", "['pkg @ git+https://x:${MY_TOKEN}@example.com/pkg.git']",
      "trainer.requirements[0]"),
-])
+], ids=["job_dir", "requirements"])
 def test_secret_outside_args_and_env_is_refused(cli, secret_env, tmp_path: Path, key: str,
                                                 value: str, path: str) -> None:
     """A job_dir is an object path, a requirement is uploaded in the package metadata: jobspec
