@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from jobspec.diagnostics import Problem, SpecError, did_you_mean, display_path
 from jobspec.interpolate import BUILTINS, Context, interpolate, references, substitute
 from jobspec.located import LDict, LList, Loc, count_values, deep_merge, locate, plain
+from jobspec.secrets import EnvReads, remember_written
 from jobspec.spec import Spec
 from jobspec.validation import describe, dotted
 from jobspec.validation import problems as validation_problems
@@ -37,6 +38,7 @@ class Loaded:
     matrix: dict[str, str] | None = None  # this member's matrix values
     group: str | None = None  # with a matrix: the group's name, and one Loaded per member
     members: tuple[Loaded, ...] = ()
+    env_read: frozenset[str] = frozenset()  # environment variables interpolation read
 
     @cached_property
     def fingerprint(self) -> str:
@@ -302,9 +304,13 @@ def assemble(root: LDict, targets: LDict, names: list[str | None], chosen: str |
     they load cleanly (or strictly too, for `validate`)."""
     resolved = path.resolve()
     base = resolved.parent
+    reads = EnvReads(env)  # which variables were read: their values may be secrets
+    env = reads
+    remember_written(root, targets)  # errors below may show a line holding a secret
     at_once = _all_at_once(root, targets, names, chosen, env, base, texts, matrix)
     if at_once is not None:
-        return Loaded(resolved, at_once[0], chosen, at_once[1], sources, matrix=matrix)
+        return Loaded(resolved, at_once[0], chosen, at_once[1], sources, matrix=matrix,
+                      env_read=frozenset(reads.names))
     file = display_path(str(path))
     specs: dict[str | None, Spec | None] = {}
     trees: dict[str | None, LDict] = {}
@@ -320,7 +326,8 @@ def assemble(root: LDict, targets: LDict, names: list[str | None], chosen: str |
         return None
     kept = {n: s.targets[n] for n, s in specs.items() if s is not None and n is not None}
     spec = main.model_copy(update={"targets": kept})
-    return Loaded(resolved, spec, chosen, trees[chosen], sources, matrix=matrix)
+    return Loaded(resolved, spec, chosen, trees[chosen], sources, matrix=matrix,
+                  env_read=frozenset(reads.names))
 
 
 def rebase_package_path(base: LDict, base_dir: Path, spec_dir: Path) -> None:

@@ -14,11 +14,12 @@ def check(path: Path) -> tuple[str, int] | None:
     """None for a valid spec; else what to print about it and how many problems it has."""
     from jobspec.diagnostics import SpecError
     from jobspec.loader import load
+    from jobspec.secrets import mask
 
     try:
         load(path, strict_all=True)
     except JobspecError as exc:
-        return exc.render(), len(exc.problems) if isinstance(exc, SpecError) else 1
+        return mask(exc.render()), len(exc.problems) if isinstance(exc, SpecError) else 1
     return None
 
 

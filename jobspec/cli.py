@@ -47,7 +47,11 @@ def _local_tensorflow() -> str | None:
 def _load(spec: str | None, target: str | None, sets: Sequence[str] = (),
           name: str | None = None) -> Any:
     from jobspec.loader import load
+    from jobspec.secrets import is_secret_name, remember
 
+    # a --set of a secret-named key: an error quoting the assignment must not show the value
+    remember(value for key, _, value in (s.partition("=") for s in sets)
+             if is_secret_name(key.rsplit(".", 1)[-1]))
     return load(_spec_path(spec), target=target, overrides=sets, name=name)
 
 
@@ -69,7 +73,9 @@ def _plans(loaded: Any, *, isolated: bool | None = None) -> list[Any]:
 
 
 def _warn(message: str) -> None:
-    click.echo(click.style("warning: ", fg="yellow", bold=True) + message, err=True)
+    from jobspec.secrets import mask
+
+    click.echo(click.style("warning: ", fg="yellow", bold=True) + mask(message), err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -364,7 +370,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         exc.show()
         raise SystemExit(EXIT_USAGE) from None
     except JobspecError as exc:
-        click.echo(exc.render(), err=True)
+        from jobspec.secrets import mask
+
+        click.echo(mask(exc.render()), err=True)
         raise SystemExit(exc.exit_code) from None
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

@@ -23,7 +23,7 @@ from typing import IO, Any
 from jobspec.errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_OK, JobFailed, UsageError
 from jobspec.plan import LocalPlan, Process
 from jobspec.records import Records, Run, utc_now
-from jobspec.render import plan_json, scrub, secret_values
+from jobspec.render import plan_json, plan_secrets
 
 GRACE_SECONDS = 5.0
 TAIL_LINES = 20
@@ -112,7 +112,7 @@ class Runner:
         self.tasks: list[_Task] = []
         self.lock = threading.Lock()
         self.log = run.open_log()
-        self.secrets = secret_values(self._all_env(), plan.secrets)
+        self.secrets = plan_secrets(plan)
         self.prefixed = len(plan.processes) > 1
         # from the plan, not from the tasks started so far: the first lines are aligned too
         self.width = max(len(p.task) for p in plan.processes)
@@ -125,7 +125,6 @@ class Runner:
         return merged
 
     def _emit(self, task: _Task, line: str, stream: IO[str]) -> None:
-        line = scrub(line, self.secrets) if self.secrets else line
         prefix = f"{task.label:<{self.width}} | " if self.prefixed else ""
         if self.label:
             prefix = f"{self.label}/{prefix}" if prefix else f"{self.label} | "
@@ -142,6 +141,7 @@ class Runner:
             line = raw.decode("utf-8", errors="replace")
             if not line.endswith("\n"):
                 line += "\n"
+            line = self.secrets.mask(line)  # before the line goes anywhere: stream, log, tail
             if is_err:
                 task.stderr_tail.append(line)
             self._emit(task, line, stream)
@@ -271,7 +271,8 @@ def execute(plan: LocalPlan, *, records: Records | None = None, label: str | Non
         tail = "".join(task.stderr_tail)
         who = "trainer" if len(plan.processes) == 1 else task.label
         message = describe_exit(who, exit_code)
-        raise JobFailed(message + (f"; last lines of its stderr:\n{tail.rstrip()}" if tail else ""))
+        raise JobFailed(plan_secrets(plan).mask(
+            message + (f"; last lines of its stderr:\n{tail.rstrip()}" if tail else "")))
     except (KeyboardInterrupt, _Stop):
         ended = None
         state, code = "interrupted", EXIT_INTERRUPTED

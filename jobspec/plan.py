@@ -67,6 +67,7 @@ class LocalPlan:
     warnings: tuple[str, ...]
     fingerprint: str
     kind: str = "local"
+    secret_values: tuple[str, ...] = ()  # masked in every output (jobspec/secrets.py)
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class CloudPlan:
     warnings: tuple[str, ...]
     fingerprint: str
     kind: str = "cloud"
+    secret_values: tuple[str, ...] = ()  # masked in every output (jobspec/secrets.py)
 
 
 def trainer_args(spec: Spec, target: LocalTarget | CloudTarget, extra: Sequence[str],
@@ -236,7 +238,15 @@ def plan_local(loaded: Loaded, extra_args: Sequence[str] = (), *, host: Host | N
         project_root=str(root), module=spec.trainer.module, package_path=str(package_dir),
         python=python, job_dir=target.job_dir, isolated=isolated, processes=tuple(processes),
         package=package, requirements=tuple(spec.trainer.requirements),
-        secrets=tuple(spec.secrets), warnings=tuple(warnings), fingerprint=loaded.fingerprint)
+        secrets=tuple(spec.secrets), warnings=tuple(warnings), fingerprint=loaded.fingerprint,
+        secret_values=_secrets(loaded, {**spec.env, **target.env}, host.env, args))
+
+
+def _secrets(loaded: Loaded, env_entries: Mapping[str, str], env: Mapping[str, str],
+             args: Sequence[str]) -> tuple[str, ...]:
+    from jobspec.secrets import plan_secrets
+
+    return plan_secrets(loaded, env_entries, env, [*args, *env_entries.values()])
 
 
 def label_value(text: str) -> str:
@@ -394,4 +404,5 @@ def plan_cloud(loaded: Loaded, extra_args: Sequence[str] = (), *, submission_id:
         pools=described,
         gcloud=_gcloud(body, project, target.region, spec.trainer.module, staging_uri, args,
                        shapes, resolved.image_uri),
-        secrets=tuple(spec.secrets), warnings=tuple(warnings), fingerprint=loaded.fingerprint)
+        secrets=tuple(spec.secrets), warnings=tuple(warnings), fingerprint=loaded.fingerprint,
+        secret_values=_secrets(loaded, env, host.env, args))

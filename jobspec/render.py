@@ -1,49 +1,61 @@
-"""Plans as text and as JSON, with secret values masked."""
+"""Plans as text and as JSON, with secret values masked (jobspec/secrets.py): env entries
+with secret names, and secret values wherever they appear (inside an argument, TF_CONFIG, the
+gcloud line)."""
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from jobspec.plan import CloudPlan, LocalPlan, gcloud_text
+from jobspec.secrets import MASK, Secrets, is_secret_name
 
-MASK = "****"
 INHERITED = ("jobspec's own, without CLOUDSDK_* (gcloud's leak), with PYTHONUNBUFFERED=1 "
              "unless set and PWD=cwd")
-_SECRET_NAME = re.compile(r"TOKEN|SECRET|PASSWORD|CREDENTIALS|PASSWD|_KEY$|^KEY$", re.I)
+is_secret = is_secret_name
 
 
-def is_secret(name: str, extra: Iterable[str] = ()) -> bool:
-    return bool(_SECRET_NAME.search(name)) or name in set(extra)
+def plan_secrets(plan: LocalPlan | CloudPlan) -> Secrets:
+    """Everything secret in the plan: its secret values, and the values of env entries with
+    secret names (also for a plan made without secret_values)."""
+    env: dict[str, str] = {}
+    if isinstance(plan, LocalPlan):
+        for proc in plan.processes:
+            env.update(proc.env)
+    else:
+        for pool in plan.body["jobSpec"]["workerPoolSpecs"]:
+            for item in pool.get("pythonPackageSpec", {}).get("env", []):
+                env[item["name"]] = item["value"]
+    return Secrets.of((*plan.secret_values, *secret_values(env, plan.secrets)))
 
 
-def mask_env(env: Mapping[str, str], extra: Iterable[str] = ()) -> dict[str, str]:
+def mask_env(env: Mapping[str, str], extra: Iterable[str] = (),
+             secrets: Secrets | None = None) -> dict[str, str]:
     extra = tuple(extra)
-    return {k: (MASK if is_secret(k, extra) and v else v) for k, v in env.items()}
+    secrets = secrets or Secrets()
+    return {k: (MASK if is_secret(k, extra) and v else secrets.mask(v)) for k, v in env.items()}
 
 
 def secret_values(env: Mapping[str, str], extra: Iterable[str] = ()) -> list[str]:
-    """Values to scrub from any text jobspec prints or stores (long enough to be unambiguous)."""
+    """Values of env entries with secret names (Secrets.of keeps those long enough to mask)."""
     extra = tuple(extra)
-    return sorted({v for k, v in env.items() if is_secret(k, extra) and len(v) >= 4}, key=len,
+    return sorted({v for k, v in env.items() if is_secret(k, extra) and v}, key=len,
                   reverse=True)
 
 
 def scrub(text: str, values: Iterable[str]) -> str:
-    for value in values:
-        text = text.replace(value, MASK)
-    return text
+    return Secrets.of(values).mask(text)
 
 
-def _masked_body(plan: CloudPlan) -> dict[str, Any]:
+def _masked_body(plan: CloudPlan, secrets: Secrets) -> dict[str, Any]:
     body: dict[str, Any] = json.loads(json.dumps(plan.body))
     for pool in body["jobSpec"]["workerPoolSpecs"]:
         for item in pool.get("pythonPackageSpec", {}).get("env", []):
-            if is_secret(item["name"], plan.secrets):
+            if is_secret(item["name"], plan.secrets) and item["value"]:
                 item["value"] = MASK
-    return body
+    masked: dict[str, Any] = secrets.mask_data(body)
+    return masked
 
 
 def _package_json(plan: LocalPlan | CloudPlan) -> dict[str, Any] | None:
@@ -56,6 +68,12 @@ def _package_json(plan: LocalPlan | CloudPlan) -> dict[str, Any] | None:
 
 
 def plan_json(plan: LocalPlan | CloudPlan) -> dict[str, Any]:
+    secrets = plan_secrets(plan)
+    data: dict[str, Any] = secrets.mask_data(_plan_json(plan, secrets))
+    return data
+
+
+def _plan_json(plan: LocalPlan | CloudPlan, secrets: Secrets) -> dict[str, Any]:
     common = {"kind": plan.kind, "name": plan.name, "target": plan.target,
               "spec": plan.spec_path, "fingerprint": plan.fingerprint,
               "warnings": list(plan.warnings), "package": _package_json(plan)}
@@ -64,12 +82,13 @@ def plan_json(plan: LocalPlan | CloudPlan) -> dict[str, Any]:
                 "inherited_env": INHERITED,
                 "python": plan.python, "job_dir": plan.job_dir, "isolated": plan.isolated,
                 "processes": [{"task": p.task, "argv": list(p.argv), "cwd": p.cwd,
-                               "env": mask_env(p.env, plan.secrets)} for p in plan.processes]}
+                               "env": mask_env(p.env, plan.secrets, secrets)}
+                              for p in plan.processes]}
     return {**common, "project": plan.project, "region": plan.region, "bucket": plan.bucket,
             "job_dir": plan.job_dir, "endpoint": plan.endpoint, "parent": plan.parent,
             "staging_uri": plan.staging_uri, "name_suffix": plan.name_suffix,
-            "pools": list(plan.pools), "request": _masked_body(plan),
-            "gcloud": list(plan.gcloud)}
+            "pools": list(plan.pools), "request": _masked_body(plan, secrets),
+            "gcloud": [secrets.mask(word) for word in plan.gcloud]}
 
 
 def _excluded_lines(plan: LocalPlan | CloudPlan) -> list[str]:
@@ -84,6 +103,11 @@ def _excluded_lines(plan: LocalPlan | CloudPlan) -> list[str]:
 
 
 def plan_text(plan: LocalPlan | CloudPlan) -> str:
+    secrets = plan_secrets(plan)
+    return secrets.mask(_plan_text(plan, secrets))
+
+
+def _plan_text(plan: LocalPlan | CloudPlan, secrets: Secrets) -> str:
     lines = [f"plan        {plan.name} on target {plan.target} ({plan.kind})"]
     if isinstance(plan, LocalPlan):
         lines.append(f"job_dir     {plan.job_dir or '(none)'}")
@@ -94,8 +118,8 @@ def plan_text(plan: LocalPlan | CloudPlan) -> str:
         for proc in plan.processes:
             lines.append(f"process     {proc.task}")
             lines.append(f"  cwd       {proc.cwd or '(a fresh empty folder)'}")
-            lines.append("  argv      " + " ".join(_quote(a) for a in proc.argv))
-            for key, value in mask_env(proc.env, plan.secrets).items():
+            lines.append("  argv      " + " ".join(_quote(secrets.mask(a)) for a in proc.argv))
+            for key, value in mask_env(proc.env, plan.secrets, secrets).items():
                 lines.append(f"  env       {key}={value}")
     else:
         lines += [f"project     {plan.project}", f"region      {plan.region}",
@@ -107,9 +131,9 @@ def plan_text(plan: LocalPlan | CloudPlan) -> str:
         lines += _excluded_lines(plan)
         lines += [f"pool        {p}" for p in plan.pools]
         lines.append(f"request     POST {plan.endpoint}v1/{plan.parent}/customJobs")
-        body = json.dumps(_masked_body(plan), indent=2)
+        body = json.dumps(_masked_body(plan, secrets), indent=2)
         lines += ["  " + line for line in body.splitlines()]
-        lines.append("equivalent  " + gcloud_text(plan.gcloud))
+        lines.append("equivalent  " + gcloud_text([secrets.mask(w) for w in plan.gcloud]))
     lines += [f"warning     {w}" for w in plan.warnings]
     return "\n".join(lines)
 

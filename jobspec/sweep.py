@@ -35,7 +35,9 @@ def run_local_group(group: str, plans: list[LocalPlan], *, parallel: int = 1) ->
         try:
             code = execute(plan, label=plan.name if parallel > 1 else None)
         except JobspecError as exc:
-            print(exc.render(), file=sys.stderr, flush=True)
+            from jobspec.secrets import mask
+
+            print(mask(exc.render()), file=sys.stderr, flush=True)
             code = exc.exit_code
         print(f"jobspec: {plan.name}: {'succeeded' if code == 0 else f'exit {code}'}",
               file=sys.stderr, flush=True)

@@ -11,7 +11,7 @@ from typing import Any
 from jobspec.cloud.logs import LogTail, task_of, text_of
 from jobspec.cloud.vertex import TERMINAL, Vertex, job_id, short_state
 from jobspec.errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_OK
-from jobspec.render import scrub
+from jobspec.secrets import Secrets, known, mask
 
 
 def poll_bounds() -> tuple[float, float]:
@@ -22,15 +22,17 @@ def poll_bounds() -> tuple[float, float]:
 
 
 def info(message: str) -> None:
-    print(f"jobspec: {message}", file=sys.stderr, flush=True)
+    print(f"jobspec: {mask(message)}", file=sys.stderr, flush=True)
 
 
-def print_entries(entries: Iterable[dict[str, Any]], secrets: Sequence[str] = (),
+def print_entries(entries: Iterable[dict[str, Any]], secrets: Sequence[str] | Secrets = (),
                   prefix: str = "") -> int:
-    """Print each entry as `[prefix]task | line`; values of secret env vars are masked."""
+    """Print each entry as `[prefix]task | line`; secret values are masked (those given, and
+    those of every plan made in this process)."""
     count = 0
+    masking = (secrets if isinstance(secrets, Secrets) else Secrets.of(secrets)) | known()
     for entry in entries:
-        text = scrub(text_of(entry).rstrip("\n"), secrets)
+        text = masking.mask(text_of(entry).rstrip("\n"))
         for line in text.splitlines() or [""]:
             print(f"{prefix}{task_of(entry)} | {line}", flush=True)
         count += 1
@@ -39,7 +41,7 @@ def print_entries(entries: Iterable[dict[str, Any]], secrets: Sequence[str] = ()
 
 def follow(vertex: Vertex, logging_api: Any, project: str, job_name: str, display: str, *,
            cancel_on_interrupt: bool = False, show_states: bool = True,
-           secrets: Sequence[str] = ()) -> int:
+           secrets: Sequence[str] | Secrets = ()) -> int:
     tail = LogTail(logging_api, project, job_id(job_name))
     low, high = poll_bounds()
     interval = low
@@ -69,12 +71,14 @@ def follow(vertex: Vertex, logging_api: Any, project: str, job_name: str, displa
         return EXIT_INTERRUPTED
     if state == "JOB_STATE_SUCCEEDED":
         return EXIT_OK
-    error = (job.get("error") or {}).get("message", "")
+    masking = (secrets if isinstance(secrets, Secrets) else Secrets.of(secrets)) | known()
+    error = masking.mask((job.get("error") or {}).get("message", ""))
     info(f"{display} ended {short_state(str(state))}" + (f": {error}" if error else ""))
     return EXIT_JOB_FAILED
 
 
-def drain(tail: LogTail, pause: float, secrets: Sequence[str], prefix: str = "") -> None:
+def drain(tail: LogTail, pause: float, secrets: Sequence[str] | Secrets,
+          prefix: str = "") -> None:
     """Logging can trail the job's state: read until a fetch brings nothing new."""
     for _ in range(5):
         time.sleep(min(pause, 1.0))

@@ -2,16 +2,65 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from jobspec.cloud.vertex import call
+from jobspec.secrets import Secrets, is_secret_name
 
 PAGE_SIZE = 1000
 
 
 def job_filter(project_job_id: str) -> str:
     return f'resource.type="ml_job" AND resource.labels.job_id="{project_job_id}"'
+
+
+def _pool_spec(body: dict[str, Any]) -> dict[str, Any]:
+    """The first pool's python package (or container) spec: every pool gets the same args and
+    env."""
+    for pool in (body.get("jobSpec") or {}).get("workerPoolSpecs") or []:
+        spec = (pool or {}).get("pythonPackageSpec") or (pool or {}).get("containerSpec")
+        if spec:
+            return dict(spec)
+    return {}
+
+
+def secret_spans(body: dict[str, Any], values: Sequence[str]) -> list[list[Any]]:
+    """Where the secret values sit in the request's args and env, as positions only:
+    ``["arg", index, start, end]`` and ``["env", name, start, end]``. The claim in the bucket
+    keeps these, never the values, so `jobspec logs` in a later process can take the values
+    from the job itself (Vertex returns its args and env) and mask them."""
+    spec = _pool_spec(body)
+    places: list[tuple[str, Any, str]] = [("arg", i, str(a))
+                                          for i, a in enumerate(spec.get("args") or [])]
+    places += [("env", e.get("name"), str(e.get("value", ""))) for e in spec.get("env") or []]
+    spans: list[list[Any]] = []
+    for kind, key, text in places:
+        for value in values:
+            start = text.find(value)
+            while value and start >= 0:
+                spans.append([kind, key, start, start + len(value)])
+                start = text.find(value, start + len(value))
+    return spans
+
+
+def job_secrets(job: dict[str, Any], claim: dict[str, Any]) -> Secrets:
+    """The secret values of a job submitted earlier, maybe by another process: env entries
+    with secret names (or names the spec listed under `secrets:`) and the spans the claim
+    recorded, read from the job's own request as Vertex returns it."""
+    spec = _pool_spec(job)
+    args = [str(a) for a in spec.get("args") or []]
+    env = {str(e.get("name")): str(e.get("value", "")) for e in spec.get("env") or []}
+    listed = [str(n) for n in claim.get("secret_names") or []]
+    values = [v for k, v in env.items() if v and is_secret_name(k, listed)]
+    for span in claim.get("secret_spans") or []:
+        try:
+            kind, key, start, end = span
+            text = args[int(key)] if kind == "arg" else env[str(key)]
+            values.append(text[int(start):int(end)])
+        except (ValueError, TypeError, IndexError, KeyError):
+            continue  # a claim edited by hand, or a job changed since: mask what is known
+    return Secrets.of(values)
 
 
 def task_of(entry: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ from jobspec import gcp
 from jobspec.cloud.follow import follow, info, print_entries
 from jobspec.cloud.gcs import Bucket, Claim, cloud_errors
 from jobspec.cloud.group import group_table, read_group
-from jobspec.cloud.logs import LogTail
+from jobspec.cloud.logs import LogTail, job_secrets
 from jobspec.cloud.vertex import Vertex, job_id, short_state
 from jobspec.errors import UsageError
 from jobspec.plan import LABEL_SUBMISSION, endpoint
@@ -135,8 +135,10 @@ def status(name: str, *, target: str | None, spec: str | None, bucket: str | Non
             _print_group(name, group[1], as_json)
             return 0
         _, _, job, claim = jobs.job(name)
+        secrets = job_secrets(job, claim.data)
         if as_json:
-            print(json.dumps({"name": name, "job": _summary(job), "claim": claim.data}, indent=2))
+            print(secrets.mask(json.dumps({"name": name, "job": _summary(job),
+                                           "claim": claim.data}, indent=2)))
             return 0
         print(f"{name}: {short_state(job.get('state', ''))}")
         print(f"  job      {job['name']}")
@@ -144,18 +146,20 @@ def status(name: str, *, target: str | None, spec: str | None, bucket: str | Non
             if key in job:
                 print(f"  {key[:-4]:<8} {job[key]}")
         if job.get("error"):
-            print(f"  error    {job['error'].get('message')}")
+            print(f"  error    {secrets.mask(str(job['error'].get('message')))}")
         return 0
 
 
 def logs(name: str, *, target: str | None, spec: str | None, bucket: str | None,
          follow_logs: bool = False) -> int:
     with Jobs(_where(target, spec, bucket)) as jobs:
-        vertex, project, job, _ = jobs.job(name)
+        vertex, project, job, claim = jobs.job(name)
+        secrets = job_secrets(job, claim.data)  # this process made no plan: ask the job
         if follow_logs:
             return follow(vertex, jobs.clients.logging, project, job["name"], name,
-                          show_states=False)
-        print_entries(LogTail(jobs.clients.logging, project, job_id(job["name"])).fetch())
+                          show_states=False, secrets=secrets)
+        print_entries(LogTail(jobs.clients.logging, project, job_id(job["name"])).fetch(),
+                      secrets)
         return 0
 
 

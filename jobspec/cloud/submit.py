@@ -19,10 +19,11 @@ from typing import Any
 from jobspec import gcp
 from jobspec.cloud.follow import follow, info
 from jobspec.cloud.gcs import Bucket, Claim, claim_path
+from jobspec.cloud.logs import secret_spans
 from jobspec.cloud.vertex import CreateFailed, Vertex
 from jobspec.errors import CloudError, JobspecError, NameTaken
 from jobspec.plan import LABEL_SUBMISSION, CloudPlan
-from jobspec.render import secret_values
+from jobspec.render import plan_secrets
 from jobspec.timings import mark
 
 Replan = Callable[[str], CloudPlan]
@@ -44,7 +45,9 @@ def _record(plan: CloudPlan, owner: str) -> dict[str, Any]:
             "package_sha256": plan.package.sha256, "user": user, "host": socket.gethostname(),
             "created": _now().isoformat(timespec="seconds"), "project": plan.project,
             "region": plan.region, "bucket": plan.bucket, "target": plan.target,
-            "job_dir": plan.job_dir, "job": None}
+            "job_dir": plan.job_dir, "job": None, "secret_names": list(plan.secrets),
+            # where the secrets sit in the request, never their values (cloud/logs.py)
+            "secret_spans": secret_spans(plan.body, plan_secrets(plan).values)}
 
 
 def _taken(bucket: Bucket, name: str, found: tuple[str, str], claim: Claim | None) -> NameTaken:
@@ -127,7 +130,8 @@ class Submission:
         # if this fails too, the claim stays "claimed"; --reclaim takes it once it is stale
         with contextlib.suppress(JobspecError):
             self.claim = self.bucket.update_claim(self.plan.name, self.claim, state="failed",
-                                                  error=error[:2000], failed=_now().isoformat())
+                                                  error=plan_secrets(self.plan).mask(error)[:2000],
+                                                  failed=_now().isoformat())
 
     def stage(self) -> None:
         path = self.plan.staging_uri.removeprefix(f"gs://{self.plan.bucket}/")
@@ -225,8 +229,5 @@ def _execute(plan: CloudPlan, clients: gcp.Clients, *, detach: bool, reclaim: bo
 
 
 def secret_values_of(plan: CloudPlan) -> list[str]:
-    """Values of the plan's secret env vars, to mask in whatever jobspec prints."""
-    pools = plan.body["jobSpec"]["workerPoolSpecs"]
-    env = {item["name"]: item["value"] for pool in pools
-           for item in pool.get("pythonPackageSpec", {}).get("env", [])}
-    return secret_values(env, plan.secrets)
+    """The plan's secret values, to mask in whatever jobspec prints."""
+    return list(plan_secrets(plan).values)
