@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
+from typing import IO, Any
 
 _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
@@ -79,10 +80,10 @@ def read_regular(path: Path | str, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def read_stream(stream: object, limit: int, what: str) -> bytes:
-    """At most ``limit`` bytes of an open binary stream (stdin), or Refused."""
-    read = getattr(stream, "read")
-    data: bytes = read(limit + 1)
+def read_stream(stream: IO[Any], limit: int) -> Any:
+    """At most ``limit`` bytes (or characters, from a text stream) of an open stream such as
+    stdin or a pipe, or Refused: an endless stream stops there."""
+    data = stream.read(limit + 1)
     if len(data) > limit:
-        raise Refused(f"{what} is larger than {size_text(limit)}")
+        raise Refused(f"is larger than {size_text(limit)}", len(data))
     return data

@@ -415,14 +415,20 @@ def _real_name(path: Path) -> str:
     return os.path.realpath(path) if os.path.islink(path) else path.name
 
 
-def not_a_spec(name: str, text: str, root: Any = _UNPARSED) -> str | None:
+def _named(name: str, path: Path) -> str:
+    return ("its name" if name == path.name else
+            f"it is a link to {name}, and that name")
+
+
+def not_a_spec(name: str, text: str, root: Any = _UNPARSED, named: str = "its name"
+               ) -> str | None:
     """Why the file named ``name`` (its real name) holding ``text`` is not a spec, or None.
 
     A spec is a .yaml/.yml file whose top level has ``version:`` or only keys a spec has (a
     base file may leave ``version`` to the file that extends it). ``root`` is its tree when it
     parsed; otherwise its top-level keys are read from the text."""
     if not name.lower().endswith((".yaml", ".yml")):
-        return "its name does not end in .yaml or .yml"
+        return f"{named} does not end in .yaml or .yml"
     if root is None:  # an empty document: nothing to show but comments
         return None
     keys = set(root) if isinstance(root, LDict) else {
@@ -443,10 +449,14 @@ def _parse_file(path: Path, file: str, texts: dict[Loc, str]) -> tuple[Any, str]
         root = build(text, file, texts)
     except SpecError as exc:
         shown = exc.sources.get(file)
-        if shown is not None and (why := not_a_spec(_real_name(path), shown)) is not None:
-            raise _NotSpec(why) from None
+        if shown is not None:
+            real = _real_name(path)
+            why = not_a_spec(real, shown, named=_named(real, path))
+            if why is not None:
+                raise _NotSpec(why) from None
         raise
-    why = not_a_spec(_real_name(path), text, root)
+    real = _real_name(path)
+    why = not_a_spec(real, text, root, _named(real, path))
     if why is not None:
         raise _NotSpec(why)
     return root, text
