@@ -646,12 +646,6 @@ def _file_extends(root: LDict, path: Path, sources: dict[str, str], texts: dict[
 # Other YAML that jobspec reads or writes (`jobspec import`): same safe reader, one writer
 
 
-def read_yaml(path: Path) -> Any:
-    """A data file (a gcloud --config) as a located tree, with the spec reader's safety limits."""
-    file = display_path(str(path))
-    return build(read(path, file), file)
-
-
 def dump(data: Any) -> str:
     """Plain data as block-style YAML in the given key order; safe_dump quotes what needs it."""
     text: str = yaml.safe_dump(data, sort_keys=False, default_flow_style=False,

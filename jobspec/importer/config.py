@@ -48,7 +48,7 @@ VERTEX_SCHEDULING_KEYS = ("timeout", "restartJobOnWorkerRestart", "strategy", "d
 
 class _File:
     def __init__(self, word: Word, draft: Draft) -> None:
-        from jobspec.loader import read_yaml
+        from jobspec.loader import build, read
 
         plain = literal(word.text)
         if plain is None:
@@ -58,8 +58,9 @@ class _File:
         if not path.is_file():
             raise UsageError(f"--config {plain}: no such file")
         self.file = display_path(str(path))
-        self.sources = {self.file: path.read_text(encoding="utf-8", errors="replace")}
-        self.tree = read_yaml(path)
+        text = read(path, self.file)  # bounded, a regular file only
+        self.sources = {self.file: text}
+        self.tree = build(text, self.file)
         self.draft = draft
 
     def fail(self, loc: Loc, path: str, message: str) -> SpecError:
