@@ -404,7 +404,7 @@ _UNPARSED: Any = object()
 # that does not parse or is not a mapping
 _KEY_LINE = re.compile(r"^(?:-[ \t]+)?[\"']?([A-Za-z_][A-Za-z0-9_-]*)[\"']?[ \t]*:(?:[ \t]|$)",
                        re.M)
-_VERSION_1 = re.compile(r"^version[ \t]*:[ \t]*([\"']?)1\1[ \t]*(?:#.*)?$", re.M)
+_VERSION_1 = re.compile(r"^version[ \t]*:[ \t]*(?:[0-9]+|([\"'])1\1)[ \t]*(?:#.*)?$", re.M)
 
 
 class _NotSpec(Exception):
@@ -425,9 +425,9 @@ def not_a_spec(name: str, text: str, root: Any = _UNPARSED, named: str = "its na
                ) -> str | None:
     """Why the file named ``name`` (its real name) holding ``text`` is not a spec, or None.
 
-    A spec is a .yaml/.yml file whose top level has ``version: 1`` or only keys a spec has (a
-    base file may leave ``version`` to the file that extends it): a docker-compose.yml
-    (``version: "3.8"``, ``services:``) is not one. ``root`` is its tree when it
+    A spec is a .yaml/.yml file whose top level has a whole-number ``version`` or only keys a
+    spec has (a base file may leave ``version`` to the file that extends it): a
+    docker-compose.yml (``version: "3.8"``, ``services:``) is not one. ``root`` is its tree when it
     parsed; otherwise its top-level keys are read from the text."""
     if not name.lower().endswith((".yaml", ".yml")):
         return f"{named} does not end in .yaml or .yml"
@@ -436,7 +436,8 @@ def not_a_spec(name: str, text: str, root: Any = _UNPARSED, named: str = "its na
     if isinstance(root, LDict):
         version = root.get("version")
         keys = set(root)
-        first = not isinstance(version, bool) and version in (1, "1")
+        # a number (`version: 2` is a spec with a wrong version), not docker-compose's "3.8"
+        first = type(version) is int or version == "1"
     else:
         keys = {m.group(1) for m in _KEY_LINE.finditer(text)}
         first = _VERSION_1.search(text) is not None
@@ -444,7 +445,7 @@ def not_a_spec(name: str, text: str, root: Any = _UNPARSED, named: str = "its na
             return "it is not a mapping of spec keys"
     if first or keys <= SPEC_KEYS:
         return None
-    return "it has no `version: 1`, and top-level keys that a spec does not have"
+    return "it has no `version: 1`, and it has top-level keys that a spec does not have"
 
 
 def _parse_file(path: Path, file: str, texts: dict[Loc, str]) -> tuple[Any, str]:

@@ -183,22 +183,22 @@ NOT_SPECS = [
                  "it is not a mapping of spec keys",
                  id="not-yaml"),
     pytest.param("keys.yaml", f"api_key: {CANARY}\nregion: x\n".encode(),
-                 "it has no `version: 1`, and top-level keys that a spec does not have",
+                 "it has no `version: 1`, and it has top-level keys that a spec does not have",
                  id="other-keys"),
     pytest.param("compose.yml", f"version: '3.8'\nservices:\n  db:\n    environment:\n"
                  f"      PASSWORD: {CANARY}\n".encode(),
-                 "it has no `version: 1`, and top-level keys that a spec does not have",
+                 "it has no `version: 1`, and it has top-level keys that a spec does not have",
                  id="docker-compose"),
     pytest.param("list.yaml", f"- password: {CANARY}\n".encode(),
-                 "it has no `version: 1`, and top-level keys that a spec does not have",
+                 "it has no `version: 1`, and it has top-level keys that a spec does not have",
                  id="a-list"),
     pytest.param("plain.yaml", f"just some text {CANARY}\n".encode(),
                  "it is not a mapping of spec keys", id="a-scalar"),
     pytest.param("latin1.yaml", f"password: caf\xe9 {CANARY}\n".encode("latin-1"),
-                 "it has no `version: 1`, and top-level keys that a spec does not have",
+                 "it has no `version: 1`, and it has top-level keys that a spec does not have",
                  id="not-utf8"),
     pytest.param("tabs.yaml", f"token:\t{CANARY}\n\tbad: [\n".encode(),
-                 "it has no `version: 1`, and top-level keys that a spec does not have",
+                 "it has no `version: 1`, and it has top-level keys that a spec does not have",
                  id="yaml-syntax-error"),
 ]
 
@@ -257,7 +257,7 @@ def test_a_spec_argument_that_is_not_a_spec_shows_none_of_its_lines(jobspec_proc
     lines = out.err.splitlines()
     assert lines[0] == ("credentials:1:1: not a spec file: its name does not end in .yaml or "
                         ".yml; no line of it is shown")
-    assert lines[1] == ("secrets.yaml:1:1: not a spec file: it has no `version: 1`, and "
+    assert lines[1] == ("secrets.yaml:1:1: not a spec file: it has no `version: 1`, and it has "
                         "top-level keys that a spec does not have; no line of it is shown")
     assert lines[2].startswith("specs/env.yaml:1:1: not a spec file: it is a link to /proc/")
     assert lines[3] == (f"specs/leak.yaml:1:1: not a spec file: it is a link to "
