@@ -393,3 +393,30 @@ def test_records_that_are_not_small_files_neither_block_nor_flood(jobspec_proc,
     group = jobspec_proc("status", "grp", cwd=proj, timeout=30)
     assert group.code == 2
     assert group.err.startswith("no local runs of 'grp'")
+
+
+def test_import_shows_no_line_of_a_config_that_is_not_yaml_or_json(jobspec_proc,
+                                                                   tmp_path: Path) -> None:
+    (tmp_path / "credentials").write_text(f"[default]\nkey = {CANARY}\n")
+    command = ["import", "--", "gcloud", "ai-platform", "jobs", "submit", "training", "job1",
+               "--module-name", "trainer.task", "--package-path", "trainer/",
+               "--region", "us-central1", "--config"]
+    for config in ("credentials", "/proc/self/environ"):
+        out = jobspec_proc(*command, config, cwd=tmp_path, env={"SOME_TOKEN": CANARY})
+        assert out.code == 2
+        assert out.err.startswith(f"{config}:")
+        assert CANARY not in _shown(out)
+        assert len(out.err.splitlines()) == 1  # the problem, no source line
+    (tmp_path / "config.yaml").write_text("trainingInput: [\n")
+    out = jobspec_proc(*command, "config.yaml", cwd=tmp_path)
+    assert out.code == 2
+    assert "    1 | trainingInput: [" in out.err  # a config file's own lines are still shown
+
+
+def test_a_job_name_ends_at_its_last_character(cli, tmp_path: Path) -> None:
+    proj = _project(tmp_path)
+    (proj / "spec.yaml").write_text(BASE.replace("name: base_job", 'name: "job\\n"'))
+    out = cli("validate", str(proj / "spec.yaml"))
+    assert out.code == 2
+    assert "name: expected a letter, then letters, digits or underscores, at most 128 " \
+           "characters, got 'job\\n'" in out.err

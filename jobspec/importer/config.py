@@ -8,6 +8,7 @@ test checks them against those documents.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +60,14 @@ class _File:
             raise UsageError(f"--config {plain}: no such file")
         self.file = display_path(str(path))
         text = read(path, self.file)  # bounded, a regular file only
-        self.sources = {self.file: text}
-        self.tree = build(text, self.file)
+        # errors show its lines only when it is named like a config (YAML or JSON), not when
+        # the command points --config at /proc/self/environ or ~/.aws/credentials
+        named = os.path.realpath(path).lower().endswith((".yaml", ".yml", ".json"))
+        self.sources = {self.file: text} if named else {}
+        try:
+            self.tree = build(text, self.file)
+        except SpecError as exc:
+            raise SpecError(exc.problems, self.sources) from None
         self.draft = draft
 
     def fail(self, loc: Loc, path: str, message: str) -> SpecError:
