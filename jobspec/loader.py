@@ -404,7 +404,7 @@ _UNPARSED: Any = object()
 # that does not parse or is not a mapping
 _KEY_LINE = re.compile(r"^(?:-[ \t]+)?[\"']?([A-Za-z_][A-Za-z0-9_-]*)[\"']?[ \t]*:(?:[ \t]|$)",
                        re.M)
-_VERSION_1 = re.compile(r"^version[ \t]*:[ \t]*(?:[0-9]+|([\"'])1\1)[ \t]*(?:#.*)?$", re.M)
+_VERSION_NUMBER = re.compile(r"^version[ \t]*:[ \t]*(?:[0-9]+|([\"'])1\1)[ \t]*(?:#.*)?$", re.M)
 
 
 class _NotSpec(Exception):
@@ -437,13 +437,13 @@ def not_a_spec(name: str, text: str, root: Any = _UNPARSED, named: str = "its na
         version = root.get("version")
         keys = set(root)
         # a number (`version: 2` is a spec with a wrong version), not docker-compose's "3.8"
-        first = type(version) is int or version == "1"
+        versioned = type(version) is int or version == "1"
     else:
         keys = {m.group(1) for m in _KEY_LINE.finditer(text)}
-        first = _VERSION_1.search(text) is not None
+        versioned = _VERSION_NUMBER.search(text) is not None
         if not keys:
             return "it is not a mapping of spec keys"
-    if first or keys <= SPEC_KEYS:
+    if versioned or keys <= SPEC_KEYS:
         return None
     return "it has no `version: 1`, and it has top-level keys that a spec does not have"
 
