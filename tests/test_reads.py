@@ -155,13 +155,22 @@ def test_a_device_is_refused_unread(jobspec_proc, tmp_path: Path, device: str) -
     assert direct.err.startswith(f"{device}: is a character device, not a regular file")
 
 
-def test_a_folder_is_refused(cli, tmp_path: Path) -> None:
+def test_a_folder_or_a_socket_is_refused(cli, tmp_path: Path) -> None:
+    import socket
+
     proj = _project(tmp_path)
     (proj / "folder.yaml").mkdir()
     spec = _child(proj, "../folder.yaml")
     out = cli("validate", str(spec))
     assert out.code == 2
     assert (f"{spec}:2:10: extends: {proj / 'folder.yaml'}: is a folder, not a regular file; "
+            "nothing of it was read") in out.err
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(proj / "sock.yaml"))
+        spec = _child(proj, "../sock.yaml")
+        out = cli("validate", str(spec))
+    assert out.code == 2
+    assert (f"{spec}:2:10: extends: {proj / 'sock.yaml'}: is a socket, not a regular file; "
             "nothing of it was read") in out.err
 
 
