@@ -381,7 +381,7 @@ def test_list_shows_job_names_only(cli, tmp_path: Path) -> None:
     assert bad.code == 2 and "Traceback" not in bad.err
 
 
-def test_records_that_are_not_small_files_neither_block_nor_flood(jobspec_proc,
+def test_records_that_are_not_small_files_neither_block_nor_flood(cli, jobspec_proc,
                                                                    tmp_path: Path) -> None:
     proj = _project(tmp_path)
     run = proj / ".jobspec" / "runs" / "job" / "20260101T000000.000000Z"
@@ -390,34 +390,37 @@ def test_records_that_are_not_small_files_neither_block_nor_flood(jobspec_proc,
         fh.write(b'{"state": "succeeded", "start": "')
         fh.truncate(4 << 30)
     (run / "log").symlink_to("/dev/zero")  # an endless read would time out, or fill memory
-    status = jobspec_proc("status", "job", "--json", cwd=proj, timeout=30)
+    status = cli("status", "job", "--json", cwd=proj)
     assert status.code == 0, status.err
     assert json.loads(status.out)["state"] == "unknown"
-    logs = jobspec_proc("logs", "job", cwd=proj, timeout=30)
+    logs = jobspec_proc("logs", "job", cwd=proj, timeout=30)  # in a process: it could hang
     assert logs.code == 2
     assert logs.err == (f"{run / 'log'}: cannot be read: is a character device, not a regular "
                         "file\n")
     (proj / ".jobspec" / "groups").mkdir()
     os.mkfifo(proj / ".jobspec" / "groups" / "grp.json")
-    group = jobspec_proc("status", "grp", cwd=proj, timeout=30)
+    group = cli("status", "grp", cwd=proj)
     assert group.code == 2
     assert group.err.startswith("no local runs of 'grp'")
 
 
-def test_import_shows_no_line_of_a_config_that_is_not_yaml_or_json(jobspec_proc,
+def test_import_shows_no_line_of_a_config_that_is_not_yaml_or_json(cli, jobspec_proc,
                                                                    tmp_path: Path) -> None:
     (tmp_path / "credentials").write_text(f"[default]\nkey = {CANARY}\n")
     command = ["import", "--", "gcloud", "ai-platform", "jobs", "submit", "training", "job1",
                "--module-name", "trainer.task", "--package-path", "trainer/",
                "--region", "us-central1", "--config"]
-    for config in ("credentials", "/proc/self/environ"):
-        out = jobspec_proc(*command, config, cwd=tmp_path, env={"SOME_TOKEN": CANARY})
-        assert out.code == 2
-        assert out.err.startswith(f"{config}:")
-        assert CANARY not in _shown(out)
-        assert len(out.err.splitlines()) == 1  # the problem, no source line
+    out = cli(*command, "credentials", cwd=tmp_path)
+    assert out.code == 2
+    assert out.err == "credentials:2:1: YAML syntax error: did not find expected <document start>\n"
+    # a process of its own: its /proc/self/environ holds the canary
+    out = jobspec_proc(*command, "/proc/self/environ", cwd=tmp_path, env={"SOME_TOKEN": CANARY})
+    assert out.code == 2
+    assert out.err.startswith("/proc/self/environ:1:")
+    assert len(out.err.splitlines()) == 1  # the problem, no source line
+    assert CANARY not in _shown(out)
     (tmp_path / "config.yaml").write_text("trainingInput: [\n")
-    out = jobspec_proc(*command, "config.yaml", cwd=tmp_path)
+    out = cli(*command, "config.yaml", cwd=tmp_path)
     assert out.code == 2
     assert "    1 | trainingInput: [" in out.err  # a config file's own lines are still shown
 
