@@ -9,6 +9,7 @@ size, depth, aliases, expanded node count, tags and duplicate keys.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,15 +31,18 @@ from jobspec.diagnostics import (
     yaml_syntax_problem,
 )
 from jobspec.errors import UsageError
+from jobspec.fileread import Refused, read_regular
 from jobspec.located import LDict, LList, Loc, count_values, deep_merge, plain
 from jobspec.matrix import combinations, member_name
+from jobspec.spec import Spec
 from jobspec.validation import describe
 
 MAX_BYTES = 1 << 20
 MAX_DEPTH = 64
 MAX_ALIASES = 64
 MAX_NODES = 20_000
-_FIRST_READ = 1 << 16
+MAX_EXTENDS = 16  # files in one extends chain, the spec itself included
+ALLOW_VAR = "JOBSPEC_EXTENDS_ALLOW"
 
 Parser: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _T = "tag:yaml.org,2002:"
@@ -46,6 +50,7 @@ _SAFE_TAGS = {_T + t for t in ("str", "int", "float", "bool", "null", "map", "se
 _NODES = {"map": "mapping", "seq": "list"}
 _CONSTRUCT = yaml.constructor.SafeConstructor()
 _RESOLVER: Any = yaml.resolver.Resolver()
+SPEC_KEYS = frozenset(Spec.model_fields)
 
 
 def _line_col(before: str) -> tuple[int, int]:
@@ -366,28 +371,103 @@ def parse_value(text: str, file: str, column: int = 1,
 # The pipeline: file → tree → overrides → target extends → interpolation → models
 
 
-def read(path: Path, file: str) -> str:
+def _read_bytes(path: Path, file: str) -> bytes:
+    """The bytes of a spec file: a regular file of at most MAX_BYTES, or nothing of it is read."""
     try:
-        with path.open("rb") as fh:
-            # a first small read: asking for MAX_BYTES + 1 at once allocates that much for
-            # every file, a twentieth of validating a small one
-            data = fh.read(_FIRST_READ)
-            if len(data) == _FIRST_READ:
-                data += fh.read(MAX_BYTES + 1 - _FIRST_READ)
-            if len(data) > MAX_BYTES:
-                size = fh.seek(0, 2)
-                raise SpecError([Problem(Loc(file, 1, 1), "", f"file is larger than 1 MiB "
-                                         f"({size:,} bytes); a job file never needs to be")])
+        return read_regular(path, MAX_BYTES)
+    except Refused as exc:
+        if exc.size is not None:
+            raise SpecError([Problem(Loc(file, 1, 1), "", f"file is larger than 1 MiB "
+                                     f"({exc.size:,} bytes); a job file never needs to be")]
+                            ) from None
+        raise UsageError(f"{file}: {exc.reason}; nothing of it was read") from None
     except FileNotFoundError:
         raise UsageError(f"{file}: no such spec file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{file}: is a folder, not a spec file") from None
     except PermissionError:
         raise UsageError(f"{file}: permission denied") from None
     except (OSError, ValueError) as exc:  # a name too long, a file used as a folder, a NUL
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise UsageError(f"{file}: cannot be read: {reason}") from None
-    return decode(data, file)
+
+
+def read(path: Path, file: str) -> str:
+    return decode(_read_bytes(path, file), file)
+
+
+# ---------------------------------------------------------------------------------------------
+# Which files are specs. Only a spec's lines are ever shown in an error: a file that is not one
+# (`jobspec validate /etc/passwd`, `extends: ../.env.yaml`, a symlink to /proc/self/environ) is
+# refused with why, and nothing of it is shown.
+
+_UNPARSED: Any = object()
+# a top-level key as written at the start of a line (or of a top-level list item), for a file
+# that does not parse or is not a mapping
+_KEY_LINE = re.compile(r"^(?:-[ \t]+)?[\"']?([A-Za-z_][A-Za-z0-9_-]*)[\"']?[ \t]*:(?:[ \t]|$)",
+                       re.M)
+_VERSION_NUMBER = re.compile(r"^version[ \t]*:[ \t]*(?:[0-9]+|([\"'])1\1)[ \t]*(?:#.*)?$", re.M)
+
+
+class _NotSpec(Exception):
+    """Why a file is not a spec; the caller says where."""
+
+
+def _real_name(path: Path) -> str:
+    """The file's own name: a link's target's, so specs/x.yaml -> /proc/self/environ is no spec."""
+    return os.path.realpath(path) if os.path.islink(path) else path.name
+
+
+def _named(name: str, path: Path) -> str:
+    return ("its name" if name == path.name else
+            f"it is a link to {name}, and that name")
+
+
+def not_a_spec(name: str, text: str, root: Any = _UNPARSED, named: str = "its name"
+               ) -> str | None:
+    """Why the file named ``name`` (its real name) holding ``text`` is not a spec, or None.
+
+    A spec is a .yaml/.yml file whose top level has a whole-number ``version`` or only keys a
+    spec has (a base file may leave ``version`` to the file that extends it): a
+    docker-compose.yml (``version: "3.8"``, ``services:``) is not one. ``root`` is its tree when it
+    parsed; otherwise its top-level keys are read from the text."""
+    if not name.lower().endswith((".yaml", ".yml")):
+        return f"{named} does not end in .yaml or .yml"
+    if root is None:  # an empty document: nothing to show but comments
+        return None
+    if isinstance(root, LDict):
+        version = root.get("version")
+        keys = set(root)
+        # a number (`version: 2` is a spec with a wrong version), not docker-compose's "3.8"
+        versioned = type(version) is int or version == "1"
+    else:
+        keys = {m.group(1) for m in _KEY_LINE.finditer(text)}
+        versioned = _VERSION_NUMBER.search(text) is not None
+        if not keys:
+            return "it is not a mapping of spec keys"
+    if versioned or keys <= SPEC_KEYS:
+        return None
+    return "it has no `version: 1`, and it has top-level keys that a spec does not have"
+
+
+def _parse_file(path: Path, file: str, texts: dict[Loc, str]) -> tuple[Any, str]:
+    """(tree, text) of a spec file. _NotSpec when it is not one, whatever else is wrong with it:
+    its own errors would show its lines."""
+    data = _read_bytes(path, file)
+    try:
+        text = decode(data, file)
+        root = build(text, file, texts)
+    except SpecError as exc:
+        shown = exc.sources.get(file)
+        if shown is not None:
+            real = _real_name(path)
+            why = not_a_spec(real, shown, named=_named(real, path))
+            if why is not None:
+                raise _NotSpec(why) from None
+        raise
+    real = _real_name(path)
+    why = not_a_spec(real, text, root, _named(real, path))
+    if why is not None:
+        raise _NotSpec(why)
+    return root, text
 
 
 def apply_set(root: LDict, assignment: str, texts: dict[Loc, str] | None = None) -> list[Problem]:
@@ -439,16 +519,20 @@ def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str
     env = os.environ if env is None else env
     path = Path(path)
     file = display_path(str(path))
-    text = read(path, file)
-    sources = {file: text}
     texts: dict[Loc, str] = {}
-    root = build(text, file, texts)
+    try:
+        root, text = _parse_file(path, file, texts)
+    except _NotSpec as exc:
+        raise SpecError([Problem(Loc(file, 1, 1), "", f"not a spec file: {exc}; no line of it "
+                                 "is shown")]) from None
+    sources = {file: text}
     if not isinstance(root, LDict):
         raise SpecError([Problem(Loc(file, 1, 1), "", "expected a mapping of keys at the top "
                                  f"level, got {describe(plain(root))}")], sources)
     problems: list[Problem] = []
     if root.get("extends") is not None:  # resolve() walks the path: only pay it when needed
-        root = _file_extends(root, path, sources, texts, (path.resolve(),))
+        root = _file_extends(root, path, sources, texts, (path.resolve(),),
+                             _extends_roots(path, env))
     if name is not None:
         label = f"--name {name}"
         root.put("name", name, Loc(label, 1, 1), Loc(label, 1, 8))
@@ -494,35 +578,69 @@ def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str
                   group=str(group), members=tuple(members))
 
 
+def _extends_roots(path: Path, env: Mapping[str, str]) -> tuple[Path, ...]:
+    """Where `extends` may read: the project of the spec named on the command line (the folder
+    holding pyproject.toml or .git, else the spec's own folder), and the folders the user names
+    in JOBSPEC_EXTENDS_ALLOW. Nothing in a spec or its project can widen this: a spec in a pull
+    request must not be able to read the reviewer's files."""
+    from jobspec.project import find_root
+
+    folder = path.parent.resolve()
+    extra = [Path(p).resolve() for p in env.get(ALLOW_VAR, "").split(os.pathsep) if p.strip()]
+    return (find_root(folder) or folder, *extra)
+
+
 def _file_extends(root: LDict, path: Path, sources: dict[str, str], texts: dict[Loc, str],
-                  chain: tuple[Path, ...]) -> LDict:
+                  chain: tuple[Path, ...], allowed: tuple[Path, ...]) -> LDict:
     """`extends: ../base.yaml`: the base file loads first, then this file merges onto it
-    (mappings deeply; lists and scalars replace). Values keep the file they came from."""
+    (mappings deeply; lists and scalars replace). Values keep the file they came from.
+
+    Every refusal points at the `extends` line and shows nothing of the base file: it may not
+    be a spec at all."""
     parent = root.get("extends")
     if parent is None:
         return root
     where = root.val_locs["extends"]
+
+    def fail(message: str) -> SpecError:
+        return SpecError([Problem(where, "extends", message)], sources)
+
     if not isinstance(parent, str) or not parent:
-        raise SpecError([Problem(where, "extends", "expected the path of a base spec file")],
-                        sources)
+        raise fail("expected the path of a base spec file")
+    if not parent.lower().endswith((".yaml", ".yml")):
+        raise fail(f"expected the path of a base spec file ending in .yaml or .yml, got "
+                   f"{parent!r}")
+    if len(chain) >= MAX_EXTENDS:
+        raise fail(f"more than {MAX_EXTENDS} files in the extends chain (from "
+                   f"{display_path(str(chain[0]))}); merge some of the base files")
     base_path = Path(os.path.normpath(path.parent / parent))
-    if base_path.resolve() in chain:
-        cycle = " -> ".join(display_path(str(p)) for p in (*chain, base_path.resolve()))
-        raise SpecError([Problem(where, "extends", f"extends forms a cycle: {cycle}")], sources)
+    try:
+        real = base_path.resolve()
+    except (OSError, RuntimeError, ValueError) as exc:  # a symlink loop, a NUL
+        raise fail(f"{parent}: cannot be resolved: {exc}") from None
+    if real in chain:
+        cycle = " -> ".join(display_path(str(p)) for p in (*chain, real))
+        raise fail(f"extends forms a cycle: {cycle}")
+    if not any(real == folder or folder in real.parents for folder in allowed):
+        raise fail(f"{parent} is outside the project ({allowed[0]}): extends reads only files "
+                   f"inside it; to allow another folder, name it in the environment variable "
+                   f"{ALLOW_VAR} (folders separated by {os.pathsep!r})")
     base_file = display_path(str(base_path))
     try:
-        text = read(base_path, base_file)
+        base, text = _parse_file(base_path, base_file, texts)
     except UsageError as exc:
-        raise SpecError([Problem(where, "extends", exc.message)], sources) from None
-    sources[base_file] = text
-    try:
-        base = build(text, base_file, texts)
+        raise fail(exc.message) from None
+    except _NotSpec as exc:
+        raise fail(f"{parent} is not a spec file: {exc}; no line of it is shown") from None
     except SpecError as exc:
+        if base_file not in exc.sources:  # too large, UTF-16: said without the file's lines
+            raise fail("; ".join(f"{parent}: {p.message}" for p in exc.problems)) from None
         raise SpecError(exc.problems, {**sources, **exc.sources}) from None
+    sources[base_file] = text
     if not isinstance(base, LDict):
         raise SpecError([Problem(Loc(base_file, 1, 1), "", "expected a mapping of keys at the "
                                  "top level of a base spec")], sources)
-    base = _file_extends(base, base_path, sources, texts, (*chain, base_path.resolve()))
+    base = _file_extends(base, base_path, sources, texts, (*chain, real), allowed)
     rebase_package_path(base, base_path.parent, path.parent)
     child = LDict(root.loc)
     for key in root:
@@ -534,12 +652,6 @@ def _file_extends(root: LDict, path: Path, sources: dict[str, str], texts: dict[
 
 # ---------------------------------------------------------------------------------------------
 # Other YAML that jobspec reads or writes (`jobspec import`): same safe reader, one writer
-
-
-def read_yaml(path: Path) -> Any:
-    """A data file (a gcloud --config) as a located tree, with the spec reader's safety limits."""
-    file = display_path(str(path))
-    return build(read(path, file), file)
 
 
 def dump(data: Any) -> str:

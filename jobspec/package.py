@@ -33,6 +33,7 @@ from typing import Any
 import pathspec
 
 from jobspec.errors import UsageError
+from jobspec.fileread import read_regular
 
 FIXED_MTIME = 315532800  # 1980-01-01, the earliest time a zip (hence a wheel) can hold
 MAX_PACKAGE_BYTES = 500 * 1024 * 1024
@@ -199,7 +200,7 @@ class _IgnoreFile:
     @classmethod
     def load(cls, file: Path, base: str) -> _IgnoreFile | None:
         try:
-            lines = file.read_text(encoding="utf-8").splitlines()
+            lines = read_regular(file, 1 << 20).decode("utf-8").splitlines()
             return cls(base, file.name, pathspec.GitIgnoreSpec.from_lines(lines))
         except FileNotFoundError:
             return None
@@ -395,7 +396,7 @@ def _own_pyproject(parent: Path, name: str) -> dict[str, Any] | None:
     except ModuleNotFoundError:  # Python 3.10: tomli is the same parser
         import tomli as tomllib
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        doc = tomllib.loads(read_regular(path, 1 << 20).decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise PackageError(f"{path}: {err}") from err
     project = doc.get("project")

@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from jobspec.errors import UsageError
+from jobspec.fileread import read_regular
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
+
+MAX_PYPROJECT = 1 << 20  # a pyproject.toml is a few KiB
 
 
 @dataclass(frozen=True)
@@ -39,13 +42,14 @@ def project_root(spec_path: Path) -> Path:
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as fh:
-            data: dict[str, Any] = tomllib.load(fh)
-            return data
+        data: dict[str, Any] = tomllib.loads(read_regular(path, MAX_PYPROJECT).decode("utf-8"))
+        return data
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not UTF-8 text") from None
     except OSError as exc:
-        raise UsageError(f"{path}: cannot be read: {exc.strerror}") from None
+        raise UsageError(f"{path}: cannot be read: {exc.strerror or exc}") from None
 
 
 def settings(start: Path) -> Settings:

@@ -11,8 +11,30 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from jobspec.errors import UsageError
+from jobspec.fileread import open_regular, read_regular
 
 TERMINAL = ("succeeded", "failed", "interrupted")
+MAX_RECORD = 1 << 20  # a status.json or group file jobspec wrote is a few hundred bytes
+
+
+def is_job_name(name: str) -> bool:
+    from jobspec.spec import NAME_RE
+
+    return NAME_RE.fullmatch(name) is not None
+
+
+def job_name(name: str) -> str:
+    """``name`` when it is a job name; a path made from anything else could leave the records
+    folder (`../x`, `a/b`) or name a file that no run wrote (`x\\n`)."""
+    if not is_job_name(name):
+        raise UsageError(f"{name!r} is not a job name: a letter, then letters, digits or "
+                         "underscores, at most 128 characters")
+    return name
+
+
+def read_record(path: Path) -> Any:
+    """A JSON file jobspec wrote, read back: a regular file, bounded, or OSError/ValueError."""
+    return json.loads(read_regular(path, MAX_RECORD))
 
 
 def utc_now() -> str:
@@ -37,10 +59,10 @@ class Run:
 
     def status(self) -> dict[str, Any]:
         try:
-            data: dict[str, Any] = json.loads((self.folder / "status.json").read_text("utf-8"))
-            return data
+            data = read_record(self.folder / "status.json")
         except (OSError, ValueError):
             return {"state": "unknown"}
+        return data if isinstance(data, dict) else {"state": "unknown"}
 
     def set_status(self, **fields: Any) -> None:
         _write_json(self.folder / "status.json", {**self.status(), **fields})
@@ -55,7 +77,7 @@ class Records:
 
     def start(self, name: str, plan: dict[str, Any]) -> Run:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
-        folder = self.root / name / stamp
+        folder = self.root / job_name(name) / stamp
         folder.mkdir(parents=True, exist_ok=False)
         _ensure_ignored(self.root.parent)  # .jobspec/
         _write_json(folder / "plan.json", plan)
@@ -66,7 +88,7 @@ class Records:
         return run
 
     def runs(self, name: str) -> list[Run]:
-        folder = self.root / name
+        folder = self.root / job_name(name)
         if not folder.is_dir():
             return []
         return [Run(p) for p in sorted(folder.iterdir()) if (p / "status.json").is_file()]
@@ -98,7 +120,7 @@ class Records:
         rows = []
         if self.root.is_dir():
             for folder in sorted(self.root.iterdir()):
-                runs = self.runs(folder.name)
+                runs = self.runs(folder.name) if is_job_name(folder.name) else []
                 if runs:
                     status = _liveness(runs[-1].status())
                     rows.append({"name": folder.name, "runs": len(runs), **status})
@@ -115,15 +137,18 @@ class Records:
         run = self.latest(name)
         import sys
 
-        with run.log_path.open("r", encoding="utf-8", errors="replace") as fh:
+        try:  # a log replaced by a FIFO or /dev/zero would block or never end
+            fd = open_regular(run.log_path)
+        except OSError as exc:
+            raise UsageError(f"{run.log_path}: cannot be read: {exc.strerror or exc}") from None
+        with open(fd, encoding="utf-8", errors="replace") as fh:
             while True:
-                chunk = fh.read()
-                if chunk:
+                # in pieces: a training log can be larger than memory
+                while chunk := fh.read(1 << 16):
                     sys.stdout.write(chunk)
-                    sys.stdout.flush()
+                sys.stdout.flush()
                 if not follow or _liveness(run.status()).get("state") != "running":
-                    rest = fh.read()
-                    if rest:
+                    while rest := fh.read(1 << 16):
                         sys.stdout.write(rest)
                     break
                 time.sleep(poll)

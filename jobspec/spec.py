@@ -355,7 +355,7 @@ class Spec(_ArgsEnv):
     def _name(cls, value: str) -> str:
         if len(value) > 128:
             raise ValueError(f"a job name has at most 128 characters, got {len(value)}")
-        if not NAME_RE.match(value):
+        if not NAME_RE.fullmatch(value):  # match() lets a trailing newline through
             raise ValueError(
                 f"expected a letter, then letters, digits or underscores, at most 128 "
                 f"characters, got {value!r}"

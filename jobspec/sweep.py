@@ -11,11 +11,11 @@ from typing import Any
 
 from jobspec.errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_OK, JobspecError, UsageError
 from jobspec.plan import LocalPlan
-from jobspec.records import Records, utc_now
+from jobspec.records import Records, is_job_name, job_name, read_record, utc_now
 
 
 def _group_file(root: Path, group: str) -> Path:
-    return root / ".jobspec" / "groups" / f"{group}.json"
+    return root / ".jobspec" / "groups" / f"{job_name(group)}.json"
 
 
 def run_local_group(group: str, plans: list[LocalPlan], *, parallel: int = 1) -> int:
@@ -67,10 +67,15 @@ def group_status(root: Path, group: str, *, as_json: bool) -> str | None:
     path = _group_file(root, group)
     if not path.is_file():
         return None
-    record = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        record = read_record(path)
+        members = [m for m in record["members"] if isinstance(m, str) and is_job_name(m)]
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise UsageError(f"{path}: not a group record jobspec wrote: "
+                         f"{exc.strerror if isinstance(exc, OSError) else exc}") from None
     records = Records(root / ".jobspec" / "runs")
     rows: list[dict[str, Any]] = []
-    for member in record["members"]:
+    for member in members:
         runs = records.runs(member)
         status = runs[-1].status() if runs else {"state": "not run"}
         rows.append({"name": member, "state": status.get("state"),

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from jobspec.diagnostics import did_you_mean
 from jobspec.errors import UsageError
+from jobspec.fileread import Refused, read_stream
 from jobspec.importer import emit, flags, mlengine, vertex
 from jobspec.importer.draft import (
     Draft,
@@ -38,6 +39,7 @@ from jobspec.importer.words import (
 from jobspec.interpolate import BUILTINS
 
 Mapper = Callable[[Parsed, list[Word], Draft], None]
+MAX_COMMAND = 1 << 18  # a pasted script is a few KiB
 
 
 def _custom_job(parsed: Parsed, user_args: list[Word], draft: Draft) -> None:
@@ -187,14 +189,38 @@ def _words(argv: Sequence[str], string: str | None, file: str | None,
     if sum(given) > 1:
         raise UsageError("give the gcloud command once: after --, with --string, or with --file")
     if string is not None:
+        if len(string) > MAX_COMMAND:
+            raise UsageError(f"--string is longer than {MAX_COMMAND:,} characters; a gcloud "
+                             "command never needs to be")
         return _from_text(string, "--string", notes)
     if file is not None:
-        try:
-            text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"--file {file}: cannot be read: {exc}") from None
-        return _from_text(text, "stdin" if file == "-" else file, notes)
+        return _from_text(_read_command(file), "stdin" if file == "-" else file, notes)
     return from_argv(argv)
+
+
+def _read_command(file: str) -> str:
+    """The text of --file FILE (- is stdin), read up to MAX_COMMAND bytes: a FIFO or
+    `<(...)` is fine, as the user named it, but /dev/zero or an endless pipe stops there."""
+    label = "stdin" if file == "-" else f"--file {file}"
+    try:
+        if file == "-":
+            stdin = sys.stdin
+            if stdin is None:
+                raise UsageError("--file -: there is no stdin to read")
+            data = read_stream(getattr(stdin, "buffer", stdin), MAX_COMMAND)
+            text = data if isinstance(data, str) else data.decode("utf-8")
+        else:
+            with open(file, "rb") as fh:
+                text = read_stream(fh, MAX_COMMAND).decode("utf-8")
+    except Refused:
+        raise UsageError(f"{label} is larger than {MAX_COMMAND:,} bytes; a gcloud command "
+                         "never needs to be (nothing of it was imported)") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{label}: not UTF-8 text") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise UsageError(f"{label}: cannot be read: {reason}") from None
+    return text
 
 
 def import_gcloud(*, argv: Sequence[str] = (), string: str | None = None,

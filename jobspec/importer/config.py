@@ -8,6 +8,7 @@ test checks them against those documents.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ VERTEX_SCHEDULING_KEYS = ("timeout", "restartJobOnWorkerRestart", "strategy", "d
 
 class _File:
     def __init__(self, word: Word, draft: Draft) -> None:
-        from jobspec.loader import read_yaml
+        from jobspec.loader import build, read
 
         plain = literal(word.text)
         if plain is None:
@@ -58,8 +59,15 @@ class _File:
         if not path.is_file():
             raise UsageError(f"--config {plain}: no such file")
         self.file = display_path(str(path))
-        self.sources = {self.file: path.read_text(encoding="utf-8", errors="replace")}
-        self.tree = read_yaml(path)
+        text = read(path, self.file)  # bounded, a regular file only
+        # errors show its lines only when it is named like a config (YAML or JSON), not when
+        # the command points --config at /proc/self/environ or ~/.aws/credentials
+        named = os.path.realpath(path).lower().endswith((".yaml", ".yml", ".json"))
+        self.sources = {self.file: text} if named else {}
+        try:
+            self.tree = build(text, self.file)
+        except SpecError as exc:
+            raise SpecError(exc.problems, self.sources) from None
         self.draft = draft
 
     def fail(self, loc: Loc, path: str, message: str) -> SpecError:
