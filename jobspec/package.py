@@ -32,6 +32,8 @@ from typing import Any
 
 import pathspec
 
+from jobspec import credentials
+from jobspec.credentials import Finding
 from jobspec.errors import UsageError
 
 FIXED_MTIME = 315532800  # 1980-01-01, the earliest time a zip (hence a wheel) can hold
@@ -39,8 +41,8 @@ MAX_PACKAGE_BYTES = 500 * 1024 * 1024
 GENERATED_VERSION = "0.0.0"
 _COMPRESSLEVEL = 9
 _SETUP_PY_TIMEOUT_S = 300
-_KEY_PREFIXES = ("id_rsa", "id_dsa", "id_ecdsa", "id_ed25519")
 _PROJECT_FILES = re.compile(r"^(pyproject\.toml|setup\.cfg|MANIFEST\.in|README.*|LICENSE.*)$")
+_PLAIN_PATH = re.compile(r"^[A-Za-z0-9_./-]+$")
 _REQ_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?(\[[A-Za-z0-9._,\s-]*\])?")
 _REQ_REST = re.compile(r"^[A-Za-z0-9<>=!~.,*+_;:'\"()@/%#\s-]*$")
 
@@ -50,6 +52,14 @@ _Member = tuple[str, bytes | None, bool]  # (archive name, content or None for a
 
 class PackageError(UsageError):
     """The trainer package cannot be built (exit 2, like every spec or usage error)."""
+
+
+class CredentialsFound(PackageError):
+    """Files that would go into the package hold credential material (exit 2)."""
+
+    def __init__(self, message: str, *, hint: str, findings: Sequence[Finding]) -> None:
+        super().__init__(message, hint=hint)
+        self.findings = tuple(findings)
 
 
 @dataclass(frozen=True)
@@ -76,12 +86,18 @@ def build_sdist(
     requirements: Sequence[str] = (),
     allow_outside: bool = False,
     repo_root: Path | None = None,
+    allow_credentials: Sequence[str] = (),
 ) -> Package:
-    """Build the sdist pip installs in the cloud, in memory; raises PackageError."""
+    """Build the sdist pip installs in the cloud, in memory; raises PackageError.
+
+    Every file that would go into it is scanned for credential material first (credentials.py):
+    any found, and not allowed by its exact path in allow_credentials, raises CredentialsFound
+    naming all of them."""
     package = Path(os.path.abspath(package_path))  # lexical: a symlinked package keeps its name
     parent, name = package.parent, package.name
     _check_package(package, name, allow_outside, repo_root)
     reqs = _validate_requirements(requirements)
+    allowed = frozenset(allow_credentials)
     setup_py = parent / "setup.py"
     project = None if setup_py.is_file() else _own_pyproject(parent, name)
     own = setup_py if project is None else parent / "pyproject.toml"
@@ -91,11 +107,13 @@ def build_sdist(
             "declare them there instead"
         )
     if setup_py.is_file():
-        return _build_with_setup_py(parent)
+        _never_packaged(parent, "the package root (it holds setup.py)", contents=True)
+        return _build_with_setup_py(parent, allowed)
     rules = _ignore_rules(package, repo_root if _inside(package, repo_root) else None)
-    walker = _Walker(package, rules).run()
+    walker = _Walker(package, rules, allowed).run()
     if project is not None:
         return _build_from_pyproject(parent, project, walker)
+    _refuse(walker.found, parent)
     root = f"{name}-{GENERATED_VERSION}"
     members = [
         (root, None, False),
@@ -132,6 +150,16 @@ def _check_package(package: Path, name: str, allow_outside: bool, repo_root: Pat
             f"{where} is outside the repository {repo_root}; set "
             "`trainer.allow_outside_repo: true` in the spec to package it anyway"
         )
+    if repo_root is not None and not allow_outside and package.resolve() == repo_root.resolve():
+        # its parent would be the sdist root and the trainer's folder: setup.py, pyproject.toml,
+        # README and .gitignore would be read from above the project
+        raise PackageError(
+            f"{where} is the project root itself, so the package root (its parent "
+            f"{package.parent}) would be above the project",
+            hint="move the package into a folder of its own inside the project, or set "
+            "`trainer.allow_outside_repo: true` in the spec to package it anyway",
+        )
+    _never_packaged(package, where, contents=False)
     if not (package / "__init__.py").is_file():
         raise PackageError(
             f"{where} is not a Python package: it has no __init__.py",
@@ -139,6 +167,29 @@ def _check_package(package: Path, name: str, allow_outside: bool, repo_root: Pat
         )
     if not name.isidentifier():
         raise PackageError(f"{where}: folder name {name!r} cannot be imported as a Python package")
+
+
+def _never_packaged(folder: Path, where: str, *, contents: bool) -> None:
+    """Refuse the home folder, anything above it and gcloud's configuration folder, always.
+
+    contents: the whole folder may be packaged (setup.py decides), so a gcloud configuration
+    folder anywhere inside it is refused too; the walker finds one inside a package instead."""
+    real = folder.resolve()
+    home = credentials.home_dir()
+    if home is not None and home.is_relative_to(real):
+        what = "your home folder" if real == home else f"above your home folder {home}"
+        raise PackageError(
+            f"{where} is {what}, which is never packaged",
+            hint="point trainer.package_path at the package's own folder inside the project",
+        )
+    for config in sorted(credentials.gcloud_config_dirs()):
+        if real.is_relative_to(config) or (contents and config.is_relative_to(real)):
+            raise PackageError(
+                f"{where} {'is inside' if real.is_relative_to(config) else 'holds'} gcloud's "
+                f"configuration folder {config}, which holds your credentials and is never "
+                "packaged",
+                hint="keep the trainer package out of gcloud's configuration folder",
+            )
 
 
 def _inside(package: Path, repo_root: Path | None) -> bool:
@@ -167,27 +218,12 @@ def _default_reason(name: str, is_dir: bool) -> str | None:
         return "build metadata"
     if name == ".DS_Store":
         return "Finder metadata"
-    return _secret_reason(name)
+    return _env_reason(name)
 
 
-def _secret_reason(name: str) -> str | None:
-    if name.startswith(".env"):
-        return "environment file, may hold secrets"
-    if name.endswith(".pem") or name.startswith(_KEY_PREFIXES):
-        return "private key"
-    return None
-
-
-def _content_reason(data: bytes) -> str | None:
-    if b"private_key" not in data or b"service_account" not in data:
-        return None  # cheap pre-check: every file is tested, almost none are JSON keys
-    try:
-        doc = json.loads(data)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError both derive from it
-        return None
-    if isinstance(doc, dict) and doc.get("type") == "service_account" and "private_key" in doc:
-        return "service-account key (detected by content)"
-    return None
+def _env_reason(name: str) -> str | None:
+    # Left out rather than refused: see credentials.py on why .env is not credential material
+    return "environment file, may hold secrets" if name.startswith(".env") else None
 
 
 @dataclass(frozen=True)
@@ -256,15 +292,20 @@ def _ignore_rules(package: Path, repo_root: Path | None) -> _Rules:
 
 
 class _Walker:
-    """Collects the package's files, never following a symlink out of it."""
+    """Collects the package's files, never following a symlink out of it.
 
-    def __init__(self, package: Path, rules: _Rules) -> None:
+    Credential material is not left out but collected in `found`: the build then refuses."""
+
+    def __init__(self, package: Path, rules: _Rules, allowed: frozenset[str]) -> None:
         self.root = package.resolve()
         self.name = package.name
         self.rules = rules
+        self.allowed = allowed
+        self.gcloud = credentials.gcloud_config_dirs()
         self.files: list[tuple[str, bytes, bool]] = []  # (rel, data, executable)
         self.dirs: list[str] = []
         self.excluded: list[Excluded] = []
+        self.found: list[Finding] = []
         self.total = 0
         self.links: list[tuple[Path, str, frozenset[Path]]] = []  # (link, rel, real ancestors)
 
@@ -303,7 +344,11 @@ class _Walker:
     ) -> None:
         name = rel.rsplit("/", 1)[-1]
         why = why or _default_reason(name, is_dir) or self.rules.reason(rel, is_dir)
-        if why is None and is_dir:
+        if why is None and is_dir and path in self.gcloud:  # walked paths are real
+            self.found.append(
+                Finding(rel, "gcloud's configuration folder", allowable=False, is_dir=True)
+            )
+        elif why is None and is_dir:
             self.walk(path, rel, ancestors)
         elif why is None:
             why = self._add_file(path, rel)
@@ -332,19 +377,37 @@ class _Walker:
         return target, is_dir, None
 
     def _add_file(self, path: Path, rel: str) -> str | None:
+        allowed = rel in self.allowed
         try:
             info = path.stat()
             if not stat.S_ISREG(info.st_mode):
                 return "not a regular file"
-            self.total += info.st_size
-            _check_size(self.total, path)
-            data = path.read_bytes()
+            _check_size(self.total + info.st_size, path)
+            why = None if allowed else self._name_reason(path, rel)
+            if why is not None:
+                self.found.append(Finding(rel, why))
+                return None
+            with path.open("rb") as stream:  # in chunks, never more than the size limit allows
+                chunks, size, why = credentials.scan_stream(
+                    stream.read, MAX_PACKAGE_BYTES - self.total, scan=not allowed
+                )
         except OSError as err:
             raise PackageError(f"cannot read {path}: {err.strerror}") from err
-        why = _content_reason(data)
-        if why is None:
-            self.files.append((rel, data, bool(info.st_mode & 0o111)))
-        return why
+        self.total += size
+        _check_size(self.total, path)  # it grew since stat()
+        if why is not None:
+            self.found.append(Finding(rel, why))
+        else:
+            self.files.append((rel, b"".join(chunks), bool(info.st_mode & 0o111)))
+        return None
+
+    def _name_reason(self, path: Path, rel: str) -> str | None:
+        """By the name in the archive, or by the real name a symlink points to."""
+        # walked paths are real: the root is resolved and a symlink's target too
+        real = "/".join((self.name, *path.relative_to(self.root).parts))
+        return credentials.name_reason(rel) or (
+            credentials.name_reason(real) if real != rel else None
+        )
 
 
 def _check_size(total: int, where: Path) -> None:
@@ -416,14 +479,26 @@ def _build_from_pyproject(parent: Path, project: dict[str, Any], walker: _Walker
         (root, None, False),
         (f"{root}/PKG-INFO", _pkg_info(name, version), False),
     ]
+    found = list(walker.found)
     for entry in sorted(os.scandir(parent), key=lambda e: e.name):
         if _PROJECT_FILES.match(entry.name) and entry.is_file(follow_symlinks=False):
-            members.append((f"{root}/{entry.name}", Path(entry.path).read_bytes(), False))
+            # no ignore file governs these: the remedy for a secret in one is to take it out
+            try:
+                with open(entry.path, "rb") as stream:
+                    chunks, _, why = credentials.scan_stream(
+                        stream.read, MAX_PACKAGE_BYTES, scan=entry.name not in walker.allowed
+                    )
+            except OSError as err:
+                raise PackageError(f"cannot read {entry.path}: {err.strerror}") from err
+            if why is not None:
+                found.append(Finding(entry.name, why, remedy="edit"))
+            members.append((f"{root}/{entry.name}", b"".join(chunks), False))
+    _refuse(found, parent)
     members += _prefixed(root, walker)
     return _package(f"{root}.tar.gz", members, walker.excluded, "own pyproject.toml")
 
 
-def _build_with_setup_py(parent: Path) -> Package:
+def _build_with_setup_py(parent: Path, allowed: frozenset[str]) -> Package:
     with tempfile.TemporaryDirectory(prefix="jobspec-sdist-") as tmp:
         argv = [sys.executable, "setup.py", "sdist", "--dist-dir", tmp]
         try:
@@ -444,14 +519,20 @@ def _build_with_setup_py(parent: Path) -> Package:
             raise PackageError(f"`python setup.py sdist` in {parent} made no single .tar.gz")
         filename, raw = built[0].name, built[0].read_bytes()
     _check_size(len(raw), parent / "setup.py")
-    members, excluded = _repack(raw, parent)
+    members, excluded, found = _repack(raw, parent, allowed)
+    _refuse(found, parent)
     return _package(filename, members, excluded, "own setup.py")
 
 
-def _repack(raw: bytes, parent: Path) -> tuple[list[_Member], list[Excluded]]:
-    """Members of setuptools' sdist without secrets, ready to be re-packed deterministically."""
+def _repack(
+    raw: bytes, parent: Path, allowed: frozenset[str]
+) -> tuple[list[_Member], list[Excluded], list[Finding]]:
+    """Members of setuptools' sdist, ready to be re-packed deterministically, and the
+    credential material among them: what setuptools put in the tarball is what is scanned."""
     members: list[_Member] = []
     excluded: list[Excluded] = []
+    found: list[Finding] = []
+    total = 0
     try:
         with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz") as tar:
             for info in tar.getmembers():
@@ -460,17 +541,73 @@ def _repack(raw: bytes, parent: Path) -> tuple[list[_Member], list[Excluded]]:
                     members.append((info.name.rstrip("/"), None, False))
                     continue
                 extracted = tar.extractfile(info) if info.isfile() else None
-                data = extracted.read() if extracted is not None else b""
-                # setuptools chose these files (MANIFEST.in, package_data): only secrets go
-                why = _secret_reason(info.name.rsplit("/", 1)[-1]) or _content_reason(data)
-                why = why if extracted is not None else "not a regular file"
+                # setuptools chose these files (MANIFEST.in, package_data): only .env goes
+                name = rel.rsplit("/", 1)[-1]
+                why = "not a regular file" if extracted is None else _env_reason(name)
                 if why is not None:
                     excluded.append(Excluded(rel, why))
+                    continue
+                assert extracted is not None
+                secret = None if rel in allowed else credentials.name_reason(rel)
+                if secret is None:
+                    chunks, size, secret = credentials.scan_stream(
+                        extracted.read, MAX_PACKAGE_BYTES - total, scan=rel not in allowed
+                    )
+                    total += size
+                    _check_size(total, parent / "setup.py")
+                if secret is not None:
+                    found.append(Finding(rel, secret, remedy="manifest"))
                 else:
-                    members.append((info.name, data, bool(info.mode & 0o111)))
+                    members.append((info.name, b"".join(chunks), bool(info.mode & 0o111)))
     except (tarfile.TarError, OSError, EOFError) as err:
         raise PackageError(f"the sdist made by {parent}/setup.py is unreadable: {err}") from err
-    return members, excluded
+    return members, excluded, found
+
+
+def _refuse(found: Sequence[Finding], parent: Path) -> None:
+    """Raise CredentialsFound naming every finding and how to leave each out; never content."""
+    if not found:
+        return
+    found = sorted(found, key=lambda f: f.path)
+    width = max(len(f.path) for f in found)
+    lines = [f"  {f.path.ljust(width)}  {f.reason}" for f in found]
+    count = f"{len(found)} files" if len(found) > 1 else "a file"
+    message = (
+        f"the trainer package would include {count} holding credentials, so nothing was "
+        "built or uploaded:\n" + "\n".join(lines)
+    )
+    advice = []
+    ignore = [f for f in found if f.remedy == "ignore"]
+    if ignore:
+        advice.append(
+            f"leave {'them' if len(ignore) > 1 else 'it'} out with "
+            f"{'these lines' if len(ignore) > 1 else 'this line'} in "
+            f"{parent / '.jobspecignore'}:"
+        )
+        advice += [f"    {_ignore_line(f.path, f.is_dir)}" for f in ignore]
+    manifest = [f for f in found if f.remedy == "manifest"]
+    if manifest:
+        advice.append(f"leave {'them' if len(manifest) > 1 else 'it'} out of the sdist in "
+                      f"{parent / 'MANIFEST.in'}:")
+        advice += [f"    exclude {f.path}" for f in manifest]
+    advice += [f"take the secret out of {parent / f.path}" for f in found if f.remedy == "edit"]
+    allowable = [f.path for f in found if f.allowable]
+    if allowable:
+        listed = ", ".join(p if _PLAIN_PATH.match(p) else json.dumps(p) for p in allowable)
+        advice += [
+            "or, if a file must ship, allow it by its exact path in the spec:",
+            "    trainer:",
+            f"      allow_credentials: [{listed}]",
+        ]
+    raise CredentialsFound(message, hint="\n        ".join(advice), findings=found)
+
+
+def _ignore_line(rel: str, is_dir: bool) -> str:
+    """A gitignore pattern matching exactly rel, anchored at the package root."""
+    escaped = re.sub(r"([\\*?\[\]])", r"\\\1", rel)
+    if escaped.endswith(" "):
+        escaped = escaped[:-1] + "\\ "
+    return f"/{escaped}{'/' if is_dir else ''}"
 
 
 def _package(name: str, members: list[_Member], excluded: list[Excluded], build: str) -> Package:
