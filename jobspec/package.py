@@ -42,7 +42,7 @@ GENERATED_VERSION = "0.0.0"
 _COMPRESSLEVEL = 9
 _SETUP_PY_TIMEOUT_S = 300
 _PROJECT_FILES = re.compile(r"^(pyproject\.toml|setup\.cfg|MANIFEST\.in|README.*|LICENSE.*)$")
-_PLAIN_PATH = re.compile(r"^[A-Za-z0-9_./-]+$")
+_PLAIN_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+=~-]*(/[A-Za-z0-9_.@+=~-]+)+$")  # YAML-safe
 _REQ_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?(\[[A-Za-z0-9._,\s-]*\])?")
 _REQ_REST = re.compile(r"^[A-Za-z0-9<>=!~.,*+_;:'\"()@/%#\s-]*$")
 
@@ -107,7 +107,7 @@ def build_sdist(
             "declare them there instead"
         )
     if setup_py.is_file():
-        _never_packaged(parent, "the package root (it holds setup.py)", contents=True)
+        _never_packaged(parent, f"the package root {parent} (it has a setup.py)", contents=True)
         return _build_with_setup_py(parent, allowed)
     rules = _ignore_rules(package, repo_root if _inside(package, repo_root) else None)
     walker = _Walker(package, rules, allowed).run()
@@ -185,7 +185,7 @@ def _never_packaged(folder: Path, where: str, *, contents: bool) -> None:
     for config in sorted(credentials.gcloud_config_dirs()):
         if real.is_relative_to(config) or (contents and config.is_relative_to(real)):
             raise PackageError(
-                f"{where} {'is inside' if real.is_relative_to(config) else 'holds'} gcloud's "
+                f"{where} {'is inside' if real.is_relative_to(config) else 'contains'} gcloud's "
                 f"configuration folder {config}, which holds your credentials and is never "
                 "packaged",
                 hint="keep the trainer package out of gcloud's configuration folder",
@@ -571,10 +571,9 @@ def _refuse(found: Sequence[Finding], parent: Path) -> None:
     found = sorted(found, key=lambda f: f.path)
     width = max(len(f.path) for f in found)
     lines = [f"  {f.path.ljust(width)}  {f.reason}" for f in found]
-    count = f"{len(found)} files" if len(found) > 1 else "a file"
     message = (
-        f"the trainer package would include {count} holding credentials, so nothing was "
-        "built or uploaded:\n" + "\n".join(lines)
+        "the trainer package would include credential material, so nothing was built or "
+        "uploaded:\n" + "\n".join(lines)
     )
     advice = []
     ignore = [f for f in found if f.remedy == "ignore"]
