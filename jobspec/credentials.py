@@ -63,23 +63,28 @@ _SUFFIXES = (
     (".keystore", "Java key store"),
     (".ppk", "PuTTY private key"),
 )
-_SSH_KEY = re.compile(r"^id_(rsa|dsa|ecdsa|ed25519)(_sk)?\b")
+_SSH_KEY = re.compile(r"^id_(rsa|dsa|ecdsa|ed25519)(_sk)?([._-].*)?$")
 
-# a key or token has no spaces: a placeholder like "not a service account" is no secret
-_JSON_SECRET = rb"[\"']%s[\"'][ \t\r\n]{0,32}:[ \t\r\n]{0,32}[\"'][^\"'\s]{8,}"
+# A key or token has no spaces and is no ${VAR} or <placeholder>. Every pattern starts with a
+# literal (a look-behind after it checks what precedes): re then scans for the literal, fast.
+_JSON_SECRET = (
+    rb"%s(?<=[\"']%s)[\"'][ \t\r\n]{0,32}:[ \t\r\n]{0,32}[\"'][^\"'\s$<{][^\"'\s]{7,}"
+)
 # (literal every match holds, pattern, kind): a pattern runs only on a view holding its literal,
 # as bytes.find is far faster than a regex on ordinary files
 _PATTERNS = tuple(
     (anchor, re.compile(pattern), kind)
     for anchor, pattern, kind in (
-        (b"private_key", _JSON_SECRET % b"private_key", "json"),
-        (b"refresh_token", _JSON_SECRET % b"refresh_token", "json"),
-        (b"client_secret", _JSON_SECRET % b"client_secret", "json"),
-        (b"PRIVATE KEY", rb"-{4,5} ?BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY(?: BLOCK)? ?-{4,5}", "key"),
+        (b"private_key", _JSON_SECRET % (b"private_key", b"private_key"), "json"),
+        (b"refresh_token", _JSON_SECRET % (b"refresh_token", b"refresh_token"), "json"),
+        (b"client_secret", _JSON_SECRET % (b"client_secret", b"client_secret"), "json"),
+        # the header, then a key's body: a header alone (code checking for one) is no key
+        (b"PRIVATE KEY", rb"BEGIN (?<=-----BEGIN |---- BEGIN )[A-Z0-9 ]{0,40}PRIVATE KEY"
+         rb"(?: BLOCK)? ?-{4,5}[\s\S]{0,400}?[A-Za-z0-9+/=]{40}", "key"),
         (b"PuTTY-User-Key-File-", rb"PuTTY-User-Key-File-[0-9]+: ", "key"),
         (b"client-key-data", rb"client-key-data:[ \t]*[\"']?[A-Za-z0-9+/=]{16,}", "kube"),
-        (b"user:", rb"(?<![\w-])user:[ \t]*\r?\n(?:[ \t]+[^\n]*\n){0,12}?[ \t]+"
-         rb"(?:token|password):[ \t]*[\"']?[^\s\"']{8,}", "kube"),
+        (b"user:", rb"user:(?<![\w-]user:)[ \t]*\r?\n(?:[ \t]+[^\n]*\n){0,12}?[ \t]+token:"
+         rb"[ \t]*[\"']?[A-Za-z0-9._~+/=-]{8,}", "kube"),
         (b'"terraform_version"', rb'"terraform_version"[ \t\r\n]{0,32}:', "tf"),
         (b'"lineage"', rb'"lineage"[ \t\r\n]{0,32}:', "tf"),
     )
@@ -115,7 +120,9 @@ def name_reason(rel: str) -> str | None:
         return suffix
     if name.startswith(".") and name.endswith("_history"):
         return "shell history"
-    if _SSH_KEY.match(name) and not name.endswith(".pub"):
+    if name.startswith("kubeconfig"):
+        return "kubeconfig (cluster credentials)"
+    if _SSH_KEY.match(name) and not name.endswith((".pub", ".py")):
         return "SSH private key"
     return None
 
@@ -182,17 +189,6 @@ def scan_stream(
                 return [], size, scanner.reason
         chunks.append(chunk)
     return chunks, size, None
-
-
-def content_reason(data: bytes) -> str | None:
-    """The reason credential material is in data (already in memory), scanned chunk by chunk."""
-    scanner = Scanner()
-    view = memoryview(data)
-    for start in range(0, len(data), CHUNK):
-        scanner.feed(bytes(view[start : start + CHUNK]))
-        if scanner.reason is not None:
-            break
-    return scanner.reason
 
 
 def gcloud_config_dirs() -> frozenset[Path]:

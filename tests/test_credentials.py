@@ -188,6 +188,12 @@ KINDS: list[tuple[str, str, Any, str, str]] = [
     ("pkcs12-by-content", "bundle.bin", lambda: keys()["pkcs12"], "",
      "PKCS#12 key store (detected by content)"),
     ("ssh-key-by-name", "id_ed25519", b"whatever is in it", "", "SSH private key"),
+    ("ssh-key-renamed", "keys/id_rsa_work", b"whatever is in it", "", "SSH private key"),
+    ("putty-key-by-content", "keys/server.txt",
+     b"PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none\nPrivate-Lines: 1\nputtySECRET\n",
+     "puttySECRET", "private key (detected by content)"),
+    ("java-keystore-by-content", "store.bin", b"\xfe\xed\xfe\xed\x00\x00\x00\x02jksSECRET",
+     "jksSECRET", "Java key store (detected by content)"),
     ("gcloud-credentials-db", "gcloud/credentials.db", b"SQLite format 3\0", "",
      "gcloud credential store (credentials.db)"),
     ("gcloud-access-tokens", "gcloud/access_tokens.db", b"SQLite format 3\0", "",
@@ -304,7 +310,8 @@ def test_allow_credentials_takes_exact_relative_paths(cli: Any, tmp_path: Path,
 def test_a_large_binary_file_is_scanned_across_chunk_boundaries(cli: Any,
                                                                  tmp_path: Path) -> None:
     noise = random.Random(9).randbytes(3 * CHUNK)
-    header = b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAbigSECRET\n"
+    header = (b"-----BEGIN OPENSSH PRIVATE KEY-----\n"
+              b"b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbmbigSECRET\n")
     straddling = noise[: CHUNK - 17] + header + noise[CHUNK:]  # the header spans chunks 1 and 2
     third_chunk = noise[: 2 * CHUNK + 5] + header + noise[2 * CHUNK + 5:]
     utf16 = noise[: CHUNK - 40] + json.dumps(AUTHORIZED_USER).encode("utf-16-le") + noise[:CHUNK]
@@ -517,3 +524,21 @@ def test_run_cloud_uploads_nothing_then_only_what_is_left(cli: Any, cloud_env: A
     assert "trainer-0.0.0/trainer/task.py" in names
     assert not any("netrc" in n or "sa.json" in n or ".aws" in n for n in names), names
     assert b"SECRET" not in gzip.decompress(data)
+
+
+def test_ordinary_files_that_look_alike_are_packaged(cli: Any, tmp_path: Path) -> None:
+    look_alike = {
+        "trainer/auth.py": "def key(creds):\n    return creds['private_key'], creds.get("
+                           "'refresh_token')\n# the file holds -----BEGIN PRIVATE KEY-----?\n",
+        "trainer/client.json": json.dumps({"client_secret": "${CLIENT_SECRET}",
+                                           "refresh_token": "<your token>",
+                                           "private_key": "not a key"}),
+        "trainer/db.yaml": "db:\n  user:\n    name: ml\n    password: ${DB_PASSWORD}\n",
+        "trainer/tls/ca.pem": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        "trainer/keys/id_ed25519.pub": "ssh-ed25519 AAAAC3Nza me@host\n",
+        "trainer/keys/public.pem": "-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n",
+        "trainer/history.py": "HISTORY = []\n",
+        "trainer/data.bin": bytes(range(256)) * 64,
+    }
+    files = package_files(cli, make_project(tmp_path, look_alike))
+    assert {f"trainer-0.0.0/{rel}" for rel in look_alike} <= files

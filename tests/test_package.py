@@ -30,7 +30,7 @@ SA_KEY = {
     "type": "service_account",
     "project_id": "p",
     "private_key_id": "abc",
-    "private_key": "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
+    "private_key": "-----BEGIN PRIVATE KEY-----\n" + "MIIE" * 16 + "\n-----END PRIVATE KEY-----\n",
     "client_email": "sa@p.iam.gserviceaccount.com",
 }
 
@@ -202,7 +202,7 @@ def test_credential_material_is_refused_not_left_out(repo: Path) -> None:
     make_tree(
         pkg,
         {
-            "tls/server.pem": "-----BEGIN PRIVATE KEY-----\nMIIEsecret\n",
+            "tls/server.pem": "-----BEGIN PRIVATE KEY-----\n" + "MIIEsecret" * 7 + "\n",
             "id_rsa": "key",
             "creds/sa.json": json.dumps(SA_KEY),
             "renamed_key.txt": json.dumps(SA_KEY, indent=2),
