@@ -18,9 +18,10 @@ Reasons are fixed descriptions: a finding never carries any of the file's conten
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +90,7 @@ _PATTERNS = tuple(
         (b'"lineage"', rb'"lineage"[ \t\r\n]{0,32}:', "tf"),
     )
 )
+_PLAIN_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+=~-]*(/[A-Za-z0-9_.@+=~-]+)+$")  # YAML-safe
 _ESCAPE = re.compile(rb"\\u00([2-7][0-9a-fA-F])")
 _PKCS7_DATA = bytes.fromhex("06092a864886f70d0107")  # OID 1.2.840.113549.1.7.{1,2}
 _JKS_MAGIC = (b"\xfe\xed\xfe\xed", b"\xce\xce\xce\xce")
@@ -189,6 +191,69 @@ def scan_stream(
                 return [], size, scanner.reason
         chunks.append(chunk)
     return chunks, size, None
+
+
+def explain(found: Sequence[Finding], parent: Path) -> tuple[str, str]:
+    """(message, hint): every finding, and how to leave each out; never any content."""
+    found = sorted(found, key=lambda f: f.path)
+    width = max(len(f.path) for f in found)
+    lines = [f"  {f.path.ljust(width)}  {f.reason}" for f in found]
+    message = (
+        "the trainer package would include credential material, so nothing was built or "
+        "uploaded:\n" + "\n".join(lines)
+    )
+    advice = []
+    ignore = [f for f in found if f.remedy == "ignore"]
+    if ignore:
+        advice.append(
+            f"leave {'them' if len(ignore) > 1 else 'it'} out with "
+            f"{'these lines' if len(ignore) > 1 else 'this line'} in "
+            f"{parent / '.jobspecignore'}:"
+        )
+        advice += [f"    {_ignore_line(f.path, f.is_dir)}" for f in ignore]
+    manifest = [f for f in found if f.remedy == "manifest"]
+    if manifest:
+        advice.append(f"leave {'them' if len(manifest) > 1 else 'it'} out of the sdist in "
+                      f"{parent / 'MANIFEST.in'}:")
+        advice += [f"    exclude {f.path}" for f in manifest]
+    advice += [f"take the secret out of {parent / f.path}" for f in found if f.remedy == "edit"]
+    allowable = [f.path for f in found if f.allowable]
+    if allowable:
+        listed = ", ".join(p if _PLAIN_PATH.match(p) else json.dumps(p) for p in allowable)
+        advice += [
+            "or, if a file must ship, allow it by its exact path in the spec:",
+            "    trainer:",
+            f"      allow_credentials: [{listed}]",
+        ]
+    return message, "\n        ".join(advice)
+
+
+def _ignore_line(rel: str, is_dir: bool) -> str:
+    """A gitignore pattern matching exactly rel, anchored at the package root."""
+    escaped = re.sub(r"([\\*?\[\]])", r"\\\1", rel)
+    if escaped.endswith(" "):
+        escaped = escaped[:-1] + "\\ "
+    return f"/{escaped}{'/' if is_dir else ''}"
+
+
+def never_packaged(folder: Path, where: str, *, contents: bool) -> tuple[str, str] | None:
+    """(message, hint) if folder is the home folder, above it, or in gcloud's configuration.
+
+    contents: the whole folder may be packaged (setup.py decides), so a gcloud configuration
+    folder anywhere inside it is refused too; the walker finds one inside a package instead."""
+    real = folder.resolve()
+    home = home_dir()
+    if home is not None and home.is_relative_to(real):
+        what = "your home folder" if real == home else f"above your home folder {home}"
+        return (f"{where} is {what}, which is never packaged",
+                "point trainer.package_path at the package's own folder inside the project")
+    for config in sorted(gcloud_config_dirs()):
+        if real.is_relative_to(config) or (contents and config.is_relative_to(real)):
+            how = "is inside" if real.is_relative_to(config) else "contains"
+            return (f"{where} {how} gcloud's configuration folder {config}, which holds your "
+                    "credentials and is never packaged",
+                    "keep the trainer package out of gcloud's configuration folder")
+    return None
 
 
 def gcloud_config_dirs() -> frozenset[Path]:

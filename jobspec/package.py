@@ -9,6 +9,10 @@ local isolated mode install exactly what the cloud installs.
 Determinism holds for the generated and own-pyproject builds (same tree, same bytes) and, after
 re-packing, for own-setup.py builds as long as setup.py itself is deterministic. Running setup.py
 writes `<name>.egg-info` and a transient release tree into the parent folder, as gcloud does.
+
+Nothing the user did not mean goes in: every file that would be packaged is scanned for credential
+material (credentials.py) and the build refuses, naming each one; the package root (the parent)
+is inside the project unless allowed; the home folder and gcloud's configuration are never read.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import base64
 import gzip
 import hashlib
 import io
-import json
 import os
 import re
 import stat
@@ -42,7 +45,6 @@ GENERATED_VERSION = "0.0.0"
 _COMPRESSLEVEL = 9
 _SETUP_PY_TIMEOUT_S = 300
 _PROJECT_FILES = re.compile(r"^(pyproject\.toml|setup\.cfg|MANIFEST\.in|README.*|LICENSE.*)$")
-_PLAIN_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+=~-]*(/[A-Za-z0-9_.@+=~-]+)+$")  # YAML-safe
 _REQ_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?(\[[A-Za-z0-9._,\s-]*\])?")
 _REQ_REST = re.compile(r"^[A-Za-z0-9<>=!~.,*+_;:'\"()@/%#\s-]*$")
 
@@ -170,26 +172,9 @@ def _check_package(package: Path, name: str, allow_outside: bool, repo_root: Pat
 
 
 def _never_packaged(folder: Path, where: str, *, contents: bool) -> None:
-    """Refuse the home folder, anything above it and gcloud's configuration folder, always.
-
-    contents: the whole folder may be packaged (setup.py decides), so a gcloud configuration
-    folder anywhere inside it is refused too; the walker finds one inside a package instead."""
-    real = folder.resolve()
-    home = credentials.home_dir()
-    if home is not None and home.is_relative_to(real):
-        what = "your home folder" if real == home else f"above your home folder {home}"
-        raise PackageError(
-            f"{where} is {what}, which is never packaged",
-            hint="point trainer.package_path at the package's own folder inside the project",
-        )
-    for config in sorted(credentials.gcloud_config_dirs()):
-        if real.is_relative_to(config) or (contents and config.is_relative_to(real)):
-            raise PackageError(
-                f"{where} {'is inside' if real.is_relative_to(config) else 'contains'} gcloud's "
-                f"configuration folder {config}, which holds your credentials and is never "
-                "packaged",
-                hint="keep the trainer package out of gcloud's configuration folder",
-            )
+    refusal = credentials.never_packaged(folder, where, contents=contents)
+    if refusal is not None:
+        raise PackageError(refusal[0], hint=refusal[1])
 
 
 def _inside(package: Path, repo_root: Path | None) -> bool:
@@ -565,48 +550,9 @@ def _repack(
 
 
 def _refuse(found: Sequence[Finding], parent: Path) -> None:
-    """Raise CredentialsFound naming every finding and how to leave each out; never content."""
-    if not found:
-        return
-    found = sorted(found, key=lambda f: f.path)
-    width = max(len(f.path) for f in found)
-    lines = [f"  {f.path.ljust(width)}  {f.reason}" for f in found]
-    message = (
-        "the trainer package would include credential material, so nothing was built or "
-        "uploaded:\n" + "\n".join(lines)
-    )
-    advice = []
-    ignore = [f for f in found if f.remedy == "ignore"]
-    if ignore:
-        advice.append(
-            f"leave {'them' if len(ignore) > 1 else 'it'} out with "
-            f"{'these lines' if len(ignore) > 1 else 'this line'} in "
-            f"{parent / '.jobspecignore'}:"
-        )
-        advice += [f"    {_ignore_line(f.path, f.is_dir)}" for f in ignore]
-    manifest = [f for f in found if f.remedy == "manifest"]
-    if manifest:
-        advice.append(f"leave {'them' if len(manifest) > 1 else 'it'} out of the sdist in "
-                      f"{parent / 'MANIFEST.in'}:")
-        advice += [f"    exclude {f.path}" for f in manifest]
-    advice += [f"take the secret out of {parent / f.path}" for f in found if f.remedy == "edit"]
-    allowable = [f.path for f in found if f.allowable]
-    if allowable:
-        listed = ", ".join(p if _PLAIN_PATH.match(p) else json.dumps(p) for p in allowable)
-        advice += [
-            "or, if a file must ship, allow it by its exact path in the spec:",
-            "    trainer:",
-            f"      allow_credentials: [{listed}]",
-        ]
-    raise CredentialsFound(message, hint="\n        ".join(advice), findings=found)
-
-
-def _ignore_line(rel: str, is_dir: bool) -> str:
-    """A gitignore pattern matching exactly rel, anchored at the package root."""
-    escaped = re.sub(r"([\\*?\[\]])", r"\\\1", rel)
-    if escaped.endswith(" "):
-        escaped = escaped[:-1] + "\\ "
-    return f"/{escaped}{'/' if is_dir else ''}"
+    if found:
+        message, hint = credentials.explain(found, parent)
+        raise CredentialsFound(message, hint=hint, findings=found)
 
 
 def _package(name: str, members: list[_Member], excluded: list[Excluded], build: str) -> Package:
