@@ -196,8 +196,9 @@ def scan_stream(
 def explain(found: Sequence[Finding], parent: Path) -> tuple[str, str]:
     """(message, hint): every finding, and how to leave each out; never any content."""
     found = sorted(found, key=lambda f: f.path)
-    width = max(len(f.path) for f in found)
-    lines = [f"  {f.path.ljust(width)}  {f.reason}" for f in found]
+    shown = [_shown(f.path) for f in found]
+    width = max(len(s) for s in shown)
+    lines = [f"  {s.ljust(width)}  {f.reason}" for s, f in zip(shown, found, strict=True)]
     message = (
         "the trainer package would include credential material, so nothing was built or "
         "uploaded:\n" + "\n".join(lines)
@@ -219,7 +220,7 @@ def explain(found: Sequence[Finding], parent: Path) -> tuple[str, str]:
     advice += [f"take the secret out of {parent / f.path}" for f in found if f.remedy == "edit"]
     allowable = [f.path for f in found if f.allowable]
     if allowable:
-        listed = ", ".join(p if _PLAIN_PATH.match(p) else json.dumps(p) for p in allowable)
+        listed = ", ".join(_shown(p) for p in allowable)
         advice += [
             "or, if a file must ship, allow it by its exact path in the spec:",
             "    trainer:",
@@ -228,9 +229,15 @@ def explain(found: Sequence[Finding], parent: Path) -> tuple[str, str]:
     return message, "\n        ".join(advice)
 
 
+def _shown(path: str) -> str:
+    """path as is when plain, else JSON-quoted: YAML reads both, a terminal shows both safely."""
+    return path if _PLAIN_PATH.match(path) else json.dumps(path)
+
+
 def _ignore_line(rel: str, is_dir: bool) -> str:
     """A gitignore pattern matching exactly rel, anchored at the package root."""
     escaped = re.sub(r"([\\*?\[\]])", r"\\\1", rel)
+    escaped = "".join(ch if ch.isprintable() else "?" for ch in escaped)  # a newline, an escape
     if escaped.endswith(" "):
         escaped = escaped[:-1] + "\\ "
     return f"/{escaped}{'/' if is_dir else ''}"

@@ -542,3 +542,17 @@ def test_ordinary_files_that_look_alike_are_packaged(cli: Any, tmp_path: Path) -
     }
     files = package_files(cli, make_project(tmp_path, look_alike))
     assert {f"trainer-0.0.0/{rel}" for rel in look_alike} <= files
+
+
+def test_odd_file_names_are_shown_quoted_and_the_advice_still_works(cli: Any,
+                                                                    tmp_path: Path) -> None:
+    names = ["weird[1]*.key", "sp ace?.txt", "trail ", "x\x1b[31mred"]
+    spec = make_project(tmp_path, {f"trainer/{n}": keys()["ec"] for n in names})
+    err = refused(cli, spec, body(keys()["ec"]))
+    assert "\x1b" not in err  # a terminal escape in a file name is not replayed
+    assert '  "trainer/x\\u001b[31mred"  private key (detected by content)\n' in err
+    lines = re.findall(r"^ {12}(/.+)$", err, re.M)
+    (tmp_path / ".jobspecignore").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert package_files(cli, spec) == {"trainer-0.0.0/PKG-INFO", "trainer-0.0.0/setup.py",
+                                        "trainer-0.0.0/trainer/__init__.py",
+                                        "trainer-0.0.0/trainer/task.py"}
