@@ -220,7 +220,7 @@ def explain(found: Sequence[Finding], parent: Path) -> tuple[str, str]:
     advice += [f"take the secret out of {parent / f.path}" for f in found if f.remedy == "edit"]
     allowable = [f.path for f in found if f.allowable]
     if allowable:
-        listed = ", ".join(_shown(p) for p in allowable)
+        listed = ", ".join(p if _PLAIN_PATH.match(p) else json.dumps(p) for p in allowable)
         advice += [
             "or, if a file must ship, allow it by its exact path in the spec:",
             "    trainer:",
@@ -230,8 +230,9 @@ def explain(found: Sequence[Finding], parent: Path) -> tuple[str, str]:
 
 
 def _shown(path: str) -> str:
-    """path as is when plain, else JSON-quoted: YAML reads both, a terminal shows both safely."""
-    return path if _PLAIN_PATH.match(path) else json.dumps(path)
+    """path as is, or JSON-quoted when a terminal would not show it as it is."""
+    plain = path.isprintable() and path == path.strip() and '"' not in path
+    return path if plain else json.dumps(path)
 
 
 def _ignore_line(rel: str, is_dir: bool) -> str:

@@ -551,6 +551,7 @@ def test_odd_file_names_are_shown_quoted_and_the_advice_still_works(cli: Any,
     err = refused(cli, spec, body(keys()["ec"]))
     assert "\x1b" not in err  # a terminal escape in a file name is not replayed
     assert '  "trainer/x\\u001b[31mred"  private key (detected by content)\n' in err
+    assert '  "trainer/trail "          private key' in err and "  trainer/sp ace?.txt  " in err
     lines = re.findall(r"^ {12}(/.+)$", err, re.M)
     (tmp_path / ".jobspecignore").write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert package_files(cli, spec) == {"trainer-0.0.0/PKG-INFO", "trainer-0.0.0/setup.py",
