@@ -9,6 +9,10 @@ local isolated mode install exactly what the cloud installs.
 Determinism holds for the generated and own-pyproject builds (same tree, same bytes) and, after
 re-packing, for own-setup.py builds as long as setup.py itself is deterministic. Running setup.py
 writes `<name>.egg-info` and a transient release tree into the parent folder, as gcloud does.
+
+Nothing the user did not mean goes in: every file that would be packaged is scanned for credential
+material (credentials.py) and the build refuses, naming each one; the package root (the parent)
+is inside the project unless allowed; the home folder and gcloud's configuration are never read.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ import base64
 import gzip
 import hashlib
 import io
-import json
 import os
 import re
 import stat
@@ -32,6 +35,8 @@ from typing import Any
 
 import pathspec
 
+from jobspec import credentials
+from jobspec.credentials import Finding
 from jobspec.errors import UsageError
 from jobspec.fileread import read_regular
 
@@ -40,7 +45,6 @@ MAX_PACKAGE_BYTES = 500 * 1024 * 1024
 GENERATED_VERSION = "0.0.0"
 _COMPRESSLEVEL = 9
 _SETUP_PY_TIMEOUT_S = 300
-_KEY_PREFIXES = ("id_rsa", "id_dsa", "id_ecdsa", "id_ed25519")
 _PROJECT_FILES = re.compile(r"^(pyproject\.toml|setup\.cfg|MANIFEST\.in|README.*|LICENSE.*)$")
 _REQ_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?(\[[A-Za-z0-9._,\s-]*\])?")
 _REQ_REST = re.compile(r"^[A-Za-z0-9<>=!~.,*+_;:'\"()@/%#\s-]*$")
@@ -51,6 +55,14 @@ _Member = tuple[str, bytes | None, bool]  # (archive name, content or None for a
 
 class PackageError(UsageError):
     """The trainer package cannot be built (exit 2, like every spec or usage error)."""
+
+
+class CredentialsFound(PackageError):
+    """Files that would go into the package hold credential material (exit 2)."""
+
+    def __init__(self, message: str, *, hint: str, findings: Sequence[Finding]) -> None:
+        super().__init__(message, hint=hint)
+        self.findings = tuple(findings)
 
 
 @dataclass(frozen=True)
@@ -77,12 +89,18 @@ def build_sdist(
     requirements: Sequence[str] = (),
     allow_outside: bool = False,
     repo_root: Path | None = None,
+    allow_credentials: Sequence[str] = (),
 ) -> Package:
-    """Build the sdist pip installs in the cloud, in memory; raises PackageError."""
+    """Build the sdist pip installs in the cloud, in memory; raises PackageError.
+
+    Every file that would go into it is scanned for credential material first (credentials.py):
+    any found, and not allowed by its exact path in allow_credentials, raises CredentialsFound
+    naming all of them."""
     package = Path(os.path.abspath(package_path))  # lexical: a symlinked package keeps its name
     parent, name = package.parent, package.name
     _check_package(package, name, allow_outside, repo_root)
     reqs = _validate_requirements(requirements)
+    allowed = frozenset(allow_credentials)
     setup_py = parent / "setup.py"
     project = None if setup_py.is_file() else _own_pyproject(parent, name)
     own = setup_py if project is None else parent / "pyproject.toml"
@@ -92,11 +110,13 @@ def build_sdist(
             "declare them there instead"
         )
     if setup_py.is_file():
-        return _build_with_setup_py(parent)
+        _never_packaged(parent, f"the package root {parent} (it has a setup.py)", contents=True)
+        return _build_with_setup_py(parent, allowed)
     rules = _ignore_rules(package, repo_root if _inside(package, repo_root) else None)
-    walker = _Walker(package, rules).run()
+    walker = _Walker(package, rules, allowed).run()
     if project is not None:
         return _build_from_pyproject(parent, project, walker)
+    _refuse(walker.found, parent)
     root = f"{name}-{GENERATED_VERSION}"
     members = [
         (root, None, False),
@@ -133,6 +153,16 @@ def _check_package(package: Path, name: str, allow_outside: bool, repo_root: Pat
             f"{where} is outside the repository {repo_root}; set "
             "`trainer.allow_outside_repo: true` in the spec to package it anyway"
         )
+    if repo_root is not None and not allow_outside and package.resolve() == repo_root.resolve():
+        # its parent would be the sdist root and the trainer's folder: setup.py, pyproject.toml,
+        # README and .gitignore would be read from above the project
+        raise PackageError(
+            f"{where} is the project root itself, so the package root (its parent "
+            f"{package.parent}) would be above the project",
+            hint="move the package into a folder of its own inside the project, or set "
+            "`trainer.allow_outside_repo: true` in the spec to package it anyway",
+        )
+    _never_packaged(package, where, contents=False)
     if not (package / "__init__.py").is_file():
         raise PackageError(
             f"{where} is not a Python package: it has no __init__.py",
@@ -140,6 +170,12 @@ def _check_package(package: Path, name: str, allow_outside: bool, repo_root: Pat
         )
     if not name.isidentifier():
         raise PackageError(f"{where}: folder name {name!r} cannot be imported as a Python package")
+
+
+def _never_packaged(folder: Path, where: str, *, contents: bool) -> None:
+    refusal = credentials.never_packaged(folder, where, contents=contents)
+    if refusal is not None:
+        raise PackageError(refusal[0], hint=refusal[1])
 
 
 def _inside(package: Path, repo_root: Path | None) -> bool:
@@ -168,27 +204,12 @@ def _default_reason(name: str, is_dir: bool) -> str | None:
         return "build metadata"
     if name == ".DS_Store":
         return "Finder metadata"
-    return _secret_reason(name)
+    return _env_reason(name)
 
 
-def _secret_reason(name: str) -> str | None:
-    if name.startswith(".env"):
-        return "environment file, may hold secrets"
-    if name.endswith(".pem") or name.startswith(_KEY_PREFIXES):
-        return "private key"
-    return None
-
-
-def _content_reason(data: bytes) -> str | None:
-    if b"private_key" not in data or b"service_account" not in data:
-        return None  # cheap pre-check: every file is tested, almost none are JSON keys
-    try:
-        doc = json.loads(data)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError both derive from it
-        return None
-    if isinstance(doc, dict) and doc.get("type") == "service_account" and "private_key" in doc:
-        return "service-account key (detected by content)"
-    return None
+def _env_reason(name: str) -> str | None:
+    # Left out rather than refused: see credentials.py on why .env is not credential material
+    return "environment file, may hold secrets" if name.startswith(".env") else None
 
 
 @dataclass(frozen=True)
@@ -257,15 +278,20 @@ def _ignore_rules(package: Path, repo_root: Path | None) -> _Rules:
 
 
 class _Walker:
-    """Collects the package's files, never following a symlink out of it."""
+    """Collects the package's files, never following a symlink out of it.
 
-    def __init__(self, package: Path, rules: _Rules) -> None:
+    Credential material is not left out but collected in `found`: the build then refuses."""
+
+    def __init__(self, package: Path, rules: _Rules, allowed: frozenset[str]) -> None:
         self.root = package.resolve()
         self.name = package.name
         self.rules = rules
+        self.allowed = allowed
+        self.gcloud = credentials.gcloud_config_dirs()
         self.files: list[tuple[str, bytes, bool]] = []  # (rel, data, executable)
         self.dirs: list[str] = []
         self.excluded: list[Excluded] = []
+        self.found: list[Finding] = []
         self.total = 0
         self.links: list[tuple[Path, str, frozenset[Path]]] = []  # (link, rel, real ancestors)
 
@@ -304,7 +330,11 @@ class _Walker:
     ) -> None:
         name = rel.rsplit("/", 1)[-1]
         why = why or _default_reason(name, is_dir) or self.rules.reason(rel, is_dir)
-        if why is None and is_dir:
+        if why is None and is_dir and path in self.gcloud:  # walked paths are real
+            self.found.append(
+                Finding(rel, "gcloud's configuration folder", allowable=False, is_dir=True)
+            )
+        elif why is None and is_dir:
             self.walk(path, rel, ancestors)
         elif why is None:
             why = self._add_file(path, rel)
@@ -333,19 +363,37 @@ class _Walker:
         return target, is_dir, None
 
     def _add_file(self, path: Path, rel: str) -> str | None:
+        allowed = rel in self.allowed
         try:
             info = path.stat()
             if not stat.S_ISREG(info.st_mode):
                 return "not a regular file"
-            self.total += info.st_size
-            _check_size(self.total, path)
-            data = path.read_bytes()
+            _check_size(self.total + info.st_size, path)
+            why = None if allowed else self._name_reason(path, rel)
+            if why is not None:
+                self.found.append(Finding(rel, why))
+                return None
+            with path.open("rb") as stream:  # in chunks, never more than the size limit allows
+                chunks, size, why = credentials.scan_stream(
+                    stream.read, MAX_PACKAGE_BYTES - self.total, scan=not allowed
+                )
         except OSError as err:
             raise PackageError(f"cannot read {path}: {err.strerror}") from err
-        why = _content_reason(data)
-        if why is None:
-            self.files.append((rel, data, bool(info.st_mode & 0o111)))
-        return why
+        self.total += size
+        _check_size(self.total, path)  # it grew since stat()
+        if why is not None:
+            self.found.append(Finding(rel, why))
+        else:
+            self.files.append((rel, b"".join(chunks), bool(info.st_mode & 0o111)))
+        return None
+
+    def _name_reason(self, path: Path, rel: str) -> str | None:
+        """By the name in the archive, or by the real name a symlink points to."""
+        # walked paths are real: the root is resolved and a symlink's target too
+        real = "/".join((self.name, *path.relative_to(self.root).parts))
+        return credentials.name_reason(rel) or (
+            credentials.name_reason(real) if real != rel else None
+        )
 
 
 def _check_size(total: int, where: Path) -> None:
@@ -417,14 +465,26 @@ def _build_from_pyproject(parent: Path, project: dict[str, Any], walker: _Walker
         (root, None, False),
         (f"{root}/PKG-INFO", _pkg_info(name, version), False),
     ]
+    found = list(walker.found)
     for entry in sorted(os.scandir(parent), key=lambda e: e.name):
         if _PROJECT_FILES.match(entry.name) and entry.is_file(follow_symlinks=False):
-            members.append((f"{root}/{entry.name}", Path(entry.path).read_bytes(), False))
+            # no ignore file governs these: the remedy for a secret in one is to take it out
+            try:
+                with open(entry.path, "rb") as stream:
+                    chunks, _, why = credentials.scan_stream(
+                        stream.read, MAX_PACKAGE_BYTES, scan=entry.name not in walker.allowed
+                    )
+            except OSError as err:
+                raise PackageError(f"cannot read {entry.path}: {err.strerror}") from err
+            if why is not None:
+                found.append(Finding(entry.name, why, remedy="edit"))
+            members.append((f"{root}/{entry.name}", b"".join(chunks), False))
+    _refuse(found, parent)
     members += _prefixed(root, walker)
     return _package(f"{root}.tar.gz", members, walker.excluded, "own pyproject.toml")
 
 
-def _build_with_setup_py(parent: Path) -> Package:
+def _build_with_setup_py(parent: Path, allowed: frozenset[str]) -> Package:
     with tempfile.TemporaryDirectory(prefix="jobspec-sdist-") as tmp:
         argv = [sys.executable, "setup.py", "sdist", "--dist-dir", tmp]
         try:
@@ -445,14 +505,20 @@ def _build_with_setup_py(parent: Path) -> Package:
             raise PackageError(f"`python setup.py sdist` in {parent} made no single .tar.gz")
         filename, raw = built[0].name, built[0].read_bytes()
     _check_size(len(raw), parent / "setup.py")
-    members, excluded = _repack(raw, parent)
+    members, excluded, found = _repack(raw, parent, allowed)
+    _refuse(found, parent)
     return _package(filename, members, excluded, "own setup.py")
 
 
-def _repack(raw: bytes, parent: Path) -> tuple[list[_Member], list[Excluded]]:
-    """Members of setuptools' sdist without secrets, ready to be re-packed deterministically."""
+def _repack(
+    raw: bytes, parent: Path, allowed: frozenset[str]
+) -> tuple[list[_Member], list[Excluded], list[Finding]]:
+    """Members of setuptools' sdist, ready to be re-packed deterministically, and the
+    credential material among them: what setuptools put in the tarball is what is scanned."""
     members: list[_Member] = []
     excluded: list[Excluded] = []
+    found: list[Finding] = []
+    total = 0
     try:
         with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz") as tar:
             for info in tar.getmembers():
@@ -461,17 +527,33 @@ def _repack(raw: bytes, parent: Path) -> tuple[list[_Member], list[Excluded]]:
                     members.append((info.name.rstrip("/"), None, False))
                     continue
                 extracted = tar.extractfile(info) if info.isfile() else None
-                data = extracted.read() if extracted is not None else b""
-                # setuptools chose these files (MANIFEST.in, package_data): only secrets go
-                why = _secret_reason(info.name.rsplit("/", 1)[-1]) or _content_reason(data)
-                why = why if extracted is not None else "not a regular file"
+                # setuptools chose these files (MANIFEST.in, package_data): only .env goes
+                name = rel.rsplit("/", 1)[-1]
+                why = "not a regular file" if extracted is None else _env_reason(name)
                 if why is not None:
                     excluded.append(Excluded(rel, why))
+                    continue
+                assert extracted is not None
+                secret = None if rel in allowed else credentials.name_reason(rel)
+                if secret is None:
+                    chunks, size, secret = credentials.scan_stream(
+                        extracted.read, MAX_PACKAGE_BYTES - total, scan=rel not in allowed
+                    )
+                    total += size
+                    _check_size(total, parent / "setup.py")
+                if secret is not None:
+                    found.append(Finding(rel, secret, remedy="manifest"))
                 else:
-                    members.append((info.name, data, bool(info.mode & 0o111)))
+                    members.append((info.name, b"".join(chunks), bool(info.mode & 0o111)))
     except (tarfile.TarError, OSError, EOFError) as err:
         raise PackageError(f"the sdist made by {parent}/setup.py is unreadable: {err}") from err
-    return members, excluded
+    return members, excluded, found
+
+
+def _refuse(found: Sequence[Finding], parent: Path) -> None:
+    if found:
+        message, hint = credentials.explain(found, parent)
+        raise CredentialsFound(message, hint=hint, findings=found)
 
 
 def _package(name: str, members: list[_Member], excluded: list[Excluded], build: str) -> Package:

@@ -208,6 +208,7 @@ def plan_local(loaded: Loaded, extra_args: Sequence[str] = (), *, host: Host | N
 
         package = build_sdist(package_dir, requirements=spec.trainer.requirements,
                               allow_outside=spec.trainer.allow_outside_repo,
+                              allow_credentials=spec.trainer.allow_credentials,
                               repo_root=find_root(loaded.base_dir))
         for path in repo_paths_in_args(args, cwd):
             warnings.append(f"argument names {path!r}, a path in this repo: isolated runs, like "
@@ -358,6 +359,7 @@ def plan_cloud(loaded: Loaded, extra_args: Sequence[str] = (), *, submission_id:
 
     package = build_sdist(package_dir, requirements=spec.trainer.requirements,
                           allow_outside=spec.trainer.allow_outside_repo,
+                          allow_credentials=spec.trainer.allow_credentials,
                           repo_root=find_root(loaded.base_dir))
     mark("package")
     prefix = target.staging_prefix.strip("/")

@@ -11,6 +11,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -78,6 +79,15 @@ class _ArgsEnv(Model):
         return value
 
 
+def _exact_relative_path(path: str) -> str:
+    if path.startswith("/") or "\\" in path or any(p in ("", ".", "..") for p in path.split("/")):
+        raise ValueError(
+            f"{path!r} is not an exact path relative to the package's parent folder "
+            "(expected e.g. trainer/keys/test_key.pem, as `jobspec plan` names it)"
+        )
+    return path
+
+
 class Trainer(Model):
     package_path: str = Field(
         description="Folder holding the trainer package (with __init__.py), relative to this "
@@ -91,6 +101,13 @@ class Trainer(Model):
     allow_outside_repo: bool = Field(
         default=False,
         description="Allow a package_path outside the spec's repository (it will be uploaded).",
+    )
+    allow_credentials: list[Annotated[str, AfterValidator(_exact_relative_path)]] = Field(
+        default_factory=list,
+        description="Files that hold credential material (keys, tokens, .netrc, ...) and must "
+        "be packaged anyway, each by its exact path relative to the package's parent folder, "
+        "as `jobspec plan` names it, e.g. trainer/keys/test_key.pem. Any other such file stops "
+        "the build.",
     )
 
     @field_validator("module")

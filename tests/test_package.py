@@ -16,13 +16,21 @@ from pathlib import Path
 import pytest
 
 from jobspec.errors import EXIT_USAGE, JobspecError
-from jobspec.package import FIXED_MTIME, Excluded, Package, PackageError, build_sdist, write
+from jobspec.package import (
+    FIXED_MTIME,
+    CredentialsFound,
+    Excluded,
+    Package,
+    PackageError,
+    build_sdist,
+    write,
+)
 
 SA_KEY = {
     "type": "service_account",
     "project_id": "p",
     "private_key_id": "abc",
-    "private_key": "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
+    "private_key": "-----BEGIN PRIVATE KEY-----\n" + "MIIE" * 16 + "\n-----END PRIVATE KEY-----\n",
     "client_email": "sa@p.iam.gserviceaccount.com",
 }
 
@@ -162,11 +170,8 @@ def test_each_default_exclusion_has_its_reason(repo: Path) -> None:
             "util/stale.pyc": "x",
             ".env": "TOKEN=1\n",
             ".env.production": "TOKEN=2\n",
-            "tls/server.pem": "-----BEGIN PRIVATE KEY-----\n",
-            "id_rsa": "key",
             "id_rsa.pub": "ssh-rsa AAA",
-            "creds/sa.json": json.dumps(SA_KEY),
-            "renamed_key.txt": json.dumps(SA_KEY, indent=2),
+            "tls/ca.pem": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
             "config.json": json.dumps({"type": "service_account_like", "lr": 0.1}),
             "labels.json": json.dumps({"private_key": "not a service account"}),
             ".jobspec/state.json": "{}",
@@ -182,18 +187,45 @@ def test_each_default_exclusion_has_its_reason(repo: Path) -> None:
         "trainer/.git": "version control",
         "trainer/.jobspec": "jobspec state",
         "trainer/__pycache__": "bytecode",
-        "trainer/creds/sa.json": "service-account key (detected by content)",
-        "trainer/id_rsa": "private key",
-        "trainer/id_rsa.pub": "private key",
-        "trainer/renamed_key.txt": "service-account key (detected by content)",
-        "trainer/tls/server.pem": "private key",
         "trainer/trainer.egg-info": "build metadata",
         "trainer/util/stale.pyc": "bytecode",
     }
     files = set(package.files)
-    assert "trainer-0.0.0/trainer/config.json" in files  # ordinary JSON is kept
-    assert "trainer-0.0.0/trainer/labels.json" in files
-    assert not any(".env" in f or "sa.json" in f or ".git/" in f for f in files)
+    # no credential material: a public key, a certificate, ordinary JSON are packaged
+    for kept in ("id_rsa.pub", "tls/ca.pem", "config.json", "labels.json"):
+        assert f"trainer-0.0.0/trainer/{kept}" in files
+    assert not any(".env" in f or ".git/" in f for f in files)
+
+
+def test_credential_material_is_refused_not_left_out(repo: Path) -> None:
+    pkg = repo / "trainer"
+    make_tree(
+        pkg,
+        {
+            "tls/server.pem": "-----BEGIN PRIVATE KEY-----\n" + "MIIEsecret" * 7 + "\n",
+            "id_rsa": "key",
+            "creds/sa.json": json.dumps(SA_KEY),
+            "renamed_key.txt": json.dumps(SA_KEY, indent=2),
+        },
+    )
+    with pytest.raises(CredentialsFound) as err:
+        build_sdist(pkg)
+    assert {(f.path, f.reason) for f in err.value.findings} == {
+        ("trainer/creds/sa.json", "credential JSON with 'private_key' (detected by content)"),
+        ("trainer/id_rsa", "SSH private key"),
+        ("trainer/renamed_key.txt", "credential JSON with 'private_key' (detected by content)"),
+        ("trainer/tls/server.pem", "private key (detected by content)"),
+    }
+    assert err.value.exit_code == EXIT_USAGE
+    assert "MIIE" not in err.value.render()
+    allowed = ["trainer/tls/server.pem", "trainer/id_rsa", "trainer/creds/sa.json",
+               "trainer/renamed_key.txt"]
+    package = build_sdist(pkg, allow_credentials=allowed)
+    assert {f"trainer-0.0.0/{path}" for path in allowed} <= set(package.files)
+    assert package.excluded == ()
+    with pytest.raises(CredentialsFound) as err:  # exact paths only: a folder allows nothing
+        build_sdist(pkg, allow_credentials=["trainer/tls", "trainer/creds/", "id_rsa"])
+    assert len(err.value.findings) == 4
 
 
 def test_gitignore_in_package_parent_and_repo_root(repo: Path) -> None:
