@@ -13,9 +13,9 @@ from jobspec.located import locate
 if TYPE_CHECKING:
     from jobspec.assemble import Loaded
 
-# (package folder, module) pairs already found, for this process: `validate` of many specs
+# (spec folder, package_path, module) already found, for this process: `validate` of many specs
 # sharing one trainer stats its module once, and a miss (the rare case) is never cached.
-_FOUND: set[tuple[str, str]] = set()
+_FOUND: set[tuple[str, str, str]] = set()
 
 
 def with_module_checked(loaded: Loaded, problems: list[Problem]) -> Loaded:
@@ -23,7 +23,7 @@ def with_module_checked(loaded: Loaded, problems: list[Problem]) -> Loaded:
     without other problems: one of those (a bad --set, say) can be why the module looks wrong."""
     if problems:
         return loaded
-    found = module_problem(loaded.spec, loaded.tree, str(loaded.path.parent))
+    found = module_problem(loaded.spec, loaded.tree, os.path.dirname(loaded.path))
     if found is not None and found not in problems:
         problems.append(found)
     return loaded
@@ -32,13 +32,14 @@ def with_module_checked(loaded: Loaded, problems: list[Problem]) -> Loaded:
 def module_problem(spec: Any, tree: Any, base: str) -> Problem | None:
     """None when `python -m MODULE` finds a file in the package; else the problem, placed at
     `trainer.module`. ``base`` is the spec's folder, which package_path is relative to."""
-    package = os.path.normpath(os.path.join(base, spec.trainer.package_path))
-    module = str(spec.trainer.module)
-    if (package, module) in _FOUND:
+    trainer = spec.trainer
+    key = (base, str(trainer.package_path), str(trainer.module))
+    if key in _FOUND:
         return None
-    message = _why_missing(package, module, str(spec.trainer.package_path))
+    package = os.path.normpath(os.path.join(base, trainer.package_path))
+    message = _why_missing(package, str(trainer.module), str(trainer.package_path))
     if message is None:
-        _FOUND.add((package, module))
+        _FOUND.add(key)
         return None
     where = locate(tree, ("trainer", "module"))
     assert where is not None  # the tree holds the trainer the spec was built from
