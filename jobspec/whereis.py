@@ -145,6 +145,7 @@ def cancel_local(name: str, root: Path) -> int:
         if not group.is_file():
             records.latest(name)  # raises: no local runs of NAME, and the names there are
         members = [str(m) for m in json.loads(group.read_text(encoding="utf-8"))["members"]]
+    signalled: set[int] = set()
     for member in members:
         runs = records.runs(member)
         status: dict[str, Any] = runs[-1].status() if runs else {"state": "not run"}
@@ -153,6 +154,9 @@ def cancel_local(name: str, root: Path) -> int:
             state = "lost" if status.get("state") == "running" else status.get("state")
             info(f"{member} is not running (local run, {state}); nothing to cancel")
             continue
+        if pid in signalled:  # members of a sweep share one jobspec process
+            continue
+        signalled.add(pid)
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:

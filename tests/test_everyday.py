@@ -259,6 +259,16 @@ def test_an_absent_job_names_every_place_looked_in(cli, cloud, tmp_path: Path,
         f"gs://{cloud.bucket}/nosuch/ (target cloud of specs/job.yaml): no claim")
 
 
+@pytest.mark.parametrize("name", ["../probe", "runs/probe", ".jobspec"])
+def test_a_name_that_is_a_path_is_refused(cli, tmp_path: Path, name: str) -> None:
+    root = project(tmp_path / "repo")
+    assert cli("run", "--target", "local", cwd=root).code == 0
+    for command in ("status", "logs", "cancel"):
+        out = cli(command, name, "--target", "local", cwd=root)
+        assert (out.code, out.out) == (2, "")
+        assert out.err.startswith(f"{name!r} is not a job name"), out.err
+
+
 def test_an_absent_job_says_why_the_cloud_could_not_be_asked(cli, tmp_path: Path,
                                                              monkeypatch) -> None:
     root = project(tmp_path / "repo")
@@ -282,6 +292,24 @@ def test_init_prints_next_commands_that_work_from_here(cli, tmp_path: Path) -> N
     for command in commands:
         done = typed(cli, command, tmp_path)
         assert done.code == 0, (command, done.err)
+
+
+def test_import_points_at_a_validate_command_that_works_from_here(
+        cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = project(tmp_path / "repo")
+    monkeypatch.delenv("BUCKET_NAME", raising=False)
+    gcloud = ("gcloud ml-engine jobs submit training census_single_7 --job-dir "
+              "gs://$BUCKET_NAME/census_single_7 --module-name trainer.task --package-path "
+              "trainer/ --region us-central1 --runtime-version 1.2")
+    out = cli("import", "-o", "specs/imported job.yaml", "--string", gcloud, cwd=root)
+    assert out.code == 0, out.err
+    (command,) = [c for c in followups(out.err) if c.startswith("jobspec validate")]
+    assert command == "jobspec validate 'specs/imported job.yaml'"
+    done = typed(cli, command, root)
+    assert done.code == 2  # what the import said: BUCKET_NAME is not set here
+    assert "environment variable BUCKET_NAME is not set" in done.err
+    monkeypatch.setenv("BUCKET_NAME", "census-bucket")
+    assert typed(cli, command, root).code == 0
 
 
 # --- a broken GOOGLE_APPLICATION_CREDENTIALS ---------------------------------------------------
