@@ -219,6 +219,29 @@ def test_a_failed_follow_points_at_commands_that_work(cli, cloud, tmp_path: Path
     assert len(cloud.vertex.jobs) == 1
 
 
+def test_an_interrupted_follow_points_at_commands_that_work(cli, cloud, tmp_path: Path) -> None:
+    root = project(tmp_path / "repo", bucket=cloud.bucket,
+                   body="import time\nprint('working', flush=True)\ntime.sleep(30)\n")
+    proc = subprocess.Popen([sys.executable, "-m", "jobspec", "run", "--target", "cloud"],
+                            cwd=root, env={**os.environ, **FAST_POLL}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "working" in line:
+            break
+    proc.send_signal(2)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert followups(err) == ["jobspec logs probe --follow", "jobspec cancel probe"]
+    cancel = typed(cli, "jobspec cancel probe", root)
+    assert cancel.code == 0, cancel.err
+    assert "cancel requested for probe" in cancel.err
+    (job_id,) = cloud.vertex.jobs
+    cloud.vertex.wait_for_state(job_id, "JOB_STATE_CANCELLED", timeout=20)
+    logs = typed(cli, "jobspec logs probe --follow", root)
+    assert logs.code == 1 and "workerpool0-0 | working" in logs.out, logs.err
+
+
 def test_group_followups_work_verbatim(cli, cloud, tmp_path: Path) -> None:
     root = project(tmp_path / "repo", bucket=cloud.bucket, more="matrix:\n  lr: [1, 2]\n")
     cloud.vertex.run_jobs = False
