@@ -5,6 +5,7 @@ fails after staging."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobspec.diagnostics import Problem, did_you_mean
@@ -13,9 +14,9 @@ from jobspec.located import locate
 if TYPE_CHECKING:
     from jobspec.assemble import Loaded
 
-# (spec folder, package_path, module) already found, for this process: `validate` of many specs
-# sharing one trainer stats its module once, and a miss (the rare case) is never cached.
-_FOUND: set[tuple[str, str, str]] = set()
+# (spec folder, package_path, module, has a cloud target) already found, for this process:
+# `validate` of many specs sharing one trainer stats its module once; a miss is never cached.
+_FOUND: set[tuple[str, str, str, bool]] = set()
 
 
 def with_module_checked(loaded: Loaded, problems: list[Problem]) -> Loaded:
@@ -33,11 +34,12 @@ def module_problem(spec: Any, tree: Any, base: str) -> Problem | None:
     """None when `python -m MODULE` finds a file in the package; else the problem, placed at
     `trainer.module`. ``base`` is the spec's folder, which package_path is relative to."""
     trainer = spec.trainer
-    key = (base, str(trainer.package_path), str(trainer.module))
+    cloud = any(t.kind == "cloud" for t in spec.targets.values())
+    key = (base, str(trainer.package_path), str(trainer.module), cloud)
     if key in _FOUND:
         return None
     package = os.path.normpath(os.path.join(base, trainer.package_path))
-    message = _why_missing(package, str(trainer.module), str(trainer.package_path))
+    message = _why_missing(package, str(trainer.module), str(trainer.package_path), cloud)
     if message is None:
         _FOUND.add(key)
         return None
@@ -51,7 +53,7 @@ def _is_module(parent: str, parts: list[str]) -> bool:
     return os.path.isfile(path + ".py") or os.path.isfile(os.path.join(path, "__main__.py"))
 
 
-def _why_missing(package: str, module: str, written: str) -> str | None:
+def _why_missing(package: str, module: str, written: str, cloud: bool) -> str | None:
     parent, name = os.path.split(package)
     parts = module.split(".")
     if parts[0] != name:
@@ -61,7 +63,7 @@ def _why_missing(package: str, module: str, written: str) -> str | None:
         return (f"module {module!r} is not in package_path {written!r}: the package is "
                 f"{name!r}, so its modules are named '{name}.NAME'{hint}")
     if _is_module(parent, parts):
-        return None
+        return _left_out(parent, parts, module) if cloud and len(parts) > 1 else None
     shown = "/".join(parts)
     if len(parts) == 1 or os.path.isdir(os.path.join(parent, *parts)):
         what = (f"{shown} is a folder without __main__.py, which `python -m {module}` "
@@ -74,6 +76,36 @@ def _why_missing(package: str, module: str, written: str) -> str | None:
         depth += 1
     return (f"no module {module!r} in package_path {written!r}: {what}"
             + did_you_mean(module, _modules(parent, parts[:depth])))
+
+
+def _left_out(parent: str, parts: list[str], module: str) -> str | None:
+    """Python runs a module from a folder without __init__.py, but the cloud installs the
+    package's sdist, and the setup.py jobspec generates (as gcloud does) finds packages with
+    find_packages(): such a folder, and the module in it, is left out, and the job fails after
+    staging. The parent's own setup.py, or a pyproject.toml with a [project] table, may find
+    them otherwise: not judged."""
+    if os.path.exists(os.path.join(parent, "setup.py")) or _has_project(parent):
+        return None
+    runs_main = not os.path.isfile(os.path.join(parent, *parts) + ".py")
+    for depth in range(2, len(parts) + (1 if runs_main else 0)):
+        folder = os.path.join(parent, *parts[:depth])
+        if not os.path.isfile(os.path.join(folder, "__init__.py")):
+            shown = "/".join(parts[:depth])
+            return (f"{shown} has no __init__.py: the cloud target installs the package "
+                    f"with find_packages(), which leaves {shown} out, so `python -m {module}` "
+                    f"would fail there (add {shown}/__init__.py)")
+    return None
+
+
+def _has_project(parent: str) -> bool:
+    from jobspec.errors import JobspecError
+    from jobspec.project import _read_toml
+
+    path = os.path.join(parent, "pyproject.toml")
+    try:
+        return os.path.isfile(path) and "project" in _read_toml(Path(path))
+    except JobspecError:  # a broken pyproject.toml: packaging will say so
+        return True
 
 
 def _modules(parent: str, prefix: list[str]) -> list[str]:

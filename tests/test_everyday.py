@@ -105,6 +105,25 @@ def test_a_package_module_needs_main_and_runs_once_it_has_one(cli, tmp_path: Pat
     assert "main of tool" in ran.out
 
 
+def test_a_subfolder_without_init_is_refused_when_the_cloud_would_leave_it_out(
+        cli, tmp_path: Path) -> None:
+    root = project(tmp_path / "repo", module="trainer.jobs.train")
+    (root / "trainer" / "jobs").mkdir()
+    (root / "trainer" / "jobs" / "train.py").write_text("print('trained', flush=True)\n")
+    out = cli("validate", cwd=root)
+    assert out.code == 2
+    assert out.err.splitlines()[0] == (
+        "specs/job.yaml:5:11: trainer.module: trainer/jobs has no __init__.py: the cloud target "
+        "installs the package with find_packages(), which leaves trainer/jobs out, so `python "
+        "-m trainer.jobs.train` would fail there (add trainer/jobs/__init__.py)")
+    local_only = root / "specs" / "local.yaml"  # python -m finds it: fine for a local run
+    local_only.write_text((root / "specs" / "job.yaml").read_text().split("  cloud:")[0])
+    ran = cli("run", "specs/local.yaml", "--target", "local", cwd=root)
+    assert (ran.code, ran.out) == (0, "trained\n"), ran.err
+    (root / "trainer" / "jobs" / "__init__.py").write_text("")
+    assert cli("validate", cwd=root).code == 0
+
+
 def test_a_missing_package_path_is_already_an_error(cli, tmp_path: Path) -> None:
     root = project(tmp_path / "repo")
     spec = root / "specs" / "job.yaml"
