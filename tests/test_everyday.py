@@ -270,6 +270,10 @@ def test_group_followups_work_verbatim(cli, cloud, tmp_path: Path) -> None:
     status = typed(cli, "jobspec status probe", root)
     assert status.code == 0, status.err
     assert status.out.splitlines()[0] == "group probe: 2 jobs"
+    logs = cli("logs", "probe", cwd=root)  # a group has no log of its own: say what does
+    assert logs.code == 2
+    assert followups(logs.err) == ["jobspec status probe", "jobspec logs probe_1"]
+    assert typed(cli, "jobspec logs probe_1", root).code == 0
     cancel = typed(cli, "jobspec cancel probe", root)
     assert cancel.code == 0, cancel.err
     assert "cancel requested for probe_1" in cancel.err

@@ -69,6 +69,15 @@ class Jobs:
 
     def claim(self, name: str) -> Claim:
         claim = self.bucket.read_claim(name)
+        group = read_group(self.bucket, name) if claim is None else None
+        if group is not None and group["members"]:
+            from jobspec.whereis import followup
+
+            members = [str(m) for m in group["members"]]
+            raise UsageError(f"{name!r} is a group of {len(members)} jobs, not one job",
+                             hint=f"`{followup('status', name, self.where.bucket)}` shows them; "
+                             f"`{followup('logs', members[0], self.where.bucket)}` shows the "
+                             "log of one")
         if claim is None:
             listing = shlex.join(["jobspec", "list", "--bucket", self.where.bucket])
             raise UsageError(f"no job named {name!r} in gs://{self.where.bucket}: it has no "
