@@ -329,6 +329,23 @@ def test_an_absent_job_says_why_the_cloud_could_not_be_asked(cli, tmp_path: Path
     assert "Traceback" not in out.err
 
 
+def test_an_absent_job_says_when_the_bucket_did_not_answer(cli, cloud_env, gcs_proxy,
+                                                          tmp_path: Path, monkeypatch) -> None:
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    monkeypatch.setattr(DEFAULT_RETRY, "_timeout", 0.3)  # google's 120 s of retries, cut short
+    monkeypatch.setattr(DEFAULT_RETRY, "_initial", 0.05)
+    root = project(tmp_path / "repo", bucket=cloud_env.bucket)
+    gcs_proxy.faults.add("GET", object_regex=r"claim\.json$", status=503, times=None)
+    out = cli("logs", "probe", cwd=root)
+    assert out.code == 4
+    assert out.err.splitlines()[0] == (
+        "no job named 'probe': looked in .jobspec/runs/ (no run named probe), .jobspec/groups/ "
+        f"(no group named probe), gs://{cloud_env.bucket}/probe/ (target cloud of "
+        f"specs/job.yaml): could not look: cannot read gs://{cloud_env.bucket}/probe/.jobspec/"
+        "claim.json: gave up after retrying: 503 backendError: injected fault: HTTP 503")
+
+
 def test_init_prints_next_commands_that_work_from_here(cli, tmp_path: Path) -> None:
     out = cli("init", "--dir", "proj", "--name", "demo", "--bucket", "demo-bucket", cwd=tmp_path)
     assert out.code == 0, out.err
