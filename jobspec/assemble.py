@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from jobspec.checks import with_module_checked
 from jobspec.diagnostics import Problem, SpecError, did_you_mean, display_path
 from jobspec.interpolate import BUILTINS, Context, interpolate, references, substitute
 from jobspec.located import LDict, LList, Loc, count_values, deep_merge, locate, plain
@@ -309,8 +310,9 @@ def assemble(root: LDict, targets: LDict, names: list[str | None], chosen: str |
     remember_written(root, targets)  # errors below may show a line holding a secret
     at_once = _all_at_once(root, targets, names, chosen, env, base, texts, matrix)
     if at_once is not None:
-        return Loaded(resolved, at_once[0], chosen, at_once[1], sources, matrix=matrix,
-                      env_read=frozenset(reads.names))
+        return with_module_checked(Loaded(resolved, at_once[0], chosen, at_once[1], sources,
+                                          matrix=matrix, env_read=frozenset(reads.names)),
+                                   problems)
     file = display_path(str(path))
     specs: dict[str | None, Spec | None] = {}
     trees: dict[str | None, LDict] = {}
@@ -326,8 +328,9 @@ def assemble(root: LDict, targets: LDict, names: list[str | None], chosen: str |
         return None
     kept = {n: s.targets[n] for n, s in specs.items() if s is not None and n is not None}
     spec = main.model_copy(update={"targets": kept})
-    return Loaded(resolved, spec, chosen, trees[chosen], sources, matrix=matrix,
-                  env_read=frozenset(reads.names))
+    return with_module_checked(Loaded(resolved, spec, chosen, trees[chosen], sources,
+                                      matrix=matrix, env_read=frozenset(reads.names)),
+                               problems)
 
 
 def rebase_package_path(base: LDict, base_dir: Path, spec_dir: Path) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from jobspec import __version__
-from jobspec.errors import EXIT_INTERRUPTED, EXIT_USAGE, JobspecError
+from jobspec.errors import EXIT_INTERRUPTED, EXIT_USAGE, JobspecError, UsageError
 
 # What follows `--` belongs to the trainer (or, for `import`, to gcloud): split it off before
 # click sees it, so jobspec never parses a single trainer argument.
@@ -190,11 +190,10 @@ def run(spec: str | None, target: str, sets: tuple[str, ...], name: str | None,
 
 def _records(target: str | None, spec: str | None) -> Any:
     """Local run records live under the project root of the spec (or the current folder)."""
-    from jobspec.project import find_root
     from jobspec.records import Records
+    from jobspec.whereis import project_root
 
-    start = Path(spec).parent if spec else Path.cwd()
-    return Records((find_root(start) or Path.cwd()) / ".jobspec" / "runs")
+    return Records(project_root(spec) / ".jobspec" / "runs")
 
 
 def _kind(target: str | None, spec: str | None) -> str:
@@ -206,16 +205,53 @@ def _kind(target: str | None, spec: str | None) -> str:
     return str(loaded.spec.targets[target].kind)
 
 
+def _find(name: str, target: str | None, spec: str | None, bucket: str | None
+          ) -> tuple[str, str | None, str | None, str | None]:
+    """(kind, target, spec, bucket) for a command about job NAME. With --target, that target,
+    as always; with only --bucket, that bucket; with neither, wherever the job is."""
+    if not name or name.startswith(".") or any(c in name for c in "/\\\0"):
+        # NAME becomes a folder of .jobspec/runs/ and of the bucket: never a path elsewhere
+        raise UsageError(f"{name!r} is not a job name: a job name is letters, digits and "
+                         "underscores, starting with a letter")
+    if target is not None:
+        return _kind(target, spec), target, spec, bucket
+    if bucket is not None:
+        return "cloud", None, spec, bucket
+    from jobspec.whereis import find
+
+    found = find(name, spec)
+    if found.place is None:
+        return "local", None, spec, None
+    place = found.place
+    _info(f"found {name} in gs://{place.bucket}/{name}/ (target {place.target} of "
+          f"{_shown(place.spec)})")
+    return "cloud", place.target, str(place.spec), place.bucket
+
+
+def _info(message: str) -> None:
+    click.echo(f"jobspec: {message}", err=True)
+
+
+def _shown(path: Path) -> str:
+    from jobspec.diagnostics import display_path
+
+    return display_path(str(path))
+
+
+_where_help = "Default: look in local runs, then in the cloud targets' buckets."
+
+
 @cli.command()
 @click.argument("name")
-@click.option("--target", "-t", default=None, help="local (the default) or a cloud target.")
+@click.option("--target", "-t", default=None, help="local or a cloud target. " + _where_help)
 @click.option("--spec", default=None, help="Spec to read the bucket from (cloud).")
 @click.option("--bucket", default=None, help="Bucket holding the job's claim (cloud).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status(name: str, target: str | None, spec: str | None, bucket: str | None,
            as_json: bool) -> None:
     """Show the state of job NAME."""
-    if _kind(target, spec) == "local":
+    kind, target, spec, bucket = _find(name, target, spec, bucket)
+    if kind == "local":
         from jobspec.sweep import group_status
 
         records = _records(target, spec)
@@ -230,14 +266,15 @@ def status(name: str, target: str | None, spec: str | None, bucket: str | None,
 
 @cli.command()
 @click.argument("name")
-@click.option("--target", "-t", default=None, help="local (the default) or a cloud target.")
+@click.option("--target", "-t", default=None, help="local or a cloud target. " + _where_help)
 @click.option("--spec", default=None, help="Spec to read the bucket from (cloud).")
 @click.option("--bucket", default=None, help="Bucket holding the job's claim (cloud).")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the job ends.")
 def logs(name: str, target: str | None, spec: str | None, bucket: str | None,
          follow: bool) -> None:
     """Print the log of job NAME (the latest local run, or the cloud job)."""
-    if _kind(target, spec) == "local":
+    kind, target, spec, bucket = _find(name, target, spec, bucket)
+    if kind == "local":
         raise SystemExit(_records(target, spec).print_log(name, follow=follow))
     from jobspec.cloud.manage import logs as cloud_logs
 
@@ -247,14 +284,19 @@ def logs(name: str, target: str | None, spec: str | None, bucket: str | None,
 
 @cli.command()
 @click.argument("name")
-@click.option("--target", "-t", default=None, help="A cloud target (cloud jobs only).")
-@click.option("--spec", default=None, help="Spec to read the bucket from.")
-@click.option("--bucket", default=None, help="Bucket holding the job's claim.")
+@click.option("--target", "-t", default=None, help="local or a cloud target. " + _where_help)
+@click.option("--spec", default=None, help="Spec to read the bucket from (cloud).")
+@click.option("--bucket", default=None, help="Bucket holding the job's claim (cloud).")
 def cancel(name: str, target: str | None, spec: str | None, bucket: str | None) -> None:
-    """Cancel cloud job NAME."""
+    """Cancel job NAME: a cloud job, or a local run (as Ctrl-C would stop it)."""
+    kind, target, spec, bucket = _find(name, target, spec, bucket)
+    if kind == "local":
+        from jobspec.whereis import cancel_local, project_root
+
+        raise SystemExit(cancel_local(name, project_root(spec)))
     from jobspec.cloud.manage import cancel as cloud_cancel
 
-    raise SystemExit(cloud_cancel(name, target=target or "cloud", spec=spec, bucket=bucket))
+    raise SystemExit(cloud_cancel(name, target=target, spec=spec, bucket=bucket))
 
 
 @cli.command(name="list")
@@ -263,9 +305,20 @@ def cancel(name: str, target: str | None, spec: str | None, bucket: str | None) 
 @click.option("--bucket", default=None, help="Bucket to list (cloud).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_(target: str | None, spec: str | None, bucket: str | None, as_json: bool) -> None:
-    """List jobs: local run records, or the jobs claimed in the bucket."""
-    if _kind(target, spec) == "local":
+    """List jobs: local run records, or (with a cloud --target or --bucket) a bucket's jobs."""
+    if bucket is None and _kind(target, spec) == "local":
         click.echo(_records(target, spec).list_text(as_json=as_json))
+        if target is None:
+            import shlex
+
+            from jobspec.whereis import cloud_places
+
+            for place in cloud_places(spec)[0]:
+                command = ["jobspec", "list", "--target", place.target]
+                if spec is not None and place.spec == Path(spec):
+                    command += ["--spec", spec]
+                _info(f"cloud jobs of target {place.target} (gs://{place.bucket}) are listed "
+                      f"with `{shlex.join(command)}`")
         return
     from jobspec.cloud.manage import list_jobs
 

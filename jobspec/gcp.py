@@ -158,15 +158,39 @@ def connect(project: str, aiplatform_endpoint: str, env: Mapping[str, str] | Non
     import google.auth
     from google.auth.exceptions import DefaultCredentialsError
 
+    key_file = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
     try:
         credentials, _ = google.auth.default(
             scopes=["https://www.googleapis.com/auth/cloud-platform"])
-    except DefaultCredentialsError:
-        raise CloudError(
-            "no Google Cloud credentials found",
-            hint="run `gcloud auth application-default login`, or set "
-            "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file") from None
+    except DefaultCredentialsError as exc:
+        raise _credentials_error(key_file, _auth_reason(exc)) from None
+    except (OSError, ValueError, AttributeError, TypeError) as exc:
+        if not key_file:  # not a file the user named: a bug keeps its traceback
+            raise
+        # google-auth lets these through for a folder, an unreadable file, or JSON that is not
+        # an object (`[1]` gives "'list' object has no attribute 'get'")
+        reason = (exc.strerror or str(exc)) if isinstance(exc, OSError) else (
+            f"its content is not a JSON object ({exc})")
+        raise _credentials_error(key_file, reason) from None
     return Clients(project, credentials, aiplatform_endpoint, env)
+
+
+def _auth_reason(exc: BaseException) -> str:
+    """google-auth's own words: its errors carry (message, cause) as their arguments."""
+    parts = [str(a) if not isinstance(a, BaseException) else f"{type(a).__name__}: {a}"
+             for a in exc.args]
+    parts = [p.rstrip(".") if i < len(parts) - 1 else p for i, p in enumerate(parts) if p]
+    return ": ".join(parts) or type(exc).__name__
+
+
+def _credentials_error(key_file: str | None, reason: str) -> CloudError:
+    if key_file:
+        return CloudError(f"cannot use GOOGLE_APPLICATION_CREDENTIALS={key_file}: {reason}",
+                          hint="point it at a service-account key file (JSON), or unset it "
+                          "to use `gcloud auth application-default login` credentials")
+    return CloudError(f"no Google Cloud credentials found: {reason}",
+                      hint="run `gcloud auth application-default login`, or set "
+                      "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -57,8 +58,8 @@ class Report:
     def text(self, root: Path) -> str:
         lines = [f"wrote {_shown(p, root)}" for p in self.written]
         lines += [f"kept {what}" for what in self.kept]
-        if self.spec is not None:
-            spec = _shown(self.spec, root)
+        if self.spec is not None:  # commands to type here: the spec's path from this folder
+            spec = shlex.quote(os.path.relpath(self.spec))
             lines += ["next:", f"  jobspec validate {spec}",
                       f"  jobspec run {spec} --target local"]
         return "\n".join(lines)

@@ -61,7 +61,8 @@ def test_reclaim_after_an_unknown_create_outcome_never_makes_a_second_job(
     again = cli(*run, "--reclaim")
     assert again.code == 3, again.err
     assert f"the failed submission of '{NAME}' did create a job: {job['name']}" in again.err
-    assert f"follow it with `jobspec logs {NAME} --follow`" in again.err
+    assert (f"follow it with `jobspec logs {NAME} --follow --bucket {cloud_env.bucket}`"
+            in again.err)
     status = cli("status", NAME, "--json", "--target", "cloud", "--bucket", cloud_env.bucket)
     assert status.code == 0 and json.loads(status.out)["job"]["name"] == job["name"]
     assert len(vertex.jobs) == 1

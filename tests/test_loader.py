@@ -27,6 +27,7 @@ def write(folder: Path, body: str, name: str = "spec.yaml", head: str = HEAD) ->
     """``head`` + the dedented ``body`` as a spec in ``folder``, next to a trainer package."""
     (folder / "trainer").mkdir(parents=True, exist_ok=True)
     (folder / "trainer" / "__init__.py").write_text("")
+    (folder / "trainer" / "task.py").write_text("")
     path = folder / name
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(head + dedent(body))

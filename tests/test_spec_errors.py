@@ -29,6 +29,7 @@ def project(tmp_path: Path, spec: str | bytes) -> Path:
     """A folder with the spec, a trainer package and a plain `data` folder (no __init__.py)."""
     (tmp_path / "trainer").mkdir()
     (tmp_path / "trainer" / "__init__.py").write_text("")
+    (tmp_path / "trainer" / "task.py").write_text("")
     (tmp_path / "data").mkdir()
     path = tmp_path / "spec.yaml"
     if isinstance(spec, bytes):

@@ -30,6 +30,7 @@ from jobspec.errors import (
     NameTaken,
 )
 from jobspec.plan import CloudPlan
+from jobspec.whereis import followup
 
 GROUP = ".jobspec/group.json"
 PARALLEL = 4
@@ -103,11 +104,13 @@ def submit_group(group: str, plans: list[CloudPlan], *, detach: bool, reclaim: b
             raise (NameTaken if taken and not jobs else CloudError)(
                 f"{failed} of {len(plans)} members of {group!r} were not submitted; "
                 f"{len(jobs)} were",
-                hint=f"`jobspec status {group}` shows each member; run again with --reclaim "
+                hint=f"`{followup('status', group, first.bucket)}` shows each member; run again "
+                "with --reclaim "
                 "to retry members whose submission failed")
         info(f"submitted {len(jobs)} jobs in group {group}")
         if detach:
-            info(f"follow with `jobspec status {group}`; cancel all with `jobspec cancel {group}`")
+            info(f"follow with `{followup('status', group, first.bucket)}`; cancel all with "
+                 f"`{followup('cancel', group, first.bucket)}`")
             return EXIT_OK
         vertex = Vertex(clients.vertex, first.parent)
         secrets = sorted({v for plan in plans for v in secret_values_of(plan)}, key=len,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from jobspec.cloud.gcs import Bucket, Claim, cloud_errors
 from jobspec.cloud.group import group_table, read_group
 from jobspec.cloud.logs import LogTail, job_secrets
 from jobspec.cloud.vertex import Vertex, job_id, short_state
-from jobspec.errors import UsageError
+from jobspec.errors import JobspecError, UsageError
 from jobspec.plan import LABEL_SUBMISSION, endpoint
 
 
@@ -36,8 +37,10 @@ def _where(target: str | None, spec: str | None, bucket: str | None) -> Where:
         try:
             path = Path(spec) if spec else default_spec(Path.cwd())
             loaded = load(path, target=target or "cloud")
-        except UsageError:
+        except JobspecError as exc:  # with --bucket, the spec was only a place for a project
             if bucket is None:
+                if not isinstance(exc, UsageError):
+                    raise
                 raise UsageError("no bucket: pass --bucket, or --spec with a cloud "
                                  "target") from None
             loaded = None
@@ -66,9 +69,19 @@ class Jobs:
 
     def claim(self, name: str) -> Claim:
         claim = self.bucket.read_claim(name)
+        group = read_group(self.bucket, name) if claim is None else None
+        if group is not None and group["members"]:
+            from jobspec.whereis import followup
+
+            members = [str(m) for m in group["members"]]
+            raise UsageError(f"{name!r} is a group of {len(members)} jobs, not one job",
+                             hint=f"`{followup('status', name, self.where.bucket)}` shows them; "
+                             f"`{followup('logs', members[0], self.where.bucket)}` shows the "
+                             "log of one")
         if claim is None:
+            listing = shlex.join(["jobspec", "list", "--bucket", self.where.bucket])
             raise UsageError(f"no job named {name!r} in gs://{self.where.bucket}: it has no "
-                             "jobspec claim", hint="`jobspec list --target cloud` shows the names")
+                             "jobspec claim", hint=f"`{listing}` shows the names")
         return claim
 
     def vertex_for(self, claim: Claim) -> tuple[Vertex, str]:
@@ -104,7 +117,8 @@ class Jobs:
                 error = claim.data.get("error")
                 raise UsageError(f"{name!r} has no job: its claim is {state}"
                                  + (f" ({error})" if error else ""),
-                                 hint="run again with --reclaim to submit under this name")
+                                 hint="`jobspec run` the spec again with --reclaim to submit under "
+                                 "this name")
             resource = found[0]["name"]
         return vertex, project, vertex.get(str(resource)), claim
 
@@ -157,7 +171,7 @@ def logs(name: str, *, target: str | None, spec: str | None, bucket: str | None,
         secrets = job_secrets(job, claim.data)  # this process made no plan: ask the job
         if follow_logs:
             return follow(vertex, jobs.clients.logging, project, job["name"], name,
-                          show_states=False, secrets=secrets)
+                          show_states=False, secrets=secrets, bucket=jobs.where.bucket)
         print_entries(LogTail(jobs.clients.logging, project, job_id(job["name"])).fetch(),
                       secrets)
         return 0

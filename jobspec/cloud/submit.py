@@ -25,6 +25,7 @@ from jobspec.errors import CloudError, JobspecError, NameTaken
 from jobspec.plan import LABEL_SUBMISSION, CloudPlan
 from jobspec.render import plan_secrets
 from jobspec.timings import mark
+from jobspec.whereis import followup
 
 Replan = Callable[[str], CloudPlan]
 STALE_CLAIM = timedelta(minutes=10)
@@ -110,9 +111,11 @@ class Submission:
         # look-up after a reset failed too): its job may exist, and a new one would be a second.
         jobs = self.vertex.find_by_label(LABEL_SUBMISSION, str(existing.data.get("submission")))
         if existing.state == "failed" and jobs:
+            bucket = self.plan.bucket
             raise NameTaken(f"the failed submission of {name!r} did create a job: "
-                            f"{jobs[0]['name']}", hint=f"follow it with `jobspec logs {name} "
-                            f"--follow`, check it with `jobspec status {name}`")
+                            f"{jobs[0]['name']}",
+                            hint=f"follow it with `{followup('logs', name, bucket, '--follow')}`, "
+                            f"check it with `{followup('status', name, bucket)}`")
         if existing.state != "failed":
             created = existing.data.get("created")
             age = _now() - datetime.fromisoformat(created) if created else STALE_CLAIM
@@ -120,7 +123,8 @@ class Submission:
             if not abandoned:
                 raise NameTaken(f"--reclaim only takes over a failed or abandoned claim; the "
                                 f"claim on {name!r} is {existing.state}",
-                                hint=f"check it with `jobspec status {name}`")
+                                hint="check it with "
+                                f"`{followup('status', name, self.plan.bucket)}`")
         info(f"reclaiming {name!r} from a {existing.state} claim")
         return self.bucket.update_claim(name, existing, **_record(self.plan, self.owner))
 
@@ -160,7 +164,8 @@ class Submission:
                                                   job=job["name"])
         except JobspecError as exc:
             info(f"warning: job created, but the claim could not record it ({exc.message}); "
-                 f"`jobspec status {self.plan.name}` still finds it by its submission label")
+                 f"`{followup('status', self.plan.name, self.plan.bucket)}` still finds it by its "
+                 "submission label")
 
 
 def _progress_bar(total: int) -> tuple[Callable[[int], None], Callable[[], None]]:
@@ -215,16 +220,18 @@ def _execute(plan: CloudPlan, clients: gcp.Clients, *, detach: bool, reclaim: bo
     mark("record")
     info(f"submitted {plan.name}: {job['name']}")
     if detach:
-        info(f"follow it with `jobspec logs {plan.name} --follow`; "
-             f"cancel it with `jobspec cancel {plan.name}`")
+        info(f"follow it with `{followup('logs', plan.name, plan.bucket, '--follow')}`; "
+             f"cancel it with `{followup('cancel', plan.name, plan.bucket)}`")
         return 0
     try:
         return follow(sub.vertex, clients.logging, plan.project, job["name"], plan.name,
-                      cancel_on_interrupt=cancel_on_interrupt, secrets=secret_values_of(plan))
+                      cancel_on_interrupt=cancel_on_interrupt, secrets=secret_values_of(plan),
+                      bucket=plan.bucket)
     except CloudError as exc:
         # running `run` again would submit a second job: point at the one that exists
-        exc.hint = (f"{plan.name} was submitted and keeps running: follow it with `jobspec "
-                    f"logs {plan.name} --follow`, check it with `jobspec status {plan.name}`")
+        exc.hint = (f"{plan.name} was submitted and keeps running: follow it with "
+                    f"`{followup('logs', plan.name, plan.bucket, '--follow')}`, check it with "
+                    f"`{followup('status', plan.name, plan.bucket)}`")
         raise
 
 
