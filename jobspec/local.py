@@ -46,7 +46,7 @@ _SUPERVISOR = str(Path(__file__).with_name("_supervise.py"))
 _LINE_END = re.compile(r"\r\n|\r|\n")
 
 
-class _Stop(Exception):
+class Stop(Exception):
     """SIGTERM, turned into an exception in the main thread like SIGINT's KeyboardInterrupt."""
 
 
@@ -300,7 +300,7 @@ class Runner:
 
     def _check_interrupt(self) -> None:
         if self.interrupt is not None and self.interrupt.requested.is_set():
-            raise _Stop()
+            raise Stop()
 
     def wait(self) -> tuple[_Task, int]:
         """Follow the chief; a non-chief that fails first fails the run."""
@@ -376,7 +376,7 @@ class Runner:
                 try:
                     task.done.wait(min(left, 0.1))
                     asked = self.interrupt is not None and self.interrupt.hurry.is_set()
-                except (KeyboardInterrupt, _Stop):
+                except (KeyboardInterrupt, Stop):
                     asked = True
                 if asked and not hurry:
                     return False
@@ -408,9 +408,9 @@ def describe_exit(task: str, code: int) -> str:
 
 
 def install_sigterm() -> Callable[[], None]:
-    """Turn SIGTERM into _Stop in the main thread (elsewhere: nothing); returns the undo."""
+    """Turn SIGTERM into Stop in the main thread (elsewhere: nothing); returns the undo."""
     def handler(signum: int, frame: Any) -> None:
-        raise _Stop()
+        raise Stop()
 
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
@@ -454,7 +454,7 @@ def _execute(plan: LocalPlan, records: Records, lock: Any, label: str | None,
             python, cwd = prepare(plan, run)
         runner = Runner(plan, run, python=python, cwd=cwd, label=label, interrupt=interrupt)
         if interrupt is not None and interrupt.requested.is_set():
-            raise _Stop()
+            raise Stop()
         runner.start()
         ended = runner.wait()
         task, exit_code = ended
@@ -464,8 +464,8 @@ def _execute(plan: LocalPlan, records: Records, lock: Any, label: str | None,
         stopped = runner.stop(linger=LINGER_SECONDS if exit_code == 0 and task.index == 0
                               else 0.0)
         if stopped:
-            why = (f"the {who} ended" if task.index == 0 else
-                   f"{task.label} {'failed' if exit_code else 'ended'}")
+            why = (f"{'the ' if single else ''}{who} ended" if task.index == 0 else
+                   f"{task.label} failed")
             _say(f"{_member(label)}{why}; stopped {', '.join(stopped)}")
         if exit_code == 0:
             state, code = "succeeded", EXIT_OK
@@ -476,7 +476,7 @@ def _execute(plan: LocalPlan, records: Records, lock: Any, label: str | None,
     except JobspecError as exc:
         code = exc.exit_code
         raise
-    except (KeyboardInterrupt, _Stop):
+    except (KeyboardInterrupt, Stop):
         ended = None
         state, code = "interrupted", EXIT_INTERRUPTED
         if interrupt is None:  # a sweep says it once, for all of its runs
