@@ -3,7 +3,8 @@
 Two runs of one job would write one output folder, and one record folder name, silently. Each
 run holds an flock(2) on `.jobspec/locks/name-NAME.lock` (and on one for its job dir) for as
 long as it runs: the kernel drops it when jobspec ends, even by SIGKILL, so a lock is never
-stale, and of two racing starts exactly one gets it. The file says who holds it.
+stale, and of two racing starts exactly one gets it. The file says who holds it; a run removes
+its files as it ends (one killed by SIGKILL leaves them, unlocked and harmless).
 """
 
 from __future__ import annotations
@@ -36,14 +37,18 @@ class RunLock:
         """Take every lock, or none: UsageError (exit 2) naming the run that holds one."""
         self.paths[0].parent.mkdir(parents=True, exist_ok=True)
         for index, path in enumerate(self.paths):
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = _read(fd)
-                os.close(fd)
-                self.release()
-                raise self._refusal(holder, by_name=index == 0) from None
+            while True:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    holder = _read(fd)
+                    os.close(fd)
+                    self.release()
+                    raise self._refusal(holder, by_name=index == 0) from None
+                if _same_file(fd, path):
+                    break
+                os.close(fd)  # its holder removed it as it ended: lock the file there now
             self.fds.append(fd)
         self.note(record=None)
 
@@ -57,10 +62,12 @@ class RunLock:
                 os.pwrite(fd, data, 0)
 
     def release(self) -> None:
-        for fd in self.fds:
+        """Remove the lock files, then drop the locks (a run that opened a file before it was
+        removed sees that, and opens the path again)."""
+        for path, fd in zip(self.paths, self.fds, strict=False):
             with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)
-            os.close(fd)  # closing drops the lock
+                os.unlink(path)
+            os.close(fd)
         self.fds = []
 
     def _refusal(self, holder: dict[str, Any], *, by_name: bool) -> UsageError:
@@ -78,6 +85,13 @@ class RunLock:
             f"{record}): both runs would write it",
             hint=f"give this run its own job dir: --set targets.{self.plan.target}.job_dir=..."
                  f", or make job_dir depend on ${{name}}")
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
 
 
 def _read(fd: int) -> dict[str, Any]:

@@ -172,7 +172,7 @@ def started() -> Iterator[list[subprocess.Popen[str]]]:
     for proc in procs:
         if proc.poll() is None:
             proc.kill()
-            proc.wait(timeout=10)
+        proc.communicate(timeout=10)  # and close its pipes
 
 
 def records(out: Path, count: int, timeout: float = 20) -> list[dict[str, Any]]:
@@ -367,6 +367,7 @@ def test_a_second_run_of_a_running_job_is_refused(project: Path, out: Path,
                            env={**os.environ, **env, "ORPHAN_HANG": ""},
                            capture_output=True, text=True, timeout=30)
     assert other.returncode == 0, other.stderr
+    assert not list((project / ".jobspec" / "locks").glob("name-probe_2*"))  # it cleaned up
 
 
 def test_two_names_with_one_job_dir_are_refused(project: Path, out: Path,
