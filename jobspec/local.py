@@ -147,7 +147,7 @@ class Runner:
         self.tasks = [_Task(proc, i) for i, proc in enumerate(plan.processes)]
         self.lock = threading.Lock()
         self.changed = threading.Event()  # a trainer ended or failed to start
-        self.stopped: list[str] | None = None  # what stop() stopped, once it has run
+        self.stopped: str | None = None  # what stop() stopped, once it has run
         self.log = run.open_log()
         self.log_open = True
         self.secrets = secret_values(self._all_env(), plan.secrets)
@@ -318,16 +318,16 @@ class Runner:
             # an event, not a sleep: the run ends within ~1 ms of the chief's exit
             self.changed.wait(0.1)
 
-    def stop(self, *, linger: float = 0.0) -> list[str]:
+    def stop(self, *, linger: float = 0.0) -> str:
         """Stop every task still running, and whatever ended tasks left running; what was
-        stopped, as words for the user (once: later calls return []).
+        stopped, in words for the user ("" if nothing; later calls return "").
 
         First `linger` seconds for them to end by themselves (parameter servers never do:
         they are stopped at once); then SIGTERM, and SIGKILL after the grace period, or at
         once when the user interrupts again while waiting."""
         if self.stopped is not None:
-            return []
-        self.stopped = []
+            return ""
+        self.stopped = ""
         alive = [t for t in self.tasks if t.popen is not None and not t.done.is_set()]
         running = {t.label for t in alive if t.code is None}
         if linger > 0:
@@ -347,16 +347,18 @@ class Runner:
         for task in self.tasks:
             for reader in task.readers:
                 reader.join(timeout=2)  # a daemon that escaped may hold the pipe forever
-        stopped = [t.label for t in self.tasks if t.label in running and not t.is_ps]
-        stopped += [t.label for t in self.tasks if t.label in running and t.is_ps]
-        for task in self.tasks:
-            if task.left and task.label not in running:
-                procs = ", ".join(f"{name} (pid {pid})" for pid, _, name in
-                                  (entry.partition(" ") for entry in task.left))
-                who = "it" if len(self.tasks) == 1 else task.label
-                stopped.append(f"what {who} left running: {procs}")
-        self.stopped = stopped
-        return stopped
+        tasks = [t.label for t in self.tasks if t.label in running and not t.is_ps]
+        tasks += [t.label for t in self.tasks if t.label in running and t.is_ps]
+        single = len(self.tasks) == 1
+        leftovers = [f"{name} (pid {pid}{'' if single else f', left by {t.label}'})"
+                     for t in self.tasks if t.label not in running
+                     for pid, _, name in (entry.partition(" ") for entry in t.left)]
+        words = ", ".join(tasks)
+        if leftovers:
+            what = "what it left running" if single else "what was left running"
+            words += f"{' and ' if words else ''}{what}: {', '.join(leftovers)}"
+        self.stopped = words
+        return words
 
     def _tell(self, task: _Task, sig: int) -> None:
         if task.popen is not None and task.popen.returncode is None:
@@ -466,7 +468,7 @@ def _execute(plan: LocalPlan, records: Records, lock: Any, label: str | None,
         if stopped:
             why = (f"{'the ' if single else ''}{who} ended" if task.index == 0 else
                    f"{task.label} failed")
-            _say(f"{_member(label)}{why}; stopped {', '.join(stopped)}")
+            _say(f"{_member(label)}{why}; stopped {stopped}")
         if exit_code == 0:
             state, code = "succeeded", EXIT_OK
             return EXIT_OK

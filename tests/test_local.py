@@ -469,6 +469,9 @@ def test_chief_end_stops_the_parameter_server(jobspec_proc: Any, project: Path,
     ps = dumps["ps-0"]
     assert wait_all_gone([ps["pid"], ps["grandchild"], dumps["chief-0"]["grandchild"]]) == []
     assert last_status(project)["state"] == "succeeded"
+    # the ps is named; the chief's `sleep`, orphaned when the chief ended, is stopped too
+    assert (f"jobspec: chief-0 ended; stopped ps-0 and what was left running: sleep (pid "
+            f"{dumps['chief-0']['grandchild']}, left by chief-0)\n") in done.err
 
 
 def test_worker_failing_early_fails_the_run(jobspec_proc: Any, project: Path,
