@@ -39,10 +39,13 @@ ORPHAN = '''\
 ORPHAN_START: "daemon" starts a `setsid` daemon that keeps our stdout and stderr; "double"
 forks twice with setsid in between, so the helper is orphaned at once. Both never end.
 ORPHAN_EXIT=task=code,...: exit with that code; ORPHAN_HANG=task,... or "*": never end.
-Anything else ends with 0.
+ORPHAN_IGNORE_TERM=1: ignore SIGTERM (and so does what it starts). Else it ends with 0.
 """
-import json, os, subprocess, sys, time
+import json, os, signal, subprocess, sys, time
 from pathlib import Path
+
+if os.environ.get("ORPHAN_IGNORE_TERM"):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 start = time.time()
 task = json.loads(os.environ.get("TF_CONFIG") or "{}").get("task") or {}
@@ -297,6 +300,28 @@ def test_interrupting_a_parallel_sweep_stops_every_member(
         assert f"jobspec: {member}: interrupted" in err
     assert runs_of(project, "sweep_3") == []
     assert len(records(out, 2)) == 2  # the third never ran
+
+
+def test_a_second_interrupt_kills_every_member_at_once(project: Path, out: Path) -> None:
+    spec = _sweep_spec(project, 2)
+    run = Run(["run", str(spec), "--target", "local", "--parallel", "2"], project,
+              {"PROBE_OUT": str(out), "ORPHAN_START": "daemon", "ORPHAN_HANG": "*",
+               "ORPHAN_IGNORE_TERM": "1"})
+    pids = pids_of(records(out, 2))
+    run.proc.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + 10
+    while b"interrupt again to kill them at once" not in b"".join(run.err):
+        assert time.monotonic() < deadline, run.err
+        time.sleep(0.01)
+    time.sleep(0.3)
+    assert all(alive(pid) for pid in pids)  # they ignore SIGTERM: in their grace period
+    run.proc.send_signal(signal.SIGINT)
+    assert wait_all_gone(pids, timeout=3) == []  # not after the 5 s grace period
+    code, _, err = run.finish()
+    assert code == 130, err
+    assert "Traceback" not in err
+    for member in ("sweep_1", "sweep_2"):
+        assert status_of(project, member)["state"] == "interrupted"
 
 
 def test_interrupting_a_sequential_sweep_starts_no_other_member(project: Path,
