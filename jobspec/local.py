@@ -176,8 +176,11 @@ class Runner:
             if self.color and prefix:
                 color = _COLORS[task.index % len(_COLORS)]
                 prefix = f"\x1b[{color}m{prefix}\x1b[0m"
-            stream.write(prefix + line)
-            stream.flush()
+            try:
+                stream.write(prefix + line)
+                stream.flush()
+            except BrokenPipeError:  # `jobspec run | head`: the run goes on, into its log
+                _silence(stream)
 
     def _reader(self, task: _Task, pipe: IO[bytes], stream: IO[str], is_err: bool) -> None:
         """Emit each line, each `\r` progress update as it comes, and a line longer than
@@ -392,6 +395,15 @@ class Runner:
         with self.lock:
             self.log_open = False
             self.log.close()
+
+
+def _silence(stream: IO[str]) -> None:
+    """Point a stream whose reader is gone at /dev/null: what is still buffered, and all that
+    follows, goes nowhere, without an error now or when Python flushes it at exit."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
 
 
 def _signal_group(popen: subprocess.Popen[bytes], sig: int) -> None:

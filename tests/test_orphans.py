@@ -112,6 +112,13 @@ while not (out / "go").exists() and time.monotonic() < deadline:
     time.sleep(0.01)
 '''
 
+MANY = '''\
+"""Print 100,000 numbered lines, then "done"."""
+for i in range(100000):
+    print("line", i)
+print("done")
+'''
+
 
 # --- helpers --------------------------------------------------------------------------------
 
@@ -155,7 +162,8 @@ class Run:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     root = make_project(tmp_path / "proj")
-    for name, text in (("orphan", ORPHAN), ("progress", PROGRESS), ("flood", FLOOD)):
+    for name, text in (("orphan", ORPHAN), ("progress", PROGRESS), ("flood", FLOOD),
+                       ("many", MANY)):
         (root / "probe" / f"{name}.py").write_text(text, encoding="utf-8")
     return root
 
@@ -494,3 +502,20 @@ def test_a_huge_line_is_read_in_bounded_memory(project: Path, out: Path) -> None
     text = log.read_text()
     assert text.count("x") == mib * 2**20
     assert max(len(line) for line in text.splitlines()) == 64 * 1024
+
+
+def test_a_reader_that_goes_away_does_not_stop_the_run(project: Path) -> None:
+    """`jobspec run | head -1`: jobspec keeps draining the trainer into the log, quietly."""
+    spec = write_spec(project, module="probe.many")
+    proc = _jobspec(["run", str(spec), "--target", "local"], project, {}, text=False,
+                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline() == b"line 0\n"
+    proc.stdout.close()
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=30) == 0, err
+    assert "Traceback" not in err and "Exception" not in err, err
+    log = (runs_of(project)[-1] / "log").read_text()
+    assert log.endswith("line 99999\ndone\n")
+    assert status_of(project, "probe")["state"] == "succeeded"
