@@ -209,14 +209,17 @@ def status_of(project: Path, name: str) -> dict[str, Any]:
 # --- kill -9 of jobspec ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("layout", ["single", "distributed"])
+@pytest.mark.parametrize("layout", ["single", "distributed", "parallel sweep"])
 def test_sigkill_of_jobspec_kills_trainers_and_their_setsid_daemons(
         project: Path, out: Path, started: list[Any], layout: str) -> None:
-    local = {"distributed": distributed(free_ports(3), workers=1, ps=1)} if layout != "single" \
-        else {}
+    local = {"distributed": distributed(free_ports(3), workers=1, ps=1)} \
+        if layout == "distributed" else {}
     spec = write_spec(project, module="probe.orphan", local=local)
-    count = 1 if layout == "single" else 3
-    proc = _jobspec(["run", str(spec), "--target", "local"], project,
+    args = ["run", str(spec), "--target", "local"]
+    if layout == "parallel sweep":
+        args = ["run", str(_sweep_spec(project, 2)), "--target", "local", "--parallel", "2"]
+    count = {"single": 1, "distributed": 3, "parallel sweep": 2}[layout]
+    proc = _jobspec(args, project,
                     {"PROBE_OUT": str(out), "ORPHAN_START": "daemon,double", "ORPHAN_HANG": "*"},
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     started.append(proc)
