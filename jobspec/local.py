@@ -422,16 +422,19 @@ def describe_exit(task: str, code: int) -> str:
 
 
 def install_sigterm() -> Callable[[], None]:
-    """Turn SIGTERM into Stop in the main thread (elsewhere: nothing); returns the undo."""
+    """Turn SIGTERM, and SIGHUP (the terminal closed) unless it is ignored (nohup), into Stop
+    in the main thread (elsewhere: nothing); returns the undo."""
     def handler(signum: int, frame: Any) -> None:
         raise Stop()
 
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)
+                if signal.getsignal(sig) is not signal.SIG_IGN}
 
     def restore() -> None:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handling in previous.items():
+            signal.signal(sig, signal.SIG_DFL if handling is None else handling)
 
     return restore
 
@@ -514,7 +517,8 @@ def _execute(plan: LocalPlan, records: Records, lock: Any, label: str | None,
 
 
 def _say(message: str) -> None:
-    print(f"jobspec: {message}", file=sys.stderr, flush=True)
+    with contextlib.suppress(OSError):  # a terminal that has gone away must not stop the stop
+        print(f"jobspec: {message}", file=sys.stderr, flush=True)
 
 
 def _member(label: str | None) -> str:

@@ -3,6 +3,7 @@ record that lets `jobspec status GROUP --target local` show them all."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -52,7 +53,8 @@ def run_local_group(group: str, plans: list[LocalPlan], *, parallel: int = 1) ->
 
 
 def _say(message: str) -> None:
-    print(f"jobspec: {message}", file=sys.stderr, flush=True)
+    with contextlib.suppress(OSError):  # a terminal that has gone away must not stop the stop
+        print(f"jobspec: {message}", file=sys.stderr, flush=True)
 
 
 def _member(plan: LocalPlan, *, label: bool, interrupt: Interrupt | None = None) -> int | None:

@@ -313,6 +313,23 @@ def test_interrupting_a_parallel_sweep_stops_every_member(
     assert len(records(out, 2)) == 2  # the third never ran
 
 
+def test_a_closed_terminal_stops_the_run_like_sigterm(project: Path, out: Path) -> None:
+    if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+        pytest.skip("SIGHUP is ignored here (nohup), and so it is by jobspec, by design")
+    port = free_ports(2)
+    spec = write_spec(project, module="probe.orphan",
+                      local={"distributed": distributed(port, workers=1)})
+    run = Run(["run", str(spec), "--target", "local"], project,
+              {"PROBE_OUT": str(out), "ORPHAN_START": "double", "ORPHAN_HANG": "*"})
+    pids = pids_of(records(out, 2))
+    run.proc.send_signal(signal.SIGHUP)
+    code, _, err = run.finish()
+    assert code == 130, err
+    assert wait_all_gone(pids) == []
+    status = status_of(project, "probe")
+    assert (status["state"], status["jobspec_exit"]) == ("interrupted", 130)
+
+
 def test_a_second_interrupt_kills_every_member_at_once(project: Path, out: Path) -> None:
     spec = _sweep_spec(project, 2)
     run = Run(["run", str(spec), "--target", "local", "--parallel", "2"], project,
