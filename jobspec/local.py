@@ -463,7 +463,11 @@ def _execute(plan: LocalPlan, records: Records, lock: Any, label: str | None,
     state, code = "failed", EXIT_JOB_FAILED  # what a bug (a traceback) ends with
     ended: tuple[_Task, int] | None = None  # the task whose exit decided the run
     try:
-        run = records.start(plan.name, plan_json(plan))
+        try:
+            run = records.start(plan.name, plan_json(plan))
+        except OSError as exc:
+            raise UsageError(f"cannot record the run under {records.root}: "
+                             f"{exc.strerror}") from None
         lock.note(str(run.folder))
         if plan.isolated:
             from jobspec.isolated import prepare

@@ -35,10 +35,18 @@ class RunLock:
 
     def acquire(self) -> None:
         """Take every lock, or none: UsageError (exit 2) naming the run that holds one."""
-        self.paths[0].parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.paths[0].parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot record a run under {self.paths[0].parent.parent}: "
+                             f"{exc.strerror}") from None
         for index, path in enumerate(self.paths):
             while True:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                try:
+                    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                except OSError as exc:
+                    self.release()
+                    raise UsageError(f"cannot lock {path}: {exc.strerror}") from None
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
