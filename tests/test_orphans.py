@@ -389,7 +389,10 @@ def test_ctrl_c_while_starting_up_never_shows_a_traceback(project: Path) -> None
         err = "".join(seen) + err
         assert "Traceback" not in err and "Exception ignored" not in err, (delay, err[-2000:])
         outcomes.append(proc.returncode)
-        assert proc.returncode in (0, 130), (delay, err[-2000:])
+        # -SIGINT: CPython itself ends with SIGINT (which a shell shows as 130 too) when the
+        # interrupt came while exec() ran generated code (dataclasses, pydantic), even though
+        # jobspec caught it: its "unhandled KeyboardInterrupt" flag stays set
+        assert proc.returncode in (0, 130, -signal.SIGINT), (delay, err[-2000:])
     assert 130 in outcomes  # not all of them came too late
 
 
