@@ -27,6 +27,10 @@ import os
 import sys
 import time
 
+TYPE_CHECKING = False  # typing itself would cost an import
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 PR_SET_PDEATHSIG = 1
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -64,7 +68,11 @@ def _descendants() -> dict[int, str]:
     """Live (not zombie) descendants of this process: pid -> command name, from /proc."""
     parent_of: dict[int, int] = {}
     names: dict[int, str] = {}
-    for entry in os.listdir("/proc"):
+    try:
+        entries = os.listdir("/proc")
+    except OSError:  # no /proc (not Linux): the trainer is all we know of
+        return {} if _reported else {_trainer: "trainer"}
+    for entry in entries:
         if not entry.isdigit():
             continue
         try:
@@ -137,7 +145,7 @@ def _on_now(signum: int, frame: object) -> None:
     _stop(0.0)
 
 
-def _start(argv: list[str], libc: ctypes.CDLL) -> int:
+def _start(argv: list[str], prctl: Callable[..., int]) -> int:
     """Fork and exec the trainer; its pid, or -1 after reporting why it could not start."""
     me = os.getpid()
     errors_r, errors_w = os.pipe()  # close-on-exec: EOF at a successful exec
@@ -147,7 +155,7 @@ def _start(argv: list[str], libc: ctypes.CDLL) -> int:
             os.close(errors_r)
             for sig in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT):
                 signal.signal(sig, signal.SIG_DFL)
-            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
             if os.getppid() != me:
                 os._exit(1)
             os.execvp(argv[0], argv)
@@ -180,11 +188,12 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # jobspec decides what an interrupt means
     signal.signal(signal.SIGTERM, _on_term)
     signal.signal(signal.SIGUSR1, _on_now)
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    # prctl is Linux's; elsewhere the trainer still runs, without these guarantees
+    prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", lambda *args: 0)
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     if os.getppid() != parent:  # jobspec died before its death signal could reach us
         os._exit(1)
-    _trainer = _start(argv, libc)
+    _trainer = _start(argv, prctl)
     if _trainer < 0:
         os._exit(127)
     _say(f"started {_trainer}")

@@ -65,7 +65,7 @@ def _death_signal_setup() -> Callable[[], None]:
     libc is loaded here, in the parent: between fork and exec the child of a threaded process
     may only do async-signal-safe work, and dlopen() is not.
     """
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", lambda *args: 0)  # Linux's
     parent = os.getpid()
 
     def setup() -> None:
