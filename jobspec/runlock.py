@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,7 @@ class RunLock:
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
-                    holder = _read(fd)
+                    holder = _holder(fd)
                     os.close(fd)
                     self.release()
                     raise self._refusal(holder, by_name=index == 0) from None
@@ -100,6 +101,16 @@ def _same_file(fd: int, path: Path) -> bool:
         return os.stat(path).st_ino == os.fstat(fd).st_ino
     except FileNotFoundError:
         return False
+
+
+def _holder(fd: int) -> dict[str, Any]:
+    """Who holds the lock, as its file says; it writes that just after taking the lock."""
+    for _ in range(20):
+        holder = _read(fd)
+        if holder.get("pid"):
+            break
+        time.sleep(0.025)
+    return holder
 
 
 def _read(fd: int) -> dict[str, Any]:
