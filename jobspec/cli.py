@@ -403,6 +403,17 @@ def import_(output: str | None, name: str | None, from_file: str | None,
         click.echo(f"wrote {output}", err=True)
 
 
+def _take_over_interrupts() -> None:
+    """From here on Ctrl-C raises KeyboardInterrupt, which a run turns into stopping its
+    processes and exit 130 (until now, jobspec/__init__.py made it exit 130 at once)."""
+    import signal
+
+    import jobspec
+
+    if signal.getsignal(signal.SIGINT) is jobspec._quit_quietly:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     # At exit, spare the collector its passes over every object the imports made: ~0.1 s after
     # a cloud command (bench/README.md). Objects are still freed; only garbage cycles left at
@@ -416,6 +427,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         _TRAILING.extend(args[cut + 1:])
         args = args[:cut]
     try:
+        _take_over_interrupts()
         cli.main(args=args, prog_name="jobspec", standalone_mode=False)
     except click.exceptions.Abort:
         raise SystemExit(EXIT_INTERRUPTED) from None

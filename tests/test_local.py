@@ -469,6 +469,9 @@ def test_chief_end_stops_the_parameter_server(jobspec_proc: Any, project: Path,
     ps = dumps["ps-0"]
     assert wait_all_gone([ps["pid"], ps["grandchild"], dumps["chief-0"]["grandchild"]]) == []
     assert last_status(project)["state"] == "succeeded"
+    # the ps is named; the chief's `sleep`, orphaned when the chief ended, is stopped too
+    assert (f"jobspec: chief-0 ended; stopped ps-0 and what was left running: sleep (pid "
+            f"{dumps['chief-0']['grandchild']}, left by chief-0)\n") in done.err
 
 
 def test_worker_failing_early_fails_the_run(jobspec_proc: Any, project: Path,
@@ -481,8 +484,9 @@ def test_worker_failing_early_fails_the_run(jobspec_proc: Any, project: Path,
     assert done.code == 1
     assert "worker-0 exited with code 3" in done.err
     assert "worker-0 exits with 3" in done.err  # its stderr tail
+    # the chief starts last, so it may not have written its dump yet: jobspec says it ran
+    assert "jobspec: worker-0 failed; stopped chief-0, ps-0\n" in done.err
     pids = [dump["pid"] for dump in read_dumps(out).values()]
-    assert len(pids) >= 2  # the chief was running
     assert wait_all_gone(pids) == []
     status = last_status(project)
     assert (status["state"], status["exit_code"], status["task"]) == ("failed", 3, "worker-0")
