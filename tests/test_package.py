@@ -16,15 +16,8 @@ from pathlib import Path
 import pytest
 
 from jobspec.errors import EXIT_USAGE, JobspecError
-from jobspec.package import (
-    FIXED_MTIME,
-    CredentialsFound,
-    Excluded,
-    Package,
-    PackageError,
-    build_sdist,
-    write,
-)
+from jobspec.package import FIXED_MTIME, Package, build_sdist, write
+from jobspec.package_tree import CredentialsFound, Excluded, PackageError
 
 SA_KEY = {
     "type": "service_account",
@@ -488,11 +481,13 @@ def test_oversized_package_is_refused(repo: Path) -> None:
     assert package.excluded == (Excluded("trainer/huge.bin", "matched .jobspecignore: *.bin"),)
 
 
-def test_own_pyproject_without_fixed_version_is_refused(repo: Path) -> None:
-    (repo / "pyproject.toml").write_text('[project]\nname = "trainer"\ndynamic = ["version"]\n')
-    with pytest.raises(PackageError) as err:
-        build_sdist(repo / "trainer")
-    assert err.value.message == (
-        f"{repo / 'pyproject.toml'}: [project].version must be a fixed string for jobspec to "
-        "build the sdist (dynamic versions are not supported); or add a setup.py"
+def test_own_pyproject_with_a_dynamic_version_is_built_by_its_backend(repo: Path) -> None:
+    # the backend computes the version: jobspec no longer needs it written out
+    (repo / "pyproject.toml").write_text(
+        '[project]\nname = "trainer"\ndynamic = ["version"]\n\n'
+        '[tool.setuptools.dynamic]\nversion = {attr = "trainer.__version__"}\n'
     )
+    (repo / "trainer" / "__init__.py").write_text('__version__ = "3.1"\n')
+    package = build_sdist(repo / "trainer")
+    assert (package.build, package.filename) == ("own pyproject.toml", "trainer-3.1.tar.gz")
+    assert "Version: 3.1\n" in read_member(package, "trainer-3.1/PKG-INFO")
