@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -491,3 +492,164 @@ def test_own_pyproject_with_a_dynamic_version_is_built_by_its_backend(repo: Path
     package = build_sdist(repo / "trainer")
     assert (package.build, package.filename) == ("own pyproject.toml", "trainer-3.1.tar.gz")
     assert "Version: 3.1\n" in read_member(package, "trainer-3.1/PKG-INFO")
+
+
+# --- a project's own build runs in a copy: the project is left exactly as it was -------------
+
+SPEC = """\
+version: 1
+name: own_build
+trainer:
+  package_path: trainer
+  module: trainer.task
+targets:
+  local: {}
+  cloud:
+    project: p
+    bucket: my-bucket
+    region: us-central1
+    executor_image: us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest
+"""
+OWN_BUILDS = {
+    "setup.py": {
+        "setup.py": "from setuptools import setup\n"
+        "setup(name='mytrainer', version='1.2', packages=['trainer', 'trainer.util'],\n"
+        "      py_modules=['helper'])\n",
+    },
+    "pyproject.toml": {
+        "pyproject.toml": '[build-system]\nrequires = ["setuptools>=61"]\n'
+        'build-backend = "setuptools.build_meta"\n\n'
+        '[project]\nname = "trainer"\nversion = "1.0"\n\n'
+        '[tool.setuptools]\npackages = ["trainer", "trainer.util"]\npy-modules = ["helper"]\n',
+    },
+}
+
+
+def snapshot(root: Path) -> dict[str, tuple[object, ...]]:
+    """Every entry under root with its kind, size, mtime and content hash."""
+    entries: dict[str, tuple[object, ...]] = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(folder, name)
+            info = path.lstat()
+            digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+            entries[str(path.relative_to(root))] = (info.st_mode, info.st_size,
+                                                    info.st_mtime_ns, digest)
+    entries["."] = (root.stat().st_mtime_ns,)
+    return entries
+
+
+@pytest.mark.parametrize("own", sorted(OWN_BUILDS))
+def test_plan_of_an_own_build_leaves_the_repo_unchanged(
+    cli: Any, repo: Path, own: str
+) -> None:
+    make_tree(repo, {**OWN_BUILDS[own], "helper.py": "HELP = 1\n", "job.yaml": SPEC,
+                     "trainer/stale.egg-info/PKG-INFO": "old\n"})
+    before = snapshot(repo)
+    for target in ("cloud", "local"):
+        extra = ("--isolated",) if target == "local" else ()
+        out = cli("plan", str(repo / "job.yaml"), "--target", target, *extra, "--json")
+        assert out.code == 0, out.err
+        package = json.loads(out.out)["package"]
+        assert package["build"] == f"own {own}"
+        root = package["filename"].removesuffix(".tar.gz")
+        assert f"{root}/helper.py" in package["files"]  # py-modules / py_modules kept
+        assert f"{root}/trainer/util/io.py" in package["files"]
+    assert snapshot(repo) == before  # no <name>.egg-info, no dist/, nothing touched
+
+
+def test_py_modules_of_an_own_pyproject_are_installed(repo: Path, tmp_path: Path) -> None:
+    make_tree(repo, {**OWN_BUILDS["pyproject.toml"], "helper.py": "HELP = 'from helper'\n"})
+    package = build_sdist(repo / "trainer")
+    assert package.filename == "trainer-1.0.tar.gz"
+    result = pip_install(write(package, tmp_path / "dist"), tmp_path / "site")
+    assert result.returncode == 0, result.stderr
+    ran = run_python("import helper, trainer.model; print(helper.HELP, trainer.model.VALUE)",
+                     tmp_path / "site", tmp_path)
+    assert ran.stdout == "from helper 42\n", ran.stderr
+
+
+def test_a_missing_build_backend_is_a_clear_exit_2(cli: Any, repo: Path) -> None:
+    make_tree(repo, {
+        "job.yaml": SPEC,
+        "pyproject.toml": '[build-system]\nrequires = ["absent-backend>=1.0", "wheel"]\n'
+        'build-backend = "absent_backend.build"\n\n[project]\nname = "trainer"\nversion = "1"\n',
+    })
+    out = cli("plan", str(repo / "job.yaml"), "--target", "cloud")
+    assert (out.code, out.out) == (EXIT_USAGE, "")
+    assert out.err == (
+        f"{repo / 'pyproject.toml'} declares the build backend absent_backend.build, which this "
+        f"Python ({sys.executable}) cannot import (ModuleNotFoundError: No module named "
+        "'absent_backend')\n"
+        "  hint: jobspec builds without build isolation, so that it works offline: install the "
+        "build requirements beside jobspec with\n"
+        f"        {sys.executable} -m pip install 'absent-backend>=1.0' wheel\n"
+    )
+    assert not any(repo.glob("*.egg-info")) and not (repo / "dist").exists()
+
+
+def test_a_failing_backend_shows_its_last_lines_not_a_traceback(cli: Any, repo: Path) -> None:
+    make_tree(repo, {"job.yaml": SPEC,
+                     "setup.py": "print('building...')\nraise SystemExit('no compiler found')\n"})
+    out = cli("plan", str(repo / "job.yaml"), "--target", "cloud")
+    assert out.code == EXIT_USAGE
+    assert out.err.startswith(f"`python setup.py sdist` in {repo} failed (exit 1):\n")
+    assert out.err.endswith("no compiler found\n")
+    assert "Traceback" not in out.err
+
+
+# --- proc.run: every way a helper command fails reads as a sentence ----------------------------
+
+
+def proc_error(argv: list[str], **kwargs: object) -> str:
+    from jobspec import proc
+
+    with pytest.raises(PackageError) as caught:
+        proc.run(argv, what="the helper", error=PackageError, **kwargs)  # type: ignore[arg-type]
+    assert caught.value.exit_code == EXIT_USAGE
+    return caught.value.message
+
+
+def test_proc_run_turns_os_errors_into_sentences(tmp_path: Path) -> None:
+    missing = str(tmp_path / "no-such-program")
+    assert proc_error([missing]) == f"the helper could not run: {missing} was not found"
+    plain = tmp_path / "not-executable"
+    plain.write_text("#!/bin/sh\n")
+    plain.chmod(0o644)
+    assert proc_error([str(plain)]) == (
+        f"the helper could not run: permission denied running {plain}"
+    )
+    garbage = tmp_path / "garbage"
+    garbage.write_bytes(b"\x00\x01 not a program")
+    garbage.chmod(0o755)
+    assert proc_error([str(garbage)]) == (
+        f"the helper could not run: {garbage} is not an executable program"
+    )
+    assert proc_error([sys.executable, "-c", "pass", "x" * 200_000]) == (
+        "the helper could not run: its command line is too long for the system "
+        f"({len(os.fsencode(sys.executable)) + 1 + 3 + 5 + 200_001:,} bytes of arguments)"
+    )
+    gone = tmp_path / "gone"
+    assert proc_error([sys.executable, "-c", "pass"], cwd=gone) == (
+        f"the helper could not run: its folder {gone} does not exist or is not a folder"
+    )
+
+
+def test_proc_run_reports_exits_signals_and_timeouts(tmp_path: Path) -> None:
+    from jobspec import proc
+
+    code = "import sys\nprint('to stdout')\nfor i in range(20): print('line', i, file=sys.stderr)\n"
+    assert proc_error([sys.executable, "-c", code + "sys.exit(3)"]) == (
+        "the helper failed (exit 3):\n" + "\n".join(f"line {i}" for i in range(5, 20))
+    )
+    assert proc_error([sys.executable, "-c", "print('only stdout'); raise SystemExit(1)"]) == (
+        "the helper failed (exit 1):\nonly stdout"
+    )
+    kill = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
+    assert proc_error([sys.executable, "-c", kill]) == "the helper failed (killed by SIGKILL)"
+    sleep = "import sys, time; print('started', file=sys.stderr, flush=True); time.sleep(30)"
+    assert proc_error([sys.executable, "-c", sleep], timeout=1.5) == (
+        "the helper did not finish within 1.5 s and was stopped:\nstarted"
+    )
+    done = proc.run([sys.executable, "-c", "print('ok')"], what="the helper")
+    assert done.stdout == b"ok\n"
