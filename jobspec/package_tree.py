@@ -327,7 +327,9 @@ def copy_project(package: Path, repo_root: Path | None, dest: Path) -> None:
             reason = None if env_reason(entry.name) else default_reason(entry.name, is_dir)
             if reason is not None or rules.reason(rel, is_dir) is not None:
                 continue
-            if link:
+            if link and Path(entry.path) == package:  # a symlinked package is packaged as such
+                walk(package.resolve(), f"{rel}/", out / entry.name)
+            elif link:
                 _copy_link(Path(entry.path), root, out / entry.name)
             elif is_dir:
                 walk(Path(entry.path), f"{rel}/", out / entry.name)
