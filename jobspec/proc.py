@@ -27,11 +27,13 @@ def run(
     env: Mapping[str, str] | None = None,
     timeout: float | None = None,
     error: type[JobspecError] = JobspecError,
+    exit_error: type[JobspecError] | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run argv (never through a shell) with no stdin, capturing its output.
 
     WHAT names the command for the user, e.g. "`python setup.py sdist` in /repo". Raises ERROR
-    when the command cannot start, runs past TIMEOUT seconds or exits non-zero."""
+    when the command cannot start or runs past TIMEOUT seconds, and EXIT_ERROR (default: ERROR)
+    when it exits non-zero, e.g. JobFailed for a pip install that would fail in the cloud too."""
     try:
         done = subprocess.run(
             list(argv), cwd=cwd, env=None if env is None else dict(env),
@@ -43,7 +45,8 @@ def run(
     except OSError as err:
         raise error(f"{what} could not run: {_why(err, argv, cwd)}") from None
     if done.returncode != 0:
-        raise error(f"{what} failed ({_exit(done.returncode)})" + _tail(done.stderr, done.stdout))
+        failed = exit_error or error
+        raise failed(f"{what} failed ({_exit(done.returncode)})" + _tail(done.stderr, done.stdout))
     return done
 
 

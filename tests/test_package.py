@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from jobspec.errors import EXIT_USAGE, JobspecError
+from jobspec.errors import EXIT_USAGE, JobFailed, JobspecError
 from jobspec.package import FIXED_MTIME, Package, build_sdist, write
 from jobspec.package_tree import CredentialsFound, Excluded, PackageError
 
@@ -651,5 +651,9 @@ def test_proc_run_reports_exits_signals_and_timeouts(tmp_path: Path) -> None:
     assert proc_error([sys.executable, "-c", sleep], timeout=1.5) == (
         "the helper did not finish within 1.5 s and was stopped:\nstarted"
     )
+    with pytest.raises(JobFailed) as caught:
+        proc.run([sys.executable, "-c", "raise SystemExit(2)"], what="pip install",
+                 error=PackageError, exit_error=JobFailed)
+    assert (caught.value.exit_code, caught.value.message) == (1, "pip install failed (exit 2)")
     done = proc.run([sys.executable, "-c", "print('ok')"], what="the helper")
     assert done.stdout == b"ok\n"
