@@ -657,3 +657,60 @@ def test_proc_run_reports_exits_signals_and_timeouts(tmp_path: Path) -> None:
     assert (caught.value.exit_code, caught.value.message) == (1, "pip install failed (exit 2)")
     done = proc.run([sys.executable, "-c", "print('ok')"], what="the helper")
     assert done.stdout == b"ok\n"
+
+
+# An in-tree PEP 517 backend (backend-path) that packs every file it is given: what it sees is
+# exactly the copy jobspec made of the package root.
+PACK_ALL = '''\
+import os, tarfile
+
+def build_sdist(sdist_directory, config_settings=None):
+    root = "Trainer-5.0"
+    path = os.path.join(sdist_directory, root + ".tar.gz")
+    with tarfile.open(path, "w:gz", dereference=True) as tar:
+        for folder, dirs, files in os.walk("."):
+            dirs.sort()
+            for name in sorted(files):
+                rel = os.path.relpath(os.path.join(folder, name), ".")
+                tar.add(rel, arcname=root + "/" + rel)
+    open("written-by-the-backend", "w").close()
+    return root + ".tar.gz"
+'''
+
+
+def test_an_own_backend_sees_the_project_less_what_is_never_packaged(repo: Path) -> None:
+    make_tree(repo, {
+        "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "pack_all"\n'
+        'backend-path = ["_backend"]\n\n[project]\nname = "trainer"\nversion = "5.0"\n',
+        "_backend/pack_all.py": PACK_ALL,
+        ".git/config": "[core]\n", ".gitignore": "*.log\n", ".jobspecignore": "/data/\n",
+        "data/big.bin": "x" * 1000, "trainer/debug.log": "log\n",
+        "trainer/__pycache__/task.cpython-311.pyc": "", "trainer.egg-info/SOURCES.txt": "old\n",
+    })
+    (repo / "trainer" / "alias.py").symlink_to("model.py")
+    package = build_sdist(repo / "trainer")
+    assert (package.build, package.filename) == ("own pyproject.toml", "trainer-5.0.tar.gz")
+    assert package.files == tuple(f"trainer-5.0/{rel}" for rel in (
+        ".gitignore", ".jobspecignore", "_backend/pack_all.py", "pyproject.toml",
+        "trainer/__init__.py", "trainer/alias.py", "trainer/model.py", "trainer/task.py",
+        "trainer/util/__init__.py", "trainer/util/io.py", "trainer/vocab.txt",
+    ))
+    assert read_member(package, "trainer-5.0/trainer/alias.py") == "VALUE = 42\n"
+    assert not (repo / "written-by-the-backend").exists()
+    # what such a backend packs is scanned too; the advice fits a backend without MANIFEST.in
+    (repo / "trainer" / "deploy.key").write_bytes(SA_KEY["private_key"].encode())
+    with pytest.raises(CredentialsFound) as caught:
+        build_sdist(repo / "trainer")
+    assert caught.value.render() == (
+        "the trainer package would include credential material, so nothing was built or "
+        "uploaded:\n"
+        "  trainer/deploy.key  private key (detected by content)\n"
+        f"  hint: leave it out with this line in {repo / '.jobspecignore'}:\n"
+        "            /trainer/deploy.key\n"
+        "        or, if a file must ship, allow it by its exact path in the spec:\n"
+        "            trainer:\n"
+        "              allow_credentials: [trainer/deploy.key]"
+    )
+    with (repo / ".jobspecignore").open("a") as ignore:
+        ignore.write("/trainer/deploy.key\n")
+    assert "trainer-5.0/trainer/deploy.key" not in build_sdist(repo / "trainer").files
