@@ -714,3 +714,25 @@ def test_an_own_backend_sees_the_project_less_what_is_never_packaged(repo: Path)
     with (repo / ".jobspecignore").open("a") as ignore:
         ignore.write("/trainer/deploy.key\n")
     assert "trainer-5.0/trainer/deploy.key" not in build_sdist(repo / "trainer").files
+
+
+def test_a_setup_py_without_setuptools_names_pep_517s_fallback(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    venv = tmp_path / "bare"  # an interpreter without setuptools, as in a pipx install
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
+                   capture_output=True, timeout=60)  # fmt: skip
+    python = str(venv / "bin" / "python")
+    monkeypatch.setattr(sys, "executable", python)
+    (repo / "setup.py").write_text("from setuptools import setup\nsetup(name='t', version='1')\n")
+    with pytest.raises(PackageError) as caught:
+        build_sdist(repo / "trainer")
+    assert caught.value.render() == (
+        f"the package root {repo} names no [build-system] build-backend, so it is built by "
+        f"setuptools.build_meta:__legacy__ (PEP 517), which this Python ({python}) cannot "
+        "import (ModuleNotFoundError: No module named 'setuptools')\n"
+        "  hint: jobspec builds without build isolation, so that it works offline: install the "
+        "build requirements beside jobspec with\n"
+        f"        {python} -m pip install 'setuptools>=40.8.0'"
+    )
+    assert sorted(p.name for p in repo.iterdir()) == ["setup.py", "trainer"]
