@@ -338,7 +338,7 @@ def runtimes() -> None:
     """List runtime versions and prebuilt images, with their status today."""
     from datetime import date
 
-    from jobspec.runtimes import format_table
+    from jobspec.runtimes_table import format_table
 
     click.echo(format_table(date.today()))
 
