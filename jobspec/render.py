@@ -62,7 +62,8 @@ def plan_json(plan: LocalPlan | CloudPlan) -> dict[str, Any]:
     if isinstance(plan, LocalPlan):
         return {**common, "module": plan.module, "package_path": plan.package_path,
                 "inherited_env": INHERITED,
-                "python": plan.python, "job_dir": plan.job_dir, "isolated": plan.isolated,
+                "python": plan.python, "python_from": plan.python_from,
+                "job_dir": plan.job_dir, "isolated": plan.isolated,
                 "processes": [{"task": p.task, "argv": list(p.argv), "cwd": p.cwd,
                                "env": mask_env(p.env, plan.secrets)} for p in plan.processes]}
     return {**common, "project": plan.project, "region": plan.region, "bucket": plan.bucket,
@@ -87,6 +88,7 @@ def plan_text(plan: LocalPlan | CloudPlan) -> str:
     lines = [f"plan        {plan.name} on target {plan.target} ({plan.kind})"]
     if isinstance(plan, LocalPlan):
         lines.append(f"job_dir     {plan.job_dir or '(none)'}")
+        lines.append(f"python      {plan.python}  ({plan.python_from})")
         lines.append("mode        " + ("isolated: the sdist installed in a venv, run from an "
                                        "empty folder" if plan.isolated else "source tree"))
         lines += _excluded_lines(plan)
