@@ -55,13 +55,17 @@ def _package_json(plan: LocalPlan | CloudPlan) -> dict[str, Any] | None:
             "excluded": [{"path": e.path, "reason": e.reason} for e in package.excluded]}
 
 
+def _inherited(plan: LocalPlan) -> str:
+    return INHERITED + (", without PYTHONPATH (isolated)" if plan.isolated else "")
+
+
 def plan_json(plan: LocalPlan | CloudPlan) -> dict[str, Any]:
     common = {"kind": plan.kind, "name": plan.name, "target": plan.target,
               "spec": plan.spec_path, "fingerprint": plan.fingerprint,
               "warnings": list(plan.warnings), "package": _package_json(plan)}
     if isinstance(plan, LocalPlan):
         return {**common, "module": plan.module, "package_path": plan.package_path,
-                "inherited_env": INHERITED,
+                "inherited_env": _inherited(plan),
                 "python": plan.python, "python_from": plan.python_from,
                 "job_dir": plan.job_dir, "isolated": plan.isolated,
                 "processes": [{"task": p.task, "argv": list(p.argv), "cwd": p.cwd,
@@ -92,7 +96,7 @@ def plan_text(plan: LocalPlan | CloudPlan) -> str:
         lines.append("mode        " + ("isolated: the sdist installed in a venv, run from an "
                                        "empty folder" if plan.isolated else "source tree"))
         lines += _excluded_lines(plan)
-        lines.append(f"environment {INHERITED}; each process adds:")
+        lines.append(f"environment {_inherited(plan)}; each process adds:")
         for proc in plan.processes:
             lines.append(f"process     {proc.task}")
             lines.append(f"  cwd       {proc.cwd or '(a fresh empty folder)'}")
