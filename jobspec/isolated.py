@@ -63,9 +63,10 @@ def _interpreter(python: str) -> str:
     its real executable and full version, part of the cache key."""
     probe = "import sys; print(sys.executable); print(sys.version)"
     done = _output([python, "-c", probe], "asking the trainer's interpreter what it is")
-    if done.returncode != 0:
-        raise UsageError(f"{python} cannot run Python code (exit {done.returncode}):\n"
-                         f"{_tail(done)}")
+    if done.returncode != 0 or len(done.stdout.splitlines()) < 2:
+        tail = _tail(done)
+        raise UsageError(f"{python} did not answer as a Python interpreter "
+                         f"(exit {done.returncode})" + (f":\n{tail}" if tail else ""))
     return done.stdout
 
 

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import pytest
 from tests.conftest import Outcome
 from tests.standins.pyindex import PackageIndex, make_wheel, serve
 
+PY310_IMAGE = "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest"
 TASK = '''\
 import json, sys
 what = sys.argv[1]
@@ -80,7 +82,8 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PackageIndex]:
     wheels.mkdir()
     made = serve(root / "served")
     found = next(made)
-    found.add(make_wheel(wheels, "hello_dep", "1.0", {"hello_dep/__init__.py": "GREETING = 'hi'\n"}))
+    found.add(make_wheel(wheels, "hello_dep", "1.0",
+                         {"hello_dep/__init__.py": "GREETING = 'hi'\n"}))
     found.add(make_wheel(wheels, "slow_dep", "1.0", {"slow_dep/__init__.py": ""}))
     yield found
     made.close()
@@ -168,6 +171,37 @@ def test_a_missing_interpreter_is_a_usage_error(tmp_path: Path) -> None:
                         "'python-jobspec-absent': not found on PATH\n"
                         '   11 |       "python": "python-jobspec-absent"\n'
                         "      |                 ^\n")
+
+
+def test_plan_describes_the_trainers_interpreter_not_jobspecs(tmp_path: Path) -> None:
+    """TensorFlow 1.x in the `python` on PATH (its metadata is what gcloud-like tools read):
+    the chief is `master` and the drift warning names that TensorFlow; jobspec's own has none."""
+    python = _fresh_venv(tmp_path / "tf1-venv")
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    info = tmp_path / "tf1-venv" / "lib" / f"python{version}" / "site-packages" / (
+        "tensorflow-1.15.5.dist-info")
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: tensorflow\nVersion: 1.15.5\n",
+                                   encoding="utf-8")
+    spec = make_project(tmp_path / "proj", [], local={
+        "distributed": {"workers": 1, "start_port": 23456}})
+    data = json.loads(spec.read_text())
+    data["targets"]["cloud"] = {"project": "p", "bucket": "probe-bucket",
+                               "executor_image": PY310_IMAGE}
+    spec.write_text(json.dumps(data), encoding="utf-8")
+    env = {"PATH": f"{python.parent}{os.pathsep}{os.environ['PATH']}"}
+    with_tf1 = jobspec("plan", str(spec), "--target", "local", cwd=spec.parent, env=env)
+    assert with_tf1.code == 0, with_tf1.err
+    assert "process     master-0\n" in with_tf1.out
+    assert (f"warning     runtime drift against target 'cloud': Python {version} here, 3.10 in "
+            "the cloud; TensorFlow 1.15.5 here, 2.17 in the cloud\n") in with_tf1.out
+    assert "tensorflow" not in {d.metadata["Name"].lower() for d in metadata.distributions()}
+    with_own = jobspec("plan", str(spec), "--target", "local", "--set",
+                       f"targets.local.python={sys.executable}", cwd=spec.parent, env=env)
+    assert with_own.code == 0, with_own.err
+    assert "process     chief-0\n" in with_own.out
+    assert f"warning     runtime drift against target 'cloud': Python {version} here, 3.10 in " \
+        "the cloud\n" in with_own.out
 
 
 # --- isolated runs ----------------------------------------------------------------------------
