@@ -256,21 +256,24 @@ def test_a_killed_build_is_cleaned_up_by_the_next_run(
     other = project / "slow.yaml"
     other.write_text(spec.read_text().replace('"hello_dep"', '"hello_dep", "slow_dep"'),
                      encoding="utf-8")
-    wheel = "slow_dep-1.0-py3-none-any.whl"
-    index.slow[wheel] = released = threading.Event()
+    # pip's first request, for the build tools: the venv is made, pip is at work
+    first_request = "/simple/setuptools/"
+    index.slow[first_request] = released = threading.Event()
+    before = len(index.requests)
     proc = subprocess.Popen(
         [sys.executable, "-m", "jobspec", "run", str(other), "--target", "local", "--isolated",
          "--", "dep"], cwd=project, env={**os.environ, **pip_env}, stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
-        while f"/files/{wheel}" not in index.requests:  # pip is mid-install: kill it all now
+        while first_request not in index.requests[before:]:  # pip at work: kill it all now
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
         released.set()
+        del index.slow[first_request]
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)

@@ -111,8 +111,8 @@ def build_tools(folder: Path) -> list[Path]:
 class PackageIndex:
     """Serves `root/simple/<project>/` pages linking to wheels in `root/files/`.
 
-    `slow` holds file names whose download waits until the matching event is set; `requests`
-    records every path asked for.
+    `slow` holds paths (or file names) whose download waits until the matching event is set;
+    `requests` records every path asked for.
     """
 
     def __init__(self, root: Path) -> None:
@@ -165,7 +165,8 @@ class PackageIndex:
         class Handler(SimpleHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
                 index.requests.append(self.path)
-                event = index.slow.get(self.path.rsplit("/", 1)[-1].split("#", 1)[0])
+                event = index.slow.get(self.path) or index.slow.get(
+                    self.path.rsplit("/", 1)[-1])
                 if event is not None:
                     event.wait(60)
                 super().do_GET()
