@@ -92,7 +92,8 @@ def plan_text(plan: LocalPlan | CloudPlan) -> str:
     lines = [f"plan        {plan.name} on target {plan.target} ({plan.kind})"]
     if isinstance(plan, LocalPlan):
         lines.append(f"job_dir     {plan.job_dir or '(none)'}")
-        lines.append(f"python      {plan.python}  ({plan.python_from})")
+        lines.append(f"python      {plan.python}  ({plan.python_from})"
+                     + ("; the isolated venv is made from it" if plan.isolated else ""))
         lines.append("mode        " + ("isolated: the sdist installed in a venv, run from an "
                                        "empty folder" if plan.isolated else "source tree"))
         lines += _excluded_lines(plan)

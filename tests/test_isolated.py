@@ -218,6 +218,10 @@ def test_isolated_installs_requirements_from_the_index(iso: tuple[Path, Outcome]
                     cwd=spec.parent)  # cached: no index needed any more
     assert again.code == 0, again.err
     assert "into a new isolated venv" not in again.err
+    shown = jobspec("plan", str(spec), "--target", "local", "--isolated", cwd=spec.parent)
+    assert "; the isolated venv is made from it\n" in shown.out
+    assert "environment jobspec's own, without CLOUDSDK_* (gcloud's leak), with " \
+        "PYTHONUNBUFFERED=1 unless set and PWD=cwd, without PYTHONPATH (isolated); " in shown.out
 
 
 def test_isolated_fails_on_a_requirement_missing_from_the_spec(iso: tuple[Path, Outcome]
@@ -236,10 +240,14 @@ def test_isolated_fails_on_a_requirement_missing_from_the_spec(iso: tuple[Path, 
 
 def test_isolated_trainer_sees_no_host_site_packages(iso: tuple[Path, Outcome]) -> None:
     spec, _ = iso
+    source = str(spec.parent)  # PYTHONPATH=. would put the source tree before the sdist
     done = jobspec("run", str(spec), "--target", "local", "--isolated", "--", "where",
-                   cwd=spec.parent)
+                   cwd=spec.parent,
+                   env={"PYTHONPATH": os.pathsep.join(
+                       p for p in (source, os.environ.get("PYTHONPATH")) if p)})
     assert done.code == 0, done.err
     seen = json.loads(done.out)
+    assert source not in seen["path"]
     (venv,) = venvs(spec.parent)
     assert seen["prefix"] == str(spec.parent / ".jobspec" / "venvs" / venv)
     host = {os.path.realpath(p) for p in [*site.getsitepackages(), site.getusersitepackages()]}
