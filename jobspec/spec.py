@@ -185,7 +185,9 @@ class LocalTarget(_Target):
         default="local", description="local or cloud; defaults to the target's key."
     )
     python: str | None = Field(
-        default=None, description="Interpreter for the trainer; defaults to jobspec's own."
+        default=None,
+        description="Interpreter for the trainer: a name looked up on PATH, or a path relative "
+        "to the spec's folder. Defaults to `python` on PATH (then `python3`), as gcloud does.",
     )
     isolated: bool = Field(
         default=False,
