@@ -7,8 +7,10 @@ google.auth.default(); anonymous credentials only when every endpoint in use is 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +18,38 @@ from urllib.parse import urlparse
 
 from jobspec.errors import CloudError
 
-HTTP_TIMEOUT = 60.0
+HTTP_TIMEOUT = 30.0  # s: connect, each read, and the whole answer of one HTTP request
+STORAGE_DEADLINE = 60.0  # s: google-cloud-storage's retries of one call stop after this
+MAX_PAGES = 1000  # a listing that goes on longer than this is the service misbehaving
+
+
+def _seconds(variable: str, default: float) -> float:
+    """A duration from the environment (tests shorten them), else the default."""
+    try:
+        value = float(os.environ.get(variable, ""))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+def http_timeout() -> float:
+    return _seconds("JOBSPEC_HTTP_TIMEOUT", HTTP_TIMEOUT)
+
+
+def storage_deadline() -> float:
+    return _seconds("JOBSPEC_STORAGE_DEADLINE", STORAGE_DEADLINE)
+
+
+def max_pages() -> int:
+    return int(_seconds("JOBSPEC_MAX_PAGES", MAX_PAGES))
+
+
+class DeadlineExceeded(TimeoutError):
+    """An answer that did not complete in time: a silent server, or one trickling bytes."""
+
+
+class BadAnswer(ValueError):
+    """A 2xx answer that is not what the API promises (not JSON, the wrong shape)."""
 
 
 def logging_endpoint(env: Mapping[str, str]) -> str:
@@ -65,7 +98,8 @@ class Clients:
         if self._storage is None:
             from google.cloud import storage
 
-            self._storage = storage.Client(project=self.project, credentials=self.credentials)
+            self._storage = storage.Client(project=self.project, credentials=self.credentials,
+                                           _http=_deadline_session(self.credentials))
         return self._storage
 
     @property
@@ -83,6 +117,73 @@ class Clients:
         return self._logging
 
 
+def _deadline_session(credentials: Any) -> Any:
+    """An AuthorizedSession whose every request ends within http_timeout(), answer included.
+
+    requests' timeout bounds the connect and each read, not the whole answer: a server that
+    sends a byte every few seconds keeps a read going forever. So the body is read here, under
+    a watchdog that shuts the socket down when the time is up. Every answer is therefore read
+    in full before the caller sees it (jobspec only downloads small records).
+    """
+    import threading
+
+    from google.auth.transport.requests import AuthorizedSession
+
+    class DeadlineSession(AuthorizedSession):
+        def request(  # type: ignore[override]
+                self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            limit = http_timeout()
+            kwargs["timeout"] = (limit, limit)
+            kwargs["stream"] = True
+            started = time.monotonic()
+            answer = super().request(  # type: ignore[no-untyped-call]
+                method, url, *args, **kwargs)
+            expired = threading.Event()
+
+            def expire() -> None:
+                expired.set()
+                sock = _socket_of(answer)
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+
+            watchdog = threading.Timer(max(0.0, limit - (time.monotonic() - started)), expire)
+            watchdog.daemon = True
+            watchdog.start()
+            try:
+                answer.content  # noqa: B018 - read the whole body now, under the watchdog
+            except Exception:
+                if expired.is_set():
+                    answer.close()
+                    raise DeadlineExceeded(_too_slow(method, url, limit)) from None
+                raise
+            finally:
+                watchdog.cancel()
+            if expired.is_set():
+                raise DeadlineExceeded(_too_slow(method, url, limit))
+            return answer
+
+    return DeadlineSession(credentials)  # type: ignore[no-untyped-call]
+
+
+def _too_slow(method: str, url: str, limit: float) -> str:
+    path = urlparse(url).path
+    return f"{method} {path}: no complete answer within {limit:g} s"
+
+
+def _socket_of(answer: Any) -> socket.socket | None:
+    connection = getattr(answer.raw, "connection", None) or getattr(answer.raw, "_connection",
+                                                                    None)
+    sock = getattr(connection, "sock", None)
+    if isinstance(sock, socket.socket):
+        return sock
+    try:  # the connection was already handed back: the socket under the body's reader
+        sock = answer.raw._fp.fp.raw._sock
+    except AttributeError:
+        return None
+    return sock if isinstance(sock, socket.socket) else None
+
+
 class _SessionHttp:
     """The httplib2 interface googleapiclient expects, over a requests session.
 
@@ -90,22 +191,19 @@ class _SessionHttp:
     stale keep-alive connection it does so whatever RETRIES says), and the caller never learns
     of it: for customJobs.create, which takes no request id, that can make a second job.
     requests (urllib3) never re-sends after a request went out, so jobspec alone decides, after
-    looking the submission up.
+    looking the submission up. Each request ends within http_timeout() (_deadline_session).
     """
 
     def __init__(self, credentials: Any) -> None:
-        from google.auth.transport.requests import AuthorizedSession
-
-        self.session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
+        self.session = _deadline_session(credentials)
 
     def request(self, uri: str, method: str = "GET", body: Any = None,
                 headers: Mapping[str, str] | None = None, redirections: int = 5,
                 connection_type: Any = None) -> tuple[Any, bytes]:
         import httplib2
 
-        answer = self.session.request(  # type: ignore[no-untyped-call]
-            method, uri, data=body, headers=dict(headers or {}),
-                                      timeout=HTTP_TIMEOUT, allow_redirects=redirections > 0)
+        answer = self.session.request(method, uri, data=body, headers=dict(headers or {}),
+                                      allow_redirects=redirections > 0)
         info = {k.lower(): v for k, v in answer.headers.items()}
         info["status"] = str(answer.status_code)
         response = httplib2.Response(info)
@@ -113,7 +211,7 @@ class _SessionHttp:
         return response, answer.content
 
     def close(self) -> None:
-        self.session.close()  # type: ignore[no-untyped-call]
+        self.session.close()
 
 
 # The resources jobspec calls. Building a client makes a method object for every method of
@@ -196,13 +294,19 @@ def classify(exc: BaseException) -> Failure | None:
         message = _storage_message(exc.code, getattr(exc, "response", None),
                                    str(exc.message or exc))
         return Failure(code, message, bool(code and code >= 500), retry)
-    if isinstance(exc, core.RetryError):  # google-cloud-storage retried for 120 s, gave up
+    if isinstance(exc, core.RetryError):  # google-cloud-storage retried until storage_deadline
         return _gave_up(exc.cause)
+    if isinstance(exc, DeadlineExceeded):
+        return Failure(None, str(exc), True, True)
+    if isinstance(exc, BadAnswer):  # a 2xx answer: the request may well have been acted on
+        return Failure(None, str(exc), True, False)
     if isinstance(exc, (ConnectionError, socket.timeout, TimeoutError)):
         return Failure(None, f"connection failed: {exc}", True, True)
     import httplib2
     import requests
 
+    if isinstance(exc, requests.exceptions.Timeout):
+        return Failure(None, f"no answer within {http_timeout():g} s ({exc})", True, True)
     if isinstance(exc, (httplib2.HttpLib2Error, requests.exceptions.RequestException)):
         return Failure(None, f"connection failed: {exc}", True, True)
     if isinstance(exc, OSError) and exc.errno is not None:
@@ -242,7 +346,30 @@ def _gave_up(cause: BaseException | None) -> Failure:
     else:
         detail = str(cause)
     return Failure(status if isinstance(status, int) else None,
-                   f"gave up after retrying: {detail}", True, False)
+                   f"gave up after retrying for {storage_deadline():g} s: {detail}", True, False)
+
+
+def storage_retry(what: str) -> Any:
+    """google-cloud-storage's own retry policy (429, 5xx, resets, timeouts), stopped after
+    storage_deadline() instead of 120 s, and saying so on the first retry rather than waiting
+    in silence."""
+    import sys
+
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    told: list[bool] = []
+
+    def on_error(exc: BaseException) -> None:
+        if not told:
+            told.append(True)
+            failure = classify(exc)
+            detail = failure.message if failure else str(exc)
+            print(f"jobspec: {what}: {detail}; retrying for up to {storage_deadline():g} s",
+                  file=sys.stderr, flush=True)
+
+    policy = DEFAULT_RETRY.with_timeout(storage_deadline())
+    policy._on_error = on_error  # Retry has no with_on_error()
+    return policy
 
 
 def status_of(exc: BaseException) -> int | None:
@@ -261,14 +388,15 @@ def storage_errors() -> tuple[type[BaseException], ...]:
     from google.auth import exceptions as auth
 
     return (core.GoogleAPICallError, core.RetryError, auth.GoogleAuthError,
-            requests.exceptions.RequestException, ConnectionError, TimeoutError)
+            requests.exceptions.RequestException, ConnectionError, TimeoutError, BadAnswer)
 
 
 def api_errors() -> tuple[type[BaseException], ...]:
     """Exceptions a discovery (REST) call may raise for reasons outside jobspec."""
     import httplib2
+    import requests
     from google.auth import exceptions as auth
     from googleapiclient.errors import HttpError
 
     return (HttpError, httplib2.HttpLib2Error, auth.GoogleAuthError, ConnectionError,
-            TimeoutError, OSError)
+            TimeoutError, OSError, requests.exceptions.RequestException, BadAnswer)

@@ -17,7 +17,7 @@ from typing import Any
 
 from jobspec import gcp
 from jobspec.cloud.follow import drain, info, poll_bounds, print_entries
-from jobspec.cloud.gcs import Bucket, cloud_errors
+from jobspec.cloud.gcs import Bucket, cloud_errors, problem_in_group
 from jobspec.cloud.logs import LogTail
 from jobspec.cloud.submit import Submission, secret_values_of
 from jobspec.cloud.vertex import TERMINAL, Vertex, job_id, short_state
@@ -40,8 +40,9 @@ def group_path(name: str) -> str:
 
 
 def read_group(bucket: Bucket, name: str) -> dict[str, Any] | None:
-    found = bucket.read_json(group_path(name))
-    return None if found is None or "members" not in found.data else found.data
+    found = bucket.read_json(group_path(name), "group record",
+                             lambda record: problem_in_group(record, name))
+    return None if found is None else found.data
 
 
 def _claim_group(bucket: Bucket, group: str, members: list[str]) -> None:
@@ -55,7 +56,8 @@ def _claim_group(bucket: Bucket, group: str, members: list[str]) -> None:
     with cloud_errors(f"cannot claim gs://{bucket.name}/{group}/"):
         try:
             blob.upload_from_string(json.dumps(record, indent=2), if_generation_match=0,
-                                    content_type="application/json")
+                                    content_type="application/json",
+                                    retry=gcp.storage_retry(f"claiming the group {group!r}"))
         except gcp.storage_errors() as exc:
             if gcp.status_of(exc) != 412:
                 raise
