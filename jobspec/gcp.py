@@ -336,6 +336,12 @@ def _storage_message(code: Any, response: Any, fallback: str) -> str:
 
 
 def _gave_up(cause: BaseException | None) -> Failure:
+    status, detail = _storage_failure(cause)
+    return Failure(status, f"gave up after retrying for {storage_deadline():g} s: {detail}",
+                   True, False)
+
+
+def _storage_failure(cause: BaseException | None) -> tuple[int | None, str]:
     inner = classify(cause) if cause is not None else None
     response = getattr(cause, "response", None)
     status = inner.status if inner else getattr(response, "status_code", None)
@@ -345,8 +351,7 @@ def _gave_up(cause: BaseException | None) -> Failure:
         detail = _storage_message(status, response, f"HTTP {status}")
     else:
         detail = str(cause)
-    return Failure(status if isinstance(status, int) else None,
-                   f"gave up after retrying for {storage_deadline():g} s: {detail}", True, False)
+    return (status if isinstance(status, int) else None), detail
 
 
 def storage_retry(what: str) -> Any:
@@ -362,8 +367,7 @@ def storage_retry(what: str) -> Any:
     def on_error(exc: BaseException) -> None:
         if not told:
             told.append(True)
-            failure = classify(exc)
-            detail = failure.message if failure else str(exc)
+            detail = _storage_failure(exc)[1]
             print(f"jobspec: {what}: {detail}; retrying for up to {storage_deadline():g} s",
                   file=sys.stderr, flush=True)
 

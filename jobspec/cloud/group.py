@@ -19,8 +19,8 @@ from jobspec import gcp
 from jobspec.cloud.follow import drain, info, poll_bounds, print_entries
 from jobspec.cloud.gcs import Bucket, cloud_errors, problem_in_group
 from jobspec.cloud.logs import LogTail
-from jobspec.cloud.submit import Submission, secret_values_of
-from jobspec.cloud.vertex import TERMINAL, Vertex, job_id, short_state
+from jobspec.cloud.submit import Submission, secret_values_of, sigterm_as_interrupt
+from jobspec.cloud.vertex import TERMINAL, CreateFailed, Vertex, job_id, short_state
 from jobspec.errors import (
     EXIT_INTERRUPTED,
     EXIT_JOB_FAILED,
@@ -71,14 +71,22 @@ def _submit_member(plan: CloudPlan, reclaim: bool) -> tuple[str, str | None, str
     try:
         with gcp.connect(plan.project, plan.endpoint) as clients:  # one client set per thread
             sub = Submission(plan, clients, reclaim=reclaim)
-            sub.claim_name(None)
             try:
-                job = sub.create()
-            except JobspecError as exc:
-                sub.fail_claim(exc.message)
-                raise
-            sub.record_job(job)
-            return plan.name, str(job["name"]), "submitted"
+                sub.claim_name(None)
+                if sub.adopted is not None:
+                    return plan.name, str(sub.adopted["name"]), "adopted"
+                try:
+                    job = sub.create()
+                except CreateFailed as exc:
+                    sub.mark_claim("failed" if exc.definitive else "unknown", exc.message)
+                    raise
+                except JobspecError as exc:
+                    sub.mark_claim("unknown", exc.message)
+                    raise
+                sub.record_job(job)
+                return plan.name, str(job["name"]), "submitted"
+            finally:
+                sub.close()
     except NameTaken as exc:
         return plan.name, None, f"taken: {exc.message}"
     except JobspecError as exc:
@@ -87,7 +95,7 @@ def _submit_member(plan: CloudPlan, reclaim: bool) -> tuple[str, str | None, str
 
 def submit_group(group: str, plans: list[CloudPlan], *, detach: bool, reclaim: bool) -> int:
     first = plans[0]
-    with gcp.connect(first.project, first.endpoint) as clients:
+    with sigterm_as_interrupt(), gcp.connect(first.project, first.endpoint) as clients:
         lead = Submission(first, clients, reclaim=reclaim)
         lead.bucket.check()
         _claim_group(lead.bucket, group, [p.name for p in plans])
