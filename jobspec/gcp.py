@@ -36,6 +36,11 @@ def http_timeout() -> float:
     return _seconds("JOBSPEC_HTTP_TIMEOUT", HTTP_TIMEOUT)
 
 
+def operation_deadline() -> float:
+    """A REST call with its retries starts no new attempt after this (90 s by default)."""
+    return 3 * http_timeout()
+
+
 def storage_deadline() -> float:
     return _seconds("JOBSPEC_STORAGE_DEADLINE", STORAGE_DEADLINE)
 
@@ -305,6 +310,8 @@ def classify(exc: BaseException) -> Failure | None:
     import httplib2
     import requests
 
+    if isinstance(exc, requests.exceptions.JSONDecodeError):  # google-cloud-storage's .json()
+        return Failure(None, f"the answer is not JSON ({exc})", True, False)
     if isinstance(exc, requests.exceptions.Timeout):
         return Failure(None, f"no answer within {http_timeout():g} s ({exc})", True, True)
     if isinstance(exc, (httplib2.HttpLib2Error, requests.exceptions.RequestException)):
@@ -382,7 +389,8 @@ def status_of(exc: BaseException) -> int | None:
 
     if isinstance(exc, core.GoogleAPICallError) and isinstance(exc.code, int):
         return exc.code
-    return None
+    status = getattr(getattr(exc, "response", None), "status_code", None)  # a media download
+    return status if isinstance(status, int) else None
 
 
 def storage_errors() -> tuple[type[BaseException], ...]:

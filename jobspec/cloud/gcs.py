@@ -173,7 +173,9 @@ class Bucket:
             except gcp.storage_errors() as exc:
                 if gcp.status_of(exc) == 404:
                     return None
-                raise
+                if gcp.status_of(exc) != 416:  # 416: the range asked of an empty object
+                    raise
+                data = b""
         why: str | None
         if len(data) > MAX_RECORD:
             why = f"it is larger than {MAX_RECORD:,} bytes"

@@ -122,6 +122,7 @@ def call(request: Callable[[], Any], what: str, *, retry: bool = True,
     """Run one API request; retry 429, 5xx and dropped connections with backoff (reads only,
     or writes that are safe to repeat). The answer must pass `check`: a malformed one is a
     CloudError naming the call, not a KeyError later."""
+    give_up = time.monotonic() + gcp.operation_deadline()
     for attempt in range(ATTEMPTS):
         try:
             try:
@@ -134,9 +135,11 @@ def call(request: Callable[[], Any], what: str, *, retry: bool = True,
             failure = gcp.classify(exc)
             if failure is None:
                 raise
-            if not (retry and failure.retryable) or attempt == ATTEMPTS - 1:
+            pause = _backoff(attempt)
+            if not (retry and failure.retryable) or attempt == ATTEMPTS - 1 or (
+                    time.monotonic() + pause > give_up):
                 raise CloudError(f"{what}: {failure.message}") from None
-            time.sleep(_backoff(attempt))
+            time.sleep(pause)
     raise AssertionError("unreachable")
 
 
@@ -167,6 +170,7 @@ class Vertex:
         CreateFailed(definitive=False) means the job may exist: only a look-up by the
         submission label can tell, later."""
         submission = body["labels"][LABEL_SUBMISSION]
+        give_up = time.monotonic() + gcp.operation_deadline()
         for attempt in range(ATTEMPTS):
             try:
                 try:
@@ -190,13 +194,15 @@ class Vertex:
                     if existing:
                         job = existing[0]
                         break
-                if not failure.retryable or attempt == ATTEMPTS - 1:
+                pause = _backoff(attempt)
+                if not failure.retryable or attempt == ATTEMPTS - 1 or (
+                        time.monotonic() + pause > give_up):
                     # nothing carries the label now; a create still in flight could, later
                     raise CreateFailed(failure.message, definitive=not failure.unknown_outcome
                                        ) from None
                 if on_retry is not None:
                     on_retry(failure.message)
-                time.sleep(_backoff(attempt))
+                time.sleep(pause)
         self._cancel_extras(job, submission)
         return job
 
@@ -207,8 +213,14 @@ class Vertex:
                 self.cancel(other["name"])
 
     def get(self, name: str) -> dict[str, Any]:
+        def the_job(answer: Any) -> dict[str, Any]:
+            job = a_job(answer)
+            if job_id(job["name"]) != job_id(name):
+                raise gcp.BadAnswer(f"the answer is about another job: {job['name']}")
+            return job
+
         result: dict[str, Any] = call(lambda: self.jobs.get(name=name).execute(),
-                                      f"cannot read the state of {name}", check=a_job)
+                                      f"cannot read the state of {name}", check=the_job)
         return result
 
     def cancel(self, name: str) -> None:
