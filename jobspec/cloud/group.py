@@ -29,7 +29,7 @@ from jobspec.errors import (
     JobspecError,
     NameTaken,
 )
-from jobspec.plan import CloudPlan
+from jobspec.plan import LABEL_SUBMISSION, CloudPlan
 
 GROUP = ".jobspec/group.json"
 PARALLEL = 4
@@ -165,6 +165,9 @@ def group_table(vertex: Vertex, bucket: Bucket, group: dict[str, Any]) -> list[d
     for member in group["members"]:
         claim = bucket.read_claim(member)
         job = (claim.data.get("job") if claim else None) or None
+        if claim is not None and job is None and claim.state in ("unknown", "claimed"):
+            found = vertex.find_by_label(LABEL_SUBMISSION, str(claim.data["submission"]))
+            job = found[0]["name"] if found else None  # the create's answer was lost
         state = short_state(str(vertex.get(str(job)).get("state", ""))) if job else (
             claim.state.upper() if claim else "NOT SUBMITTED")
         rows.append({"name": member, "state": state, "job": job})
