@@ -8,8 +8,10 @@ google.auth.default(); anonymous credentials only when every endpoint in use is 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import socket
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -122,71 +124,109 @@ class Clients:
         return self._logging
 
 
+_watch = threading.local()  # the deadline of the request this thread is making
+
+
 def _deadline_session(credentials: Any) -> Any:
     """An AuthorizedSession whose every request ends within http_timeout(), answer included.
 
     requests' timeout bounds the connect and each read, not the whole answer: a server that
-    sends a byte every few seconds keeps a read going forever. So the body is read here, under
-    a watchdog that shuts the socket down when the time is up. Every answer is therefore read
-    in full before the caller sees it (jobspec only downloads small records).
+    sends a byte every few seconds (of its head or of its body) keeps a read going forever. So
+    when a connection starts waiting for the answer, a watchdog is armed on its socket and
+    shuts it down once the request's time is up; the body is read here, under it. Every answer
+    is therefore read in full before the caller sees it (jobspec only downloads small records).
     """
-    import threading
-
     from google.auth.transport.requests import AuthorizedSession
 
     class DeadlineSession(AuthorizedSession):
+        def __init__(self, credentials: Any) -> None:
+            super().__init__(credentials)  # type: ignore[no-untyped-call]
+            for adapter in self.adapters.values():
+                pools = getattr(adapter, "poolmanager", None)
+                if pools is not None:
+                    pools.pool_classes_by_scheme = _watched_pools()
+
         def request(  # type: ignore[override]
                 self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
             limit = http_timeout()
             kwargs["timeout"] = (limit, limit)
             kwargs["stream"] = True
-            started = time.monotonic()
-            answer = super().request(  # type: ignore[no-untyped-call]
-                method, url, *args, **kwargs)
-            expired = threading.Event()
-
-            def expire() -> None:
-                expired.set()
-                sock = _socket_of(answer)
-                if sock is not None:
-                    with contextlib.suppress(OSError):
-                        sock.shutdown(socket.SHUT_RDWR)
-
-            watchdog = threading.Timer(max(0.0, limit - (time.monotonic() - started)), expire)
-            watchdog.daemon = True
-            watchdog.start()
+            outer = getattr(_watch, "state", None)  # a nested request (a 401's retry)
+            state = _watch.state = _Watchdog(time.monotonic() + limit)
             try:
+                answer = super().request(  # type: ignore[no-untyped-call]
+                    method, url, *args, **kwargs)
                 answer.content  # noqa: B018 - read the whole body now, under the watchdog
             except Exception:
-                if expired.is_set():
-                    answer.close()
+                if state.expired.is_set():
                     raise DeadlineExceeded(_too_slow(method, url, limit)) from None
                 raise
             finally:
-                watchdog.cancel()
-            if expired.is_set():
+                state.disarm()
+                _watch.state = outer
+            if state.expired.is_set():
+                answer.close()
                 raise DeadlineExceeded(_too_slow(method, url, limit))
             return answer
 
-    return DeadlineSession(credentials)  # type: ignore[no-untyped-call]
+    return DeadlineSession(credentials)
+
+
+class _Watchdog:
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.expired = threading.Event()
+        self.timers: list[threading.Timer] = []
+
+    def arm(self, sock: Any) -> None:
+        def expire() -> None:
+            self.expired.set()
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+        timer = threading.Timer(max(0.0, self.deadline - time.monotonic()), expire)
+        timer.daemon = True
+        self.timers.append(timer)
+        timer.start()
+
+    def disarm(self) -> None:
+        for timer in self.timers:
+            timer.cancel()
+
+
+@functools.cache
+def _watched_pools() -> dict[str, Any]:
+    """urllib3's pools, whose connections arm the thread's watchdog when they start waiting
+    for an answer (the head, then the body, are read from then on)."""
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    def getresponse(connection: Any, base: Any) -> Any:
+        state = getattr(_watch, "state", None)
+        if state is not None and connection.sock is not None:
+            state.arm(connection.sock)
+        return base.getresponse(connection)
+
+    class Watched(HTTPConnection):
+        def getresponse(self) -> Any:
+            return getresponse(self, HTTPConnection)
+
+    class WatchedTls(HTTPSConnection):
+        def getresponse(self) -> Any:
+            return getresponse(self, HTTPSConnection)
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = Watched
+
+    class TlsPool(HTTPSConnectionPool):
+        ConnectionCls = WatchedTls
+
+    return {"http": Pool, "https": TlsPool}
 
 
 def _too_slow(method: str, url: str, limit: float) -> str:
     path = urlparse(url).path
     return f"{method} {path}: no complete answer within {limit:g} s"
-
-
-def _socket_of(answer: Any) -> socket.socket | None:
-    connection = getattr(answer.raw, "connection", None) or getattr(answer.raw, "_connection",
-                                                                    None)
-    sock = getattr(connection, "sock", None)
-    if isinstance(sock, socket.socket):
-        return sock
-    try:  # the connection was already handed back: the socket under the body's reader
-        sock = answer.raw._fp.fp.raw._sock
-    except AttributeError:
-        return None
-    return sock if isinstance(sock, socket.socket) else None
 
 
 class _SessionHttp:
@@ -378,7 +418,10 @@ def storage_retry(what: str) -> Any:
             print(f"jobspec: {what}: {detail}; retrying for up to {storage_deadline():g} s",
                   file=sys.stderr, flush=True)
 
-    policy = DEFAULT_RETRY.with_timeout(storage_deadline())
+    from google.cloud.storage.retry import _should_retry
+
+    policy = DEFAULT_RETRY.with_timeout(storage_deadline()).with_predicate(
+        lambda exc: isinstance(exc, DeadlineExceeded) or _should_retry(exc))
     policy._on_error = on_error  # Retry has no with_on_error()
     return policy
 

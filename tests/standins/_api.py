@@ -118,7 +118,8 @@ class Handler(BaseHTTPRequestHandler):
             head = (f"HTTP/1.1 {status} OK\r\nContent-Type: application/json; charset=UTF-8\r\n"
                     f"Content-Length: {len(data)}\r\n\r\n").encode()
             return trickle(self.connection, head, data, fault.trickle,
-                           lambda: generation == standin.generation)
+                           lambda: generation == standin.generation,
+                           from_head=fault.trickle_head)
         # Recorded before answering: once the client has its answer, the log is complete.
         standin.record(RequestRecord(method, path, query, body, status), route, generation)
         try:

@@ -74,6 +74,7 @@ class Fault:
     answer: bytes | Callable[[int], bytes] | None = None
     trickle: float | None = None
     silent: bool = False
+    trickle_head: bool = False
 
     def answer_body(self) -> bytes:
         """The 200 body to send instead of the real answer (`answer` may use the hit count)."""
@@ -99,8 +100,9 @@ class Faults:
     Misbehaving services: answer=b"..." (or a function of the hit count, for page tokens that
     never repeat) processes the request, then answers 200 with that body instead;
     trickle=s processes it, then sends the answer one byte every s seconds, padded so that it
-    never finishes in a test's time; silent=True reads the request and never answers (nor
-    processes it). Both hold the connection until the client gives up (at most HOLD_MAX s).
+    never finishes in a test's time (with trickle_head=True from its status line on);
+    silent=True reads the request and never answers (nor processes it). Both hold the
+    connection until the client gives up (at most HOLD_MAX s).
     """
 
     def __init__(self) -> None:
@@ -111,7 +113,7 @@ class Faults:
             status: int | None = None, delay: float = 0.0, drop: str | None = None,
             times: int | None = 1, message: str | None = None,
             answer: bytes | Callable[[int], bytes] | None = None, trickle: float | None = None,
-            silent: bool = False) -> Fault:
+            silent: bool = False, trickle_head: bool = False) -> Fault:
         if drop not in (None, "before", "after"):
             raise ValueError(f"drop must be 'before' or 'after', not {drop!r}")
         kinds = [k for k, v in (("status", status), ("drop", drop), ("answer", answer),
@@ -125,7 +127,8 @@ class Faults:
         fault = Fault(method, path_regex, status, float(delay), drop, times,
                       message or f"injected fault: HTTP {status}",
                       _pattern=re.compile(path_regex) if path_regex else None,
-                      answer=answer, trickle=trickle, silent=silent)
+                      answer=answer, trickle=trickle, silent=silent,
+                      trickle_head=trickle_head)
         with self._lock:
             self._faults.append(fault)
         return fault
@@ -205,17 +208,25 @@ def hold(conn: socket.socket, alive: Callable[[], bool]) -> None:
 
 
 def trickle(conn: socket.socket, head: bytes, body: bytes, every: float,
-            alive: Callable[[], bool]) -> None:
-    """Send the head, then the body one byte at a time, until the client gives up."""
-    padded = b" " * TRICKLE_PAD + body
+            alive: Callable[[], bool], *, from_head: bool = False) -> None:
+    """Send the head, then the body one byte at a time, until the client gives up. With
+    from_head the head trickles too (behind a long padding header)."""
+    if from_head:
+        status_line, rest = head.split(b"\r\n", 1)
+        slow = status_line + b"\r\nX-Pad: " + b"p" * (TRICKLE_PAD - 1024) + b"\r\n" + rest + body
+        head = b""
+    else:
+        padded = b" " * TRICKLE_PAD + body
+        head = head.replace(b"Content-Length: %d" % len(body),
+                            b"Content-Length: %d" % len(padded))
+        slow = padded
     try:
-        conn.sendall(head.replace(b"Content-Length: %d" % len(body),
-                                  b"Content-Length: %d" % len(padded)))
+        conn.sendall(head)
         deadline = time.monotonic() + HOLD_MAX
-        for i in range(len(padded)):
+        for i in range(len(slow)):
             if time.monotonic() > deadline or not alive() or client_gone(conn):
                 return
-            conn.sendall(padded[i:i + 1])
+            conn.sendall(slow[i:i + 1])
             time.sleep(every)
     except OSError:
         return

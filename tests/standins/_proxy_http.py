@@ -293,7 +293,7 @@ class _Handler(BaseHTTPRequestHandler):
         head = (f"HTTP/1.1 {status} OK\r\nContent-Type: {content_type}\r\n"
                 f"Content-Length: {len(data)}\r\n\r\n").encode()
         trickle(self.connection, head, data, fault.trickle,
-                lambda: generation == proxy.generation)
+                lambda: generation == proxy.generation, from_head=fault.trickle_head)
 
     def _rewrite(self, text: str) -> str:
         proxy = self.server.proxy

@@ -45,11 +45,11 @@ class GcsFaults(Faults):
             status: int | None = None, delay: float = 0.0, drop: str | None = None,
             times: int | None = 1, message: str | None = None,
             answer: bytes | Callable[[int], bytes] | None = None, trickle: float | None = None,
-            silent: bool = False, query_regex: str | None = None,
+            silent: bool = False, trickle_head: bool = False, query_regex: str | None = None,
             object_regex: str | None = None) -> Fault:
         fault = super().add(method, path_regex, status=status, delay=delay, drop=drop,
                             times=times, message=message, answer=answer, trickle=trickle,
-                            silent=silent)
+                            silent=silent, trickle_head=trickle_head)
         fault.query_pattern = re.compile(query_regex) if query_regex else None  # type: ignore[attr-defined]
         fault.object_pattern = re.compile(object_regex) if object_regex else None  # type: ignore[attr-defined]
         return fault
