@@ -389,6 +389,29 @@ def test_a_lost_create_is_found_from_another_region_and_never_made_twice(
 
 # -- SIGTERM, a dead submitter, and advice that works when followed ------------------------------
 
+def test_a_sweep_that_stopped_part_way_is_finished_by_reclaim(cli, env, project) -> None:
+    """The advice after a member failed ("run again with --reclaim") works: the group is
+    reclaimed, the member that has a job keeps it, the failed one is submitted, once."""
+    project.write_text(project.read_text()
+                       + "matrix:\n  lr: [1, 2]\nargs:\n  - --lr=${matrix.lr}\n")
+    env.vertex.run_jobs = False
+    env.vertex.faults.add("POST", JOB_LIST, status=403)
+    first = timed(cli, *_run(env, project, "--detach"))
+    assert first.code == 4, first.err
+    assert "1 of 2 members of 'matrix' were not submitted; 1 were" in first.err
+    assert "run again with --reclaim" in first.err
+    assert len(env.vertex.jobs) == 1
+    plain = timed(cli, *_run(env, project, "--detach"))
+    assert plain.code == 3 and "run again with --reclaim to submit only the members" in plain.err
+    again = timed(cli, *_run(env, project, "--detach", "--reclaim"))
+    assert again.code == 0, again.err
+    assert "already submitted" in again.err and "submitted 2 jobs in group matrix" in again.err
+    names = sorted(j["displayName"] for j in env.vertex.jobs.values())
+    assert names == ["matrix_1", "matrix_2"]  # one job each, never two
+    status = timed(cli, "status", "matrix", "--json", *_where(env))
+    assert [r["state"] for r in json.loads(status.out)["members"]] == ["QUEUED", "QUEUED"]
+
+
 def _start(env, spec: Path, *more: str) -> subprocess.Popen[str]:
     child_env = {**os.environ, **SHORT, "JOBSPEC_CLAIM_STALE_AFTER": "3"}
     return subprocess.Popen([sys.executable, "-m", "jobspec", *_run(env, spec, *more)],

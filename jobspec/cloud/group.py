@@ -45,11 +45,23 @@ def read_group(bucket: Bucket, name: str) -> dict[str, Any] | None:
     return None if found is None else found.data
 
 
-def _claim_group(bucket: Bucket, group: str, members: list[str]) -> None:
+def _claim_group(bucket: Bucket, group: str, members: list[str], reclaim: bool) -> None:
     found = bucket.first_object(f"{group}/")
     if found is not None:
+        existing = read_group(bucket, group)
+        if reclaim and existing is not None and existing["members"] == members:
+            info(f"reclaiming group {group!r}: members already submitted are kept")
+            return
+        hint = "pass --name to name the sweep"
+        if existing is not None and existing["members"] == members:
+            hint += ("; if an earlier run of this sweep stopped part-way, run again with "
+                     "--reclaim to submit only the members that have no job")
+        elif existing is not None and reclaim:
+            listed = ", ".join(existing["members"][:5]) + (
+                ", ..." if len(existing["members"]) > 5 else "")
+            hint = f"--reclaim cannot take it: it lists other members ({listed}); {hint}"
         raise NameTaken(f"group name {group!r} is taken: gs://{bucket.name}/{group}/ holds "
-                        f"gs://{bucket.name}/{found[0]}", hint="pass --name to name the sweep")
+                        f"gs://{bucket.name}/{found[0]}", hint=hint)
     record = {"version": 1, "group": group, "members": members,
               "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     blob = bucket.bucket.blob(group_path(group))
@@ -72,6 +84,10 @@ def _submit_member(plan: CloudPlan, reclaim: bool) -> tuple[str, str | None, str
         with gcp.connect(plan.project, plan.endpoint) as clients:  # one client set per thread
             sub = Submission(plan, clients, reclaim=reclaim)
             try:
+                existing = sub.bucket.read_claim(plan.name) if reclaim else None
+                if existing is not None and existing.state == "submitted" and (
+                        existing.data.get("job")):
+                    return plan.name, str(existing.data["job"]), "already submitted"
                 sub.claim_name(None)
                 if sub.adopted is not None:
                     return plan.name, str(sub.adopted["name"]), "adopted"
@@ -98,7 +114,7 @@ def submit_group(group: str, plans: list[CloudPlan], *, detach: bool, reclaim: b
     with sigterm_as_interrupt(), gcp.connect(first.project, first.endpoint) as clients:
         lead = Submission(first, clients, reclaim=reclaim)
         lead.bucket.check()
-        _claim_group(lead.bucket, group, [p.name for p in plans])
+        _claim_group(lead.bucket, group, [p.name for p in plans], reclaim)
         lead.stage()  # every member runs the same package: upload it once
         with ThreadPoolExecutor(max_workers=min(PARALLEL, len(plans))) as pool:
             results = list(pool.map(lambda p: _submit_member(p, reclaim), plans))
