@@ -154,6 +154,31 @@ def test_a_malformed_storage_answer_is_exit_4(route, answer, command, said, cli,
     assert env.vertex.jobs == {}
 
 
+@pytest.mark.parametrize("answer", [b"", b"<html>", b'{"generation": "x"}', b"[]"],
+                         ids=["empty", "html", "generation-str", "list"])
+@pytest.mark.parametrize("step", ["claim", "staging", "claim_update"])
+def test_a_malformed_answer_to_an_upload_that_landed(step: str, answer: bytes, cli, env,
+                                                      gcs_proxy, project) -> None:
+    """The upload landed, its 200 answer is garbage: jobspec goes on (it recognises its own
+    claim and package) or stops with a clear exit 4 whose advice works; never two jobs."""
+    where = {"claim": r"claim\.json$", "staging": r"^jobspec-staging/",
+             "claim_update": r"claim\.json$"}[step]
+    query = r"ifGenerationMatch=[1-9]" if step == "claim_update" else r"ifGenerationMatch=0"
+    env.vertex.run_jobs = False
+    gcs_proxy.faults.add("POST", r"^/upload/", object_regex=where, query_regex=query,
+                         answer=answer)
+    out = timed(cli, *_run(env, project, "--detach"))
+    if out.code == 4:
+        assert "hint: " in out.err
+        again = timed(cli, *_run(env, project, "--detach", "--reclaim"))
+        assert again.code == 0, again.err
+    else:
+        assert out.code == 0, out.err
+    assert len(env.vertex.jobs) == 1
+    status = timed(cli, "status", NAME, "--json", *_where(env))
+    assert status.code == 0, status.err
+
+
 # -- page tokens that never end --------------------------------------------------------------------
 
 def _fresh_tokens(key: str):

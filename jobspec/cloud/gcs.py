@@ -39,6 +39,9 @@ class Claim:
         return str(self.data.get("state", "claimed"))
 
 
+MALFORMED = (AttributeError, KeyError, TypeError, ValueError)
+
+
 @contextmanager
 def cloud_errors(what: str) -> Iterator[None]:
     """Storage failures become one clear CloudError (exit 4), never a traceback."""
@@ -48,7 +51,7 @@ def cloud_errors(what: str) -> Iterator[None]:
         failure = gcp.classify(exc)
         detail = failure.message if failure else str(exc)
         raise CloudError(f"{what}: {detail}") from None
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+    except MALFORMED as exc:
         # google-cloud-storage reads a 2xx answer without checking its shape: an empty or
         # malformed one surfaces as one of these, deep inside the library
         raise CloudError(f"{what}: Cloud Storage's answer is malformed "
@@ -191,7 +194,7 @@ class Bucket:
             raise BadRecord(f"{where} is not a valid jobspec {kind}: {why}",
                             hint=f"it was edited or damaged. Put back what jobspec wrote, or, "
                             f"once no job needs it, delete it (`gcloud storage rm {where}`)")
-        return Claim(record, int(blob.generation or 0))
+        return Claim(record, _generation(blob, where))
 
     def read_claim(self, name: str) -> Claim | None:
         return self.read_json(claim_path(name), "claim", lambda r: _problem_in_claim(r, name))
@@ -206,6 +209,11 @@ class Bucket:
                                         if_generation_match=0,
                                         retry=gcp.storage_retry(f"claiming {name!r}"))
                 return Claim(record, int(blob.generation or 0))
+            except MALFORMED:  # a 2xx answer we cannot read: the create landed, or not
+                landed = self.read_claim(name)
+                if landed is not None and landed.data.get("owner") == record["owner"]:
+                    return landed
+                raise
             except gcp.storage_errors() as exc:
                 if gcp.status_of(exc) != 412:
                     failure = gcp.classify(exc)
@@ -234,6 +242,12 @@ class Bucket:
                 blob.upload_from_string(payload, content_type="application/json",
                                         if_generation_match=claim.generation,
                                         retry=gcp.storage_retry(f"updating the claim on {name!r}"))
+                return Claim(record, int(blob.generation or 0))
+            except MALFORMED:  # a 2xx answer we cannot read: did our rewrite land?
+                current = self.read_claim(name)
+                if current is not None and current.data == record:
+                    return current
+                raise
             except gcp.storage_errors() as exc:
                 if gcp.status_of(exc) != 412:
                     raise
@@ -242,7 +256,6 @@ class Bucket:
                     return current  # our own retried write had landed
                 raise CloudError(f"the claim on {name!r} changed under us; another jobspec "
                                  "took it over") from None
-        return Claim(record, int(blob.generation or 0))
 
     def staged(self, path: str, md5_b64: str) -> bool:
         blob = self.bucket.blob(path)
@@ -268,6 +281,11 @@ class Bucket:
             except gcp.storage_errors() as exc:
                 if gcp.status_of(exc) != 412 or not self.staged(path, package.md5_b64):
                     raise
+
+
+def _generation(blob: Any, where: str) -> int:
+    with cloud_errors(f"cannot read the generation of {where}"):
+        return int(blob.generation or 0)
 
 
 def bounded_pages(iterator: Any, what: str) -> Iterator[Any]:
