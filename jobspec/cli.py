@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from jobspec import __version__
-from jobspec.errors import EXIT_INTERRUPTED, EXIT_USAGE, JobspecError, UsageError
+from jobspec.errors import EXIT_INTERRUPTED, EXIT_USAGE, JobspecError
 
 # What follows `--` belongs to the trainer (or, for `import`, to gcloud): split it off before
 # click sees it, so jobspec never parses a single trainer argument.
