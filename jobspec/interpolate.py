@@ -11,7 +11,8 @@ from jobspec.diagnostics import Problem
 from jobspec.located import LDict, LList, Loc
 
 _REF = re.compile(r"\$(\$|\{([^}]*)\}|\{)")
-_EXPR = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)?)(?::-(.*))?$", re.S)
+# fullmatch, as every validating pattern: `$` would also match before a trailing newline
+_EXPR = re.compile(r"([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)?)(?::-(.*))?", re.S)
 BUILTINS = ("name", "target", "project", "region", "bucket")
 
 
@@ -39,7 +40,7 @@ def substitute(text: str, ctx: Context, loc: Loc, path: str, problems: list[Prob
             problems.append(Problem(loc, path, "unterminated '${' (write '$$' for a literal '$')"))
             return text
         expr = match.group(2)
-        parsed = _EXPR.match(expr)
+        parsed = _EXPR.fullmatch(expr)
         if parsed is None:
             problems.append(Problem(loc, path, f"'${{{expr}}}' is not a valid reference: use "
                                     "${name}, ${VAR} or ${VAR:-default}"))
@@ -93,7 +94,7 @@ def references(value: Any, found: set[str]) -> None:
             for match in _REF.finditer(value):
                 expr = match.group(2)
                 if expr is not None:
-                    parsed = _EXPR.match(expr)
+                    parsed = _EXPR.fullmatch(expr)
                     found.add(parsed.group(1) if parsed is not None else expr)
     elif isinstance(value, dict):
         for item in value.values():

@@ -40,9 +40,9 @@ GENERATED_VERSION = "0.0.0"
 _COMPRESSLEVEL = 9
 _SETUP_PY_TIMEOUT_S = 300
 _KEY_PREFIXES = ("id_rsa", "id_dsa", "id_ecdsa", "id_ed25519")
-_PROJECT_FILES = re.compile(r"^(pyproject\.toml|setup\.cfg|MANIFEST\.in|README.*|LICENSE.*)$")
+_PROJECT_FILES = re.compile(r"pyproject\.toml|setup\.cfg|MANIFEST\.in|README.*|LICENSE.*")
 _REQ_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?(\[[A-Za-z0-9._,\s-]*\])?")
-_REQ_REST = re.compile(r"^[A-Za-z0-9<>=!~.,*+_;:'\"()@/%#\s-]*$")
+_REQ_REST = re.compile(r"[A-Za-z0-9<>=!~.,*+_;:'\"()@/%#\s-]*")
 
 
 _Member = tuple[str, bytes | None, bool]  # (archive name, content or None for a folder, executable)
@@ -148,7 +148,7 @@ def _inside(package: Path, repo_root: Path | None) -> bool:
 def _validate_requirements(requirements: Sequence[str]) -> tuple[str, ...]:
     for i, req in enumerate(requirements):
         head = _REQ_NAME.match(req.strip()) if isinstance(req, str) else None
-        if head is None or not _REQ_REST.match(req.strip()[head.end() :]) or "\n" in req:
+        if head is None or not _REQ_REST.fullmatch(req.strip()[head.end() :]) or "\n" in req:
             raise PackageError(
                 f"trainer.requirements[{i}]: {req!r} is not a pip requirement "
                 "(expected e.g. 'numpy>=1.23')"
@@ -417,7 +417,7 @@ def _build_from_pyproject(parent: Path, project: dict[str, Any], walker: _Walker
         (f"{root}/PKG-INFO", _pkg_info(name, version), False),
     ]
     for entry in sorted(os.scandir(parent), key=lambda e: e.name):
-        if _PROJECT_FILES.match(entry.name) and entry.is_file(follow_symlinks=False):
+        if _PROJECT_FILES.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
             members.append((f"{root}/{entry.name}", Path(entry.path).read_bytes(), False))
     members += _prefixed(root, walker)
     return _package(f"{root}.tar.gz", members, walker.excluded, "own pyproject.toml")

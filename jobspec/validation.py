@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from jobspec.diagnostics import Problem, did_you_mean
 from jobspec.located import LDict, Loc, Path_, key_loc, locate
-from jobspec.spec import CloudTarget, LocalTarget, Spec
+from jobspec.spec import CloudTarget, FieldError, LocalTarget, Spec
 
 _KINDS: dict[str, type[BaseModel]] = {"local": LocalTarget, "cloud": CloudTarget}
 
@@ -146,6 +146,12 @@ def problems(exc: ValidationError, root: LDict, data: Any, file: str) -> list[Pr
         if err["type"] == "union_tag_invalid":
             continue  # the loader has already reported the target's kind, with a suggestion
         path = _strip_tag(err["loc"])
+        error = (err.get("ctx") or {}).get("error")
+        if isinstance(error, FieldError):  # a rule about one value inside the checked one
+            path = path + error.at
+            found = locate(root, path, key=error.key)
+            out.append(Problem(found or Loc(file, 1, 1), dotted(path), str(error)))
+            continue
         if err["type"] == "missing":
             # point at the mapping that lacks the key, where its own key is written
             where = key_loc(root, path[:-1]) if path[:-1] else Loc(file, 1, 1)

@@ -660,7 +660,7 @@ CASES = [
             runtime_version: "2.11"
         """,
         """\
-        spec.yaml:8:13: targets.cloud.bucket: 'My_Bucket' is not a valid bucket name: 3-63 lowercase letters, digits, '-', '_' and '.', starting and ending with a letter or digit
+        spec.yaml:8:13: targets.cloud.bucket: 'My_Bucket' is not a valid bucket name: expected 3-63 lowercase letters, digits, '-', '_' and '.', starting and ending with a letter or digit
             8 |     bucket: My_Bucket
               |             ^
         1 problem(s) in 1 file(s)
@@ -965,9 +965,9 @@ CASES = [
             labels: {Team: ml}
         """,
         """\
-        spec.yaml:10:5: targets.cloud.labels: label key 'Team' must start with a lowercase letter and hold at most 63 lowercase letters, digits, '_' or '-'
+        spec.yaml:10:14: targets.cloud.labels.Team: label key 'Team' must start with a lowercase letter and hold at most 63 lowercase letters, digits, '_' or '-'
            10 |     labels: {Team: ml}
-              |     ^
+              |              ^
         1 problem(s) in 1 file(s)
         """,
     ),
@@ -986,9 +986,9 @@ CASES = [
             labels: {team: "ML Ops"}
         """,
         """\
-        spec.yaml:10:5: targets.cloud.labels: label value 'ML Ops' may hold at most 63 lowercase letters, digits, '_' or '-'
+        spec.yaml:10:20: targets.cloud.labels.team: label value 'ML Ops' may hold at most 63 lowercase letters, digits, '_' or '-'
            10 |     labels: {team: "ML Ops"}
-              |     ^
+              |                    ^
         1 problem(s) in 1 file(s)
         """,
     ),

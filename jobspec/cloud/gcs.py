@@ -78,13 +78,13 @@ class Bucket:
 
     def next_free(self, name: str) -> str:
         """NAME_N with N one past the highest used, from one delimiter listing (not a scan)."""
-        pattern = re.compile(rf"^{re.escape(name)}_(\d+)/$")
+        pattern = re.compile(rf"{re.escape(name)}_(\d+)/")
         highest = 0
         with cloud_errors(f"cannot list gs://{self.name}/{name}_*"):
             iterator = self.client.list_blobs(self.name, prefix=f"{name}_", delimiter="/")
             for page in iterator.pages:
                 for prefix in page.prefixes:
-                    match = pattern.match(prefix)
+                    match = pattern.fullmatch(prefix)
                     if match:
                         highest = max(highest, int(match.group(1)))
         return f"{name}_{highest + 1}"
