@@ -181,7 +181,7 @@ class Trainer(Model):
     @classmethod
     def _package_exists(cls, value: str, info: ValidationInfo) -> str:
         base = (info.context or {}).get("base")
-        if base is None:
+        if base is None or "\x00" in value:  # a NUL: the loader reports it, the OS cannot
             return value
         # os.path, and one stat when all is well: this runs once per target of every spec, and
         # pathlib plus a second stat were a fifth of `jobspec validate` (bench/README.md)

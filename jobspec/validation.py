@@ -21,6 +21,8 @@ def dotted(path: Path_) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif not part.isprintable():  # a key with a line break or NUL: show it escaped
+            out += f"[{part!r}]"
         else:
             out += f".{part}" if out else str(part)
     return out
