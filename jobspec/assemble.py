@@ -208,6 +208,9 @@ def _one_target(root: LDict, targets: LDict, target: str | None, env: Mapping[st
         Context(env=env, unavailable={k: "is only defined inside a target" for k in BUILTINS},
                 budget=budget))
     ctx.matrix = matrix
+    late = _late_name(body, target)
+    if late is not None:
+        problems.append(late)
     data = LDict(root.loc)
     for key in root:
         if key == "targets":
@@ -230,6 +233,28 @@ def _one_target(root: LDict, targets: LDict, target: str | None, env: Mapping[st
         found = validation_problems(exc, data, as_plain, file)
         return None, data, problems + [p for p in found if not _follows(p, problems)]
     return (spec if not problems else None), data, problems
+
+
+def _late_name(body: Any, target: str | None) -> Problem | None:
+    """With name_suffix, the name is picked at submission (NAME_N or NAME_YYYYMMDD_HHMMSS) and
+    the spec loaded again under it: a job_dir that does not say ${name} would stay in the base
+    name's folder, outside the claim of the name the job gets."""
+    if not isinstance(body, LDict) or body.get("kind") != "cloud":
+        return None
+    suffix, job_dir = body.get("name_suffix"), body.get("job_dir")
+    if suffix not in ("counter", "timestamp") or not isinstance(job_dir, str):
+        return None
+    if body.get("job_dir_outside_claim") is True:
+        return None
+    found: set[str] = set()
+    references(job_dir, found)
+    if "name" in found:
+        return None
+    final = "NAME_N" if suffix == "counter" else "NAME_YYYYMMDD_HHMMSS"
+    return Problem(body.val_locs["job_dir"], f"targets.{target}.job_dir",
+                   f"expected a job_dir that uses ${{name}}, like gs://${{bucket}}/${{name}}, got "
+                   f"{describe(job_dir)}: with name_suffix: {suffix} the job is named {final} when "
+                   f"it is submitted, and only gs://BUCKET/{final}/ is claimed for it")
 
 
 def _follows(problem: Problem, interpolation: list[Problem]) -> bool:
@@ -273,6 +298,8 @@ def _all_at_once(root: LDict, targets: LDict, names: list[str | None], chosen: s
     for each in names:
         assert each is not None
         body = targets.get(each)
+        if _late_name(body, each) is not None:
+            return None
         ctx = _context(root, each, body, env, problems, trial)
         ctx.matrix = matrix
         if each == names[0]:  # the top level once: it reads only what every context shares

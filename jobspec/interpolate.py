@@ -62,7 +62,9 @@ def substitute(text: str, ctx: Context, loc: Loc, path: str, problems: list[Prob
         expr = match.group(2)
         parsed = _EXPR.fullmatch(expr)
         if parsed is None:
-            problems.append(Problem(loc, path, f"'${{{expr}}}' is not a valid reference: use "
+            shown = "${" + expr + "}"  # escaped when it holds a line break or NUL
+            shown = f"'{shown}'" if shown.isprintable() else repr(shown)
+            problems.append(Problem(loc, path, f"{shown} is not a valid reference: use "
                                     "${name}, ${VAR} or ${VAR:-default}"))
             continue
         var, default = parsed.group(1), parsed.group(2)
