@@ -1167,10 +1167,10 @@ CASES = [
           local: {}
         """,
         """\
-        spec.yaml:6:1: colour\ufffd[31m: unknown key
+        spec.yaml:6:1: ['colour\\x1b[31m']: unknown key
             6 | "colour\\e[31m": red
               | ^
-        spec.yaml:7:1: na\ufffdme: unknown key (did you mean 'name'?)
+        spec.yaml:7:1: ['na\\u202eme']: unknown key (did you mean 'name'?)
             7 | na\ufffdme: x
               | ^
         2 problem(s) in 1 file(s)
