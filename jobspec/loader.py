@@ -527,6 +527,9 @@ def _file_extends(root: LDict, path: Path, sources: dict[str, str], texts: dict[
     if not isinstance(parent, str) or not parent:
         raise SpecError([Problem(where, "extends", "expected the path of a base spec file")],
                         sources)
+    if "\x00" in parent:  # resolve() would raise on it
+        raise SpecError([Problem(where, "extends", "expected the path of a base spec file "
+                                 f"without NUL characters, got {describe(parent)}")], sources)
     base_path = Path(os.path.normpath(path.parent / parent))
     if base_path.resolve() in chain:
         cycle = " -> ".join(display_path(str(p)) for p in (*chain, base_path.resolve()))

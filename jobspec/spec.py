@@ -239,6 +239,13 @@ class _Target(_ArgsEnv):
 
 
 class LocalTarget(_Target):
+    @field_validator("job_dir")
+    @classmethod
+    def _one_line_job_dir(cls, value: str | None) -> str | None:
+        # a path may hold a line break, but in a job_dir it is an accident (a variable that
+        # kept the newline of the command that set it), and the trainer gets it as an argument
+        return value if value is None else no_control(value, "a folder")
+
     kind: Literal["local"] = Field(
         default="local", description="local or cloud; defaults to the target's key."
     )

@@ -151,6 +151,13 @@ NEWLINE = [
               |              ^
         """, id="job-dir"),
     pytest.param(
+        HEAD + 'targets:\n  local:\n    job_dir: "output\\n"\n',
+        """\
+        spec.yaml:8:14: targets.local.job_dir: expected a folder without line breaks or control characters, got 'output\\n' (it holds '\\n')
+            8 |     job_dir: "output\\n"
+              |              ^
+        """, id="local-job-dir"),
+    pytest.param(
         cloud_spec('    bucket: my-bucket\n    scale_tier: CUSTOM\n    chief: {machine_type: n1-standard-4, accelerator: {type: "NVIDIA_TESLA_T4\\n"}}\n'),
         """\
         spec.yaml:11:62: targets.cloud.chief.accelerator.type: expected an accelerator type like NVIDIA_TESLA_T4, got 'NVIDIA_TESLA_T4\\n'
@@ -210,6 +217,16 @@ def test_a_nul_is_refused_in_any_key_or_value(cli, tmp_path: Path) -> None:
            11 |     job_dir: "out\\u0000"
               |              ^
         5 problem(s) in 1 file(s)
+        """)
+
+
+def test_a_nul_in_the_base_file_path_is_refused(cli, tmp_path: Path) -> None:
+    # found by bench/fuzz_specs.py: resolving the path raised ValueError (a traceback)
+    assert refused(cli, tmp_path, 'extends: "base\\0.yaml"\n' + HEAD) == dedent("""\
+        spec.yaml:1:10: extends: expected the path of a base spec file without NUL characters, got the string 'base\\x00.yaml'
+            1 | extends: "base\\0.yaml"
+              |          ^
+        1 problem(s) in 1 file(s)
         """)
 
 

@@ -68,6 +68,42 @@ def test_arbitrary_overrides_fail_cleanly(spec_path: Path, key: str, value: str,
     assert outcome != "crash", detail
 
 
+# no deadline: on a loaded 2-core machine a first run can be slow and hypothesis calls that flaky
+ISSUE_9_SETTINGS = settings(BOUNDED, max_examples=80, deadline=None)
+ISSUE_9 = ["nul-newline", "newline-everywhere", "growth", "alias-targets", "job-dir", "bucket"]
+
+
+@ISSUE_9_SETTINGS
+@given(rng=st.randoms(use_true_random=False),
+       picks=st.lists(st.sampled_from(ISSUE_9), min_size=1, max_size=3))
+def test_nul_newline_growth_and_alias_mutations_fail_cleanly(spec_path: Path, rng: object,
+                                                             picks: list[str]) -> None:
+    """Issue 9's mutations on their own (the mixed fuzzer dilutes them): a spec that loads must
+    hold no NUL, no line break in a name and no text grown past the interpolation bound."""
+    base = BASES[0] if len(BASES) == 1 else rng.choice(BASES)  # type: ignore[attr-defined]
+    tree = fuzz.copy.deepcopy(fuzz._parsed(base))
+    for name in picks:
+        fuzz.TREE[name](tree, rng)  # type: ignore[arg-type]
+    data = fuzz.yaml.safe_dump(tree, sort_keys=False, allow_unicode=True).encode()
+    target = rng.choice(["local", "cloud", "cloud-gpu"])  # type: ignore[attr-defined]
+    sets = ["targets.cloud.region=europe-west4"] if "alias-targets" in picks else []
+    case = fuzz.Case(0, data, target=target, overrides=sets)
+    outcome, detail = fuzz.check(case, spec_path, alarm=False)
+    assert outcome != "crash", f"{picks} {target}\n{detail}"
+
+
+@ISSUE_9_SETTINGS
+@given(parts=st.lists(st.sampled_from(["targets", "cloud", "local", "env", "labels", "0", "a",
+                                       "extends", "X\n", ""]), min_size=1, max_size=40),
+       value=st.sampled_from(fuzz.SET_VALUES), name=st.sampled_from(fuzz.NAMES))
+def test_deep_set_paths_and_odd_names_fail_cleanly(spec_path: Path, parts: list[str], value: str,
+                                                   name: str | None) -> None:
+    case = fuzz.Case(0, BASES[0].encode(), target="cloud", overrides=[f"{'.'.join(parts)}={value}"],
+                     name=name)
+    outcome, detail = fuzz.check(case, spec_path, alarm=False)
+    assert outcome != "crash", detail
+
+
 def test_the_fuzz_script_finds_no_crash() -> None:
     done = subprocess.run([sys.executable, "bench/fuzz_specs.py", "--cases", "300", "--seed",
                            "7"], cwd=REPO, capture_output=True, text=True, timeout=110)
