@@ -31,6 +31,7 @@ LABEL_VALUE_RE = re.compile(r"[a-z0-9_-]{0,63}")
 REGION_RE = re.compile(r"[a-z]+-[a-z]+[0-9]+")
 DURATION_RE = re.compile(r"([0-9]+)(s|m|h|d)?")
 ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MATRIX_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")  # what ${matrix.KEY} can name
 TARGET_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 ACCELERATOR_RE = re.compile(r"[A-Z][A-Z0-9_]+")
 # a project id (6-30 in Google's rules, but test and emulator projects are shorter), a legacy
@@ -168,6 +169,16 @@ class Trainer(Model):
         description="Allow a package_path outside the spec's repository (it will be uploaded).",
     )
 
+    @field_validator("requirements")
+    @classmethod
+    def _one_line_requirements(cls, value: list[str]) -> list[str]:
+        for i, req in enumerate(value):
+            try:
+                no_control(req, "a pip requirement")
+            except ValueError as exc:
+                raise FieldError((i,), str(exc)) from None
+        return value
+
     @field_validator("module")
     @classmethod
     def _dotted(cls, value: str) -> str:
@@ -260,6 +271,11 @@ class LocalTarget(_Target):
     distributed: Distributed | None = Field(
         default=None, description="Run a chief plus workers, parameter servers and evaluators."
     )
+
+    @field_validator("python")
+    @classmethod
+    def _one_line_python(cls, value: str | None) -> str | None:
+        return value if value is None else no_control(value, "an interpreter path")
 
 
 class CloudTarget(_Target):
@@ -474,6 +490,16 @@ class Spec(_ArgsEnv):
     targets: dict[str, Target] = Field(
         description="Where to run: --target NAME picks one.", min_length=1
     )
+
+    @field_validator("matrix")
+    @classmethod
+    def _matrix_keys(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        for key in value or {}:
+            if key not in ("include", "exclude") and not MATRIX_KEY_RE.fullmatch(key):
+                raise FieldError((key,), f"matrix key {key!r} cannot be used as ${{matrix.KEY}}: "
+                                 "expected a letter or '_', then letters, digits, '_' or '-'",
+                                 key=True)
+        return value
 
     @field_validator("secrets")
     @classmethod

@@ -151,6 +151,27 @@ NEWLINE = [
               |              ^
         """, id="job-dir"),
     pytest.param(
+        HEAD + '  requirements: ["numpy\\n"]\ntargets: {local: {}}\n',
+        """\
+        spec.yaml:6:18: trainer.requirements[0]: expected a pip requirement without line breaks or control characters, got 'numpy\\n' (it holds '\\n')
+            6 |   requirements: ["numpy\\n"]
+              |                  ^
+        """, id="requirement"),
+    pytest.param(
+        HEAD + 'targets:\n  local:\n    python: "python3\\n"\n',
+        """\
+        spec.yaml:8:13: targets.local.python: expected an interpreter path without line breaks or control characters, got 'python3\\n' (it holds '\\n')
+            8 |     python: "python3\\n"
+              |             ^
+        """, id="python"),
+    pytest.param(
+        HEAD + 'matrix: {"lr\\n": [1, 2]}\ntargets: {local: {}}\n',
+        """\
+        spec.yaml:6:10: matrix['lr\\n']: matrix key 'lr\\n' cannot be used as ${matrix.KEY}: expected a letter or '_', then letters, digits, '_' or '-'
+            6 | matrix: {"lr\\n": [1, 2]}
+              |          ^
+        """, id="matrix-key"),
+    pytest.param(
         HEAD + 'targets:\n  local:\n    job_dir: "output\\n"\n',
         """\
         spec.yaml:8:14: targets.local.job_dir: expected a folder without line breaks or control characters, got 'output\\n' (it holds '\\n')
