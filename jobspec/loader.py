@@ -444,8 +444,8 @@ def apply_set(root: LDict, assignment: str, texts: dict[Loc, str] | None = None)
                 node[part] = node[part].clone()
             node = node[part]
         elif isinstance(node, LList) and part.isdigit() and int(part) < len(node):
-            node[int(part)] = node[int(part)].clone() if isinstance(
-                node[int(part)], (LDict, LList)) else node[int(part)]
+            if isinstance(node[int(part)], (LDict, LList)):  # copy on write, as above
+                node[int(part)] = node[int(part)].clone()
             node = node[int(part)]
         else:
             return [Problem(here, key, f"cannot set {part!r}: its parent is not a mapping")]
