@@ -392,6 +392,15 @@ def test_set_on_an_aliased_value_changes_only_the_named_target(cli, tmp_path: Pa
     assert labels == ["infra", "ml"]
 
 
+def test_set_on_an_aliased_list_item_changes_only_the_named_list(cli, tmp_path: Path) -> None:
+    project(tmp_path, HEAD + 'args: &shared ["--x=1"]\ntargets:\n  local: {args: *shared}\n')
+    result = cli("plan", "spec.yaml", "--target", "local", "--json", "--set", "args.0=--x=2",
+                 cwd=tmp_path)
+    assert result.code == 0, result.err
+    argv = json.loads(result.out)["processes"][0]["argv"]
+    assert argv[-2:] == ["--x=2", "--x=1"]  # spec args, then the target's: only one was set
+
+
 def test_set_extends_at_the_top_level_is_refused(cli, tmp_path: Path) -> None:
     (tmp_path / "base.yaml").write_text(HEAD)
     err = refused(cli, tmp_path, HEAD + "targets: {local: {}}\n", "--set", "extends=base.yaml",
