@@ -66,7 +66,8 @@ def _model_of(annotation: Any, node: Any) -> type[BaseModel] | None:
         options = [a for a in typing.get_args(annotation) if a is not type(None)]
         if typing.get_origin(annotation) is typing.Annotated:
             annotation = options[0]
-        elif isinstance(node, dict) and _KINDS.get(node.get("kind", "")) in options:
+        elif (isinstance(node, dict) and isinstance(node.get("kind"), str)
+              and _KINDS.get(node["kind"]) in options):  # `kind: {}` is not a kind
             return _KINDS[node["kind"]]
         else:
             annotation = options[0]

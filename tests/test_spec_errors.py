@@ -1177,6 +1177,28 @@ CASES = [
         """,
     ),
     case(
+        "kind-mapping-inside-a-target",  # found by bench/fuzz_specs.py: a traceback before
+        """\
+        version: 1
+        name: job
+        trainer:
+          package_path: trainer
+          module: trainer.task
+        targets:
+          local:
+            distributed: {kind: {}, workrs: 1}
+        """,
+        """\
+        spec.yaml:8:19: targets.local.distributed.kind: unknown key
+            8 |     distributed: {kind: {}, workrs: 1}
+              |                   ^
+        spec.yaml:8:29: targets.local.distributed.workrs: unknown key (did you mean 'workers'?)
+            8 |     distributed: {kind: {}, workrs: 1}
+              |                             ^
+        2 problem(s) in 1 file(s)
+        """,
+    ),
+    case(
         "duplicate-key",
         """\
         version: 1
