@@ -286,7 +286,7 @@ def t_growth(tree: Any, rng: random.Random) -> None:
         return
     targets = tree.get("targets")
     if isinstance(targets, dict):
-        for body in targets.values():
+        for body in list(targets.values()):  # t_share may have made targets its own value
             if isinstance(body, dict):
                 body["project"] = "${BIG}" * rng.choice([1, 3, 11])
                 body["bucket"] = "${project}" * rng.choice([1, 3, 11])
@@ -304,7 +304,7 @@ def t_alias_targets(tree: Any, rng: random.Random) -> None:
             targets[name] = shared
         if isinstance(shared, dict) and rng.random() < 0.5:
             shared["labels"] = {"team": "ml"}
-            for body in targets.values():
+            for body in list(targets.values()):
                 if isinstance(body, dict) and body is not shared:
                     body["labels"] = shared["labels"]
 
@@ -314,7 +314,7 @@ def t_job_dir(tree: Any, rng: random.Random) -> None:
     targets = tree.get("targets") if isinstance(tree, dict) else None
     if not isinstance(targets, dict):
         return
-    for body in targets.values():
+    for body in list(targets.values()):
         if isinstance(body, dict) and rng.random() < 0.7:
             body["job_dir"] = rng.choice([
                 "gs://${bucket}/${name}", "gs://${bucket}/${name}/out", "gs://other/${name}",
@@ -334,7 +334,7 @@ BUCKETS = ["ab", "a" * 64, "a." + "b" * 64, "192.168.5.4", "goog-x", "my-g00gle"
 def t_bucket(tree: Any, rng: random.Random) -> None:
     targets = tree.get("targets") if isinstance(tree, dict) else None
     if isinstance(targets, dict):
-        for body in targets.values():
+        for body in list(targets.values()):
             if isinstance(body, dict):
                 body["bucket"] = rng.choice(BUCKETS)
 
