@@ -3,7 +3,9 @@ bench/fuzz_specs.py, and a short run of the script itself must report no crash.
 
 The invariant: a mutated spec loads, or fails with a SpecError whose every problem has a
 location (file, line >= 1, col >= 1). Any other exception, or an error with no place in the
-file, is a crash. The standalone script (`--cases 10000`) also fails cases slower than 2 s.
+file, is a crash, and so is a spec that loads holding a NUL, a line break in a name or key, or
+text grown past the interpolation bound (issue 9). The standalone script (`--cases 10000`)
+also fails cases slower than 2 s; here the bound is 10 s, against a hang only.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from bench import fuzz_specs as fuzz
 
 REPO = Path(__file__).resolve().parent.parent
 BASES = [p.read_text() for p in sorted((REPO / "specs").glob("*.yaml"))]
-BOUNDED = settings(max_examples=150, deadline=2000, database=None, derandomize=True,
+# deadline: a bound against a hang, not a speed test (the script fails cases over 2 s when it
+# runs alone): at 2 s, a loaded 2-core machine made hypothesis report slow first calls as flaky
+BOUNDED = settings(max_examples=150, deadline=10_000, database=None, derandomize=True,
                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
@@ -68,8 +72,7 @@ def test_arbitrary_overrides_fail_cleanly(spec_path: Path, key: str, value: str,
     assert outcome != "crash", detail
 
 
-# no deadline: on a loaded 2-core machine a first run can be slow and hypothesis calls that flaky
-ISSUE_9_SETTINGS = settings(BOUNDED, max_examples=80, deadline=None)
+ISSUE_9_SETTINGS = settings(BOUNDED, max_examples=80)
 ISSUE_9 = ["nul-newline", "newline-everywhere", "growth", "alias-targets", "job-dir", "bucket"]
 
 
