@@ -48,9 +48,9 @@ from jobspec.package_tree import (
 FIXED_MTIME = 315532800  # 1980-01-01, the earliest time a zip (hence a wheel) can hold
 GENERATED_VERSION = "0.0.0"
 _COMPRESSLEVEL = 9
-_PROJECT_FILES = re.compile(r"^(pyproject\.toml|setup\.cfg|MANIFEST\.in|README.*|LICENSE.*)$")
+_PROJECT_FILES = re.compile(r"pyproject\.toml|setup\.cfg|MANIFEST\.in|README.*|LICENSE.*")
 _REQ_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?(\[[A-Za-z0-9._,\s-]*\])?")
-_REQ_REST = re.compile(r"^[A-Za-z0-9<>=!~.,*+_;:'\"()@/%#\s-]*$")
+_REQ_REST = re.compile(r"[A-Za-z0-9<>=!~.,*+_;:'\"()@/%#\s-]*")
 
 
 _Member = tuple[str, bytes | None, bool]  # (archive name, content or None for a folder, executable)
@@ -129,7 +129,7 @@ def write(package: Package, directory: Path) -> Path:
 def _validate_requirements(requirements: Sequence[str]) -> tuple[str, ...]:
     for i, req in enumerate(requirements):
         head = _REQ_NAME.match(req.strip()) if isinstance(req, str) else None
-        if head is None or not _REQ_REST.match(req.strip()[head.end() :]) or "\n" in req:
+        if head is None or not _REQ_REST.fullmatch(req.strip()[head.end() :]) or "\n" in req:
             raise PackageError(
                 f"trainer.requirements[{i}]: {req!r} is not a pip requirement "
                 "(expected e.g. 'numpy>=1.23')"
@@ -222,7 +222,7 @@ def _scan_project_files(parent: Path, allowed: frozenset[str]) -> list[Finding]:
     """Credential material in the package root's project files (pyproject.toml, README...)."""
     found = []
     for entry in sorted(os.scandir(parent), key=lambda e: e.name):
-        if _PROJECT_FILES.match(entry.name) and entry.is_file(follow_symlinks=False):
+        if _PROJECT_FILES.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
             try:
                 with open(entry.path, "rb") as stream:
                     _, _, why = credentials.scan_stream(
@@ -268,7 +268,7 @@ def _repack(
                     total += size
                     check_size(total, parent)
                 if secret is not None:
-                    remedy = ("edit" if _PROJECT_FILES.match(rel)
+                    remedy = ("edit" if _PROJECT_FILES.fullmatch(rel)
                               else "manifest" if manifest else "ignore")  # fmt: skip
                     found.append(Finding(rel, secret, remedy=remedy))
                 else:

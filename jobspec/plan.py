@@ -22,7 +22,7 @@ from jobspec import runtimes
 from jobspec.assemble import Loaded
 from jobspec.errors import UsageError
 from jobspec.project import find_root, project_root
-from jobspec.spec import CloudTarget, LocalTarget, Pool, Spec
+from jobspec.spec import CloudTarget, LocalTarget, Pool, Spec, job_dir_problem
 from jobspec.timings import mark
 
 if TYPE_CHECKING:  # packaging (and pathspec) load only when a plan needs an sdist
@@ -454,6 +454,10 @@ def plan_cloud(loaded: Loaded, extra_args: Sequence[str] = (), *, submission_id:
         + (f" + {s.accelerator_count} x {s.accelerator_type}" if s.accelerator_type else "")
         for s in shapes if s.count)
     warnings = list(resolved.warnings)
+    if target.job_dir_outside_claim and job_dir_problem(job_dir, target.bucket, spec.name):
+        warnings.append(f"job_dir {job_dir} is outside gs://{target.bucket}/{spec.name}/, the "
+                        "folder the claim on the job name protects (job_dir_outside_claim: "
+                        "true): another job may write to it as well")
     for path in repo_paths_in_args(args, package_dir.parent):
         warnings.append(f"argument names {path!r}, a path in this repo: the cloud job starts in "
                         "an empty folder where it does not exist")

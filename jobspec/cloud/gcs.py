@@ -90,7 +90,7 @@ def _problem_in_claim(record: Any, name: str) -> str | None:
         return f"'region' is {_short(record['region'])}, not a region"
     if not re.fullmatch(r"[a-z0-9][a-z0-9.:-]{2,62}", record["project"]):
         return f"'project' is {_short(record['project'])}, not a project id"
-    if record["job"] is not None and not JOB_NAME.match(record["job"]):
+    if record["job"] is not None and not JOB_NAME.fullmatch(record["job"]):
         return f"'job' is {_short(record['job'])}, not a custom job's resource name"
     try:
         created = datetime.fromisoformat(record["created"])
@@ -108,7 +108,7 @@ def problem_in_group(record: Any, name: str) -> str | None:
     if not isinstance(members, list):
         return "'members' is missing" if members is None else f"'members' is {_short(members)}"
     for member in members:
-        if not isinstance(member, str) or not NAME.match(member):
+        if not isinstance(member, str) or not NAME.fullmatch(member):
             return f"'members' holds {_short(member)}, not a job name"
     if record.get("group") != name:
         return f"'group' is {_short(record.get('group'))}, not {name!r}"
@@ -151,14 +151,14 @@ class Bucket:
 
     def next_free(self, name: str) -> str:
         """NAME_N with N one past the highest used, from one delimiter listing (not a scan)."""
-        pattern = re.compile(rf"^{re.escape(name)}_(\d+)/$")
+        pattern = re.compile(rf"{re.escape(name)}_(\d+)/")
         highest = 0
         with cloud_errors(f"cannot list gs://{self.name}/{name}_*"):
             iterator = self.client.list_blobs(self.name, prefix=f"{name}_", delimiter="/",
                                               retry=gcp.storage_retry("listing the bucket"))
             for page in bounded_pages(iterator, f"cannot list gs://{self.name}/{name}_*"):
                 for prefix in page.prefixes:
-                    match = pattern.match(prefix)
+                    match = pattern.fullmatch(prefix)
                     if match:
                         highest = max(highest, int(match.group(1)))
         return f"{name}_{highest + 1}"

@@ -56,7 +56,7 @@ def an_object(answer: Any) -> dict[str, Any]:
 def a_job(answer: Any) -> dict[str, Any]:
     """A CustomJob as jobspec reads it: a resource name, a state, an error object if any."""
     job = an_object(answer)
-    if not isinstance(job.get("name"), str) or not JOB_NAME.match(job["name"]):
+    if not isinstance(job.get("name"), str) or not JOB_NAME.fullmatch(job["name"]):
         raise gcp.BadAnswer(f"the answer is not a custom job: its name is "
                             f"{_preview(job.get('name'))}")
     if not isinstance(job.get("state"), str):
