@@ -215,8 +215,8 @@ class Output:
         if columns.isdigit() and int(columns) > 0:
             return int(columns)
         try:
-            if self.stdout.isatty():
-                return os.get_terminal_size(self.stdout.fileno()).columns
+            if self.stdout.isatty():  # a terminal that reports 0 columns does not know
+                return os.get_terminal_size(self.stdout.fileno()).columns or None
         except (ValueError, OSError, AttributeError):
             pass
         return None
@@ -233,6 +233,7 @@ class Output:
         width = width if width is not None else self.width()
         if width is None or len(text) <= width:
             return [text]
+        width = max(width, len(indent) + 10)
         import textwrap
 
         return textwrap.wrap(text, width, subsequent_indent=indent, break_on_hyphens=False) or [

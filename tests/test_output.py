@@ -10,13 +10,14 @@ import pty
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, Outcome
+from tests.conftest import Outcome
 from tests.test_local import PROBE, free_ports
 
 SECRET = "s3cr3t-value-123"
@@ -54,26 +55,44 @@ def _proc(args: list[str], cwd: Path, env: dict[str, str] | None = None,
     return Outcome(done.returncode, done.stdout, done.stderr)
 
 
-def _on_a_terminal(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, bytes]:
-    """`jobspec ARGS` with stdout and stderr both on one pseudo-terminal: every byte shown."""
-    base = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
-    main, side = pty.openpty()
-    with subprocess.Popen([sys.executable, "-m", "jobspec", *args], cwd=cwd,
-                          env={**base, **env}, stdin=subprocess.DEVNULL, stdout=side,
-                          stderr=side) as proc:
-        os.close(side)
-        chunks = []
-        while True:
+@pytest.fixture
+def on_a_terminal(monkeypatch: pytest.MonkeyPatch):
+    """Run `jobspec ARGS` in this process with stdout and stderr on one pseudo-terminal;
+    returns (exit code, every byte shown)."""
+    from jobspec.cli import main
+
+    def run(*args: str) -> tuple[int, bytes]:
+        master, side = pty.openpty()
+        chunks: list[bytes] = []
+
+        def read() -> None:  # drained meanwhile: a full terminal buffer would block jobspec
+            while True:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # EIO: the other side is closed
+                    return
+                if not data:
+                    return
+                chunks.append(data)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        stream = open(side, "w", encoding="utf-8", closefd=True)  # noqa: SIM115
+        with monkeypatch.context() as patch:
+            patch.setattr(sys, "stdout", stream)
+            patch.setattr(sys, "stderr", stream)
             try:
-                data = os.read(main, 4096)
-            except OSError:  # EIO: every writer is gone
-                break
-            if not data:
-                break
-            chunks.append(data)
-        os.close(main)
-        proc.wait(timeout=60)
-    return proc.returncode, b"".join(chunks)
+                main(list(args))
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+            finally:
+                stream.close()
+        reader.join(timeout=10)
+        os.close(master)
+        return code, b"".join(chunks)
+
+    return run
 
 
 def _json_lines(text: str) -> list[Any]:
@@ -221,60 +240,80 @@ def test_cloud_status_list_logs_and_cancel_print_json(cli, cloud, tmp_path: Path
 # --- colour ----------------------------------------------------------------------------------
 
 
-def test_no_color_means_not_one_escape_byte(tmp_path: Path) -> None:
+def test_no_color_means_not_one_escape_byte(on_a_terminal, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
     project = _project(tmp_path / "p")
     (project / "trainer").mkdir()
-    # NO_COLOR beats FORCE_COLOR, and a terminal
-    env = {"NO_COLOR": "1", "FORCE_COLOR": "1"}
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("FORCE_COLOR", "1")  # NO_COLOR beats FORCE_COLOR, and a terminal
     shown = []
     for args in (["run", "job.yaml", "--target", "local"], ["validate", "job.yaml", "bad.yaml"],
                  ["run", "bad.yaml", "--target", "local"], ["list"], ["status", "probe"],
                  ["logs", "probe"], ["cancel", "probe"], ["runtimes"],
                  ["status", "nothing_here", "--target", "local"],
                  ["import", "--", *GCLOUD_LOCAL], ["-v", "validate", "job.yaml"]):
-        code, out = _on_a_terminal(args, project, env)
+        code, out = on_a_terminal(*args)
         shown.append(out)
         assert b"\x1b" not in out, (args, out)
     text = b"".join(shown).decode()
     # what was checked: errors, warnings, notes and a distributed run's task prefixes
     assert "chief-0  | dumped chief-0" in text and "worker-0 | dumped worker-0" in text
     assert "bad.yaml:6:5: targets.local.regoin: unknown key" in text
-    assert "warning: " in text and "note: " in text
+    assert "warning: " in text and "note: " in text and "NAME   STATE" in text
+    # and the same terminal does get colour without NO_COLOR
+    monkeypatch.delenv("NO_COLOR")
+    monkeypatch.delenv("FORCE_COLOR")
+    code, out = on_a_terminal("validate", "bad.yaml")
+    assert code == 2 and b"\x1b[31;1mbad.yaml:6:5: " in out
 
 
-def test_force_color_colours_a_pipe_and_color_never_beats_it(tmp_path: Path) -> None:
+def test_force_color_colours_a_pipe_and_color_never_beats_it(
+        cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     project = _project(tmp_path / "p")
-    forced = _proc(["run", "job.yaml", "--target", "local"], project, {"FORCE_COLOR": "1"})
+    monkeypatch.chdir(project)
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    forced = cli("run", "job.yaml", "--target", "local")  # captured: not a terminal
     assert forced.code == 0, forced.err
     assert "\x1b[36mchief-0  | \x1b[0mdumped chief-0\n" in forced.out
-    errors = _proc(["validate", "bad.yaml"], project, {"FORCE_COLOR": "1"})
+    errors = cli("validate", "bad.yaml")
     assert errors.code == 2
     assert "\x1b[31;1mbad.yaml:6:5: targets.local.regoin: unknown key" in errors.err
     for args in (["--color", "never", "validate", "bad.yaml"],
-                 ["--color", "never", "run", "job.yaml", "--target", "local"]):
-        never = _proc(args, project, {"FORCE_COLOR": "1"})
-        assert "\x1b" not in never.out + never.err
+                 ["--color", "never", "run", "job.yaml", "--target", "local"],
+                 ["--color", "never", "list"]):
+        never = cli(*args)
         assert never.err or never.out
-    plain = _proc(["validate", "bad.yaml"], project)  # a pipe, nothing forced
+        assert "\x1b" not in never.out + never.err, args
+    piped = _proc(["validate", "bad.yaml"], project, {"FORCE_COLOR": "1"})  # a real pipe
+    assert "\x1b[31;1mbad.yaml:6:5: " in piped.err
+    monkeypatch.delenv("FORCE_COLOR")
+    plain = cli("validate", "bad.yaml")  # not a terminal, nothing forced
     assert "\x1b" not in plain.err and "bad.yaml:6:5:" in plain.err
-    always = _proc(["--color", "always", "validate", "bad.yaml"], project, {"NO_COLOR": "1"})
+    monkeypatch.setenv("NO_COLOR", "1")
+    always = cli("--color", "always", "validate", "bad.yaml")
     assert "\x1b[31;1m" in always.err  # the flag beats NO_COLOR
 
 
 # --- tables, -q, -v --------------------------------------------------------------------------
 
 
-def test_tables_fit_columns(tmp_path: Path) -> None:
+def test_tables_fit_columns(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     long_name = "a_rather_long_job_name_for_a_narrow_terminal_window"
     project = _project(tmp_path / "p", name=long_name)
-    assert _proc(["run", "job.yaml", "--target", "local"], project).code == 0
+    assert cli("run", "job.yaml", "--target", "local", cwd=project).code == 0
+    monkeypatch.delenv("COLUMNS", raising=False)
     for args in (["list"], ["runtimes"]):
-        wide = _proc(args, project)
+        wide = cli(*args)  # not a terminal, no COLUMNS: no limit
         assert max(len(line) for line in wide.out.splitlines()) > 60  # it had to shrink
-        narrow = _proc(args, project, {"COLUMNS": "60"})
+        monkeypatch.setenv("COLUMNS", "60")
+        narrow = cli(*args)
+        monkeypatch.delenv("COLUMNS")
         assert narrow.code == 0, narrow.err
         assert max(len(line) for line in narrow.out.splitlines()) <= 60, narrow.out
-    listing = _proc(["list"], project, {"COLUMNS": "60"}).out
+    monkeypatch.setenv("COLUMNS", "60")
+    listing = cli("list").out
     # the name is wrapped, never cut: it can still be read whole
     assert long_name in "".join(line.split()[0] if line.split() else ""
                                 for line in listing.splitlines()[1:])
