@@ -324,7 +324,7 @@ def status(name: str, target: str | None, spec: str | None, bucket: str | None,
         elif as_json:
             out.emit_json(records.status_data(name))
         else:
-            out.print(records.status_text(name, as_json=False))
+            out.print(records.status_text(name))
         return
     from jobspec.cloud.manage import status as cloud_status
 

@@ -109,10 +109,8 @@ class Records:
         run = self.latest(name)
         return {**_liveness(run.status()), "record": str(run.folder)}
 
-    def status_text(self, name: str, *, as_json: bool) -> str:
+    def status_text(self, name: str) -> str:
         status = self.status_data(name)
-        if as_json:
-            return json.dumps(status, indent=2)
         code = status.get("exit_code")
         parts = [f"{name}: {status.get('state')}"]
         if code is not None:
@@ -133,16 +131,6 @@ class Records:
                     status = _liveness(runs[-1].status())
                     rows.append({"name": folder.name, "runs": len(runs), **status})
         return rows
-
-    def list_text(self, *, as_json: bool) -> str:
-        from jobspec.output import table
-
-        rows = self.list_rows()
-        if as_json:
-            return json.dumps(rows, indent=2)
-        if not rows:
-            return f"no local runs under {self.root}"
-        return "\n".join(table(_list_cells(rows), _LIST_COLUMNS))
 
     def print_list(self, out: Output) -> None:
         """The list as a table fitting the terminal (`jobspec list`)."""
