@@ -186,6 +186,14 @@ def test_errors_under_json_are_one_json_object_on_stderr(cli, tmp_path: Path) ->
     (error,) = _json_lines(missing.err)
     assert error["error"]["exit_code"] == 2
     assert "no local runs of 'nothing_here'" in error["error"]["message"]
+    spec_error = cli("list", "--target", "cloud", "--spec", "bad.yaml", "--json")
+    assert spec_error.code == 2 and spec_error.out == ""
+    (error,) = _json_lines(spec_error.err)
+    assert error["error"]["exit_code"] == 2
+    assert error["error"]["problems"] == [
+        {"file": "bad.yaml", "line": 7, "col": 17, "key": "targets.cloud.kind",
+         "message": "expected one of local, cloud, got the string 'clod' (did you mean "
+         "'cloud'?)"}]
     usage = cli("list", "--json", "--no-such-option")
     assert usage.code == 2
     assert json.loads(usage.err)["error"]["message"] == "No such option '--no-such-option'."
@@ -294,6 +302,29 @@ def test_force_color_colours_a_pipe_and_color_never_beats_it(
     monkeypatch.setenv("NO_COLOR", "1")
     always = cli("--color", "always", "validate", "bad.yaml")
     assert "\x1b[31;1m" in always.err  # the flag beats NO_COLOR
+
+
+@pytest.mark.parametrize(("flag", "env", "terminal", "expected"), [
+    ("auto", {}, True, True),
+    ("auto", {}, False, False),
+    ("auto", {"NO_COLOR": "1"}, True, False),
+    ("auto", {"NO_COLOR": ""}, True, True),  # set but empty: no-color.org says ignore it
+    ("auto", {"NO_COLOR": "1", "FORCE_COLOR": "1"}, True, False),
+    ("auto", {"FORCE_COLOR": "1"}, False, True),
+    ("auto", {"FORCE_COLOR": "0"}, False, False),
+    ("auto", {"TERM": "dumb"}, True, False),
+    ("never", {"FORCE_COLOR": "1"}, True, False),
+    ("always", {"NO_COLOR": "1"}, False, True),
+])
+def test_the_colour_decision_in_order(flag: str, env: dict[str, str], terminal: bool,
+                                      expected: bool) -> None:
+    from jobspec.output import decide_color
+
+    class Stream:
+        def isatty(self) -> bool:
+            return terminal
+
+    assert decide_color(flag, Stream(), {"TERM": "xterm", **env}) is expected  # type: ignore
 
 
 # --- tables, -q, -v --------------------------------------------------------------------------
