@@ -20,8 +20,10 @@ document, or JSON lines for `logs`), and stderr carries JSON lines too: each inf
 warning as `{"level": ..., "message": ...}`, and an error as `{"error": {...}}` with the same
 exit code as without `--json`.
 
-rich is not used here: `python -X importtime` put `import rich.console` at about twice
-`import click` (which the CLI loads anyway), on every command, for what a few ANSI codes do.
+rich is not used (here or anywhere in jobspec): measured with `python -X importtime` over 25
+fresh processes on this machine, `import click` took 19.5 ms (median; min 14.5) and
+`import rich.console` after it another 33.7 ms (median; min 18.8), on every command, for what
+a few ANSI codes do. This module itself imports in ~0.6 ms.
 """
 
 from __future__ import annotations
