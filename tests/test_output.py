@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import select
 import shutil
 import subprocess
 import sys
@@ -363,3 +364,34 @@ def test_quiet_hides_info_and_verbose_adds_detail(cli, tmp_path: Path) -> None:
     assert "jobspec: job.yaml: valid" in cli("-v", "validate", "job.yaml").err
     both = cli("-q", "-v", "list")
     assert both.code == 2 and "-q and -v" in both.err
+
+
+def test_upload_progress_bar_only_on_a_terminal_and_never_quiet() -> None:
+    from jobspec.output import Output
+
+    master, side = pty.openpty()
+    with open(side, "w", encoding="utf-8") as terminal:
+        out = Output()
+        out_stderr = terminal
+
+        class OnTerminal(Output):
+            @property
+            def stderr(self):  # type: ignore[override]
+                return out_stderr
+
+        shown = OnTerminal().progress("uploading package", 4 << 20)
+        assert shown is not None
+        advance, finish = shown
+        for _ in range(4):
+            advance(1 << 20)
+        finish()
+        chunks = []
+        while select.select([master], [], [], 0.5)[0]:  # all that was written, in pieces
+            chunks.append(os.read(master, 65536))
+        data = b"".join(chunks).decode()
+        assert "uploading package [" in data and "100%" in data and "\x1b" not in data
+        assert data.endswith("\r")  # the line is cleared for what comes next
+        assert OnTerminal(verbosity=-1).progress("uploading package", 10) is None
+        assert OnTerminal(as_json=True).progress("uploading package", 10) is None
+        assert out.progress("uploading package", 10) is None  # captured stderr: no terminal
+    os.close(master)
