@@ -10,6 +10,7 @@ without ``--force``; an existing trainer package is never touched, even with ``-
 from __future__ import annotations
 
 import json
+import keyword
 import os
 import re
 from collections.abc import Callable
@@ -75,7 +76,7 @@ def _shown(path: Path, root: Path) -> str:
 
 
 def check_name(value: str) -> str:
-    if not NAME_RE.match(value):
+    if not NAME_RE.fullmatch(value):
         raise ValueError(f"job name {value!r}: expected a letter, then letters, digits or "
                          "underscores, at most 128 characters")
     return value
@@ -87,13 +88,14 @@ def check_package_path(value: str) -> str:
     if not parts or path.startswith("/") or ".." in parts:
         raise ValueError(f"package path {value!r}: expected a folder inside the project, "
                          "like trainer or src/trainer")
-    if not parts[-1].isidentifier():
+    # what `python -m PACKAGE.task` and the module check accept: ASCII, and not a keyword
+    if not MODULE_RE.fullmatch(parts[-1]) or keyword.iskeyword(parts[-1]):
         raise ValueError(f"package path {value!r}: {parts[-1]!r} is not a Python package name")
     return "/".join(parts)
 
 
 def check_module(value: str, package: str) -> str:
-    if not MODULE_RE.match(value):
+    if not MODULE_RE.fullmatch(value):
         raise ValueError(f"module {value!r}: expected a dotted module name like trainer.task")
     if not value.startswith(package + "."):
         # the trainer runs as `python -m MODULE` from the package's parent folder
@@ -107,14 +109,14 @@ def check_bucket(value: str) -> str:
     bucket = value.strip().removeprefix("gs://").rstrip("/")
     if not bucket:
         return ""
-    if not BUCKET_RE.match(bucket) or ".." in bucket or bucket.startswith("goog"):
+    if not BUCKET_RE.fullmatch(bucket) or ".." in bucket or bucket.startswith("goog"):
         raise ValueError(f"bucket {value!r}: expected 3-63 lowercase letters, digits, '-', '_' "
                          "and '.', starting and ending with a letter or digit")
     return bucket
 
 
 def check_region(value: str) -> str:
-    if not REGION_RE.match(value):
+    if not REGION_RE.fullmatch(value):
         raise ValueError(f"region {value!r}: expected a region like us-central1")
     return value
 
@@ -153,13 +155,11 @@ class _Answers:
 
 def _value(given: str | None, check: Callable[[str], str], default: str, question: str,
            prompt: Prompt | None) -> str:
-    if given is not None:
+    if given is not None or prompt is None:
         try:
-            return check(given)
-        except ValueError as exc:
+            return check(default if given is None else given)
+        except ValueError as exc:  # a default can fail too: one made from a bad --dir name
             raise UsageError(str(exc)) from None
-    if prompt is None:
-        return check(default)
 
     def proc(text: str) -> str:
         import click
@@ -272,6 +272,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import keyword
 import os
 import random
 
@@ -360,6 +361,19 @@ def init_project(choices: Choices, *, prompt: Prompt | None, today: date) -> Rep
     root = choices.directory
     a = _answers(choices, prompt)
     report = Report()
+    try:
+        if root.exists() and not root.is_dir():
+            raise UsageError(f"--dir {str(root)!r} is not a folder")
+        return _write_project(choices, a, report, today)
+    except OSError as exc:  # a name too long, a read-only or full disk, a file in the way
+        where = exc.filename if exc.filename is not None else root
+        wrote = ", ".join(_shown(p, root) for p in report.written)
+        raise UsageError(f"cannot write {str(where)!r}: {exc.strerror or exc}",
+                         hint=f"already written: {wrote}" if wrote else None) from None
+
+
+def _write_project(choices: Choices, a: _Answers, report: Report, today: date) -> Report:
+    root = choices.directory
     report.warnings = _image_warnings(a, root, today)
     specs_dir = root / "specs"
     spec_path = specs_dir / f"{a.name}.yaml"

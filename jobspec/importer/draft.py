@@ -117,7 +117,7 @@ def check_machine(name: str, where: str, draft: Draft) -> str:
 
 def spec_name(draft: Draft, override: str | None) -> str:
     if override is not None:
-        if not NAME_RE.match(override):
+        if not NAME_RE.fullmatch(override):
             raise UsageError(f"--name {override!r}: a job name is a letter, then letters, digits "
                              "or underscores, at most 128 characters")
         return override
@@ -134,7 +134,7 @@ def spec_name(draft: Draft, override: str | None) -> str:
             f"the job name {draft.job_id.raw!r} is a variable, which a spec name cannot be: "
             f"the spec is named {derived!r} (from the module); pass --name to choose")
         return derived
-    if NAME_RE.match(plain):
+    if NAME_RE.fullmatch(plain):
         return plain
     fixed = re.sub(r"[^A-Za-z0-9_]", "_", plain)
     fixed = (fixed if fixed[:1].isalpha() else "job_" + fixed)[:128]
