@@ -26,11 +26,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -113,13 +115,29 @@ ENV_HOSTILE: list[dict[str, str | None]] = [
 ENV_NAMES = ["GOOGLE_CLOUD_PROJECT", "JOBSPEC_BUCKET", "HOME", "COLUMNS", "X"]
 
 
+# What a damaged or hand-edited local run record may hold (.jobspec/runs/broken/STAMP/).
+RECORDS = ["{}", "[]", "not json", "", '{"state": null, "start": null}',
+           '{"state": "running", "pid": 99999999999999999999}',
+           '{"state": "running", "pid": -1}', '{"state": "running", "pid": 0}',
+           '{"state": "running", "pid": "1"}', '{"state": {"a": 1}, "exit_code": "x"}',
+           '{"state": "succeeded", "exit_code": 0, "start": 5, "end": [1]}', "\xff\xfe",
+           '{"state": "' + "x" * 2000 + '"}']
+# A misbehaving service: what the loopback stand-in answers (status, body), by request count.
+ANSWERS = [(200, b"{}"), (200, b"not json"), (200, b""), (200, b"[]"), (404, b"{}"),
+           (403, b'{"error": {"code": 403, "message": "denied"}}'), (400, b"<html>"),
+           (200, b'{"items": 5, "kind": null, "name": {"a": 1}}'),
+           (409, b'{"error": "conflict"}'), (200, b'{"state": "JOB_STATE_SUCCEEDED"}'),
+           (200, b'{"customJobs": [{"name": 7}], "entries": [{"textPayload": 1}]}')]
+
+
 @dataclass
 class Case:
     index: int
     family: str
     argv: list[str]
     env: dict[str, str | None] = field(default_factory=dict)
-    stdin_tty: bool = False
+    record: str = "{}"
+    service: str = "dead"  # the cloud endpoints: "dead" (nothing listens) or "garbage"
 
 
 @dataclass
@@ -240,7 +258,7 @@ def gen_cloud(rng: random.Random) -> list[str]:
 def _manage(command: str, rng: random.Random, *, with_name: bool = True) -> list[str]:
     argv = [command]
     if with_name:
-        argv.append(rng.choice(NAMES + ["oops", "@RAN"]))
+        argv.append(rng.choice(NAMES + ["oops", "broken", "broken", "oops"]))
     cloud = _maybe(rng, 0.4)
     if cloud:  # reach the cloud path: a cloud target of a spec that loads
         argv += ["--target", rng.choice(["cloud", "cloud-gpu"]), "--spec",
@@ -342,7 +360,8 @@ def make_case(seed: int, index: int, families: list[str] | None = None) -> Case:
             env.update(rng.choice(ENV_HOSTILE))
     if _maybe(rng, 0.05):
         env[rng.choice(ENV_NAMES)] = rng.choice(TEXT)
-    return Case(index, family, argv, env)
+    return Case(index, family, argv, env, record=rng.choice(RECORDS),
+                service="garbage" if _maybe(rng, 0.5) else "dead")
 
 
 # --- running ----------------------------------------------------------------------------------
@@ -356,6 +375,9 @@ args: [--lr=${matrix.lr}]
 targets:
   local: {}
 """
+STAMP = "20260101T000000.000000Z"
+GOOD_RECORD = ('{"name": "oops", "target": "local", "state": "succeeded", "exit_code": 0, '
+               '"start": "2026-01-01T00:00:00.000Z", "end": "2026-01-01T00:00:01.000Z"}')
 FAIL_SPEC = """version: 1
 name: fails
 trainer: {package_path: ../trainer, module: trainer.nosuchmodule}
@@ -374,6 +396,30 @@ def _dead_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class _Garbage(BaseHTTPRequestHandler):
+    """Answers every request with the next of ANSWERS: a service that misbehaves."""
+
+    count = 0
+    protocol_version = "HTTP/1.1"
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        status, body = ANSWERS[_Garbage.count % len(ANSWERS)]
+        _Garbage.count += 1
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 class Sandbox:
     """One folder for the whole run: the network guard, and per case a fresh project."""
 
@@ -386,6 +432,9 @@ class Sandbox:
         (self.guard / "sitecustomize.py").write_text(
             "import _jobspec_netguard\n_jobspec_netguard.install()\n", encoding="utf-8")
         self.guard_log = root / "network-attempts.log"
+        self.garbage = ThreadingHTTPServer(("127.0.0.1", 0), _Garbage)
+        self.garbage.daemon_threads = True
+        threading.Thread(target=self.garbage.serve_forever, daemon=True).start()
         port = _dead_port()
         self.base_env = {k: v for k, v in os.environ.items()
                          if not k.startswith(("GOOGLE_", "CLOUDSDK_", "JOBSPEC_", "GCE_"))
@@ -403,7 +452,7 @@ class Sandbox:
             "PYTHONDONTWRITEBYTECODE": "1",
         })
 
-    def project(self, index: int) -> tuple[Path, dict[str, str]]:
+    def project(self, index: int, record: str) -> tuple[Path, dict[str, str]]:
         case_dir = self.root / f"case{index}"
         proj = case_dir / "proj"
         shutil.copytree(REPO / "specs", proj / "specs")
@@ -419,6 +468,12 @@ class Sandbox:
         os.mkfifo(proj / "fifo.yaml")
         home = case_dir / "home"
         home.mkdir()
+        runs = proj / ".jobspec" / "runs"
+        for name, status in (("oops", GOOD_RECORD), ("broken", record)):
+            (runs / name / STAMP).mkdir(parents=True)
+            (runs / name / STAMP / "status.json").write_text(status, encoding="utf-8")
+            (runs / name / STAMP / "plan.json").write_text("{}", encoding="utf-8")
+            (runs / name / STAMP / "log").write_text("line 1\nline 2\n", encoding="utf-8")
         places = {
             "@SPEC": "specs/oops.yaml", "@CENSUS": "specs/census.yaml",
             "@SWEEP": "specs/sweep.yaml", "@FAILSPEC": "specs/fails.yaml",
@@ -432,9 +487,14 @@ class Sandbox:
         return proj, places
 
     def run(self, case: Case, timeout: float) -> Result:
-        proj, places = self.project(case.index)
+        proj, places = self.project(case.index, case.record)
         argv = [_fill(a, places) for a in case.argv]
         env = dict(self.base_env, HOME=places["@HOME"])
+        if case.service == "garbage":
+            url = f"http://127.0.0.1:{self.garbage.server_address[1]}"
+            env.update({"STORAGE_EMULATOR_HOST": url,
+                        "CLOUDSDK_API_ENDPOINT_OVERRIDES_AIPLATFORM": url + "/",
+                        "CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING": url + "/"})
         for key, value in case.env.items():
             if value is None:
                 env.pop(key, None)
@@ -487,7 +547,9 @@ def short(text: str) -> str:
 def reproducer(case: Case) -> str:
     env = " ".join(f"{k}={'<unset>' if v is None else short(v)}" for k, v in case.env.items())
     args = " ".join(short(a) for a in case.argv)
-    return f"[{case.family}] {env + ' ' if env else ''}jobspec {args}"
+    extra = f" (record {case.record[:60]!r})" if "broken" in case.argv else ""
+    service = " [garbage service]" if case.service == "garbage" else ""
+    return f"[{case.family}]{service} {env + ' ' if env else ''}jobspec {args}{extra}"
 
 
 def describe(result: Result) -> str:
@@ -509,12 +571,16 @@ def run_cases(cases: list[Case], *, jobs: int, timeout: float,
               on_result: Callable[[Result], None] | None = None) -> list[Result]:
     with tempfile.TemporaryDirectory(prefix="fuzz-cli-") as tmp:
         sandbox = Sandbox(Path(tmp))
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            results = []
-            for result in pool.map(lambda c: sandbox.run(c, timeout), cases):
-                results.append(result)
-                if on_result:
-                    on_result(result)
+        try:
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                results = []
+                for result in pool.map(lambda c: sandbox.run(c, timeout), cases):
+                    results.append(result)
+                    if on_result:
+                        on_result(result)
+        finally:
+            sandbox.garbage.shutdown()
+            sandbox.garbage.server_close()
     return results
 
 

@@ -129,8 +129,9 @@ class Records:
         if not rows:
             return f"no local runs under {self.root}"
         lines = [f"{'NAME':<32} {'STATE':<12} {'RUNS':>4}  STARTED"]
-        for row in rows:
-            lines.append(f"{row['name']:<32} {row['state']:<12} {row['runs']:>4}  {row['start']}")
+        for row in rows:  # a damaged status.json may lack a field or hold any JSON value
+            lines.append(f"{row['name']:<32} {_field(row, 'state'):<12} {row['runs']:>4}  "
+                         f"{_field(row, 'start')}")
         return "\n".join(lines)
 
     def print_log(self, name: str, *, follow: bool, poll: float = 0.2) -> int:
@@ -155,16 +156,24 @@ class Records:
         return 0
 
 
+def _field(row: dict[str, Any], key: str) -> str:
+    value = row.get(key)
+    return "unknown" if value is None else str(value)[:64]
+
+
 def _liveness(status: dict[str, Any]) -> dict[str, Any]:
     """A 'running' record whose jobspec process is gone was cut off (e.g. by SIGKILL)."""
     if status.get("state") == "running":
         pid = status.get("pid")
+        # only a process id: 0 and negative numbers name process groups, and a damaged record
+        # may hold a number too large for kill()
+        if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid < 1 << 31:
+            return status
         try:
-            if isinstance(pid, int):
-                os.kill(pid, 0)
+            os.kill(pid, 0)
         except ProcessLookupError:
             return {**status, "state": "lost"}
-        except PermissionError:
+        except OSError:  # PermissionError: alive, another user's
             pass
     return status
 
