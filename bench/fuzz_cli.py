@@ -342,10 +342,48 @@ def gen_toplevel(rng: random.Random) -> list[str]:
 
 
 FAMILIES: dict[str, Callable[[random.Random], list[str]]] = {
-    "validate": gen_validate, "plan": gen_plan, "run": gen_run, "cloud": gen_cloud, "status": gen_status,
-    "logs": gen_logs, "list": gen_list, "cancel": gen_cancel, "schema": gen_schema,
-    "runtimes": gen_runtimes, "import": gen_import, "init": gen_init, "toplevel": gen_toplevel,
+    "validate": gen_validate, "plan": gen_plan, "run": gen_run, "cloud": gen_cloud,
+    "status": gen_status, "logs": gen_logs, "list": gen_list, "cancel": gen_cancel,
+    "schema": gen_schema, "runtimes": gen_runtimes, "import": gen_import, "init": gen_init,
+    "toplevel": gen_toplevel,
 }
+
+
+def reaches_cloud(case: Case) -> bool:
+    """Whether the case talks to the cloud endpoints (status/logs/list/cancel of a cloud target,
+    or with --bucket; run on a cloud target)."""
+    argv = case.argv
+    targets = {argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("--target", "-t")}
+    if case.family in ("cancel", "cloud"):
+        return True
+    if case.family in ("status", "logs", "list"):
+        return "--bucket" in argv or bool(targets - {"local"})
+    return argv[:1] == ["run"] and bool(targets & {"cloud", "cloud-gpu"})
+
+
+def known_open(case: Case) -> str | None:
+    """The open defect (and its owner) a case runs into, for inputs still known to fail."""
+    argv = case.argv
+    sets = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--set"]
+    if any(s.partition("=")[0].count(".") > 200 for s in sets):
+        return "a --set key path 1000 deep: RecursionError in located.count_values (bounds)"
+    if "--bucket" in argv and case.family in ("status", "logs", "list", "cancel"):
+        return "--bucket not a bucket name: ValueError from google-cloud-storage (everyday)"
+    if reaches_cloud(case) and case.service == "dead":
+        return "nothing listening at the endpoints: storage retries for 120 s (cloudsvc)"
+    return None
+
+
+def local_cases(seed: int, count: int, families: list[str]) -> list[Case]:
+    """COUNT cases that never reach the cloud endpoints, the families taken in turn."""
+    cases: list[Case] = []
+    index = 0
+    while len(cases) < count:
+        case = make_case(seed, index, [families[len(cases) % len(families)]])
+        if not reaches_cloud(case) and known_open(case) is None:
+            cases.append(case)
+        index += 1
+    return cases
 
 
 def make_case(seed: int, index: int, families: list[str] | None = None) -> Case:
@@ -617,6 +655,9 @@ def main() -> int:
     started = time.monotonic()
     results = run_cases(cases, jobs=opts.jobs, timeout=opts.timeout, on_result=show)
     failures = [r for r in results if not r.ok]
+    known = Counter(known_open(r.case) for r in failures)
+    for what, count in known.items():
+        print(f"{count} failure(s): " + (what or "not a known open defect"))
     by_family = Counter(r.case.family for r in failures)
     if by_family:
         print("failures by command: " + ", ".join(f"{k} {v}" for k, v in by_family.items()))
