@@ -244,8 +244,9 @@ def gen_run(rng: random.Random) -> list[str]:
 def gen_cloud(rng: random.Random) -> list[str]:
     """run/plan on a cloud target while every endpoint is a dead loopback port: exit 4 (run)
     or 0/2 (plan), quickly, never a traceback."""
-    argv = [rng.choice(["run", "run", "plan"]), rng.choice(["@SPEC", "@CENSUS", "@SWEEP"]),
-            "--target", rng.choice(["cloud", "cloud-gpu"])]
+    spec = rng.choice(["@SPEC", "@CENSUS", "@SWEEP"])
+    argv = [rng.choice(["run", "run", "plan"]), spec, "--target",
+            rng.choice(["cloud", "cloud-gpu"]) if spec == "@CENSUS" else "cloud"]
     if _maybe(rng, 0.5):
         argv += ["--name", rng.choice(NAMES[:4] + ["ok_name"])]
     if _maybe(rng, 0.3):
@@ -409,13 +410,18 @@ name: sweep
 trainer: {package_path: ../trainer, module: trainer.oops}
 matrix:
   lr: [0.1, 0.2]
-args: [--lr=${matrix.lr}]
+args:
+  - --lr=${matrix.lr}
 targets:
   local: {}
 """
 STAMP = "20260101T000000.000000Z"
 GOOD_RECORD = ('{"name": "oops", "target": "local", "state": "succeeded", "exit_code": 0, '
                '"start": "2026-01-01T00:00:00.000Z", "end": "2026-01-01T00:00:01.000Z"}')
+SWEEP_CLOUD = """  cloud:
+    bucket: fuzz_bucket
+    executor_image: us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest
+"""
 FAIL_SPEC = """version: 1
 name: fails
 trainer: {package_path: ../trainer, module: trainer.nosuchmodule}
@@ -497,7 +503,7 @@ class Sandbox:
         shutil.copytree(REPO / "trainer", proj / "trainer",
                         ignore=shutil.ignore_patterns("__pycache__"))
         (proj / "pyproject.toml").write_text("[tool.fuzz]\n", encoding="utf-8")
-        (proj / "specs" / "sweep.yaml").write_text(SWEEP_SPEC, encoding="utf-8")
+        (proj / "specs" / "sweep.yaml").write_text(SWEEP_SPEC + SWEEP_CLOUD, encoding="utf-8")
         (proj / "specs" / "fails.yaml").write_text(FAIL_SPEC, encoding="utf-8")
         for token, data in BROKEN_SPECS.items():
             (proj / f"{token[1:].lower()}.yaml").write_bytes(data)
@@ -638,11 +644,15 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=20.0, help="seconds before a hang")
     parser.add_argument("--family", action="append", choices=sorted(FAMILIES),
                         help="only these commands (repeatable)")
+    parser.add_argument("--service", choices=["dead", "garbage"],
+                        help="every case's cloud endpoints: nothing listening, or garbage")
     parser.add_argument("--only", type=int, action="append", help="replay case N")
     parser.add_argument("--show", action="store_true", help="print each case's output")
     opts = parser.parse_args()
     indexes = opts.only or range(opts.cases)
     cases = [make_case(opts.seed, i, opts.family) for i in indexes]
+    for case in cases if opts.service else ():
+        case.service = opts.service
 
     def show(result: Result) -> None:
         if not result.ok and not opts.show:
