@@ -110,6 +110,7 @@ ENV_HOSTILE: list[dict[str, str | None]] = [
     {"LANG": "C"}, {"LC_ALL": "C"}, {"PYTHONIOENCODING": "ascii"}, {"LC_ALL": "xx_XX.bogus"},
     {"JOBSPEC_POLL_MIN": "abc"}, {"JOBSPEC_POLL_MAX": "-1"}, {"JOBSPEC_RETRY_BASE": "nan"},
     {"JOBSPEC_RETRY_BASE": "abc"}, {"TMPDIR": "@MISSING"}, {"TMPDIR": "@FIFO"},
+    {"JOBSPEC_JOBS": "0"}, {"JOBSPEC_JOBS": "99999999999999999999"}, {"JOBSPEC_JOBS": "-2"},
     {"XDG_CACHE_HOME": "@FIFO"}, {"CLOUDSDK_CONFIG": "@FIFO"}, {"PATH": ""},
 ]
 ENV_NAMES = ["GOOGLE_CLOUD_PROJECT", "JOBSPEC_BUCKET", "HOME", "COLUMNS", "X"]
@@ -138,6 +139,7 @@ class Case:
     env: dict[str, str | None] = field(default_factory=dict)
     record: str = "{}"
     service: str = "dead"  # the cloud endpoints: "dead" (nothing listens) or "garbage"
+    full_stdout: bool = False  # stdout is /dev/full: every write fails with ENOSPC
 
 
 @dataclass
@@ -203,6 +205,9 @@ def _spec_or_default(rng: random.Random, good: str = "@SPEC") -> list[str]:
 
 def gen_validate(rng: random.Random) -> list[str]:
     argv = ["validate"]
+    if _maybe(rng, 0.15):  # enough files for validate to fork helpers (checkmany)
+        paths = [p for p in SPEC_PATHS if len(p) < 1000] + ["@SPEC"] * 10
+        return argv + [rng.choice(paths) for _ in range(60)]
     for _ in range(rng.randrange(0, 4)):
         argv.append(rng.choice(SPEC_PATHS) if _maybe(rng, 0.7) else rng.choice(TEXT))
     return argv
@@ -370,8 +375,13 @@ def known_open(case: Case) -> str | None:
         return "a --set key path 1000 deep: RecursionError in located.count_values (bounds)"
     if "--bucket" in argv and case.family in ("status", "logs", "list", "cancel"):
         return "--bucket not a bucket name: ValueError from google-cloud-storage (everyday)"
+    if case.full_stdout:
+        return "stdout on a full disk: OSError from click.echo, not caught in cli.main (local)"
     if reaches_cloud(case) and case.service == "dead":
         return "nothing listening at the endpoints: storage retries for 120 s (cloudsvc)"
+    if reaches_cloud(case):
+        return ("an answer of the wrong shape (a list, null, a number): AttributeError or "
+                "TypeError in cloud/gcs.py, vertex.py, manage.py (cloudsvc)")
     return None
 
 
@@ -400,7 +410,8 @@ def make_case(seed: int, index: int, families: list[str] | None = None) -> Case:
     if _maybe(rng, 0.05):
         env[rng.choice(ENV_NAMES)] = rng.choice(TEXT)
     return Case(index, family, argv, env, record=rng.choice(RECORDS),
-                service="garbage" if _maybe(rng, 0.5) else "dead")
+                service="garbage" if _maybe(rng, 0.5) else "dead",
+                full_stdout=_maybe(rng, 0.04))
 
 
 # --- running ----------------------------------------------------------------------------------
@@ -546,9 +557,12 @@ class Sandbox:
                 env[key] = _fill(value, places)
         before = _lines(self.guard_log)
         start = time.monotonic()
+        stdout = open("/dev/full", "wb") if case.full_stdout else subprocess.PIPE  # noqa: SIM115
         proc = subprocess.Popen([sys.executable, "-m", "jobspec", *argv], cwd=proj, env=env,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, stdout=stdout,
                                 stderr=subprocess.PIPE, start_new_session=True)
+        if case.full_stdout:
+            stdout.close()
         hung = False
         try:
             out_b, err_b = proc.communicate(timeout=timeout)
@@ -557,7 +571,7 @@ class Sandbox:
             os.killpg(proc.pid, signal.SIGKILL)  # the process group: jobspec and its trainers
             out_b, err_b = proc.communicate()
         seconds = time.monotonic() - start
-        out = out_b.decode("utf-8", "replace")
+        out = (out_b or b"").decode("utf-8", "replace")
         err = err_b.decode("utf-8", "replace")
         mine = [line.split(" ", 1)[1] for line in _lines(self.guard_log)[len(before):]]
         shutil.rmtree(proj.parent, ignore_errors=True)
@@ -593,6 +607,7 @@ def reproducer(case: Case) -> str:
     args = " ".join(short(a) for a in case.argv)
     extra = f" (record {case.record[:60]!r})" if "broken" in case.argv else ""
     service = " [garbage service]" if case.service == "garbage" else ""
+    service += " [stdout /dev/full]" if case.full_stdout else ""
     return f"[{case.family}]{service} {env + ' ' if env else ''}jobspec {args}{extra}"
 
 
