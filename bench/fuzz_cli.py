@@ -169,11 +169,17 @@ def _maybe(rng: random.Random, p: float = 0.5) -> bool:
     return rng.random() < p
 
 
+VALID_SETS = ["args=[--x, '1']", "name=ok_name", "env.X=1", "env.EMPTY=''",
+              "targets.local.job_dir=out/x", "description=ünï \u202e", "args=[]",
+              "targets.local.distributed.workers=0"]
+
+
 def _sets(rng: random.Random) -> list[str]:
     out: list[str] = []
     for _ in range(rng.randrange(1, 4)):
-        out += ["--set", rng.choice(SETS) if _maybe(rng, 0.25)
-                else f"{rng.choice(SET_KEYS)}={rng.choice(SET_VALUES)}"]
+        roll = rng.random()
+        out += ["--set", rng.choice(VALID_SETS) if roll < 0.4 else rng.choice(SETS)
+                if roll < 0.55 else f"{rng.choice(SET_KEYS)}={rng.choice(SET_VALUES)}"]
     return out
 
 
@@ -233,11 +239,11 @@ def gen_plan(rng: random.Random) -> list[str]:
 def gen_run(rng: random.Random) -> list[str]:
     argv = ["run", rng.choice(["@SPEC", "@SPEC", "@SWEEP", "@FAILSPEC"]) if _maybe(rng, 0.85)
             else rng.choice(SPEC_PATHS), "--target", "local"]
-    if _maybe(rng, 0.35):
+    if _maybe(rng, 0.3):
         argv += _sets(rng)
-    if _maybe(rng, 0.35):
+    if _maybe(rng, 0.25):
         argv += ["--name", rng.choice(NAMES)]
-    if _maybe(rng, 0.35):
+    if _maybe(rng, 0.25):
         argv += ["--parallel", rng.choice(PARALLEL)]
     if _maybe(rng, 0.1):
         argv.append(rng.choice(["--detach", "--reclaim", "--cancel-on-interrupt"]))
@@ -377,6 +383,9 @@ def known_open(case: Case) -> str | None:
         return "--bucket not a bucket name: ValueError from google-cloud-storage (everyday)"
     if case.full_stdout:
         return "stdout on a full disk: OSError from click.echo, not caught in cli.main (local)"
+    if reaches_cloud(case) and "notaport" in str(case.env.get("STORAGE_EMULATOR_HOST")):
+        return ("STORAGE_EMULATOR_HOST with a port that is not a number: ValueError from "
+                "requests in cloud/gcs.py read_json (cloudsvc)")
     if reaches_cloud(case) and case.service == "dead":
         return "nothing listening at the endpoints: storage retries for 120 s (cloudsvc)"
     if reaches_cloud(case):
@@ -683,6 +692,13 @@ def main() -> int:
     known = Counter(known_open(r.case) for r in failures)
     for what, count in known.items():
         print(f"{count} failure(s): " + (what or "not a known open defect"))
+    codes: dict[str, Counter[int | None]] = {}
+    for result in results:
+        codes.setdefault(result.case.family, Counter())[result.code] += 1
+    print("exit codes by command: " + "; ".join(
+        f"{family} " + " ".join(f"{'hang' if c is None else c}:{n}" for c, n in
+                                sorted(counts.items(), key=lambda i: -1 if i[0] is None else i[0]))
+        for family, counts in sorted(codes.items())))
     by_family = Counter(r.case.family for r in failures)
     if by_family:
         print("failures by command: " + ", ".join(f"{k} {v}" for k, v in by_family.items()))
