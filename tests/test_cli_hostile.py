@@ -114,3 +114,8 @@ def test_list_shows_a_damaged_run_record(tmp_path: Path, status: str, shown: str
     (tmp_path / "pyproject.toml").write_text("")
     row = _clean(_run("list", cwd=tmp_path), 0).splitlines()[1]
     assert row.split(None, 1) == ["broken", f"{shown:<12} {1:>4}  unknown"]
+
+
+def test_import_name_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
+    err = _clean(_run("import", "--string", GCLOUD, "--name", "job\n", cwd=tmp_path), 2)
+    assert "--name 'job\\n': a job name is a letter, then letters, digits or underscores" in err
