@@ -263,7 +263,8 @@ def gen_cloud(rng: random.Random) -> list[str]:
     if _maybe(rng, 0.3):
         argv += _sets(rng)
     if _maybe(rng, 0.3):
-        argv.append(rng.choice(["--detach", "--reclaim", "--cancel-on-interrupt", "--json"]))
+        argv.append("--json" if argv[0] == "plan" else
+                    rng.choice(["--detach", "--reclaim", "--cancel-on-interrupt"]))
     return argv
 
 
@@ -320,7 +321,10 @@ def gen_import(rng: random.Random) -> list[str]:
                                        "/dev/null", "/dev/zero", "@BINARY", "@EMPTY", "",
                                        "/proc/self/environ"])]
     elif how == 2:
-        argv += ["--", *[rng.choice(GCLOUD) for _ in range(rng.randrange(0, 12))]]
+        start = (["gcloud", "ai-platform", rng.choice(["local", "jobs"])] if _maybe(rng) else [])
+        start += ["train"] if start[-1:] == ["local"] else ["submit", "training"] if start else []
+        start += ["--module-name", "trainer.task", "--package-path", "trainer/"] if start else []
+        argv += ["--", *start, *[rng.choice(GCLOUD) for _ in range(rng.randrange(0, 8))]]
     else:
         argv += ["--string", rng.choice(IMPORT_STRINGS), "--file", "@GCLOUDFILE"]
     if _maybe(rng, 0.3):
@@ -508,7 +512,7 @@ class Sandbox:
             "PYTHONPATH": os.pathsep.join([str(self.guard), str(REPO)]),
             "JOBSPEC_NETGUARD_LOG": str(self.guard_log),
             "NO_GCE_CHECK": "True", "GCE_METADATA_HOST": f"127.0.0.1:{port}",
-            "GCE_METADATA_IP": f"127.0.0.1:{port}",
+            "GCE_METADATA_IP": f"127.0.0.1:{port}", "GOOGLE_CLOUD_PROJECT": "fuzz-project",
             "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{port}",
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_AIPLATFORM": f"http://127.0.0.1:{port}/",
             "CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING": f"http://127.0.0.1:{port}/",
