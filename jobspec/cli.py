@@ -30,13 +30,41 @@ def _spec_path(spec: str | None) -> Path:
 def _host() -> Any:
     from jobspec.plan import Host
 
-    return Host(tensorflow=_local_tensorflow())
+    return Host(probe=_ask_python)
+
+
+_TF_DISTS = ("tensorflow", "tensorflow-cpu", "tf-nightly")
+# Run by the trainer's interpreter: its version and TensorFlow's, from package metadata (fast;
+# gcloud imports tensorflow, which takes seconds).
+_PROBE = ("import sys\nfrom importlib import metadata\ntf = '-'\n"
+          f"for d in {_TF_DISTS!r}:\n"
+          "    try: tf = metadata.version(d); break\n"
+          "    except Exception: pass\n"
+          "print('%d.%d' % sys.version_info[:2], tf)\n")
+
+
+def _ask_python(python: str) -> tuple[str | None, str | None]:
+    """(Python "X.Y", TensorFlow version) of the interpreter that will run the trainer; None for
+    what it cannot tell (gcloud then assumes no TensorFlow too)."""
+    if python == sys.executable:
+        return f"{sys.version_info.major}.{sys.version_info.minor}", _local_tensorflow()
+    import subprocess
+
+    try:
+        done = subprocess.run([python, "-c", _PROBE], stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None, None
+    words = done.stdout.split()
+    if done.returncode != 0 or len(words) != 2:
+        return None, None
+    return words[0], None if words[1] == "-" else words[1]
 
 
 def _local_tensorflow() -> str | None:
     from importlib import metadata
 
-    for dist in ("tensorflow", "tensorflow-cpu", "tf-nightly"):
+    for dist in _TF_DISTS:
         try:
             return metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -190,11 +218,10 @@ def run(spec: str | None, target: str, sets: tuple[str, ...], name: str | None,
 
 def _records(target: str | None, spec: str | None) -> Any:
     """Local run records live under the project root of the spec (or the current folder)."""
-    from jobspec.project import find_root
     from jobspec.records import Records
+    from jobspec.whereis import project_root
 
-    start = Path(spec).parent if spec else Path.cwd()
-    return Records((find_root(start) or Path.cwd()) / ".jobspec" / "runs")
+    return Records(project_root(spec) / ".jobspec" / "runs")
 
 
 def _kind(target: str | None, spec: str | None) -> str:
@@ -206,16 +233,52 @@ def _kind(target: str | None, spec: str | None) -> str:
     return str(loaded.spec.targets[target].kind)
 
 
+def _find(name: str, target: str | None, spec: str | None, bucket: str | None
+          ) -> tuple[str, str | None, str | None, str | None]:
+    """(kind, target, spec, bucket) for a command about job NAME. With --target, that target,
+    as always; with only --bucket, that bucket; with neither, wherever the job is."""
+    from jobspec.records import job_name
+
+    job_name(name)  # NAME becomes a folder of .jobspec/runs/ and of the bucket: never a path
+    if target is not None:
+        return _kind(target, spec), target, spec, bucket
+    if bucket is not None:
+        return "cloud", None, spec, bucket
+    from jobspec.whereis import find
+
+    found = find(name, spec)
+    if found.place is None:
+        return "local", None, spec, None
+    place = found.place
+    _info(f"found {name} in gs://{place.bucket}/{name}/ (target {place.target} of "
+          f"{_shown(place.spec)})")
+    return "cloud", place.target, str(place.spec), place.bucket
+
+
+def _info(message: str) -> None:
+    click.echo(f"jobspec: {message}", err=True)
+
+
+def _shown(path: Path) -> str:
+    from jobspec.diagnostics import display_path
+
+    return display_path(str(path))
+
+
+_where_help = "Default: look in local runs, then in the cloud targets' buckets."
+
+
 @cli.command()
 @click.argument("name")
-@click.option("--target", "-t", default=None, help="local (the default) or a cloud target.")
+@click.option("--target", "-t", default=None, help="local or a cloud target. " + _where_help)
 @click.option("--spec", default=None, help="Spec to read the bucket from (cloud).")
 @click.option("--bucket", default=None, help="Bucket holding the job's claim (cloud).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status(name: str, target: str | None, spec: str | None, bucket: str | None,
            as_json: bool) -> None:
     """Show the state of job NAME."""
-    if _kind(target, spec) == "local":
+    kind, target, spec, bucket = _find(name, target, spec, bucket)
+    if kind == "local":
         from jobspec.sweep import group_status
 
         records = _records(target, spec)
@@ -230,14 +293,15 @@ def status(name: str, target: str | None, spec: str | None, bucket: str | None,
 
 @cli.command()
 @click.argument("name")
-@click.option("--target", "-t", default=None, help="local (the default) or a cloud target.")
+@click.option("--target", "-t", default=None, help="local or a cloud target. " + _where_help)
 @click.option("--spec", default=None, help="Spec to read the bucket from (cloud).")
 @click.option("--bucket", default=None, help="Bucket holding the job's claim (cloud).")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the job ends.")
 def logs(name: str, target: str | None, spec: str | None, bucket: str | None,
          follow: bool) -> None:
     """Print the log of job NAME (the latest local run, or the cloud job)."""
-    if _kind(target, spec) == "local":
+    kind, target, spec, bucket = _find(name, target, spec, bucket)
+    if kind == "local":
         raise SystemExit(_records(target, spec).print_log(name, follow=follow))
     from jobspec.cloud.manage import logs as cloud_logs
 
@@ -247,14 +311,19 @@ def logs(name: str, target: str | None, spec: str | None, bucket: str | None,
 
 @cli.command()
 @click.argument("name")
-@click.option("--target", "-t", default=None, help="A cloud target (cloud jobs only).")
-@click.option("--spec", default=None, help="Spec to read the bucket from.")
-@click.option("--bucket", default=None, help="Bucket holding the job's claim.")
+@click.option("--target", "-t", default=None, help="local or a cloud target. " + _where_help)
+@click.option("--spec", default=None, help="Spec to read the bucket from (cloud).")
+@click.option("--bucket", default=None, help="Bucket holding the job's claim (cloud).")
 def cancel(name: str, target: str | None, spec: str | None, bucket: str | None) -> None:
-    """Cancel cloud job NAME."""
+    """Cancel job NAME: a cloud job, or a local run (as Ctrl-C would stop it)."""
+    kind, target, spec, bucket = _find(name, target, spec, bucket)
+    if kind == "local":
+        from jobspec.whereis import cancel_local, project_root
+
+        raise SystemExit(cancel_local(name, project_root(spec)))
     from jobspec.cloud.manage import cancel as cloud_cancel
 
-    raise SystemExit(cloud_cancel(name, target=target or "cloud", spec=spec, bucket=bucket))
+    raise SystemExit(cloud_cancel(name, target=target, spec=spec, bucket=bucket))
 
 
 @cli.command(name="list")
@@ -263,9 +332,20 @@ def cancel(name: str, target: str | None, spec: str | None, bucket: str | None) 
 @click.option("--bucket", default=None, help="Bucket to list (cloud).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_(target: str | None, spec: str | None, bucket: str | None, as_json: bool) -> None:
-    """List jobs: local run records, or the jobs claimed in the bucket."""
-    if _kind(target, spec) == "local":
+    """List jobs: local run records, or (with a cloud --target or --bucket) a bucket's jobs."""
+    if bucket is None and _kind(target, spec) == "local":
         click.echo(_records(target, spec).list_text(as_json=as_json))
+        if target is None:
+            import shlex
+
+            from jobspec.whereis import cloud_places
+
+            for place in cloud_places(spec)[0]:
+                command = ["jobspec", "list", "--target", place.target]
+                if spec is not None and place.spec == Path(spec):
+                    command += ["--spec", spec]
+                _info(f"cloud jobs of target {place.target} (gs://{place.bucket}) are listed "
+                      f"with `{shlex.join(command)}`")
         return
     from jobspec.cloud.manage import list_jobs
 
@@ -285,7 +365,7 @@ def runtimes() -> None:
     """List runtime versions and prebuilt images, with their status today."""
     from datetime import date
 
-    from jobspec.runtimes import format_table
+    from jobspec.runtimes_table import format_table
 
     click.echo(format_table(date.today()))
 
@@ -350,6 +430,17 @@ def import_(output: str | None, name: str | None, from_file: str | None,
         click.echo(f"wrote {output}", err=True)
 
 
+def _take_over_interrupts() -> None:
+    """From here on Ctrl-C raises KeyboardInterrupt, which a run turns into stopping its
+    processes and exit 130 (until now, jobspec/__init__.py made it exit 130 at once)."""
+    import signal
+
+    import jobspec
+
+    if signal.getsignal(signal.SIGINT) is jobspec._quit_quietly:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     # At exit, spare the collector its passes over every object the imports made: ~0.1 s after
     # a cloud command (bench/README.md). Objects are still freed; only garbage cycles left at
@@ -363,6 +454,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         _TRAILING.extend(args[cut + 1:])
         args = args[:cut]
     try:
+        _take_over_interrupts()
         cli.main(args=args, prog_name="jobspec", standalone_mode=False)
     except click.exceptions.Abort:
         raise SystemExit(EXIT_INTERRUPTED) from None

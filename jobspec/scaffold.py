@@ -13,6 +13,7 @@ import json
 import keyword
 import os
 import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from jobspec.errors import UsageError
-from jobspec.spec import BUCKET_RE, MODULE_RE, NAME_RE, REGION_RE, json_schema
+from jobspec.spec import MODULE_RE, NAME_RE, REGION_RE, bucket_problem, json_schema
 
 SCHEMA_FILE = "jobspec.schema.json"
 DEFAULT_REGION = "us-central1"
@@ -58,8 +59,8 @@ class Report:
     def text(self, root: Path) -> str:
         lines = [f"wrote {_shown(p, root)}" for p in self.written]
         lines += [f"kept {what}" for what in self.kept]
-        if self.spec is not None:
-            spec = _shown(self.spec, root)
+        if self.spec is not None:  # commands to type here: the spec's path from this folder
+            spec = shlex.quote(os.path.relpath(self.spec))
             lines += ["next:", f"  jobspec validate {spec}",
                       f"  jobspec run {spec} --target local"]
         return "\n".join(lines)
@@ -109,9 +110,9 @@ def check_bucket(value: str) -> str:
     bucket = value.strip().removeprefix("gs://").rstrip("/")
     if not bucket:
         return ""
-    if not BUCKET_RE.fullmatch(bucket) or ".." in bucket or bucket.startswith("goog"):
-        raise ValueError(f"bucket {value!r}: expected 3-63 lowercase letters, digits, '-', '_' "
-                         "and '.', starting and ending with a letter or digit")
+    problem = bucket_problem(bucket)
+    if problem is not None:
+        raise ValueError(f"bucket {value!r}: {problem}")
     return bucket
 
 

@@ -139,8 +139,9 @@ def test_detach_then_follow_shows_the_whole_log(cli, cloud, tmp_path: Path) -> N
     spec = _project(tmp_path, body)
     out = _run(cli, spec, cloud.bucket, "--detach")
     assert out.code == 0, out.err
-    assert "follow it with `jobspec logs probe --follow`" in out.err
-    assert "cancel it with `jobspec cancel probe`" in out.err
+    # the bucket came from --set: the printed commands name it, so they work as typed
+    assert f"follow it with `jobspec logs probe --follow --bucket {cloud.bucket}`" in out.err
+    assert f"cancel it with `jobspec cancel probe --bucket {cloud.bucket}`" in out.err
     logs = cli("logs", "probe", "--target", "cloud", "--bucket", cloud.bucket, "--follow")
     assert logs.code == 0, logs.err
     lines = [line for line in logs.out.splitlines() if "| line" in line]

@@ -15,6 +15,7 @@ def test_many_files_give_the_same_output_in_one_or_several_processes(jobspec_pro
                                                                      tmp_path: Path) -> None:
     (tmp_path / "trainer").mkdir()
     (tmp_path / "trainer" / "__init__.py").write_text("")
+    (tmp_path / "trainer" / "task.py").write_text("")
     files = []
     for i in range(80):
         path = tmp_path / f"spec_{i:02d}.yaml"

@@ -41,7 +41,7 @@ def print_entries(entries: Iterable[dict[str, Any]], secrets: Sequence[str] | Se
 
 def follow(vertex: Vertex, logging_api: Any, project: str, job_name: str, display: str, *,
            cancel_on_interrupt: bool = False, show_states: bool = True,
-           secrets: Sequence[str] | Secrets = ()) -> int:
+           secrets: Sequence[str] | Secrets = (), bucket: str) -> int:
     tail = LogTail(logging_api, project, job_id(job_name))
     low, high = poll_bounds()
     interval = low
@@ -66,8 +66,12 @@ def follow(vertex: Vertex, logging_api: Any, project: str, job_name: str, displa
             vertex.cancel(job_name)
             info(f"interrupted: cancel requested for {display} ({job_name})")
         else:
+            from jobspec.whereis import followup
+
+            follow_it = followup("logs", display, bucket, "--follow")
+            cancel_it = followup("cancel", display, bucket)
             info(f"interrupted: stopped following; {display} keeps running. Follow it with "
-                 f"`jobspec logs {display} --follow`, stop it with `jobspec cancel {display}`")
+                 f"`{follow_it}`, stop it with `{cancel_it}`")
         return EXIT_INTERRUPTED
     if state == "JOB_STATE_SUCCEEDED":
         return EXIT_OK

@@ -10,6 +10,7 @@ UsageError (exit 2). Nothing here runs a shell or evaluates anything from the co
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -292,6 +293,6 @@ def _validation(path: Path, shown: str) -> list[str]:
         load(path, strict_all=True)
     except JobspecError as exc:
         problems = exc.render().splitlines()
-        return [f"{shown} does not validate yet (`jobspec validate {shown}`):\n  "
+        return [f"{shown} does not validate yet (`jobspec validate {shlex.quote(shown)}`):\n  "
                 + "\n  ".join(problems)]
     return []

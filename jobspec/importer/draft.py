@@ -15,7 +15,7 @@ from jobspec.spec import NAME_RE
 
 # variable names people give the job id; `gs://$BUCKET/$JOB_NAME` then means `${name}`
 _JOB_VARS = {"JOB_NAME", "JOB_ID", "JOB", "JOBNAME", "JOBID"}
-_GS = re.compile(r"^gs://([^/]+)(?:/(.*))?$", re.S)
+_GS = re.compile(r"gs://([^/]+)(?:/(.*))?", re.S)
 
 
 @dataclass
@@ -157,7 +157,7 @@ def place_cloud_dirs(draft: Draft) -> None:
     """The bucket and job dir of a cloud target, written in terms of ${bucket} and ${name}."""
     job_dir = draft.job_dir
     bucket = draft.staging_bucket
-    match = _GS.match(job_dir) if job_dir is not None else None
+    match = _GS.fullmatch(job_dir) if job_dir is not None else None
     if job_dir is not None and match is None and not job_dir.startswith("${"):
         raise UsageError(f"--job-dir must be a gs:// path for a cloud job, got {job_dir!r}")
     if bucket is None and match is not None:
@@ -180,9 +180,15 @@ def place_cloud_dirs(draft: Draft) -> None:
     head = "gs://${bucket}" if match.group(1) == bucket else f"gs://{match.group(1)}"
     rest = "/".join(parts)
     draft.target["job_dir"] = head + ("/" + rest if rest else "")
+    if head != "gs://${bucket}" or parts[0] != "${name}":
+        # jobspec refuses an output folder its name claim does not protect, unless told
+        draft.target["job_dir_outside_claim"] = True
+        draft.notes.append(f"the job dir {job_dir} is outside gs://BUCKET/NAME/, the folder "
+                           "jobspec claims for the job name: job_dir_outside_claim: true keeps it "
+                           "(another run could write there); gs://${bucket}/${name} would not")
 
 
-_ARCHIVE = re.compile(r"(?:^|/)([A-Za-z_][A-Za-z0-9_]*)-[0-9][^/]*\.(?:tar\.gz|zip|whl)$")
+_ARCHIVE = re.compile(r"(?:^|/)([A-Za-z_][A-Za-z0-9_]*)-[0-9][^/]*\.(?:tar\.gz|zip|whl)\Z")
 
 
 def settle_package(draft: Draft, needed: str) -> None:
