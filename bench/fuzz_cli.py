@@ -380,31 +380,25 @@ def reaches_cloud(case: Case) -> bool:
 def known_open(case: Case) -> str | None:
     """The open defect (and its owner) a case runs into, for inputs still known to fail."""
     argv = case.argv
-    sets = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--set"]
-    if any(s.partition("=")[0].count(".") > 200 for s in sets):
-        return "a --set key path 1000 deep: RecursionError in located.count_values (bounds)"
     if "--bucket" in argv and case.family in ("status", "logs", "list", "cancel"):
         return "--bucket not a bucket name: ValueError from google-cloud-storage (everyday)"
     if case.full_stdout:
         return "stdout on a full disk: OSError from click.echo, not caught in cli.main (local)"
-    if reaches_cloud(case) and "notaport" in str(case.env.get("STORAGE_EMULATOR_HOST")):
-        return ("STORAGE_EMULATOR_HOST with a port that is not a number: ValueError from "
-                "requests in cloud/gcs.py read_json (cloudsvc)")
     if reaches_cloud(case) and case.service == "dead":
-        return "nothing listening at the endpoints: storage retries for 120 s (cloudsvc)"
-    if reaches_cloud(case):
-        return ("an answer of the wrong shape (a list, null, a number): AttributeError or "
-                "TypeError in cloud/gcs.py, vertex.py, manage.py (cloudsvc)")
+        return ("nothing listening at the endpoints: exit 4 only after the 60 s storage "
+                "deadline, past the 20 s bound (cloudsvc)")
     return None
 
 
-def local_cases(seed: int, count: int, families: list[str]) -> list[Case]:
-    """COUNT cases that never reach the cloud endpoints, the families taken in turn."""
+def guard_cases(seed: int, count: int, families: list[str]) -> list[Case]:
+    """COUNT cases of no known open defect, the families taken in turn; cloud cases talk to
+    the garbage stand-in (a dead endpoint takes a minute to give up)."""
     cases: list[Case] = []
     index = 0
     while len(cases) < count:
         case = make_case(seed, index, [families[len(cases) % len(families)]])
-        if not reaches_cloud(case) and known_open(case) is None:
+        case.service = "garbage"
+        if known_open(case) is None:
             cases.append(case)
         index += 1
     return cases

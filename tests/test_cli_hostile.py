@@ -2,7 +2,8 @@
 DESIGN.md documents, whatever the user types. Each case runs `python -m jobspec` as a process.
 
 The seeded cases come from bench/fuzz_cli.py (run it with `--cases 1000` for the long version);
-here a bounded, fixed set of the command families that never reach a cloud endpoint. The
+here a bounded, fixed set over every command, the cloud ones against a loopback stand-in that
+answers garbage. The
 regressions below are cases that fuzzing found, pinned with the message the user now gets.
 """
 
@@ -17,11 +18,10 @@ import pytest
 
 from bench import fuzz_cli as fuzz
 
-# Left out until their owners fix them (fuzz_cli.known_open): status/logs/list/cancel of a
-# cloud target and run on a cloud target (a dead endpoint is retried for two minutes; an
-# invalid --bucket is a traceback), and a --set key path 1000 levels deep (RecursionError).
-FAMILIES = ["validate", "plan", "run", "status", "logs", "list", "schema", "runtimes", "import",
-            "init", "toplevel"]
+# Every command; the cases of a known open defect are left out until their owners fix them
+# (fuzz_cli.known_open): an invalid --bucket (a traceback), a cloud endpoint where nothing
+# listens (exit 4 only after a minute), stdout on a full disk (a traceback).
+FAMILIES = sorted(fuzz.FAMILIES)
 SEED = 9
 CASES = 40
 
@@ -32,8 +32,8 @@ def _check(results: list[fuzz.Result]) -> None:
 
 
 def test_seeded_hostile_command_lines_end_cleanly() -> None:
-    cases = fuzz.local_cases(SEED, CASES, FAMILIES)
-    assert {c.family for c in cases} >= {"validate", "plan", "run", "import", "init"}
+    cases = fuzz.guard_cases(SEED, CASES, FAMILIES)
+    assert {c.family for c in cases} == set(FAMILIES)
     _check(fuzz.run_cases(cases, jobs=2, timeout=20))
 
 
