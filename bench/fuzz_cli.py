@@ -379,11 +379,6 @@ def reaches_cloud(case: Case) -> bool:
 
 def known_open(case: Case) -> str | None:
     """The open defect (and its owner) a case runs into, for inputs still known to fail."""
-    argv = case.argv
-    if "--bucket" in argv and case.family in ("status", "logs", "list", "cancel"):
-        return "--bucket not a bucket name: ValueError from google-cloud-storage (everyday)"
-    if case.full_stdout:
-        return "stdout on a full disk: OSError from click.echo, not caught in cli.main (local)"
     if reaches_cloud(case) and case.service == "dead":
         return ("nothing listening at the endpoints: exit 4 only after the 60 s storage "
                 "deadline, past the 20 s bound (cloudsvc)")
