@@ -1,0 +1,239 @@
+"""The one place that decides which Google Cloud project, region and endpoints jobspec uses.
+
+The order is the one Google's own tools follow:
+
+1. the spec (the target's `project:` / `region:`);
+2. the environment: GOOGLE_CLOUD_PROJECT, then CLOUDSDK_CORE_PROJECT; CLOUDSDK_AI_REGION;
+3. the active gcloud configuration, read from its files without running gcloud:
+   $CLOUDSDK_CONFIG (default ~/.config/gcloud), the name in CLOUDSDK_ACTIVE_CONFIG_NAME or in
+   the file `active_config` (default `default`), then `configurations/config_NAME`, an INI
+   file with `[core] project` and `[ai] region`;
+4. the project Application Default Credentials report (cloud path only, lazily: jobspec.gcp);
+5. the default region, us-central1 (a project has no default).
+
+Endpoints: CLOUDSDK_API_ENDPOINT_OVERRIDES_{AIPLATFORM,LOGGING} (or the same keys under
+`[api_endpoint_overrides]` in the gcloud configuration), else the public regional and global
+ones; Cloud Storage: STORAGE_EMULATOR_HOST, else the public endpoint. Each value keeps where it
+came from, which `plan` prints. Nothing here imports google.*.
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from jobspec.errors import UsageError
+
+DEFAULT_REGION = "us-central1"
+PROJECT_VARIABLES = ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT")
+REGION_VARIABLE = "CLOUDSDK_AI_REGION"
+AIPLATFORM_OVERRIDE = "CLOUDSDK_API_ENDPOINT_OVERRIDES_AIPLATFORM"
+LOGGING_OVERRIDE = "CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING"
+STORAGE_EMULATOR = "STORAGE_EMULATOR_HOST"
+LOGGING_ENDPOINT = "https://logging.googleapis.com/"
+STORAGE_ENDPOINT = "https://storage.googleapis.com"
+ADC = "Application Default Credentials"
+
+
+@dataclass(frozen=True)
+class GcloudConfig:
+    """The active gcloud configuration's values jobspec uses, as read from its file."""
+
+    name: str
+    path: Path
+    values: Mapping[tuple[str, str], str]  # (section, key) -> value
+    problem: str | None = None  # why the file could not be read, if it could not
+
+    @property
+    def label(self) -> str:
+        return f"gcloud configuration {self.name!r} ({self.path})"
+
+    def get(self, section: str, key: str) -> str | None:
+        value = self.values.get((section, key), "").strip()
+        return value or None
+
+
+def gcloud_folder(env: Mapping[str, str]) -> Path:
+    """gcloud's configuration folder: $CLOUDSDK_CONFIG, else ~/.config/gcloud."""
+    configured = env.get("CLOUDSDK_CONFIG")
+    if configured:
+        return Path(configured).expanduser()
+    home = env.get("HOME") or os.path.expanduser("~")
+    return Path(home) / ".config" / "gcloud"
+
+
+def read_gcloud_config(env: Mapping[str, str], folder: Path | None = None) -> GcloudConfig:
+    """The active configuration, read as gcloud reads it; a missing file holds no values."""
+    folder = gcloud_folder(env) if folder is None else folder
+    name = (env.get("CLOUDSDK_ACTIVE_CONFIG_NAME") or "").strip()
+    if not name:
+        try:
+            name = (folder / "active_config").read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            name = ""
+    name = name or "default"
+    path = folder / "configurations" / f"config_{name}"
+    if "/" in name or "\\" in name or name.startswith("."):
+        return GcloudConfig(name, path, {}, "not a configuration name")
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        with path.open(encoding="utf-8") as handle:
+            parser.read_file(handle)
+    except FileNotFoundError:
+        return GcloudConfig(name, path, {}, "no such file")
+    except (OSError, UnicodeDecodeError, configparser.Error) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return GcloudConfig(name, path, {}, f"cannot be read: {reason.splitlines()[0]}")
+    values = {(section, key): value for section in parser.sections()
+              for key, value in parser.items(section)}
+    return GcloudConfig(name, path, values)
+
+
+@dataclass(frozen=True)
+class CloudContext:
+    """Project, region and endpoints for one command, each with where it came from."""
+
+    project: str | None
+    project_from: str
+    region: str
+    region_from: str
+    aiplatform: str
+    aiplatform_from: str
+    logging: str
+    logging_from: str
+    storage: str
+    storage_from: str
+    looked: tuple[str, ...] = ()  # where a project was looked for, and why each gave none
+
+    def with_adc(self, project: str | None, note: str = "") -> CloudContext:
+        """The context once Application Default Credentials were asked for a project."""
+        if self.project is not None:
+            return self
+        if project:
+            _check("project", project, ADC)
+            return dataclasses.replace(self, project=project, project_from=ADC)
+        return dataclasses.replace(self, looked=(*self.looked, f"{ADC} ({note or 'no project'})"))
+
+    def require_project(self, what: str = "this command") -> str:
+        if self.project is None:
+            raise UsageError(f"no Google Cloud project for {what}: looked in "
+                             + "; ".join(self.looked),
+                             hint="set `project:` in the cloud target, or GOOGLE_CLOUD_PROJECT, "
+                             "or run `gcloud config set project PROJECT`")
+        return self.project
+
+    def aiplatform_for(self, region: str) -> str:
+        """The Vertex AI endpoint for another region (a claim's), with the same override."""
+        return aiplatform_endpoint(region, None) if self.aiplatform_from == "region" else (
+            self.aiplatform)
+
+    def sources(self) -> dict[str, dict[str, str | None]]:
+        return {"project": {"value": self.project, "from": self.project_from},
+                "region": {"value": self.region, "from": self.region_from},
+                "aiplatform": {"value": self.aiplatform, "from": self.aiplatform_from},
+                "logging": {"value": self.logging, "from": self.logging_from},
+                "storage": {"value": self.storage, "from": self.storage_from}}
+
+
+def aiplatform_endpoint(region: str, override: str | None) -> str:
+    return override if override else f"https://{region}-aiplatform.googleapis.com/"
+
+
+def _check(what: str, value: str, source: str) -> None:
+    from jobspec.spec import PROJECT_RE, REGION_RE
+
+    pattern = PROJECT_RE if what == "project" else REGION_RE
+    if not pattern.fullmatch(value):
+        example = "my-project" if what == "project" else DEFAULT_REGION
+        raise UsageError(f"{source} gives {what} {value!r}: expected a {what} like {example}",
+                         hint=f"correct or unset it, or set `{what}:` in the cloud target")
+
+
+def resolve(project: str | None, region: str | None, env: Mapping[str, str],
+            folder: Path | None = None, *, spec_label: str = "spec") -> CloudContext:
+    """Project, region and endpoints from the spec's values (None when the target does not
+    set them), the environment and the active gcloud configuration; no ADC (with_adc)."""
+    config: GcloudConfig | None = None
+
+    def gcloud() -> GcloudConfig:
+        nonlocal config
+        if config is None:
+            config = read_gcloud_config(env, folder)
+        return config
+
+    looked: list[str] = []
+    project_from = spec_label
+    if not project:
+        looked.append(f"the target's `project:` ({spec_label})")
+        project = None
+        for variable in PROJECT_VARIABLES:
+            if env.get(variable, "").strip():
+                project, project_from = env[variable].strip(), variable
+                break
+            looked.append(variable)
+        if project is None:
+            project = gcloud().get("core", "project")
+            project_from = gcloud().label
+            if project is None:
+                looked.append(f"{gcloud().label}: "
+                              + (gcloud().problem or "no [core] project"))
+                project_from = "unknown"
+        if project is not None:
+            _check("project", project, project_from)
+    region_from = spec_label
+    if not region:
+        region = env.get(REGION_VARIABLE, "").strip() or None
+        region_from = REGION_VARIABLE
+        if region is None:
+            region, region_from = gcloud().get("ai", "region"), gcloud().label
+        if region is None:
+            region, region_from = DEFAULT_REGION, "default"
+        else:
+            _check("region", region, region_from)
+    aiplatform, aiplatform_from = _override(env, AIPLATFORM_OVERRIDE, "aiplatform", gcloud)
+    logging, logging_from = _override(env, LOGGING_OVERRIDE, "logging", gcloud)
+    storage = env.get(STORAGE_EMULATOR, "").strip()
+    storage_from = STORAGE_EMULATOR if storage else "default"
+    return CloudContext(
+        project=project, project_from=project_from, region=region, region_from=region_from,
+        aiplatform=aiplatform or aiplatform_endpoint(region, None),
+        aiplatform_from=aiplatform_from if aiplatform else "region",
+        logging=logging or LOGGING_ENDPOINT, logging_from=logging_from if logging else "default",
+        storage=storage or STORAGE_ENDPOINT, storage_from=storage_from, looked=tuple(looked))
+
+
+def _override(env: Mapping[str, str], variable: str, key: str,
+              gcloud: Callable[[], GcloudConfig]) -> tuple[str | None, str]:
+    value = env.get(variable, "").strip()
+    if value:
+        return value, variable
+    config = gcloud()
+    found = config.get("api_endpoint_overrides", key)
+    return found, config.label
+
+
+def target_values(target: object) -> tuple[str | None, str | None]:
+    """The project and region a cloud target sets itself (a defaulted region is unset)."""
+    project = getattr(target, "project", None)
+    fields_set = getattr(target, "model_fields_set", set())
+    region = getattr(target, "region", None) if "region" in fields_set else None
+    return project, region
+
+
+def for_target(target: object, env: Mapping[str, str], *, spec_label: str = "spec"
+               ) -> CloudContext:
+    project, region = target_values(target)
+    return resolve(project, region, env, spec_label=spec_label)
+
+
+def aiplatform_for_env(region: str, env: Mapping[str, str]) -> str:
+    """The Vertex AI endpoint of REGION under this environment (and gcloud configuration)."""
+    return resolve("p", region, env).aiplatform
+
+
+def logging_for_env(env: Mapping[str, str]) -> str:
+    return resolve("p", DEFAULT_REGION, env).logging
