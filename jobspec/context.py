@@ -57,19 +57,25 @@ class GcloudConfig:
         return value or None
 
 
-def gcloud_folder(env: Mapping[str, str]) -> Path:
-    """gcloud's configuration folder: $CLOUDSDK_CONFIG, else ~/.config/gcloud."""
+def gcloud_folder(env: Mapping[str, str]) -> Path | None:
+    """gcloud's configuration folder: $CLOUDSDK_CONFIG, else ~/.config/gcloud (%APPDATA%\\gcloud
+    on Windows); None for an environment with neither (nothing to read)."""
     configured = env.get("CLOUDSDK_CONFIG")
     if configured:
         return Path(configured).expanduser()
-    home = env.get("HOME") or os.path.expanduser("~")
-    return Path(home) / ".config" / "gcloud"
+    if os.name == "nt" and env.get("APPDATA"):
+        return Path(env["APPDATA"]) / "gcloud"
+    home = env.get("HOME")
+    return Path(home) / ".config" / "gcloud" if home else None
 
 
 def read_gcloud_config(env: Mapping[str, str], folder: Path | None = None) -> GcloudConfig:
     """The active configuration, read as gcloud reads it; a missing file holds no values."""
     folder = gcloud_folder(env) if folder is None else folder
     name = (env.get("CLOUDSDK_ACTIVE_CONFIG_NAME") or "").strip()
+    if folder is None:
+        return GcloudConfig(name or "default", Path("~/.config/gcloud"), {},
+                            "no folder: neither CLOUDSDK_CONFIG nor HOME is set")
     if not name:
         try:
             name = (folder / "active_config").read_text(encoding="utf-8").strip()
@@ -219,7 +225,7 @@ def _override(env: Mapping[str, str], variable: str, key: str,
 def target_values(target: object) -> tuple[str | None, str | None]:
     """The project and region a cloud target sets itself (a defaulted region is unset)."""
     project = getattr(target, "project", None)
-    fields_set = getattr(target, "model_fields_set", set())
+    fields_set: set[str] = getattr(target, "model_fields_set", set())
     region = getattr(target, "region", None) if "region" in fields_set else None
     return project, region
 

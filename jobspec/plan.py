@@ -26,6 +26,7 @@ from jobspec.spec import CloudTarget, LocalTarget, Pool, Spec, job_dir_problem
 from jobspec.timings import mark
 
 if TYPE_CHECKING:  # packaging (and pathspec) load only when a plan needs an sdist
+    from jobspec.context import CloudContext
     from jobspec.package import Package
 
 LABEL_NAME = "jobspec-name"
@@ -122,6 +123,7 @@ class CloudPlan:
     fingerprint: str
     kind: str = "cloud"
     secret_values: tuple[str, ...] = ()  # masked in every output (jobspec/secrets.py)
+    context: CloudContext | None = None  # where project, region and endpoints came from
 
 
 def trainer_args(spec: Spec, target: LocalTarget | CloudTarget, extra: Sequence[str],
@@ -346,8 +348,23 @@ def _shapes(target: CloudTarget) -> list[runtimes.PoolShape]:
 
 
 def endpoint(region: str, env: Mapping[str, str]) -> str:
-    override = env.get("CLOUDSDK_API_ENDPOINT_OVERRIDES_AIPLATFORM")
-    return override if override else f"https://{region}-aiplatform.googleapis.com/"
+    """The Vertex AI endpoint of REGION (jobspec.context decides)."""
+    from jobspec.context import aiplatform_for_env
+
+    return aiplatform_for_env(region, env)
+
+
+def cloud_context(target: CloudTarget, env: Mapping[str, str]) -> CloudContext:
+    """The target's project, region and endpoints (jobspec.context), asking Application
+    Default Credentials for a project only when nothing else names one."""
+    from jobspec.context import for_target
+
+    where = for_target(target, env)
+    if where.project is None:
+        from jobspec import gcp
+
+        where = where.with_adc(*gcp.adc_project(env, where.aiplatform))
+    return where
 
 
 def _gcloud(plan_body: dict[str, Any], project: str, region: str, module: str,
@@ -397,17 +414,13 @@ def plan_cloud(loaded: Loaded, extra_args: Sequence[str] = (), *, submission_id:
     assert loaded.target is not None
     target = spec.targets[loaded.target]
     assert isinstance(target, CloudTarget)
-    project = target.project or host.env.get("GOOGLE_CLOUD_PROJECT") or host.env.get(
-        "CLOUDSDK_CORE_PROJECT")
-    if not project:
-        raise UsageError(
-            f"target {loaded.target!r} has no project",
-            hint="set `project:` in the target, or GOOGLE_CLOUD_PROJECT / CLOUDSDK_CORE_PROJECT")
+    where = cloud_context(target, host.env)
+    project, region = where.require_project(f"target {loaded.target!r}"), where.region
     shapes = _shapes(target)
     gpu = any(s.accelerator_type for s in shapes)
     try:
         resolved = runtimes.resolve(runtime_version=target.runtime_version,
-                                    executor_image=target.executor_image, region=target.region,
+                                    executor_image=target.executor_image, region=region,
                                     gpu=gpu, today=host.today, extra=runtime_extra)
     except runtimes.RuntimeUnavailable as exc:
         key = "runtime_version" if target.runtime_version is not None else "executor_image"
@@ -463,12 +476,12 @@ def plan_cloud(loaded: Loaded, extra_args: Sequence[str] = (), *, submission_id:
                         "an empty folder where it does not exist")
     return CloudPlan(
         name=spec.name, target=loaded.target, spec_path=str(loaded.path),
-        project_root=str(root), project=project, region=target.region, bucket=target.bucket,
-        job_dir=job_dir, endpoint=endpoint(target.region, host.env),
-        parent=f"projects/{project}/locations/{target.region}", body=body, package=package,
+        project_root=str(root), project=project, region=region, bucket=target.bucket,
+        job_dir=job_dir, endpoint=where.aiplatform,
+        parent=f"projects/{project}/locations/{region}", body=body, package=package,
         staging_uri=staging_uri, submission_id=submission_id, name_suffix=target.name_suffix,
         pools=described,
-        gcloud=_gcloud(body, project, target.region, spec.trainer.module, staging_uri, args,
+        gcloud=_gcloud(body, project, region, spec.trainer.module, staging_uri, args,
                        shapes, resolved.image_uri),
         secrets=tuple(spec.secrets), warnings=tuple(warnings), fingerprint=loaded.fingerprint,
-        secret_values=_secrets(loaded, env, host.env, args))
+        secret_values=_secrets(loaded, env, host.env, args), context=where)
