@@ -12,7 +12,7 @@ import os
 import shlex
 import shutil
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -377,25 +377,43 @@ def _gcloud(plan_body: dict[str, Any], project: str, region: str, module: str,
         if not shape.count:
             cmd.append("--worker-pool-spec=")  # keeps positions: pools are ordered
             continue
-        spec = f"machine-type={shape.machine_type},replica-count={shape.count}"
+        spec = [f"machine-type={shape.machine_type}", f"replica-count={shape.count}"]
         if shape.accelerator_type:
-            spec += (f",accelerator-type={shape.accelerator_type},"
-                     f"accelerator-count={shape.accelerator_count}")
-        spec += f",executor-image-uri={image},python-module={module}"
-        cmd.append(f"--worker-pool-spec={spec}")
+            spec += [f"accelerator-type={shape.accelerator_type}",
+                     f"accelerator-count={shape.accelerator_count}"]
+        spec += [f"executor-image-uri={image}", f"python-module={module}"]
+        cmd.append("--worker-pool-spec=" + gcloud_list(spec))
     while cmd[-1] == "--worker-pool-spec=":
         cmd.pop()
     if args:
-        cmd.append("--args=" + ",".join(args))
+        cmd.append("--args=" + gcloud_list(args))
     labels = plan_body.get("labels", {})
     if labels:
-        cmd.append("--labels=" + ",".join(f"{k}={v}" for k, v in sorted(labels.items())))
+        cmd.append("--labels=" + gcloud_list([f"{k}={v}" for k, v in sorted(labels.items())]))
     job_spec = plan_body["jobSpec"]
     if "serviceAccount" in job_spec:
         cmd.append(f"--service-account={job_spec['serviceAccount']}")
     if "network" in job_spec:
         cmd.append(f"--network={job_spec['network']}")
     return tuple(cmd)
+
+
+def _delimiters() -> Iterator[str]:
+    yield from ":;|@#~!%+/"
+    yield from (chr(c) for c in range(0x21, 0x7F) if chr(c) not in "^:;|@#~!%+/")
+    yield from (chr(c) for c in range(0xA1, 0x3000))
+
+
+def gcloud_list(items: Sequence[str]) -> str:
+    """ITEMS as one value of a gcloud list (or dict) flag, which gcloud splits again into
+    exactly ITEMS: comma-separated, or, when an item holds a comma (or the value would start
+    with '^'), gcloud's `^D^` form with a one-character delimiter D that no item holds
+    (`gcloud topic escaping`). A final empty item gets a trailing delimiter (gcloud drops one)."""
+    delim = ","
+    if any("," in item for item in items) or "".join(items[:1]).startswith("^"):
+        delim = next(d for d in _delimiters() if not any(d in item for item in items))
+    text = ("" if delim == "," else f"^{delim}^") + delim.join(items)
+    return text + delim if items and items[-1] == "" else text
 
 
 def gcloud_text(cmd: Sequence[str]) -> str:

@@ -55,10 +55,11 @@ def _where(target: str | None, spec: str | None, bucket: str | None) -> Where:
             loaded = None
         if loaded is not None:
             cloud = loaded.spec.targets[loaded.target or "cloud"]
-            if cloud.kind != "cloud":
+            if cloud.kind == "cloud":
+                bucket = bucket or cloud.bucket
+                values = target_values(cloud)
+            elif bucket is None:
                 raise UsageError(f"target {loaded.target!r} is not a cloud target")
-            bucket = bucket or cloud.bucket
-            values = target_values(cloud)
     assert bucket is not None
     return Where(bucket, resolve(*values, os.environ))
 
