@@ -73,31 +73,41 @@ def user_agent() -> str:
 
 
 def adc_project(env: Mapping[str, str], aiplatform: str) -> tuple[str | None, str]:
-    """The project Application Default Credentials report, and why there is none. Only the
-    credentials file is read (GOOGLE_APPLICATION_CREDENTIALS, else gcloud's ADC file): google-
-    auth would run gcloud for a project the gcloud configuration, already read, does not name.
-    With no file, google.auth.default() may find a metadata server (Compute Engine)."""
+    """The project Application Default Credentials report, and why there is none.
+
+    A credentials file (GOOGLE_APPLICATION_CREDENTIALS, else gcloud's ADC file) is only read as
+    JSON: a service-account key names its project_id; a user login names none (google-auth
+    would then run gcloud for the configuration's project, which jobspec has already read).
+    Without a file, google.auth.default() may find one on a metadata server (Compute Engine).
+    """
     if all_loopback(aiplatform, env):
         return None, "not asked: every endpoint is on loopback"
-    import google.auth
-    from google.auth.exceptions import GoogleAuthError
+    import json
 
     from jobspec.context import gcloud_folder
 
     key_file = env.get("GOOGLE_APPLICATION_CREDENTIALS")
     folder = gcloud_folder(env)
     path = key_file or (str(folder / "application_default_credentials.json") if folder else "")
+    if key_file or (path and os.path.isfile(path)):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                info = json.load(handle)
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            return None, f"cannot read {path}: {reason}"
+        project = info.get("project_id") if isinstance(info, dict) else None
+        if isinstance(project, str) and project:
+            return project, ""
+        return None, f"no project in {path}"
+    import google.auth
+    from google.auth.exceptions import GoogleAuthError
+
     try:
-        if path and os.path.isfile(path) or key_file:
-            _, project = google.auth.load_credentials_from_file(  # type: ignore[no-untyped-call]
-                path)
-        else:
-            _, project = google.auth.default()
-    except (GoogleAuthError, OSError, ValueError, TypeError, AttributeError) as exc:
-        reason = _auth_reason(exc) if isinstance(exc, GoogleAuthError) else str(exc)
-        return None, f"no credentials: {reason.splitlines()[0] if reason else type(exc).__name__}"
-    return (str(project) if project else None), (
-        f"no project in {path}" if path and os.path.isfile(path) else "no project")
+        _, project = google.auth.default()
+    except GoogleAuthError as exc:
+        return None, f"no credentials: {_auth_reason(exc).splitlines()[0]}"
+    return (str(project) if project else None), "no project"
 
 
 def _is_loopback(url: str | None) -> bool:
