@@ -163,11 +163,11 @@ def _context(root: LDict, target: str, body: Any, env: Mapping[str, str],
         for key in ("project", "region", "bucket"):
             ctx.unavailable[key] = f"is not defined: target {target!r} is not a cloud target"
         return ctx
-    from jobspec.context import resolve
+    from jobspec.context import resolve_project, resolve_region
 
     defaults = {  # what the target leaves out: the cloud context's (no ADC at load time)
-        "region": None if "region" in body else resolve("-", None, env).region,
-        "project": None if "project" in body else resolve(None, "-", env).project}
+        "region": None if "region" in body else resolve_region(None, env)[0],
+        "project": None if "project" in body else resolve_project(None, env)[0]}
     for key in ("region", "project", "bucket"):  # each may use the ones before it
         raw = body.get(key, defaults.get(key))
         if isinstance(raw, str):

@@ -163,53 +163,80 @@ def resolve(project: str | None, region: str | None, env: Mapping[str, str],
             folder: Path | None = None, *, spec_label: str = "spec") -> CloudContext:
     """Project, region and endpoints from the spec's values (None when the target does not
     set them), the environment and the active gcloud configuration; no ADC (with_adc)."""
-    config: GcloudConfig | None = None
+    gcloud = _Gcloud(env, folder)
+    found, project_from, looked = resolve_project(project, env, gcloud, spec_label=spec_label)
+    region, region_from = resolve_region(region, env, gcloud, spec_label=spec_label)
+    (aiplatform, aiplatform_from), (logging, logging_from), (storage, storage_from) = (
+        _endpoints(region, env, gcloud))
+    return CloudContext(
+        project=found, project_from=project_from, region=region, region_from=region_from,
+        aiplatform=aiplatform, aiplatform_from=aiplatform_from, logging=logging,
+        logging_from=logging_from, storage=storage, storage_from=storage_from, looked=looked)
 
-    def gcloud() -> GcloudConfig:
-        nonlocal config
-        if config is None:
-            config = read_gcloud_config(env, folder)
-        return config
 
-    looked: list[str] = []
-    project_from = spec_label
-    if not project:
-        looked.append(f"the target's `project:` ({spec_label})")
-        project = None
-        for variable in PROJECT_VARIABLES:
-            if env.get(variable, "").strip():
-                project, project_from = env[variable].strip(), variable
-                break
-            looked.append(variable)
-        if project is None:
-            project = gcloud().get("core", "project")
-            project_from = gcloud().label
-            if project is None:
-                looked.append(f"{gcloud().label}: "
-                              + (gcloud().problem or "no [core] project"))
-                project_from = "unknown"
-        if project is not None:
-            _check("project", project, project_from)
-    region_from = spec_label
-    if not region:
-        region = env.get(REGION_VARIABLE, "").strip() or None
-        region_from = REGION_VARIABLE
-        if region is None:
-            region, region_from = gcloud().get("ai", "region"), gcloud().label
-        if region is None:
-            region, region_from = DEFAULT_REGION, "default"
-        else:
-            _check("region", region, region_from)
+class _Gcloud:
+    """The active gcloud configuration, read once and only if a value is needed from it."""
+
+    def __init__(self, env: Mapping[str, str], folder: Path | None = None) -> None:
+        self.env, self.folder = env, folder
+        self._config: GcloudConfig | None = None
+
+    def __call__(self) -> GcloudConfig:
+        if self._config is None:
+            self._config = read_gcloud_config(self.env, self.folder)
+        return self._config
+
+
+def resolve_project(project: str | None, env: Mapping[str, str],
+                    gcloud: Callable[[], GcloudConfig] | None = None, *,
+                    spec_label: str = "spec") -> tuple[str | None, str, tuple[str, ...]]:
+    """The project, where it came from, and where it was looked for in vain (no ADC)."""
+    if project:
+        return project, spec_label, ()
+    gcloud = gcloud or _Gcloud(env)
+    looked = [f"the target's `project:` ({spec_label})"]
+    for variable in PROJECT_VARIABLES:
+        value = env.get(variable, "").strip()
+        if value:
+            _check("project", value, variable)
+            return value, variable, tuple(looked)
+        looked.append(variable)
+    configured = gcloud().get("core", "project")
+    if configured:
+        _check("project", configured, gcloud().label)
+        return configured, gcloud().label, tuple(looked)
+    looked.append(f"{gcloud().label}: {gcloud().problem or 'no [core] project'}")
+    return None, "unknown", tuple(looked)
+
+
+def resolve_region(region: str | None, env: Mapping[str, str],
+                   gcloud: Callable[[], GcloudConfig] | None = None, *,
+                   spec_label: str = "spec") -> tuple[str, str]:
+    """The region and where it came from: the spec, CLOUDSDK_AI_REGION, the gcloud
+    configuration's [ai] region, else the default."""
+    if region:
+        return region, spec_label
+    gcloud = gcloud or _Gcloud(env)
+    value = env.get(REGION_VARIABLE, "").strip()
+    if value:
+        _check("region", value, REGION_VARIABLE)
+        return value, REGION_VARIABLE
+    value = gcloud().get("ai", "region") or ""
+    if value:
+        _check("region", value, gcloud().label)
+        return value, gcloud().label
+    return DEFAULT_REGION, "default"
+
+
+def _endpoints(region: str, env: Mapping[str, str], gcloud: Callable[[], GcloudConfig]
+               ) -> tuple[tuple[str, str], tuple[str, str], tuple[str, str]]:
     aiplatform, aiplatform_from = _override(env, AIPLATFORM_OVERRIDE, "aiplatform", gcloud)
     logging, logging_from = _override(env, LOGGING_OVERRIDE, "logging", gcloud)
     storage = env.get(STORAGE_EMULATOR, "").strip()
-    storage_from = STORAGE_EMULATOR if storage else "default"
-    return CloudContext(
-        project=project, project_from=project_from, region=region, region_from=region_from,
-        aiplatform=aiplatform or aiplatform_endpoint(region, None),
-        aiplatform_from=aiplatform_from if aiplatform else "region",
-        logging=logging or LOGGING_ENDPOINT, logging_from=logging_from if logging else "default",
-        storage=storage or STORAGE_ENDPOINT, storage_from=storage_from, looked=tuple(looked))
+    return ((aiplatform, aiplatform_from) if aiplatform else (
+                aiplatform_endpoint(region, None), "region"),
+            (logging, logging_from) if logging else (LOGGING_ENDPOINT, "default"),
+            (storage, STORAGE_EMULATOR) if storage else (STORAGE_ENDPOINT, "default"))
 
 
 def _override(env: Mapping[str, str], variable: str, key: str,
@@ -238,8 +265,12 @@ def for_target(target: object, env: Mapping[str, str], *, spec_label: str = "spe
 
 def aiplatform_for_env(region: str, env: Mapping[str, str]) -> str:
     """The Vertex AI endpoint of REGION under this environment (and gcloud configuration)."""
-    return resolve("p", region, env).aiplatform
+    return _endpoints(region, env, _Gcloud(env))[0][0]
 
 
 def logging_for_env(env: Mapping[str, str]) -> str:
-    return resolve("p", DEFAULT_REGION, env).logging
+    return _endpoints(DEFAULT_REGION, env, _Gcloud(env))[1][0]
+
+
+def storage_for_env(env: Mapping[str, str]) -> str:
+    return _endpoints(DEFAULT_REGION, env, _Gcloud(env))[2][0]

@@ -118,11 +118,10 @@ def _is_loopback(url: str | None) -> bool:
 
 
 def all_loopback(aiplatform: str, env: Mapping[str, str]) -> bool:
-    from jobspec.context import DEFAULT_REGION, resolve
+    from jobspec.context import logging_for_env, storage_for_env
 
-    where = resolve("-", DEFAULT_REGION, env)  # the endpoints only
-    return _is_loopback(where.storage) and _is_loopback(aiplatform) and _is_loopback(
-        where.logging)
+    return (_is_loopback(storage_for_env(env)) and _is_loopback(aiplatform)
+            and _is_loopback(logging_for_env(env)))
 
 
 @dataclass

@@ -53,7 +53,8 @@ def _gcloud_folder(root: Path, active: str | None, configs: dict[str, str]) -> P
     return folder
 
 
-WORK = "[core]\nproject = from-gcloud\naccount = someone@example.com\n\n[ai]\nregion = europe-west4\n"
+WORK = ("[core]\nproject = from-gcloud\naccount = someone@example.com\n\n"
+        "[ai]\nregion = europe-west4\n")
 DEFAULT = "[core]\nproject = from-default-config\n[ai]\nregion = asia-east1\n"
 
 
@@ -153,15 +154,18 @@ def test_gcloud_reads_the_same_configuration(clean: Path, tmp_path: Path) -> Non
     from jobspec.context import resolve
 
     folder = _gcloud_folder(tmp_path, "work", {"work": WORK, "default": DEFAULT})
-    for chosen in ({}, {"CLOUDSDK_ACTIVE_CONFIG_NAME": "default"}):
-        env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "CLOUDSDK_CONFIG": str(folder),
-               "CLOUDSDK_CORE_DISABLE_USAGE_REPORTING": "true",
-               "CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK": "true", **chosen}
-        theirs = [subprocess.run(["gcloud", "config", "get-value", key], env=env, text=True,
-                                 capture_output=True, timeout=60).stdout.strip()
-                  for key in ("core/project", "ai/region")]
+    envs = [{"PATH": os.environ["PATH"], "HOME": str(tmp_path), "CLOUDSDK_CONFIG": str(folder),
+             "CLOUDSDK_CORE_DISABLE_USAGE_REPORTING": "true",
+             "CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK": "true", **chosen}
+            for chosen in ({}, {"CLOUDSDK_ACTIVE_CONFIG_NAME": "default"})]
+    runs = [subprocess.Popen(["gcloud", "config", "list", "--format=json"], env=env, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) for env in envs]
+    for env, run in zip(envs, runs, strict=True):
+        theirs = json.loads(run.communicate(timeout=60)[0])
         ours = resolve(None, None, env)
-        assert [ours.project, ours.region] == theirs
+        assert [ours.project, ours.region] == [theirs["core"]["project"], theirs["ai"]["region"]]
+    assert [resolve(None, None, env).project for env in envs] == ["from-gcloud",
+                                                                   "from-default-config"]
 
 
 def test_no_project_anywhere_names_every_place_looked(cli, clean: Path, tmp_path: Path,
