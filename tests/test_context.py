@@ -238,6 +238,9 @@ def test_run_status_list_and_cancel_share_the_gcloud_context(cli, cloud, gcs_pro
     listing = cli("list", "--target", "cloud", "--spec", str(spec), "--bucket", cloud.bucket)
     assert listing.code == 0, listing.err
     assert re.search(r"^probe\s+SUCCEEDED", listing.out, re.M)
+    logs = cli("logs", "probe", "--bucket", cloud.bucket)
+    assert logs.code == 0, logs.err
+    assert "args ['--job-dir'" in logs.out
     cancel = cli("cancel", "probe", "--bucket", cloud.bucket)
     assert cancel.code == 0 and "already ended SUCCEEDED" in cancel.err
     paths = [r.path for r in cloud.vertex.requests]
