@@ -19,7 +19,6 @@ came from, which `plan` prints. Nothing here imports google.*.
 
 from __future__ import annotations
 
-import configparser
 import dataclasses
 import os
 from collections.abc import Callable, Mapping
@@ -85,6 +84,8 @@ def read_gcloud_config(env: Mapping[str, str], folder: Path | None = None) -> Gc
     path = folder / "configurations" / f"config_{name}"
     if "/" in name or "\\" in name or name.startswith("."):
         return GcloudConfig(name, path, {}, "not a configuration name")
+    import configparser  # only when a value is needed from the configuration
+
     parser = configparser.ConfigParser(interpolation=None, strict=False)
     try:
         with path.open(encoding="utf-8") as handle:
