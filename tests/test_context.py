@@ -323,3 +323,26 @@ def test_gcloud_list_round_trips_awkward_values() -> None:
         assert _gcloud_split(gcloud_list(items)) == items, items
     assert gcloud_list(["--a=1,2", "--b"]) == "^:^--a=1,2:--b"
     assert _gcloud_splits([gcloud_list(items) for items in cases]) == cases
+
+
+@pytest.mark.parametrize("case", ["not an ini file", "a folder", "a name with a path"])
+def test_an_unreadable_gcloud_configuration_is_named_not_a_traceback(
+        cli, clean: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    config = clean / "configurations" / "config_default"
+    if case == "not an ini file":
+        config.write_text("project = no section header\n")
+        reason = "cannot be read: File contains no section headers."
+    elif case == "a folder":
+        config.mkdir()
+        reason = "cannot be read: Is a directory"
+    else:
+        (tmp_path / "config_x").write_text("[core]\nproject = elsewhere\n")
+        monkeypatch.setenv("CLOUDSDK_ACTIVE_CONFIG_NAME", "../../config_x")
+        reason = "not a configuration name"
+    monkeypatch.setenv("CLOUDSDK_API_ENDPOINT_OVERRIDES_AIPLATFORM", "http://127.0.0.1:9/")
+    monkeypatch.setenv("CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING", "http://127.0.0.1:9/")
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://127.0.0.1:9")
+    out = cli("plan", str(_spec(tmp_path)), "--target", "cloud")
+    assert out.code == 2 and "Traceback" not in out.err
+    assert reason in out.err, out.err
+    assert "Application Default Credentials (not asked: every endpoint is on loopback)" in out.err
