@@ -253,8 +253,8 @@ def run(spec: str | None, target: str, sets: tuple[str, ...], name: str | None,
 
 def _records(target: str | None, spec: str | None) -> Any:
     """Local run records live under the project root of the spec (or the current folder)."""
+    from jobspec.places import project_root
     from jobspec.records import Records
-    from jobspec.whereis import project_root
 
     return Records(project_root(spec) / ".jobspec" / "runs")
 
@@ -380,7 +380,8 @@ def cancel(name: str, target: str | None, spec: str | None, bucket: str | None,
     out = _json(as_json)
     kind, target, spec, bucket = _find(name, target, spec, bucket)
     if kind == "local":
-        from jobspec.whereis import cancel_local, project_root
+        from jobspec.places import project_root
+        from jobspec.whereis import cancel_local
 
         outcomes: list[dict[str, Any]] = []
         code = cancel_local(name, project_root(spec), outcomes)
@@ -411,7 +412,7 @@ def list_(target: str | None, spec: str | None, bucket: str | None, as_json: boo
         if target is None:
             import shlex
 
-            from jobspec.whereis import cloud_places
+            from jobspec.places import cloud_places
 
             for place in cloud_places(spec)[0]:
                 command = ["jobspec", "list", "--target", place.target]

@@ -30,8 +30,8 @@ from jobspec.errors import (
     NameTaken,
 )
 from jobspec.output import in_context
+from jobspec.places import followup
 from jobspec.plan import LABEL_SUBMISSION, CloudPlan
-from jobspec.whereis import followup
 
 GROUP = ".jobspec/group.json"
 PARALLEL = 4

@@ -25,10 +25,10 @@ from jobspec.cloud.logs import secret_spans
 from jobspec.cloud.vertex import CreateFailed, Vertex
 from jobspec.errors import CloudError, JobspecError, NameTaken
 from jobspec.output import current
+from jobspec.places import followup
 from jobspec.plan import LABEL_SUBMISSION, CloudPlan, endpoint
 from jobspec.render import plan_secrets
 from jobspec.timings import mark
-from jobspec.whereis import followup
 
 Replan = Callable[[str], CloudPlan]
 STALE_CLAIM = timedelta(minutes=10)
