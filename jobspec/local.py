@@ -32,7 +32,7 @@ from jobspec.errors import (
     JobspecError,
     UsageError,
 )
-from jobspec.plan import LocalPlan, Process
+from jobspec.plandata import LocalPlan, Process
 from jobspec.records import Records, Run, utc_now
 from jobspec.render import plan_json, plan_secrets
 

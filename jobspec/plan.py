@@ -8,93 +8,36 @@ an argument, so the same inputs always give the same plan.
 from __future__ import annotations
 
 import json
-import os
-import shlex
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobspec import runtimes
 from jobspec.assemble import Loaded
 from jobspec.errors import UsageError
+
+# the plan types live in a light module, for runs from a cached plan (jobspec/fastpath.py)
+from jobspec.plandata import (
+    LABEL_NAME,
+    LABEL_SUBMISSION,
+    CloudPlan,
+    GroupPlan,
+    Host,
+    LocalPlan,
+    Process,
+    gcloud_text,
+    label_value,
+)
 from jobspec.project import find_root, project_root
 from jobspec.spec import CloudTarget, LocalTarget, Pool, Spec
 from jobspec.timings import mark
 
+__all__ = ["LABEL_NAME", "LABEL_SUBMISSION", "CloudPlan", "GroupPlan", "Host", "LocalPlan",
+           "Process", "gcloud_text", "label_value", "plan_cloud", "plan_local"]
+
 if TYPE_CHECKING:  # packaging (and pathspec) load only when a plan needs an sdist
-    from jobspec.package import Package
-
-LABEL_NAME = "jobspec-name"
-LABEL_SUBMISSION = "jobspec-submission"
-
-
-@dataclass(frozen=True)
-class Host:
-    """Facts about this machine that a plan depends on, gathered by the caller."""
-
-    python_version: str = f"{sys.version_info.major}.{sys.version_info.minor}"
-    tensorflow: str | None = None
-    today: date = field(default_factory=date.today)
-    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-
-
-@dataclass(frozen=True)
-class Process:
-    task: str  # "chief-0", "worker-1", ...
-    argv: tuple[str, ...]
-    cwd: str | None  # None: a fresh empty folder, made when the run starts (isolated mode)
-    env: dict[str, str]  # added to os.environ
-
-
-@dataclass(frozen=True)
-class LocalPlan:
-    name: str
-    target: str
-    spec_path: str
-    project_root: str
-    module: str
-    package_path: str
-    python: str
-    job_dir: str | None
-    isolated: bool
-    processes: tuple[Process, ...]
-    package: Package | None  # isolated mode installs this sdist
-    requirements: tuple[str, ...]
-    secrets: tuple[str, ...]
-    warnings: tuple[str, ...]
-    fingerprint: str
-    kind: str = "local"
-    secret_values: tuple[str, ...] = ()  # masked in every output (jobspec/secrets.py)
-
-
-@dataclass(frozen=True)
-class CloudPlan:
-    name: str
-    target: str
-    spec_path: str
-    project_root: str
-    project: str
-    region: str
-    bucket: str
-    job_dir: str
-    endpoint: str
-    parent: str  # projects/P/locations/R
-    body: dict[str, Any]  # the CustomJob request body, exactly as sent
-    package: Package
-    staging_uri: str
-    submission_id: str
-    name_suffix: str
-    pools: tuple[str, ...]  # human-readable pool shapes, for `plan`
-    gcloud: tuple[str, ...]
-    secrets: tuple[str, ...]
-    warnings: tuple[str, ...]
-    fingerprint: str
-    kind: str = "cloud"
-    secret_values: tuple[str, ...] = ()  # masked in every output (jobspec/secrets.py)
-
+    pass
 
 def trainer_args(spec: Spec, target: LocalTarget | CloudTarget, extra: Sequence[str],
                  job_dir: str | None) -> list[str]:
@@ -240,7 +183,8 @@ def plan_local(loaded: Loaded, extra_args: Sequence[str] = (), *, host: Host | N
         python=python, job_dir=target.job_dir, isolated=isolated, processes=tuple(processes),
         package=package, requirements=tuple(spec.trainer.requirements),
         secrets=tuple(spec.secrets), warnings=tuple(warnings), fingerprint=loaded.fingerprint,
-        secret_values=_secrets(loaded, {**spec.env, **target.env}, host.env, args))
+        secret_values=_secrets(loaded, {**spec.env, **target.env}, host.env, args),
+        env_read=tuple(sorted(loaded.env_read)))
 
 
 def _secrets(loaded: Loaded, env_entries: Mapping[str, str], env: Mapping[str, str],
@@ -248,12 +192,6 @@ def _secrets(loaded: Loaded, env_entries: Mapping[str, str], env: Mapping[str, s
     from jobspec.secrets import plan_secrets
 
     return plan_secrets(loaded, env_entries, env, [*args, *env_entries.values()])
-
-
-def label_value(text: str) -> str:
-    """A GCP label value: lowercase letters, digits, '_' and '-', at most 63 characters."""
-    lowered = text.lower()
-    return "".join(c if c.isascii() and (c.isalnum() or c in "_-") else "-" for c in lowered)[:63]
 
 
 def _pool_body(role: str, machine: str, count: int, accel: str | None, accel_count: int,
@@ -319,14 +257,6 @@ def _gcloud(plan_body: dict[str, Any], project: str, region: str, module: str,
     if "network" in job_spec:
         cmd.append(f"--network={job_spec['network']}")
     return tuple(cmd)
-
-
-def gcloud_text(cmd: Sequence[str]) -> str:
-    """The command as one would type it: the verb on the first line, one flag per line."""
-    words = [shlex.quote(part) for part in cmd]
-    head = [w for w in words if not w.startswith("--")]
-    flags = [w for w in words if w.startswith("--")]
-    return " \\\n    ".join([" ".join(head), *flags])
 
 
 def plan_cloud(loaded: Loaded, extra_args: Sequence[str] = (), *, submission_id: str,
@@ -407,4 +337,5 @@ def plan_cloud(loaded: Loaded, extra_args: Sequence[str] = (), *, submission_id:
         gcloud=_gcloud(body, project, target.region, spec.trainer.module, staging_uri, args,
                        shapes, resolved.image_uri),
         secrets=tuple(spec.secrets), warnings=tuple(warnings), fingerprint=loaded.fingerprint,
-        secret_values=_secrets(loaded, env, host.env, args))
+        secret_values=_secrets(loaded, env, host.env, args),
+        env_read=tuple(sorted(loaded.env_read)))

@@ -29,7 +29,7 @@ from jobspec.errors import (
     JobspecError,
     NameTaken,
 )
-from jobspec.plan import CloudPlan
+from jobspec.plandata import CloudPlan
 from jobspec.whereis import followup
 
 GROUP = ".jobspec/group.json"
@@ -70,7 +70,7 @@ def _submit_member(plan: CloudPlan, reclaim: bool) -> tuple[str, str | None, str
     try:
         with gcp.connect(plan.project, plan.endpoint) as clients:  # one client set per thread
             sub = Submission(plan, clients, reclaim=reclaim)
-            sub.claim_name(None)
+            sub.claim_name()
             try:
                 job = sub.create()
             except JobspecError as exc:
