@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,6 +78,8 @@ def _local_tensorflow() -> str | None:
 
 def plan(request: Request, loaded: Any = None) -> AnyPlan:
     """The plan `run` would carry out, or an error (nothing is done)."""
+    import uuid
+
     loaded = loaded if loaded is not None else load(request)
     here = host()
     if loaded.members:  # each member is a submission of its own, with its own id
