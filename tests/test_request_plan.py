@@ -191,6 +191,21 @@ def test_cloud_counter_names_come_from_the_plan_and_match_run(cli, cloud,
         f"gs://{cloud.bucket}/probe_2")
 
 
+def test_cloud_timestamp_name_goes_wherever_the_name_went(cli, cloud, tmp_path: Path) -> None:
+    spec = _project(tmp_path, cloud="    name_suffix: timestamp\n")
+    out = cli("run", str(spec), "--target", "cloud", "--set",
+              f"targets.cloud.bucket={cloud.bucket}", "--detach")
+    assert out.code == 0, out.err
+    name = _submitted(out.err)
+    assert re.fullmatch(r"probe_\d{8}_\d{6}", name)
+    (job,) = cloud.vertex.jobs.values()
+    assert job["displayName"] == name and job["labels"]["jobspec-name"] == name
+    assert job["jobSpec"]["workerPoolSpecs"][0]["pythonPackageSpec"]["args"][3] == name
+    assert "__jsx0" not in json.dumps(job)
+    claim = json.loads(cloud.gcs.read_object(cloud.bucket, f"{name}/.jobspec/claim.json"))
+    assert claim["name"] == name and claim["job_dir"] == f"gs://{cloud.bucket}/{name}"
+
+
 def test_cloud_single_name_plan_file_matches_run(cli, cloud, tmp_path: Path) -> None:
     spec = _project(tmp_path)
     common = [str(spec), "--target", "cloud", "--set", f"targets.cloud.bucket={cloud.bucket}"]
