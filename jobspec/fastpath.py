@@ -23,14 +23,13 @@ plan needs: never yaml, pydantic, click or the spec loader.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
-from datetime import date
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from pathlib import Path
 
 from jobspec import __version__
 
@@ -66,11 +65,15 @@ def spec_of(argv: Sequence[str]) -> str | None:
 
 
 def _key(argv: Sequence[str]) -> str:
+    from datetime import date
+
     parts = [__version__, sys.executable, os.getcwd(), date.today().isoformat(), *argv]
-    return hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
+    return _digest("\0".join(parts).encode("utf-8", "surrogateescape"))
 
 
 def _entry_path(spec: str, argv: Sequence[str]) -> Path:
+    from pathlib import Path
+
     from jobspec.project import project_root
     from jobspec.records import plans_dir
 
@@ -78,6 +81,8 @@ def _entry_path(spec: str, argv: Sequence[str]) -> Path:
 
 
 def _digest(data: bytes) -> str:
+    import hashlib
+
     return hashlib.sha256(data).hexdigest()
 
 
@@ -142,6 +147,8 @@ def _files(loaded: Any) -> dict[str, str] | None:
 def store(argv: Sequence[str], request: Any, loaded: Any, made: Any) -> None:
     """Keep a local plan for the next identical command; silently nothing when it cannot be
     kept (another kind of plan, a secret from the spec itself, an unwritable folder)."""
+    import json
+
     from jobspec.errors import UsageError
     from jobspec.plandata import LocalPlan, dump_plan
 
@@ -175,6 +182,8 @@ def lookup(argv: Sequence[str]) -> Any:
     spec = spec_of(argv)
     if spec is None:
         return None
+    import json
+
     try:
         path = _entry_path(spec, argv)
         with open(path, "rb") as fh:
