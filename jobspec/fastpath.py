@@ -5,8 +5,9 @@ click take ~120 ms to import (bench/README.md). A local plan is pure data, so `r
 under .jobspec/plans/ (jobspec/records.py) with what it was made from, and the next identical
 command runs it directly when none of that has changed:
 
-- the command line (every word after `jobspec`), the current folder, today's date (runtime
-  drift warnings depend on it), the interpreter and jobspec's version: the entry's key;
+- the command line (every word after `jobspec`), the current folder, the interpreter and
+  jobspec's version: the entry's key (one entry per command and folder);
+- today's date (runtime drift warnings depend on it);
 - the bytes of the spec and of every file it extends;
 - the values of the environment variables the spec reads, and of those the loader itself
   reads (JOBSPEC_EXTENDS_ALLOW, GOOGLE_CLOUD_PROJECT, CLOUDSDK_CORE_PROJECT);
@@ -65,9 +66,7 @@ def spec_of(argv: Sequence[str]) -> str | None:
 
 
 def _key(argv: Sequence[str]) -> str:
-    from datetime import date
-
-    parts = [__version__, sys.executable, os.getcwd(), date.today().isoformat(), *argv]
+    parts = [__version__, sys.executable, os.getcwd(), *argv]
     return _digest("\0".join(parts).encode("utf-8", "surrogateescape"))
 
 
@@ -78,6 +77,12 @@ def _entry_path(spec: str, argv: Sequence[str]) -> Path:
     from jobspec.records import plans_dir
 
     return plans_dir(project_root(Path(spec))) / f"{_key(argv)}.json"
+
+
+def _today() -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d")  # the local date, as date.today() in the planner
 
 
 def _digest(data: bytes) -> str:
@@ -163,7 +168,8 @@ def store(argv: Sequence[str], request: Any, loaded: Any, made: Any) -> None:
     except UsageError:
         return
     names = sorted({*loaded.env_read, *LOADER_ENV})
-    entry = {"version": __version__, "argv": list(argv), "files": files, "env": names,
+    entry = {"version": __version__, "argv": list(argv), "day": _today(), "files": files,
+             "env": names,
              "env_digest": _env_digest(names, os.environ),
              "package": [made.package_path, listing(made.package_path)], "site": _site(),
              "plan": text}
@@ -188,7 +194,8 @@ def lookup(argv: Sequence[str]) -> Any:
         path = _entry_path(spec, argv)
         with open(path, "rb") as fh:
             entry = json.loads(fh.read(MAX_ENTRY))
-        if entry["version"] != __version__ or entry["argv"] != list(argv):
+        if (entry["version"], entry["argv"], entry["day"]) != (__version__, list(argv),
+                                                                _today()):
             return None
         for file, digest in entry["files"].items():
             with open(file, "rb") as fh:

@@ -293,6 +293,12 @@ def test_cache_misses_for_another_jobspec_version(cached,
     assert not hit()
 
 
+def test_cache_misses_for_another_interpreter(cached, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, _, hit = cached
+    monkeypatch.setattr(sys, "executable", sys.executable + "3")
+    assert not hit()
+
+
 def test_cache_holds_no_secret(cached, tmp_path: Path) -> None:
     files = list((tmp_path / ".jobspec" / "plans").iterdir())
     assert files and all(TOKEN not in f.read_text() for f in files)
