@@ -25,7 +25,7 @@ def _spec_path(spec: str | None) -> Path:
 def _load(spec: str | None, target: str | None) -> Any:
     from jobspec.request import Request, load
 
-    return load(Request(spec=spec, target=target or ""))
+    return load(Request(spec=spec, target=target))
 
 
 def _trailing(ctx: click.Context) -> tuple[str, ...]:
@@ -128,8 +128,6 @@ def plan(ctx: click.Context, spec: str | None, target: str, sets: tuple[str, ...
 
 def _write_plan(path: Path, text: str) -> None:
     import os
-
-    from jobspec.errors import UsageError
 
     try:
         tmp = path.with_name(f".{path.name}.tmp")

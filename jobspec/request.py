@@ -33,7 +33,7 @@ class Request:
     files it names and the environment."""
 
     spec: str | None  # None: the project's default spec
-    target: str
+    target: str | None
     overrides: tuple[str, ...] = ()  # --set KEY.PATH=VALUE, in order
     extra_args: tuple[str, ...] = ()  # after `--`: the trainer's, untouched
     name: str | None = None  # --name
