@@ -7,12 +7,18 @@ scalars (on the tree, then dumped back to YAML); random bytes, odd unicode (RTL,
 emoji, combining marks, line separators), surrogates and other invalid UTF-8 as bytes, deep
 nesting (flow and block), tabs, duplicated and cut lines, tags, anchors, merge keys and
 document markers (on the text). Some cases also pass a --target and --set overrides.
+Issue 9 adds: NUL characters and trailing newlines in keys and values (one, or every string of
+the spec), interpolation growth (a 100 KB variable referenced many times, and chains through
+${project} and ${bucket}), target bodies shared through aliases, and --set paths that nest
+deep, run long or go through those aliases, plus a --name with a newline or NUL.
 
     python bench/fuzz_specs.py --cases 10000 --seed 1
     python bench/fuzz_specs.py --seed 1 --only 4711 --show   # replay one case
 
-A crash is any other exception, an error without a location, or a case slower than 2 s; each
-is printed with its seed and index, and the exit status is 1.
+A crash is any other exception, an error without a location, a case slower than 2 s, or a
+spec that loads holding what it must not (a NUL, a line break in a name or key, text grown
+past the interpolation bound); each is printed with its seed and index, and the exit status
+is 1.
 """
 
 from __future__ import annotations
@@ -40,7 +46,8 @@ from jobspec.errors import JobspecError  # noqa: E402
 from jobspec.loader import load  # noqa: E402
 
 SLOW_SECONDS = 2.0
-ENV = {"GOOGLE_CLOUD_PROJECT": "fuzz-project", "DATA_DIR": "/data", "EMPTY": ""}
+ENV = {"GOOGLE_CLOUD_PROJECT": "fuzz-project", "DATA_DIR": "/data", "EMPTY": "",
+       "BIG": "x" * 100_000}
 FIELDS = ["version", "name", "description", "trainer", "package_path", "module", "requirements",
           "args", "env", "targets", "kind", "extends", "job_dir", "python", "isolated",
           "distributed", "workers", "parameter_servers", "evaluators", "start_port", "project",
@@ -63,13 +70,20 @@ SCALARS: list[Any] = [0, -1, 1, 7, 65535, 10**30, 1.5, -0.0, float("inf"), True,
 REFERENCES = ["${name}", "${target}", "${bucket}", "${project}", "${region}", "${NOPE}",
               "${DATA_DIR}", "${EMPTY}", "${EMPTY:-d}", "${NOPE:-d}", "${", "${}", "${a b}",
               "$${x}", "$$", "${matrix.lr}", "${matrix}", "${a.b.c}", "${NOPE:-${name}}",
-              "${name", "$name", "${1}", "${DATA_DIR:-}", "${:-x}"]
+              "${name", "$name", "${1}", "${DATA_DIR:-}", "${:-x}", "${BIG}", "${name\n}",
+              "${BIG:-x}", "${NOPE:-\x00}"]
 SET_KEYS = ["name", "version", "args", "env.X", "targets.local.job_dir", "targets.cloud.region",
             "targets.cloud.bucket", "targets.local.distributed.workers", "trainer.module",
             "targets.new.kind", "targets", "args.0", "args.99", "", ".", "a..b", "name.x",
-            "targets.cloud.labels.team", "matrix.lr"]
+            "targets.cloud.labels.team", "matrix.lr", "extends", "targets.cloud-gpu.extends",
+            "targets.cloud.extends", "name\n", "env.X\n", "targets.cloud.bucket\x00",
+            ".".join(["a"] * 32), ".".join(["a"] * 33), ".".join(["targets"] * 5000),
+            "targets.cloud.labels." + "k" * 70_000]
 SET_VALUES = ["x", "1", "true", "[a, b]", "{a: 1}", "", "[", "!!python/object:os.system x",
-              "*a", "&a x", "${name}", "---", "a: b: c", "\x00", "\u202e", "0x10", "~", "'q"]
+              "*a", "&a x", "${name}", "---", "a: b: c", "\x00", "\u202e", "0x10", "~", "'q",
+              '"a\\0b"', '"x\\n"', "x\n", "cloud", "local", "../base.yaml", "cloud-gpu",
+              "${BIG}", "[" + ", ".join(['"${BIG}"'] * 50) + "]", "y" * 70_000]
+NAMES = [None, None, "job\n", "job\x00", "j" * 129, "job", "\njob", "census_single_2"]
 
 
 @dataclass
@@ -78,6 +92,7 @@ class Case:
     data: bytes
     target: str | None = None
     overrides: list[str] = field(default_factory=list)
+    name: str | None = None
     mutations: list[str] = field(default_factory=list)
 
 
@@ -229,11 +244,108 @@ def t_paths(tree: Any, rng: random.Random) -> None:
             body["python" if spot == 2 else "job_dir"] = path
 
 
+def _strings(tree: Any) -> list[tuple[Any, Any]]:
+    return [(c, k) for c, k in _nodes(tree) if isinstance(c[k], str)]
+
+
+def t_nul_newline(tree: Any, rng: random.Random) -> None:
+    """A trailing newline or a NUL in one key or string value; the dump escapes it."""
+    odd = rng.choice(["\n", "\x00", "\r\n", "\x00\n"])
+    maps = [m for m in _mappings(tree) if m]
+    if maps and rng.random() < 0.4:
+        mapping = rng.choice(maps)
+        key = rng.choice(list(mapping))
+        mapping[str(key) + odd] = mapping.pop(key)
+        return
+    strings = _strings(tree)
+    if strings:
+        container, key = rng.choice(strings)
+        text = container[key]
+        at = len(text) if rng.random() < 0.7 else rng.randrange(len(text) + 1)
+        container[key] = text[:at] + odd + text[at:]
+
+
+def t_newline_everywhere(tree: Any, rng: random.Random) -> None:
+    """A trailing newline in every string value: names, bucket, region, module, labels..."""
+    odd = rng.choice(["\n", "\x00"])
+    for container, key in _strings(tree):
+        container[key] += odd
+    for mapping in _mappings(tree):
+        if rng.random() < 0.3 and mapping:
+            key = rng.choice(list(mapping))
+            mapping[str(key) + odd] = mapping.pop(key)
+
+
+def t_growth(tree: Any, rng: random.Random) -> None:
+    """Interpolation that grows: ${BIG} (100 KB) many times, or builtins chained from it."""
+    if not isinstance(tree, dict):
+        return
+    count = rng.choice([1, 5, 11, 100, 1000])
+    if rng.random() < 0.5:
+        tree["args"] = ["${BIG}"] * count
+        return
+    targets = tree.get("targets")
+    if isinstance(targets, dict):
+        for body in list(targets.values()):  # t_share may have made targets its own value
+            if isinstance(body, dict):
+                body["project"] = "${BIG}" * rng.choice([1, 3, 11])
+                body["bucket"] = "${project}" * rng.choice([1, 3, 11])
+                body["args"] = ["${bucket}"] * count
+    tree["name"] = rng.choice(["${BIG}", "job", "${BIG}${BIG}"])
+
+
+def t_alias_targets(tree: Any, rng: random.Random) -> None:
+    """Targets sharing one body (the dump writes an anchor and aliases); --set may then name
+    one of them (see mutate)."""
+    targets = tree.get("targets") if isinstance(tree, dict) else None
+    if isinstance(targets, dict) and targets:
+        shared = targets[rng.choice(list(targets))]
+        for name in rng.sample(list(targets), k=min(len(targets), rng.randint(1, 3))):
+            targets[name] = shared
+        if isinstance(shared, dict) and rng.random() < 0.5:
+            shared["labels"] = {"team": "ml"}
+            for body in list(targets.values()):
+                if isinstance(body, dict) and body is not shared:
+                    body["labels"] = shared["labels"]
+
+
+def t_job_dir(tree: Any, rng: random.Random) -> None:
+    """A cloud job_dir inside, beside or outside gs://BUCKET/NAME/, with or without a suffix."""
+    targets = tree.get("targets") if isinstance(tree, dict) else None
+    if not isinstance(targets, dict):
+        return
+    for body in list(targets.values()):
+        if isinstance(body, dict) and rng.random() < 0.7:
+            body["job_dir"] = rng.choice([
+                "gs://${bucket}/${name}", "gs://${bucket}/${name}/out", "gs://other/${name}",
+                "gs://${bucket}/${name}_x", "gs://${bucket}/job", "gs://${bucket}/${name}/../x",
+                "gs://${bucket}", "gs://${bucket}/${name}\n"])
+            if rng.random() < 0.3:
+                body["name_suffix"] = rng.choice(["counter", "timestamp", "none"])
+            if rng.random() < 0.2:
+                body["job_dir_outside_claim"] = rng.choice([True, False, "yes"])
+
+
+BUCKETS = ["ab", "a" * 64, "a." + "b" * 64, "192.168.5.4", "goog-x", "my-g00gle", "a..b",
+           "a.-b", "a-.b", "My-Bucket", "-x-", "data.example.com", "my_bucket", "bucket\n",
+           "gs://b", "x" * 223]
+
+
+def t_bucket(tree: Any, rng: random.Random) -> None:
+    targets = tree.get("targets") if isinstance(tree, dict) else None
+    if isinstance(targets, dict):
+        for body in list(targets.values()):
+            if isinstance(body, dict):
+                body["bucket"] = rng.choice(BUCKETS)
+
+
 TREE: dict[str, Callable[[Any, random.Random], None]] = {
     "paths": t_paths,
     "key-typo": t_key_typo, "type-swap": t_type_swap, "delete": t_delete, "add-key": t_add_key,
     "interpolation": t_interpolation, "share": t_share, "huge": t_huge,
-    "odd-unicode": t_odd_unicode,
+    "odd-unicode": t_odd_unicode, "nul-newline": t_nul_newline,
+    "newline-everywhere": t_newline_everywhere, "growth": t_growth,
+    "alias-targets": t_alias_targets, "job-dir": t_job_dir, "bucket": t_bucket,
 }
 
 
@@ -407,12 +519,55 @@ def mutate(rng: random.Random, bases: list[str], index: int = 0) -> Case:
         for name in rng.choices(list(TEXT), k=rng.randint(1, 3)):
             case.data = TEXT[name](case.data, rng)
             case.mutations.append(name)
-    if rng.random() < 0.2:
+    if rng.random() < 0.2 or "alias-targets" in case.mutations:
         case.target = rng.choice(["local", "cloud", "cloud-gpu", "local-distributed", "nope",
                                   "", "\u202e"])
-        case.overrides = [rng.choice(SET_KEYS) + rng.choice(["=", "=", ""])
+        case.overrides = [_set_key(rng) + rng.choice(["=", "=", ""])
                           + rng.choice(SET_VALUES) for _ in range(rng.randint(0, 3))]
+        case.name = rng.choice(NAMES)
     return case
+
+
+def _set_key(rng: random.Random) -> str:
+    roll = rng.random()
+    if roll < 0.7:
+        return rng.choice(SET_KEYS)
+    if roll < 0.85:  # a path through a target that may be shared through an alias
+        return (f"targets.{rng.choice(['local', 'cloud', 'cloud-gpu'])}."
+                + rng.choice(["region", "labels.team", "env.X", "args.0", "extends", "job_dir"]))
+    depth = rng.choice([2, 31, 32, 33, 64, 1000])
+    return ".".join(rng.choice(["targets", "cloud", "a", "0", "env"]) for _ in range(depth))
+
+
+# names that must never hold a line break (issue 9): the spec's own, per target, per label/env
+_ONE_LINE = ("name", "module", "bucket", "region", "project", "python_version", "network",
+             "service_account", "staging_prefix", "job_dir", "runtime_version", "executor_image")
+
+
+def accepted_wrongly(data: Any, path: str = "") -> str | None:
+    """What a spec that loaded should not hold: a NUL anywhere, a line break in a name or key,
+    or text grown past what interpolation may add (MAX_GROWTH over the 1 MiB file)."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if "\x00" in key or "\n" in key:
+                return f"the key {key!r} at {path or 'the top'}"
+            found = accepted_wrongly(value, f"{path}.{key}" if path else key)
+            if found:
+                return found
+            if key in _ONE_LINE and isinstance(value, str) and (
+                    "\n" in value or "\r" in value or "\x00" in value):
+                return f"{path}.{key} = {value[:80]!r}"
+    elif isinstance(data, list):
+        for i, item in enumerate(data):
+            found = accepted_wrongly(item, f"{path}[{i}]")
+            if found:
+                return found
+    elif isinstance(data, str):
+        if "\x00" in data:
+            return f"a NUL in {path} = {data[:80]!r}"
+        if len(data) > (2 << 20):
+            return f"{len(data):,} characters in {path}"
+    return None
 
 
 class Slow(BaseException):
@@ -430,9 +585,10 @@ def check(case: Case, spec: Path, alarm: bool = True) -> tuple[str, str]:
     if alarm:
         signal.setitimer(signal.ITIMER_REAL, SLOW_SECONDS)
     try:
-        load(spec, target=case.target, overrides=case.overrides, env=ENV,
-             strict_all=case.target is None)
-        return "ok", ""
+        loaded = load(spec, target=case.target, overrides=case.overrides, env=ENV,
+                      name=case.name, strict_all=case.target is None)
+        wrong = accepted_wrongly(loaded.spec.model_dump(mode="json"))
+        return ("crash", f"accepted {wrong}") if wrong else ("ok", "")
     except SpecError as exc:
         bad = [p for p in exc.problems
                if not (p.loc.file and p.loc.line >= 1 and p.loc.col >= 1)]
@@ -452,6 +608,10 @@ def check(case: Case, spec: Path, alarm: bool = True) -> tuple[str, str]:
     finally:
         if alarm:
             signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _short(overrides: list[str]) -> str:
+    return repr([o if len(o) <= 200 else o[:200] + f"...({len(o):,} chars)" for o in overrides])
 
 
 def main() -> int:
@@ -482,11 +642,13 @@ def main() -> int:
             counts[outcome] += 1
             if args.show:
                 extra = "" if case.target is None else (
-                    f" --target {case.target!r} --set {case.overrides!r}")
+                    f" --target {case.target!r} --set {_short(case.overrides)} "
+                    f"--name {case.name!r}")
                 print(f"case {index}: {outcome} in {took * 1000:.1f} ms; {case.mutations}{extra}")
             if outcome == "crash":
                 print(f"CRASH seed={args.seed} case={index} mutations={case.mutations} "
-                      f"target={case.target!r} overrides={case.overrides!r}\n"
+                      f"target={case.target!r} overrides={_short(case.overrides)} "
+                      f"name={case.name!r}\n"
                       f"  replay: python bench/fuzz_specs.py --seed {args.seed} --only {index}\n"
                       f"  {detail[:3000]}")
     total = sum(counts.values())

@@ -15,7 +15,15 @@ from pydantic import ValidationError
 
 from jobspec.checks import with_module_checked
 from jobspec.diagnostics import Problem, SpecError, did_you_mean, display_path
-from jobspec.interpolate import BUILTINS, Context, interpolate, references, substitute
+from jobspec.interpolate import (
+    BUILTINS,
+    Budget,
+    Context,
+    TooLarge,
+    interpolate,
+    references,
+    substitute,
+)
 from jobspec.located import LDict, LList, Loc, count_values, deep_merge, locate, plain
 from jobspec.secrets import EnvReads, remember_written
 from jobspec.spec import Spec
@@ -142,8 +150,8 @@ def _resolve(name: str, chain: tuple[str, ...], targets: LDict, resolved: LDict,
 
 
 def _context(root: LDict, target: str, body: Any, env: Mapping[str, str],
-             problems: list[Problem]) -> Context:
-    ctx = Context(env=env, values={"target": target})
+             problems: list[Problem], budget: Budget) -> Context:
+    ctx = Context(env=env, values={"target": target}, budget=budget)
     later = "cannot be used here: it is defined from this value"
     ctx.unavailable = {k: later for k in BUILTINS if k != "target"}
     name = root.get("name")
@@ -195,13 +203,17 @@ def _texts_of(holder: Any, texts: Mapping[Loc, str]) -> None:
 
 
 def _one_target(root: LDict, targets: LDict, target: str | None, env: Mapping[str, str],
-                base: Path, file: str, texts: Mapping[Loc, str],
+                base: Path, file: str, texts: Mapping[Loc, str], budget: Budget,
                 matrix: dict[str, str] | None = None) -> tuple[Spec | None, LDict, list[Problem]]:
     problems: list[Problem] = []
     body = targets.get(target) if target is not None else None
-    ctx = _context(root, target or "", body, env, problems) if target is not None else Context(
-        env=env, unavailable={k: "is only defined inside a target" for k in BUILTINS})
+    ctx = _context(root, target or "", body, env, problems, budget) if target is not None else (
+        Context(env=env, unavailable={k: "is only defined inside a target" for k in BUILTINS},
+                budget=budget))
     ctx.matrix = matrix
+    late = _late_name(body, target)
+    if late is not None:
+        problems.append(late)
     data = LDict(root.loc)
     for key in root:
         if key == "targets":
@@ -226,6 +238,28 @@ def _one_target(root: LDict, targets: LDict, target: str | None, env: Mapping[st
     return (spec if not problems else None), data, problems
 
 
+def _late_name(body: Any, target: str | None) -> Problem | None:
+    """With name_suffix, the name is picked at submission (NAME_N or NAME_YYYYMMDD_HHMMSS) and
+    the spec loaded again under it: a job_dir that does not say ${name} would stay in the base
+    name's folder, outside the claim of the name the job gets."""
+    if not isinstance(body, LDict) or body.get("kind") != "cloud":
+        return None
+    suffix, job_dir = body.get("name_suffix"), body.get("job_dir")
+    if suffix not in ("counter", "timestamp") or not isinstance(job_dir, str):
+        return None
+    if body.get("job_dir_outside_claim") is True:
+        return None
+    found: set[str] = set()
+    references(job_dir, found)
+    if "name" in found:
+        return None
+    final = "NAME_N" if suffix == "counter" else "NAME_YYYYMMDD_HHMMSS"
+    return Problem(body.val_locs["job_dir"], f"targets.{target}.job_dir",
+                   f"expected a job_dir that uses ${{name}}, like gs://${{bucket}}/${{name}}, got "
+                   f"{describe(job_dir)}: with name_suffix: {suffix} the job is named {final} when "
+                   f"it is submitted, and only gs://BUCKET/{final}/ is claimed for it")
+
+
 def _follows(problem: Problem, interpolation: list[Problem]) -> bool:
     """A model error about a value whose interpolation already failed repeats that error."""
     for earlier in interpolation:
@@ -243,7 +277,7 @@ _PER_TARGET_NAMES = frozenset(BUILTINS) - {"name"}
 
 def _all_at_once(root: LDict, targets: LDict, names: list[str | None], chosen: str | None,
                  env: Mapping[str, str], base: Path, texts: Mapping[Loc, str],
-                 matrix: dict[str, str] | None) -> tuple[Spec, LDict] | None:
+                 matrix: dict[str, str] | None, budget: Budget) -> tuple[Spec, LDict] | None:
     """The spec and the chosen target's tree in one model check, when nothing fails.
 
     Checking each target with its own copy of the top level (``_one_target``) is what errors
@@ -263,10 +297,13 @@ def _all_at_once(root: LDict, targets: LDict, names: list[str | None], chosen: s
     problems: list[Problem] = []
     data = LDict(root.loc)
     bodies = LDict(targets.loc)
+    trial = Budget(budget.left)  # spent only if this succeeds: else target by target spends it
     for each in names:
         assert each is not None
         body = targets.get(each)
-        ctx = _context(root, each, body, env, problems)
+        if _late_name(body, each) is not None:
+            return None
+        ctx = _context(root, each, body, env, problems, trial)
         ctx.matrix = matrix
         if each == names[0]:  # the top level once: it reads only what every context shares
             for key in root:
@@ -285,6 +322,7 @@ def _all_at_once(root: LDict, targets: LDict, names: list[str | None], chosen: s
         spec = Spec.model_validate(plain(data), context={"base": str(base)})
     except ValidationError:
         return None
+    budget.left = trial.left
     assert chosen is not None
     tree = LDict(data.loc)  # what _one_target gives for the chosen target
     for key in data:
@@ -300,15 +338,32 @@ def _all_at_once(root: LDict, targets: LDict, names: list[str | None], chosen: s
 def assemble(root: LDict, targets: LDict, names: list[str | None], chosen: str | None,
               env: Mapping[str, str], path: Path, sources: dict[str, str],
               texts: Mapping[Loc, str], strict_all: bool, problems: list[Problem],
-              matrix: dict[str, str] | None) -> Loaded | None:
+              matrix: dict[str, str] | None, budget: Budget | None = None) -> Loaded | None:
     """One validated spec (one matrix member): the chosen target strictly, the others kept when
-    they load cleanly (or strictly too, for `validate`)."""
+    they load cleanly (or strictly too, for `validate`). ``budget``: what interpolation may still
+    add, shared by the members of one load."""
+    budget = budget or Budget()
+    seen = set(problems)
+    nuls = nul_problems(root, sources)
+    problems += [p for p in nuls if p not in seen]
+    try:
+        return _assemble(root, targets, names, chosen, env, path, sources, texts, strict_all,
+                         problems, matrix, budget, {p.path for p in nuls})
+    except TooLarge as exc:
+        raise SpecError(problems + [exc.problem], sources) from None
+
+
+def _assemble(root: LDict, targets: LDict, names: list[str | None], chosen: str | None,
+              env: Mapping[str, str], path: Path, sources: dict[str, str],
+              texts: Mapping[Loc, str], strict_all: bool, problems: list[Problem],
+              matrix: dict[str, str] | None, budget: Budget, said: set[str]) -> Loaded | None:
+    """``said``: paths already reported (a NUL), whose model errors would repeat them."""
     resolved = path.resolve()
     base = resolved.parent
     reads = EnvReads(env)  # which variables were read: their values may be secrets
     env = reads
     remember_written(root, targets)  # errors below may show a line holding a secret
-    at_once = _all_at_once(root, targets, names, chosen, env, base, texts, matrix)
+    at_once = _all_at_once(root, targets, names, chosen, env, base, texts, matrix, budget)
     if at_once is not None:
         return with_module_checked(Loaded(resolved, at_once[0], chosen, at_once[1], sources,
                                           matrix=matrix, env_read=frozenset(reads.names)),
@@ -318,11 +373,11 @@ def assemble(root: LDict, targets: LDict, names: list[str | None], chosen: str |
     trees: dict[str | None, LDict] = {}
     for each in names:
         spec, trees[each], found = _one_target(root, targets, each, env, base, file, texts,
-                                               matrix)
+                                               budget, matrix)
         specs[each] = spec
         if strict_all or each == chosen:
             seen = set(problems)  # a set: thousands of problems must not cost millions of steps
-            problems += [p for p in found if p not in seen]
+            problems += [p for p in found if p not in seen and p.path not in said]
     main = specs.get(chosen)
     if main is None:
         return None
@@ -331,6 +386,44 @@ def assemble(root: LDict, targets: LDict, names: list[str | None], chosen: str |
     return with_module_checked(Loaded(resolved, spec, chosen, trees[chosen], sources,
                                       matrix=matrix, env_read=frozenset(reads.names)),
                                problems)
+
+
+def nul_problems(root: LDict, sources: Mapping[str, str]) -> list[Problem]:
+    """Every key and text value holding a NUL: no argument, path, name or environment value
+    can (the OS ends a C string there). YAML reads a NUL only from an escape in a quoted string
+    (a raw one is refused by the reader) or from a --set or --name, so the walk runs only when
+    a source holds a backslash or a NUL."""
+    if not any("\\" in text or "\x00" in text for text in sources.values()):
+        return []
+    found: list[Problem] = []
+    _find_nul(root, (), found)
+    return found
+
+
+def _find_nul(node: Any, path: tuple[str | int, ...], found: list[Problem]) -> None:
+    if isinstance(node, LDict):
+        for key, value in node.items():
+            here = (*path, key)
+            if "\x00" in key:
+                found.append(Problem(node.key_locs[key], dotted(here),
+                                     "expected a key without NUL characters, got "
+                                     + describe(key)))
+            if isinstance(value, str):
+                if "\x00" in value:
+                    found.append(Problem(node.val_locs[key], dotted(here),
+                                         f"expected text without NUL characters, got "
+                                         f"{describe(value)}"))
+            else:
+                _find_nul(value, here, found)
+    elif isinstance(node, LList):
+        for i, value in enumerate(node):
+            if isinstance(value, str):
+                if "\x00" in value:
+                    found.append(Problem(node.item_locs[i], dotted((*path, i)),
+                                         f"expected text without NUL characters, got "
+                                         f"{describe(value)}"))
+            else:
+                _find_nul(value, (*path, i), found)
 
 
 def rebase_package_path(base: LDict, base_dir: Path, spec_dir: Path) -> None:

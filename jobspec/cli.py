@@ -226,10 +226,9 @@ def _find(name: str, target: str | None, spec: str | None, bucket: str | None
           ) -> tuple[str, str | None, str | None, str | None]:
     """(kind, target, spec, bucket) for a command about job NAME. With --target, that target,
     as always; with only --bucket, that bucket; with neither, wherever the job is."""
-    if not name or name.startswith(".") or any(c in name for c in "/\\\0"):
-        # NAME becomes a folder of .jobspec/runs/ and of the bucket: never a path elsewhere
-        raise UsageError(f"{name!r} is not a job name: a job name is letters, digits and "
-                         "underscores, starting with a letter")
+    from jobspec.records import job_name
+
+    job_name(name)  # NAME becomes a folder of .jobspec/runs/ and of the bucket: never a path
     if target is not None:
         return _kind(target, spec), target, spec, bucket
     if bucket is not None:
@@ -355,7 +354,7 @@ def runtimes() -> None:
     """List runtime versions and prebuilt images, with their status today."""
     from datetime import date
 
-    from jobspec.runtimes import format_table
+    from jobspec.runtimes_table import format_table
 
     click.echo(format_table(date.today()))
 

@@ -124,7 +124,7 @@ def name_reason(rel: str) -> str | None:
         return "shell history"
     if name.startswith("kubeconfig"):
         return "kubeconfig (cluster credentials)"
-    if _SSH_KEY.match(name) and not name.endswith((".pub", ".py")):
+    if _SSH_KEY.fullmatch(name) and not name.endswith((".pub", ".py")):
         return "SSH private key"
     return None
 
@@ -220,7 +220,7 @@ def explain(found: Sequence[Finding], parent: Path) -> tuple[str, str]:
     advice += [f"take the secret out of {parent / f.path}" for f in found if f.remedy == "edit"]
     allowable = [f.path for f in found if f.allowable]
     if allowable:
-        listed = ", ".join(p if _PLAIN_PATH.match(p) else json.dumps(p) for p in allowable)
+        listed = ", ".join(p if _PLAIN_PATH.fullmatch(p) else json.dumps(p) for p in allowable)
         advice += [
             "or, if a file must ship, allow it by its exact path in the spec:",
             "    trainer:",

@@ -10,9 +10,10 @@ command runs it directly when none of that has changed:
 - today's date (runtime drift warnings depend on it);
 - the bytes of the spec and of every file it extends;
 - the values of the environment variables the spec reads, and of those the loader itself
-  reads (JOBSPEC_EXTENDS_ALLOW, GOOGLE_CLOUD_PROJECT, CLOUDSDK_CORE_PROJECT);
+  reads (JOBSPEC_EXTENDS_ALLOW, GOOGLE_CLOUD_PROJECT, CLOUDSDK_CORE_PROJECT, PATH);
 - the package tree's listing (names, sizes, mtimes; bytecode caches left out);
-- the folders on sys.path (an installed or removed TensorFlow changes the plan).
+- the folders on sys.path, and the trainer's interpreter with its site-packages folders (its
+  Python and TensorFlow versions change the plan).
 
 Anything else (another command, an isolated run, a cloud target, a matrix, a secret that does
 not come from the environment) takes the ordinary path. A cached plan holds no secret value:
@@ -36,7 +37,8 @@ from jobspec import __version__
 
 _VALUED = ("--target", "-t", "--set", "--name", "--parallel")
 _FLAGS = ("--isolated", "--detach", "--reclaim", "--cancel-on-interrupt")
-LOADER_ENV = ("JOBSPEC_EXTENDS_ALLOW", "GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT")
+# read by the loader and the planner besides what the spec reads (PATH: which `python` runs)
+LOADER_ENV = ("JOBSPEC_EXTENDS_ALLOW", "GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT", "PATH")
 MAX_ENTRY = 64 << 20
 
 
@@ -134,6 +136,22 @@ def _site() -> dict[str, int]:
     return found
 
 
+def _interpreter(python: str) -> dict[str, int]:
+    """mtimes of the trainer's interpreter and of its site-packages folders (venv and
+    prefix layouts: BIN/../lib/pythonX.Y/site-packages)."""
+    import glob
+
+    found = {}
+    prefix = os.path.dirname(os.path.dirname(python))
+    for path in [python, *sorted(glob.glob(os.path.join(glob.escape(prefix), "lib",
+                                                        "python*", "site-packages")))]:
+        try:
+            found[path] = os.stat(path).st_mtime_ns
+        except OSError:
+            found[path] = -1
+    return found
+
+
 def _files(loaded: Any) -> dict[str, str] | None:
     """Absolute path → sha256 of the spec and of every file it extends."""
     found = {}
@@ -172,6 +190,7 @@ def store(argv: Sequence[str], request: Any, loaded: Any, made: Any) -> None:
              "env": names,
              "env_digest": _env_digest(names, os.environ),
              "package": [made.package_path, listing(made.package_path)], "site": _site(),
+             "python": [made.python, _interpreter(made.python)],
              "plan": text}
     try:
         path = _entry_path(spec, argv)
@@ -205,6 +224,9 @@ def lookup(argv: Sequence[str]) -> Any:
             return None
         folder, digest = entry["package"]
         if listing(folder) != digest or _site() != entry["site"]:
+            return None
+        python, seen = entry["python"]
+        if _interpreter(python) != seen:
             return None
         from jobspec.plandata import LocalPlan, load_plan
 

@@ -7,8 +7,12 @@ google.auth.default(); anonymous credentials only when every endpoint in use is 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import socket
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,7 +20,43 @@ from urllib.parse import urlparse
 
 from jobspec.errors import CloudError
 
-HTTP_TIMEOUT = 60.0
+HTTP_TIMEOUT = 30.0  # s: connect, each read, and the whole answer of one HTTP request
+STORAGE_DEADLINE = 60.0  # s: google-cloud-storage's retries of one call stop after this
+MAX_PAGES = 1000  # a listing that goes on longer than this is the service misbehaving
+
+
+def _seconds(variable: str, default: float) -> float:
+    """A duration from the environment (tests shorten them), else the default."""
+    try:
+        value = float(os.environ.get(variable, ""))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
+def http_timeout() -> float:
+    return _seconds("JOBSPEC_HTTP_TIMEOUT", HTTP_TIMEOUT)
+
+
+def operation_deadline() -> float:
+    """A REST call with its retries starts no new attempt after this (90 s by default)."""
+    return 3 * http_timeout()
+
+
+def storage_deadline() -> float:
+    return _seconds("JOBSPEC_STORAGE_DEADLINE", STORAGE_DEADLINE)
+
+
+def max_pages() -> int:
+    return int(_seconds("JOBSPEC_MAX_PAGES", MAX_PAGES))
+
+
+class DeadlineExceeded(TimeoutError):
+    """An answer that did not complete in time: a silent server, or one trickling bytes."""
+
+
+class BadAnswer(ValueError):
+    """A 2xx answer that is not what the API promises (not JSON, the wrong shape)."""
 
 
 def logging_endpoint(env: Mapping[str, str]) -> str:
@@ -65,7 +105,8 @@ class Clients:
         if self._storage is None:
             from google.cloud import storage
 
-            self._storage = storage.Client(project=self.project, credentials=self.credentials)
+            self._storage = storage.Client(project=self.project, credentials=self.credentials,
+                                           _http=_deadline_session(self.credentials))
         return self._storage
 
     @property
@@ -83,6 +124,111 @@ class Clients:
         return self._logging
 
 
+_watch = threading.local()  # the deadline of the request this thread is making
+
+
+def _deadline_session(credentials: Any) -> Any:
+    """An AuthorizedSession whose every request ends within http_timeout(), answer included.
+
+    requests' timeout bounds the connect and each read, not the whole answer: a server that
+    sends a byte every few seconds (of its head or of its body) keeps a read going forever. So
+    when a connection starts waiting for the answer, a watchdog is armed on its socket and
+    shuts it down once the request's time is up; the body is read here, under it. Every answer
+    is therefore read in full before the caller sees it (jobspec only downloads small records).
+    """
+    from google.auth.transport.requests import AuthorizedSession
+
+    class DeadlineSession(AuthorizedSession):
+        def __init__(self, credentials: Any) -> None:
+            super().__init__(credentials)  # type: ignore[no-untyped-call]
+            for adapter in self.adapters.values():
+                pools = getattr(adapter, "poolmanager", None)
+                if pools is not None:
+                    pools.pool_classes_by_scheme = _watched_pools()
+
+        def request(  # type: ignore[override]
+                self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            limit = http_timeout()
+            kwargs["timeout"] = (limit, limit)
+            kwargs["stream"] = True
+            outer = getattr(_watch, "state", None)  # a nested request (a 401's retry)
+            state = _watch.state = _Watchdog(time.monotonic() + limit)
+            try:
+                answer = super().request(  # type: ignore[no-untyped-call]
+                    method, url, *args, **kwargs)
+                answer.content  # noqa: B018 - read the whole body now, under the watchdog
+            except Exception:
+                if state.expired.is_set():
+                    raise DeadlineExceeded(_too_slow(method, url, limit)) from None
+                raise
+            finally:
+                state.disarm()
+                _watch.state = outer
+            if state.expired.is_set():
+                answer.close()
+                raise DeadlineExceeded(_too_slow(method, url, limit))
+            return answer
+
+    return DeadlineSession(credentials)
+
+
+class _Watchdog:
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.expired = threading.Event()
+        self.timers: list[threading.Timer] = []
+
+    def arm(self, sock: Any) -> None:
+        def expire() -> None:
+            self.expired.set()
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+        timer = threading.Timer(max(0.0, self.deadline - time.monotonic()), expire)
+        timer.daemon = True
+        self.timers.append(timer)
+        timer.start()
+
+    def disarm(self) -> None:
+        for timer in self.timers:
+            timer.cancel()
+
+
+@functools.cache
+def _watched_pools() -> dict[str, Any]:
+    """urllib3's pools, whose connections arm the thread's watchdog when they start waiting
+    for an answer (the head, then the body, are read from then on)."""
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    def getresponse(connection: Any, base: Any) -> Any:
+        state = getattr(_watch, "state", None)
+        if state is not None and connection.sock is not None:
+            state.arm(connection.sock)
+        return base.getresponse(connection)
+
+    class Watched(HTTPConnection):
+        def getresponse(self) -> Any:
+            return getresponse(self, HTTPConnection)
+
+    class WatchedTls(HTTPSConnection):
+        def getresponse(self) -> Any:
+            return getresponse(self, HTTPSConnection)
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = Watched
+
+    class TlsPool(HTTPSConnectionPool):
+        ConnectionCls = WatchedTls
+
+    return {"http": Pool, "https": TlsPool}
+
+
+def _too_slow(method: str, url: str, limit: float) -> str:
+    path = urlparse(url).path
+    return f"{method} {path}: no complete answer within {limit:g} s"
+
+
 class _SessionHttp:
     """The httplib2 interface googleapiclient expects, over a requests session.
 
@@ -90,22 +236,19 @@ class _SessionHttp:
     stale keep-alive connection it does so whatever RETRIES says), and the caller never learns
     of it: for customJobs.create, which takes no request id, that can make a second job.
     requests (urllib3) never re-sends after a request went out, so jobspec alone decides, after
-    looking the submission up.
+    looking the submission up. Each request ends within http_timeout() (_deadline_session).
     """
 
     def __init__(self, credentials: Any) -> None:
-        from google.auth.transport.requests import AuthorizedSession
-
-        self.session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
+        self.session = _deadline_session(credentials)
 
     def request(self, uri: str, method: str = "GET", body: Any = None,
                 headers: Mapping[str, str] | None = None, redirections: int = 5,
                 connection_type: Any = None) -> tuple[Any, bytes]:
         import httplib2
 
-        answer = self.session.request(  # type: ignore[no-untyped-call]
-            method, uri, data=body, headers=dict(headers or {}),
-                                      timeout=HTTP_TIMEOUT, allow_redirects=redirections > 0)
+        answer = self.session.request(method, uri, data=body, headers=dict(headers or {}),
+                                      allow_redirects=redirections > 0)
         info = {k.lower(): v for k, v in answer.headers.items()}
         info["status"] = str(answer.status_code)
         response = httplib2.Response(info)
@@ -113,7 +256,7 @@ class _SessionHttp:
         return response, answer.content
 
     def close(self) -> None:
-        self.session.close()  # type: ignore[no-untyped-call]
+        self.session.close()
 
 
 # The resources jobspec calls. Building a client makes a method object for every method of
@@ -220,13 +363,21 @@ def classify(exc: BaseException) -> Failure | None:
         message = _storage_message(exc.code, getattr(exc, "response", None),
                                    str(exc.message or exc))
         return Failure(code, message, bool(code and code >= 500), retry)
-    if isinstance(exc, core.RetryError):  # google-cloud-storage retried for 120 s, gave up
+    if isinstance(exc, core.RetryError):  # google-cloud-storage retried until storage_deadline
         return _gave_up(exc.cause)
+    if isinstance(exc, DeadlineExceeded):
+        return Failure(None, str(exc), True, True)
+    if isinstance(exc, BadAnswer):  # a 2xx answer: the request may well have been acted on
+        return Failure(None, str(exc), True, False)
     if isinstance(exc, (ConnectionError, socket.timeout, TimeoutError)):
         return Failure(None, f"connection failed: {exc}", True, True)
     import httplib2
     import requests
 
+    if isinstance(exc, requests.exceptions.JSONDecodeError):  # google-cloud-storage's .json()
+        return Failure(None, f"the answer is not JSON ({exc})", True, False)
+    if isinstance(exc, requests.exceptions.Timeout):
+        return Failure(None, f"no answer within {http_timeout():g} s ({exc})", True, True)
     if isinstance(exc, (httplib2.HttpLib2Error, requests.exceptions.RequestException)):
         return Failure(None, f"connection failed: {exc}", True, True)
     if isinstance(exc, OSError) and exc.errno is not None:
@@ -256,6 +407,12 @@ def _storage_message(code: Any, response: Any, fallback: str) -> str:
 
 
 def _gave_up(cause: BaseException | None) -> Failure:
+    status, detail = _storage_failure(cause)
+    return Failure(status, f"gave up after retrying for {storage_deadline():g} s: {detail}",
+                   True, False)
+
+
+def _storage_failure(cause: BaseException | None) -> tuple[int | None, str]:
     inner = classify(cause) if cause is not None else None
     response = getattr(cause, "response", None)
     status = inner.status if inner else getattr(response, "status_code", None)
@@ -265,8 +422,32 @@ def _gave_up(cause: BaseException | None) -> Failure:
         detail = _storage_message(status, response, f"HTTP {status}")
     else:
         detail = str(cause)
-    return Failure(status if isinstance(status, int) else None,
-                   f"gave up after retrying: {detail}", True, False)
+    return (status if isinstance(status, int) else None), detail
+
+
+def storage_retry(what: str) -> Any:
+    """google-cloud-storage's own retry policy (429, 5xx, resets, timeouts), stopped after
+    storage_deadline() instead of 120 s, and saying so on the first retry rather than waiting
+    in silence."""
+    import sys
+
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    told: list[bool] = []
+
+    def on_error(exc: BaseException) -> None:
+        if not told:
+            told.append(True)
+            detail = _storage_failure(exc)[1]
+            print(f"jobspec: {what}: {detail}; retrying for up to {storage_deadline():g} s",
+                  file=sys.stderr, flush=True)
+
+    from google.cloud.storage.retry import _should_retry
+
+    policy = DEFAULT_RETRY.with_timeout(storage_deadline()).with_predicate(
+        lambda exc: isinstance(exc, DeadlineExceeded) or _should_retry(exc))
+    policy._on_error = on_error  # Retry has no with_on_error()
+    return policy
 
 
 def status_of(exc: BaseException) -> int | None:
@@ -275,7 +456,8 @@ def status_of(exc: BaseException) -> int | None:
 
     if isinstance(exc, core.GoogleAPICallError) and isinstance(exc.code, int):
         return exc.code
-    return None
+    status = getattr(getattr(exc, "response", None), "status_code", None)  # a media download
+    return status if isinstance(status, int) else None
 
 
 def storage_errors() -> tuple[type[BaseException], ...]:
@@ -285,14 +467,15 @@ def storage_errors() -> tuple[type[BaseException], ...]:
     from google.auth import exceptions as auth
 
     return (core.GoogleAPICallError, core.RetryError, auth.GoogleAuthError,
-            requests.exceptions.RequestException, ConnectionError, TimeoutError)
+            requests.exceptions.RequestException, ConnectionError, TimeoutError, BadAnswer)
 
 
 def api_errors() -> tuple[type[BaseException], ...]:
     """Exceptions a discovery (REST) call may raise for reasons outside jobspec."""
     import httplib2
+    import requests
     from google.auth import exceptions as auth
     from googleapiclient.errors import HttpError
 
     return (HttpError, httplib2.HttpLib2Error, auth.GoogleAuthError, ConnectionError,
-            TimeoutError, OSError)
+            TimeoutError, OSError, requests.exceptions.RequestException, BadAnswer)

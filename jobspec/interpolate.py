@@ -11,8 +11,28 @@ from jobspec.diagnostics import Problem
 from jobspec.located import LDict, LList, Loc
 
 _REF = re.compile(r"\$(\$|\{([^}]*)\}|\{)")
-_EXPR = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)?)(?::-(.*))?$", re.S)
+# fullmatch, as every validating pattern: `$` would also match before a trailing newline
+_EXPR = re.compile(r"([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)?)(?::-(.*))?", re.S)
 BUILTINS = ("name", "target", "project", "region", "bucket")
+# What interpolation may add to one spec, over all its targets and matrix members: a reference
+# to a big variable, repeated (or ${bucket} built from ${name} built from ${BIG}...), must fail
+# at its line before it builds a huge text, not after.
+MAX_GROWTH = 1 << 20
+
+
+class Budget:
+    """The characters interpolation may still add; shared by every context of one load."""
+
+    def __init__(self, left: int = MAX_GROWTH) -> None:
+        self.left = left
+
+
+class TooLarge(Exception):
+    """Interpolation ran out of budget: the load stops here (assemble.py reports it)."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
 
 
 @dataclass
@@ -22,6 +42,7 @@ class Context:
     # builtins that exist but cannot be used here, with the reason
     unavailable: dict[str, str] = field(default_factory=dict)
     matrix: dict[str, str] | None = None
+    budget: Budget = field(default_factory=Budget)
 
 
 def substitute(text: str, ctx: Context, loc: Loc, path: str, problems: list[Problem]) -> str:
@@ -39,14 +60,24 @@ def substitute(text: str, ctx: Context, loc: Loc, path: str, problems: list[Prob
             problems.append(Problem(loc, path, "unterminated '${' (write '$$' for a literal '$')"))
             return text
         expr = match.group(2)
-        parsed = _EXPR.match(expr)
+        parsed = _EXPR.fullmatch(expr)
         if parsed is None:
-            problems.append(Problem(loc, path, f"'${{{expr}}}' is not a valid reference: use "
+            shown = "${" + expr + "}"  # escaped when it holds a line break or NUL
+            shown = f"'{shown}'" if shown.isprintable() else repr(shown)
+            problems.append(Problem(loc, path, f"{shown} is not a valid reference: use "
                                     "${name}, ${VAR} or ${VAR:-default}"))
             continue
         var, default = parsed.group(1), parsed.group(2)
         value = _lookup(var, default, ctx, loc, path, problems)
-        out.append(value if value is not None else match.group(0))
+        if value is None:
+            out.append(match.group(0))
+            continue
+        ctx.budget.left -= len(value) - len(match.group(0))
+        if ctx.budget.left < 0:
+            raise TooLarge(Problem(loc, path, f"interpolation makes the spec more than "
+                                   f"{MAX_GROWTH:,} characters larger (here '${{{var}}}' adds "
+                                   f"{len(value):,}); a job file never needs that much"))
+        out.append(value)
     out.append(text[pos:])
     return "".join(out)
 
@@ -74,6 +105,10 @@ def _lookup(var: str, default: str | None, ctx: Context, loc: Loc, path: str,
         problems.append(Problem(loc, path, f"'${{{var}}}' {ctx.unavailable[var]}"))
         return None
     value = ctx.env.get(var)
+    if value is not None and "\x00" in value:
+        problems.append(Problem(loc, path, f"environment variable {var} holds a NUL character, "
+                                "which no argument, path or name can"))
+        return None
     if value:  # shell semantics: ${VAR:-x} also replaces an empty value
         return value
     if default is not None:
@@ -93,7 +128,7 @@ def references(value: Any, found: set[str]) -> None:
             for match in _REF.finditer(value):
                 expr = match.group(2)
                 if expr is not None:
-                    parsed = _EXPR.match(expr)
+                    parsed = _EXPR.fullmatch(expr)
                     found.add(parsed.group(1) if parsed is not None else expr)
     elif isinstance(value, dict):
         for item in value.values():

@@ -1,81 +1,186 @@
-"""Isolated local runs: the cloud's sdist, pip-installed into a cached venv, run from an empty
-folder. A file left out of the package, or a dependency left out of `requirements`, fails here
-the way it would fail in the cloud.
+"""Isolated local runs: the cloud's sdist, pip-installed with its requirements from the package
+index into a clean venv, run from an empty folder. A file left out of the package, or a
+dependency left out of `requirements`, fails here the way it would fail in the cloud.
+
+The venv sees nothing of the host's site-packages (nor jobspec's): only the standard library,
+the package and what pip resolved for it. pip reads the user's own settings (PIP_INDEX_URL,
+PIP_EXTRA_INDEX_URL, pip.conf), as any `pip install` would.
+
+Venvs are cached under .jobspec/venvs/<key>, one per package hash and interpreter. Each is
+built in a staging folder `.<key>-XXXX` that its builder holds locked (flock) while it works;
+a staging folder whose lock nobody holds is what a killed build left, and the next isolated
+run removes it. A venv appears under its key only once complete (a rename), and is used only
+with its `.jobspec-ready` marker.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import shutil
-import site
 import subprocess
 import sys
 import tempfile
+import time
+from importlib import metadata
 from pathlib import Path
+from typing import IO
 
 from jobspec.errors import JobFailed, UsageError
 from jobspec.package import write
 from jobspec.plan import LocalPlan
 from jobspec.records import Run
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; stale staging folders stay (they are never used)
+    fcntl = None  # type: ignore[assignment]
+
+READY = ".jobspec-ready"
+LOCK = ".building"
+# A staging folder with no lock file yet is being set up, unless it is older than this.
+_SETUP_GRACE = 60.0
+
 
 def _venv_python(venv: Path) -> Path:
     return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def _run(argv: list[str], what: str) -> None:
+def _output(argv: list[str], what: str) -> subprocess.CompletedProcess[str]:
     try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     except OSError as exc:
         raise UsageError(f"{what}: cannot start {argv[0]}: {exc.strerror}") from None
-    if done.returncode != 0:
-        output = (done.stdout + done.stderr).strip().splitlines()
-        tail = "\n".join(output[-15:])
-        raise JobFailed(f"{what} failed (exit {done.returncode}), as it would in the cloud:\n"
-                        f"{tail}")
+
+
+def _tail(done: subprocess.CompletedProcess[str]) -> str:
+    return "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
+
+
+def _interpreter(python: str) -> str:
+    """The interpreter behind `python` (a pyenv shim or a PATH name can change what it runs):
+    its real executable and full version, part of the cache key."""
+    probe = "import sys; print(sys.executable); print(sys.version)"
+    done = _output([python, "-c", probe], "asking the trainer's interpreter what it is")
+    if done.returncode != 0 or len(done.stdout.splitlines()) < 2:
+        tail = _tail(done)
+        raise UsageError(f"{python} did not answer as a Python interpreter "
+                         f"(exit {done.returncode})" + (f":\n{tail}" if tail else ""))
+    return done.stdout
+
+
+def _host_pip() -> bool:
+    """True when jobspec's own pip can install into another interpreter (`pip --python`, pip
+    22.3+): the venv then needs no pip of its own, which saves seconds on its first build."""
+    if importlib.util.find_spec("pip") is None:
+        return False
+    try:
+        major, minor = (int(x) for x in metadata.version("pip").split(".")[:2])
+    except (metadata.PackageNotFoundError, ValueError):
+        return False
+    return (major, minor) >= (22, 3)
+
+
+def sweep(cache: Path) -> list[Path]:
+    """Remove the staging folders of builds whose builder is gone; the ones removed."""
+    removed: list[Path] = []
+    if fcntl is None or not cache.is_dir():
+        return removed
+    for entry in cache.iterdir():
+        if not entry.name.startswith(".") or not entry.is_dir():
+            continue
+        try:
+            handle = open(entry / LOCK)  # noqa: SIM115 (held across the removal)
+        except FileNotFoundError:
+            try:
+                stale = time.time() - entry.stat().st_mtime > _SETUP_GRACE
+            except OSError:
+                continue
+            if stale:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed.append(entry)
+            continue
+        except OSError:
+            continue
+        with handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # its builder is at work
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def _lock(staging: Path) -> IO[str] | None:
+    if fcntl is None:
+        return None
+    handle = open(staging / LOCK, "w")  # noqa: SIM115 (held until the build ends)
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def _discard(venv: Path) -> None:
+    """Move an unusable venv out of the way (renamed first: no one can start using it)."""
+    trash = venv.with_name(f".{venv.name}-discarded-{os.getpid()}")
+    try:
+        os.replace(venv, trash)
+    except OSError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def venv_for(plan: LocalPlan, cache: Path) -> Path:
-    """A venv with the package installed, made once per package hash and interpreter."""
+    """A venv with the package and its requirements installed, made once per package hash and
+    interpreter."""
     assert plan.package is not None
-    key = hashlib.sha256(f"{plan.package.sha256}\0{plan.python}".encode()).hexdigest()[:24]
+    sweep(cache)
+    identity = _interpreter(plan.python)
+    key = hashlib.sha256(f"{plan.package.sha256}\0{identity}".encode()).hexdigest()[:24]
     venv = cache / key
-    if _venv_python(venv).exists() and (venv / ".jobspec-ready").exists():
+    if (venv / READY).exists() and _venv_python(venv).exists():
         return venv
+    if venv.exists():
+        _discard(venv)  # half-made by an older jobspec, or its interpreter is gone
     cache.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache))
+    lock = _lock(staging)
     try:
+        print(f"jobspec: installing {plan.package.filename} and its requirements into a new "
+              "isolated venv (kept for the next runs of this package)", file=sys.stderr,
+              flush=True)
         build = staging / "venv"
-        # --system-site-packages: host frameworks (TensorFlow, numpy) stay visible, as they are
-        # in the prebuilt cloud images; pip comes from the host interpreter, not the venv.
-        _run([plan.python, "-m", "venv", "--system-site-packages", "--without-pip", str(build)],
-             "creating the isolated venv")
-        _expose_host_site(build)
+        host_pip = _host_pip()
+        made = _output([plan.python, "-m", "venv", *(["--without-pip"] if host_pip else []),
+                        str(build)], "creating the isolated venv")
+        if made.returncode != 0:
+            raise UsageError(f"{plan.python} could not create a venv (exit {made.returncode}):"
+                             f"\n{_tail(made)}",
+                             hint="isolated runs need the interpreter's `venv` module "
+                             "(on Debian and Ubuntu: the python3-venv package)")
         sdist = write(plan.package, staging)
-        _run([sys.executable, "-m", "pip", "--python", str(_venv_python(build)), "install",
-              "--no-index", "--no-build-isolation", "--disable-pip-version-check",
-              "--no-input", "--quiet", str(sdist)],
-             f"installing {plan.package.filename} into the isolated venv")
-        (build / ".jobspec-ready").write_text(plan.package.sha256 + "\n", encoding="utf-8")
+        pip = ([sys.executable, "-m", "pip", "--python", str(_venv_python(build))] if host_pip
+               else [str(_venv_python(build)), "-m", "pip"])
+        what = f"installing {plan.package.filename} into the isolated venv"
+        done = _output([*pip, "install", "--disable-pip-version-check", "--no-input",
+                        "--quiet", str(sdist)], what)
+        if done.returncode != 0:
+            raise JobFailed(f"{what} failed (exit {done.returncode}), as it would in the cloud:"
+                            f"\n{_tail(done)}")
+        (build / READY).write_text(plan.package.sha256 + "\n", encoding="utf-8")
         try:
             os.replace(build, venv)
         except OSError:  # another run made it first: theirs is as good as ours
-            if not (venv / ".jobspec-ready").exists():
+            if not (venv / READY).exists():
                 raise
         return venv
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def _expose_host_site(venv: Path) -> None:
-    """When jobspec itself runs in a venv, --system-site-packages reaches the base Python only;
-    a .pth file adds this interpreter's site-packages after the venv's own."""
-    probe = "import sysconfig; print(sysconfig.get_paths()['purelib'])"
-    purelib = subprocess.run([str(_venv_python(venv)), "-c", probe],
-                             capture_output=True, text=True, check=True).stdout.strip()
-    host = [p for p in site.getsitepackages() if Path(p).is_dir()]
-    Path(purelib, "_jobspec_host_site.pth").write_text("\n".join(host) + "\n", encoding="utf-8")
+        if lock is not None:
+            lock.close()
 
 
 def prepare(plan: LocalPlan, run: Run) -> tuple[str, str]:

@@ -32,6 +32,7 @@ from jobspec.diagnostics import (
 )
 from jobspec.errors import UsageError
 from jobspec.fileread import Refused, read_regular
+from jobspec.interpolate import Budget
 from jobspec.located import LDict, LList, Loc, count_values, deep_merge, plain
 from jobspec.matrix import combinations, member_name
 from jobspec.spec import Spec
@@ -470,6 +471,10 @@ def _parse_file(path: Path, file: str, texts: dict[Loc, str]) -> tuple[Any, str]
     return root, text
 
 
+MAX_SET_LENGTH = 1 << 16  # one --set, key and value: a command line, not a file
+MAX_SET_DEPTH = 32  # keys in a --set path; the file itself nests at most MAX_DEPTH
+
+
 def apply_set(root: LDict, assignment: str, texts: dict[Loc, str] | None = None) -> list[Problem]:
     """``--set targets.cloud.region=europe-west1``: the value is read as one safe YAML scalar."""
     label = f"--set {assignment}"
@@ -477,13 +482,25 @@ def apply_set(root: LDict, assignment: str, texts: dict[Loc, str] | None = None)
     key, sep, raw = assignment.partition("=")
     if not sep or not key.strip():
         return [Problem(Loc(label, 1, start), "", "expected KEY.PATH=VALUE")]
+    if len(assignment) > MAX_SET_LENGTH:
+        return [Problem(Loc(label, 1, start), "", f"expected at most {MAX_SET_LENGTH:,} "
+                        f"characters in one --set, got {len(assignment):,}")]
+    parts = key.split(".")
+    if len(parts) > MAX_SET_DEPTH:
+        return [Problem(Loc(label, 1, start), key[:200], f"expected at most {MAX_SET_DEPTH} keys "
+                        f"in a --set path, got {len(parts):,}")]
+    if parts == ["extends"]:
+        # the base file is read and merged before overrides apply: setting it would change
+        # nothing while looking as if it did
+        return [Problem(Loc(label, 1, start), key, "the top-level extends cannot be set on the "
+                        "command line: it names the base file, which is merged before --set "
+                        "applies; edit the spec's extends instead")]
     loc = Loc(label, 1, start + len(key) + 1)
     try:
         value = parse_value(raw, label, loc.col, texts)
     except SpecError as exc:
         return exc.problems
     node: Any = root
-    parts = key.split(".")
     for i, part in enumerate(parts):
         here = Loc(label, 1, start + len(".".join(parts[:i])) + (1 if i else 0))
         if not part:
@@ -503,8 +520,12 @@ def apply_set(root: LDict, assignment: str, texts: dict[Loc, str] | None = None)
         elif isinstance(node, LDict):
             if not isinstance(node.get(part), (LDict, LList)):
                 node.put(part, LDict(here), here, here)
+            else:  # copy on write: a YAML alias or merge key may share it with other places
+                node[part] = node[part].clone()
             node = node[part]
         elif isinstance(node, LList) and part.isdigit() and int(part) < len(node):
+            if isinstance(node[int(part)], (LDict, LList)):  # copy on write, as above
+                node[int(part)] = node[int(part)].clone()
             node = node[int(part)]
         else:
             return [Problem(here, key, f"cannot set {part!r}: its parent is not a mapping")]
@@ -553,9 +574,10 @@ def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str
     names: list[str | None] = (list(targets) if isinstance(raw_targets, LDict) and targets
                                else [None])
     chosen = target if target in names else names[0]  # targets not a mapping: say why
+    budget = Budget()  # what interpolation may add, over every target and member
     if not combos:
         loaded = assemble(root, targets, names, chosen, env, path, sources, texts, strict_all,
-                           problems, None)
+                           problems, None, budget)
         if problems or loaded is None:
             raise SpecError(problems, sources)
         return loaded
@@ -568,7 +590,7 @@ def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str
         if isinstance(group, str):
             member_root.copy_entry(root, "name", member_name(group, index), use=True)
         member = assemble(member_root, targets, names, chosen, env, path, sources, texts,
-                           strict_all, problems, combo)
+                           strict_all, problems, combo, budget)
         if member is not None:
             members.append(member)
     if problems or len(members) != len(combos):
@@ -607,6 +629,9 @@ def _file_extends(root: LDict, path: Path, sources: dict[str, str], texts: dict[
 
     if not isinstance(parent, str) or not parent:
         raise fail("expected the path of a base spec file")
+    if "\x00" in parent:  # resolve() would raise on it
+        raise fail(f"expected the path of a base spec file without NUL characters, got "
+                   f"{describe(parent)}")
     if not parent.lower().endswith((".yaml", ".yml")):
         raise fail(f"expected the path of a base spec file ending in .yaml or .yml, got "
                    f"{parent!r}")

@@ -247,6 +247,8 @@ class Runner:
         env = {**os.environ, **proc.env}
         for key in [k for k in env if k.startswith("CLOUDSDK_")]:
             del env[key]  # gcloud leaks these into trainers; the cloud never has them
+        if self.plan.isolated and "PYTHONPATH" not in proc.env:
+            env.pop("PYTHONPATH", None)  # it would put a source tree before the sdist
         # The trainer writes to a pipe, where Python would buffer its output in blocks:
         # unbuffered, it streams line by line as on a terminal (the user may still say no).
         env.setdefault("PYTHONUNBUFFERED", "1")

@@ -1,18 +1,16 @@
 """Deterministic source distribution of the trainer package, and its content hash.
 
 In the cloud the trainer is pip-installed from an sdist built the way gcloud builds it
-(DESIGN.md): with the parent folder's own setup.py if it has one, otherwise with a generated
-`setup(name=<dir>, packages=find_packages())`. Building that sdist here, in memory and
-byte-for-byte reproducibly, lets the planner name the staging path by content hash and lets the
-local isolated mode install exactly what the cloud installs.
+(DESIGN.md): with the package root's (the parent folder's) own setup.py or pyproject.toml if it
+has one, otherwise with a generated `setup(name=<dir>, packages=find_packages())`. Building that
+sdist here, in memory and byte-for-byte reproducibly, lets the planner name the staging path by
+content hash and lets the local isolated mode install exactly what the cloud installs.
 
-Determinism holds for the generated and own-pyproject builds (same tree, same bytes) and, after
-re-packing, for own-setup.py builds as long as setup.py itself is deterministic. Running setup.py
-writes `<name>.egg-info` and a transient release tree into the parent folder, as gcloud does.
-
-Nothing the user did not mean goes in: every file that would be packaged is scanned for credential
-material (credentials.py) and the build refuses, naming each one; the package root (the parent)
-is inside the project unless allowed; the home folder and gcloud's configuration are never read.
+The generated sdist is assembled here from the tree walk (package_tree.py), without running
+anything. A project's own build runs its build backend in a copy of the package root
+(package_backend.py), so the project is left as it was; the result is re-packed, which makes it
+deterministic as long as the backend is. What goes in is scanned for credential material either
+way, and the build refuses naming each file found.
 """
 
 from __future__ import annotations
@@ -23,52 +21,39 @@ import hashlib
 import io
 import os
 import re
-import stat
-import subprocess
-import sys
 import tarfile
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pathspec
-
 from jobspec import credentials
 from jobspec.credentials import Finding
-from jobspec.errors import UsageError
 from jobspec.fileread import read_regular
+from jobspec.package_tree import (
+    MAX_PACKAGE_BYTES,
+    CredentialsFound,
+    Excluded,
+    PackageError,
+    Walker,
+    check_package,
+    check_size,
+    env_reason,
+    ignore_rules,
+    inside,
+    never_packaged,
+)
 
 FIXED_MTIME = 315532800  # 1980-01-01, the earliest time a zip (hence a wheel) can hold
-MAX_PACKAGE_BYTES = 500 * 1024 * 1024
 GENERATED_VERSION = "0.0.0"
 _COMPRESSLEVEL = 9
-_SETUP_PY_TIMEOUT_S = 300
-_PROJECT_FILES = re.compile(r"^(pyproject\.toml|setup\.cfg|MANIFEST\.in|README.*|LICENSE.*)$")
+_PROJECT_FILES = re.compile(r"pyproject\.toml|setup\.cfg|MANIFEST\.in|README.*|LICENSE.*")
 _REQ_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?(\[[A-Za-z0-9._,\s-]*\])?")
-_REQ_REST = re.compile(r"^[A-Za-z0-9<>=!~.,*+_;:'\"()@/%#\s-]*$")
+_REQ_REST = re.compile(r"[A-Za-z0-9<>=!~.,*+_;:'\"()@/%#\s-]*")
 
 
 _Member = tuple[str, bytes | None, bool]  # (archive name, content or None for a folder, executable)
-
-
-class PackageError(UsageError):
-    """The trainer package cannot be built (exit 2, like every spec or usage error)."""
-
-
-class CredentialsFound(PackageError):
-    """Files that would go into the package hold credential material (exit 2)."""
-
-    def __init__(self, message: str, *, hint: str, findings: Sequence[Finding]) -> None:
-        super().__init__(message, hint=hint)
-        self.findings = tuple(findings)
-
-
-@dataclass(frozen=True)
-class Excluded:
-    path: str  # relative to package_path's parent, posix
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -98,24 +83,22 @@ def build_sdist(
     naming all of them."""
     package = Path(os.path.abspath(package_path))  # lexical: a symlinked package keeps its name
     parent, name = package.parent, package.name
-    _check_package(package, name, allow_outside, repo_root)
+    check_package(package, name, allow_outside, repo_root)
     reqs = _validate_requirements(requirements)
     allowed = frozenset(allow_credentials)
     setup_py = parent / "setup.py"
-    project = None if setup_py.is_file() else _own_pyproject(parent, name)
-    own = setup_py if project is None else parent / "pyproject.toml"
+    doc = _read_pyproject(parent / "pyproject.toml")
+    own_pyproject = not setup_py.is_file() and _describes(doc, name)
+    own = setup_py if not own_pyproject else parent / "pyproject.toml"
     if reqs and own.is_file():
         raise PackageError(
             f"trainer.requirements cannot be combined with the package's own {own}: "
             "declare them there instead"
         )
-    if setup_py.is_file():
-        _never_packaged(parent, f"the package root {parent} (it has a setup.py)", contents=True)
-        return _build_with_setup_py(parent, allowed)
-    rules = _ignore_rules(package, repo_root if _inside(package, repo_root) else None)
-    walker = _Walker(package, rules, allowed).run()
-    if project is not None:
-        return _build_from_pyproject(parent, project, walker)
+    if setup_py.is_file() or own_pyproject:
+        return _build_own(package, repo_root, doc, allowed)
+    rules = ignore_rules(package, repo_root if inside(package, repo_root) else None)
+    walker = Walker(package, rules, allowed).run()
     _refuse(walker.found, parent)
     root = f"{name}-{GENERATED_VERSION}"
     members = [
@@ -142,50 +125,11 @@ def write(package: Package, directory: Path) -> Path:
     return target
 
 
-def _check_package(package: Path, name: str, allow_outside: bool, repo_root: Path | None) -> None:
-    where = f"trainer.package_path {package}"
-    if not package.exists():
-        raise PackageError(f"{where} does not exist")
-    if not package.is_dir():
-        raise PackageError(f"{where} is not a directory")
-    if repo_root is not None and not allow_outside and not _inside(package, repo_root):
-        raise PackageError(
-            f"{where} is outside the repository {repo_root}; set "
-            "`trainer.allow_outside_repo: true` in the spec to package it anyway"
-        )
-    if repo_root is not None and not allow_outside and package.resolve() == repo_root.resolve():
-        # its parent would be the sdist root and the trainer's folder: setup.py, pyproject.toml,
-        # README and .gitignore would be read from above the project
-        raise PackageError(
-            f"{where} is the project root itself, so the package root (its parent "
-            f"{package.parent}) would be above the project",
-            hint="move the package into a folder of its own inside the project, or set "
-            "`trainer.allow_outside_repo: true` in the spec to package it anyway",
-        )
-    _never_packaged(package, where, contents=False)
-    if not (package / "__init__.py").is_file():
-        raise PackageError(
-            f"{where} is not a Python package: it has no __init__.py",
-            hint="pip installs only folders that hold an __init__.py, as the cloud does",
-        )
-    if not name.isidentifier():
-        raise PackageError(f"{where}: folder name {name!r} cannot be imported as a Python package")
-
-
-def _never_packaged(folder: Path, where: str, *, contents: bool) -> None:
-    refusal = credentials.never_packaged(folder, where, contents=contents)
-    if refusal is not None:
-        raise PackageError(refusal[0], hint=refusal[1])
-
-
-def _inside(package: Path, repo_root: Path | None) -> bool:
-    return repo_root is not None and package.resolve().is_relative_to(repo_root.resolve())
-
 
 def _validate_requirements(requirements: Sequence[str]) -> tuple[str, ...]:
     for i, req in enumerate(requirements):
         head = _REQ_NAME.match(req.strip()) if isinstance(req, str) else None
-        if head is None or not _REQ_REST.match(req.strip()[head.end() :]) or "\n" in req:
+        if head is None or not _REQ_REST.fullmatch(req.strip()[head.end() :]) or "\n" in req:
             raise PackageError(
                 f"trainer.requirements[{i}]: {req!r} is not a pip requirement "
                 "(expected e.g. 'numpy>=1.23')"
@@ -193,218 +137,8 @@ def _validate_requirements(requirements: Sequence[str]) -> tuple[str, ...]:
     return tuple(req.strip() for req in requirements)
 
 
-def _default_reason(name: str, is_dir: bool) -> str | None:
-    if name == ".git":
-        return "version control"
-    if name == "__pycache__" or (not is_dir and name.endswith((".pyc", ".pyo"))):
-        return "bytecode"
-    if name == ".jobspec":
-        return "jobspec state"
-    if name.endswith(".egg-info"):
-        return "build metadata"
-    if name == ".DS_Store":
-        return "Finder metadata"
-    return _env_reason(name)
 
-
-def _env_reason(name: str) -> str | None:
-    # Left out rather than refused: see credentials.py on why .env is not credential material
-    return "environment file, may hold secrets" if name.startswith(".env") else None
-
-
-@dataclass(frozen=True)
-class _IgnoreFile:
-    base: str  # folder holding the file, relative to the anchor, "/"-terminated ("" = anchor)
-    label: str  # ".gitignore" or ".jobspecignore"
-    spec: pathspec.GitIgnoreSpec
-
-    @classmethod
-    def load(cls, file: Path, base: str) -> _IgnoreFile | None:
-        try:
-            lines = read_regular(file, 1 << 20).decode("utf-8").splitlines()
-            return cls(base, file.name, pathspec.GitIgnoreSpec.from_lines(lines))
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as err:  # ValueError: undecodable text or a bad pattern
-            raise PackageError(f"cannot use {file}: {err}") from err
-
-    def verdict(self, path: str, is_dir: bool) -> tuple[bool, str] | None:
-        """(ignored?, reason) from the last pattern that matches path, or None."""
-        if not path.startswith(self.base):
-            return None
-        result = self.spec.check_file(path[len(self.base) :] + ("/" if is_dir else ""))
-        if result.include is None or result.index is None:
-            return None
-        pattern = getattr(self.spec.patterns[result.index], "pattern", "?")
-        return result.include, f"matched {self.label}: {pattern}"
-
-
-@dataclass
-class _Rules:
-    prefix: str  # the package parent relative to the anchor (repo_root or the parent), "/"-ended
-    git: list[_IgnoreFile] = field(default_factory=list)  # shallow to deep along any one path
-    own: list[_IgnoreFile] = field(default_factory=list)  # .jobspecignore: parent, then package
-
-    def add(self, group: list[_IgnoreFile], file: Path, base: str) -> None:
-        rule = _IgnoreFile.load(file, base)
-        if rule is not None:
-            group.append(rule)
-
-    def reason(self, rel: str, is_dir: bool) -> str | None:
-        """Why rel (relative to the package parent) is ignored; None if it is not."""
-        # The deepest file with a matching pattern decides (git); sibling folders' files never
-        # match, so reverse insertion order is deepest-first. .jobspecignore is asked last, so
-        # its `!pattern` can re-include a gitignored file.
-        found: tuple[bool, str] | None = None
-        for group in (self.git, self.own):
-            verdicts = (rule.verdict(self.prefix + rel, is_dir) for rule in reversed(group))
-            found = next((v for v in verdicts if v is not None), found)
-        return found[1] if found is not None and found[0] else None
-
-
-def _ignore_rules(package: Path, repo_root: Path | None) -> _Rules:
-    """.gitignore from repo_root (or the parent) down to the parent, .jobspecignore of both."""
-    chain = [package.parent.resolve()]
-    top = repo_root.resolve() if repo_root is not None else chain[0]
-    while chain[-1] != top and top in chain[-1].parents:
-        chain.append(chain[-1].parent)
-    bases = ["" if d == chain[-1] else f"{d.relative_to(chain[-1]).as_posix()}/" for d in chain]
-    rules = _Rules(prefix=bases[0])
-    for folder, base in reversed(list(zip(chain, bases, strict=True))):
-        rules.add(rules.git, folder / ".gitignore", base)
-    rules.add(rules.own, package.parent / ".jobspecignore", rules.prefix)
-    rules.add(rules.own, package / ".jobspecignore", f"{rules.prefix}{package.name}/")
-    return rules
-
-
-class _Walker:
-    """Collects the package's files, never following a symlink out of it.
-
-    Credential material is not left out but collected in `found`: the build then refuses."""
-
-    def __init__(self, package: Path, rules: _Rules, allowed: frozenset[str]) -> None:
-        self.root = package.resolve()
-        self.name = package.name
-        self.rules = rules
-        self.allowed = allowed
-        self.gcloud = credentials.gcloud_config_dirs()
-        self.files: list[tuple[str, bytes, bool]] = []  # (rel, data, executable)
-        self.dirs: list[str] = []
-        self.excluded: list[Excluded] = []
-        self.found: list[Finding] = []
-        self.total = 0
-        self.links: list[tuple[Path, str, frozenset[Path]]] = []  # (link, rel, real ancestors)
-
-    def run(self) -> _Walker:
-        self.walk(self.root, self.name, frozenset())
-        # Symlinks last: by then every .gitignore that could exclude their target is loaded.
-        while self.links:
-            link, rel, ancestors = self.links.pop(0)
-            target, is_dir, why = self._follow(link, ancestors)
-            self._visit(rel, target, is_dir, why, ancestors)
-        if not any(rel == f"{self.name}/__init__.py" for rel, _, _ in self.files):
-            init = f"{self.name}/__init__.py"
-            why = next((e.reason for e in self.excluded if e.path == init), "excluded")
-            raise PackageError(f"{init} would not be packaged ({why}), so nothing could import it")
-        return self
-
-    def walk(self, real_dir: Path, rel_dir: str, ancestors: frozenset[Path]) -> None:
-        self.dirs.append(rel_dir)
-        self.rules.add(self.rules.git, real_dir / ".gitignore", f"{self.rules.prefix}{rel_dir}/")
-        ancestors = ancestors | {real_dir}
-        try:
-            entries = sorted(os.scandir(real_dir), key=lambda e: e.name)
-        except OSError as err:
-            raise PackageError(f"cannot list {real_dir}: {err.strerror}") from err
-        for entry in entries:
-            rel = f"{rel_dir}/{entry.name}"
-            if entry.is_symlink():
-                self.links.append((Path(entry.path), rel, ancestors))
-            else:
-                self._visit(
-                    rel, Path(entry.path), entry.is_dir(follow_symlinks=False), None, ancestors
-                )
-
-    def _visit(
-        self, rel: str, path: Path, is_dir: bool, why: str | None, ancestors: frozenset[Path]
-    ) -> None:
-        name = rel.rsplit("/", 1)[-1]
-        why = why or _default_reason(name, is_dir) or self.rules.reason(rel, is_dir)
-        if why is None and is_dir and path in self.gcloud:  # walked paths are real
-            self.found.append(
-                Finding(rel, "gcloud's configuration folder", allowable=False, is_dir=True)
-            )
-        elif why is None and is_dir:
-            self.walk(path, rel, ancestors)
-        elif why is None:
-            why = self._add_file(path, rel)
-        if why is not None:
-            self.excluded.append(Excluded(rel, why))
-
-    def _follow(self, link: Path, ancestors: frozenset[Path]) -> tuple[Path, bool, str | None]:
-        try:
-            target = link.resolve(strict=True)
-        except (OSError, RuntimeError):  # missing target, or a loop of links
-            return link, False, "broken symlink"
-        if not target.is_relative_to(self.root):
-            return target, False, "symlink leaves package_path"
-        is_dir = target.is_dir()
-        if is_dir and target in ancestors:
-            return target, True, "symlink loop"
-        # the target and every folder on its way must be packageable themselves
-        parts = (self.name, *target.relative_to(self.root).parts)
-        for depth in range(2, len(parts) + 1):
-            sub, sub_is_dir = "/".join(parts[:depth]), depth < len(parts) or is_dir
-            why = _default_reason(parts[depth - 1], sub_is_dir) or self.rules.reason(
-                sub, sub_is_dir
-            )
-            if why is not None:
-                return target, is_dir, f"symlink to {'/'.join(parts)}: {why}"
-        return target, is_dir, None
-
-    def _add_file(self, path: Path, rel: str) -> str | None:
-        allowed = rel in self.allowed
-        try:
-            info = path.stat()
-            if not stat.S_ISREG(info.st_mode):
-                return "not a regular file"
-            _check_size(self.total + info.st_size, path)
-            why = None if allowed else self._name_reason(path, rel)
-            if why is not None:
-                self.found.append(Finding(rel, why))
-                return None
-            with path.open("rb") as stream:  # in chunks, never more than the size limit allows
-                chunks, size, why = credentials.scan_stream(
-                    stream.read, MAX_PACKAGE_BYTES - self.total, scan=not allowed
-                )
-        except OSError as err:
-            raise PackageError(f"cannot read {path}: {err.strerror}") from err
-        self.total += size
-        _check_size(self.total, path)  # it grew since stat()
-        if why is not None:
-            self.found.append(Finding(rel, why))
-        else:
-            self.files.append((rel, b"".join(chunks), bool(info.st_mode & 0o111)))
-        return None
-
-    def _name_reason(self, path: Path, rel: str) -> str | None:
-        """By the name in the archive, or by the real name a symlink points to."""
-        # walked paths are real: the root is resolved and a symlink's target too
-        real = "/".join((self.name, *path.relative_to(self.root).parts))
-        return credentials.name_reason(rel) or (
-            credentials.name_reason(real) if real != rel else None
-        )
-
-
-def _check_size(total: int, where: Path) -> None:
-    if total > MAX_PACKAGE_BYTES:
-        raise PackageError(
-            f"the trainer package is over {MAX_PACKAGE_BYTES // 2**20} MiB (at {where}); "
-            "keep data out of it (.jobspecignore) and read it from storage instead"
-        )
-
-
-def _prefixed(root: str, walker: _Walker) -> list[_Member]:
+def _prefixed(root: str, walker: Walker) -> list[_Member]:
     dirs: list[_Member] = [(f"{root}/{d}", None, False) for d in walker.dirs]
     return dirs + [(f"{root}/{rel}", data, ex) for rel, data, ex in walker.files]
 
@@ -434,9 +168,7 @@ def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()  # PEP 503
 
 
-def _own_pyproject(parent: Path, name: str) -> dict[str, Any] | None:
-    """[project] of the parent's pyproject.toml if it describes this package, else None."""
-    path = parent / "pyproject.toml"
+def _read_pyproject(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
@@ -444,77 +176,71 @@ def _own_pyproject(parent: Path, name: str) -> dict[str, Any] | None:
     except ModuleNotFoundError:  # Python 3.10: tomli is the same parser
         import tomli as tomllib
     try:
-        doc = tomllib.loads(read_regular(path, 1 << 20).decode("utf-8"))
+        doc: dict[str, Any] = tomllib.loads(read_regular(path, 1 << 20).decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise PackageError(f"{path}: {err}") from err
-    project = doc.get("project")
-    if not isinstance(project, dict) or _normalise(str(project.get("name"))) != _normalise(name):
-        return None  # another project's file, e.g. a repo holding trainer/ beside its own tool
-    if not isinstance(project.get("version"), str):
-        raise PackageError(
-            f"{path}: [project].version must be a fixed string for jobspec to build the sdist "
-            "(dynamic versions are not supported); or add a setup.py"
-        )
-    return project
+    return doc
 
 
-def _build_from_pyproject(parent: Path, project: dict[str, Any], walker: _Walker) -> Package:
-    name, version = str(project["name"]), str(project["version"])
-    root = f"{re.sub(r'[-_.]+', '_', name).lower()}-{version}"
-    members: list[_Member] = [
-        (root, None, False),
-        (f"{root}/PKG-INFO", _pkg_info(name, version), False),
-    ]
-    found = list(walker.found)
+def _describes(doc: dict[str, Any] | None, name: str) -> bool:
+    """Whether pyproject.toml's [project] is this package's, not e.g. the repo's own tool's."""
+    project = (doc or {}).get("project")
+    return isinstance(project, dict) and _normalise(str(project.get("name"))) == _normalise(name)
+
+
+def _build_own(
+    package: Path, repo_root: Path | None, doc: dict[str, Any] | None, allowed: frozenset[str]
+) -> Package:
+    from jobspec import package_backend  # only here: it imports subprocess and pyproject_hooks
+
+    parent = package.parent
+    setup_py = (parent / "setup.py").is_file()
+    never_packaged(parent, f"the package root {parent} (it has a "
+                   f"{'setup.py' if setup_py else 'pyproject.toml'})", contents=True)  # fmt: skip
+    backend = package_backend.backend_of(parent / "pyproject.toml", doc)
+    what = (f"`python setup.py sdist` in {parent}" if setup_py and backend.setuptools
+            else f"the build backend {backend.name} (build_sdist) of {parent}")  # fmt: skip
+    try:
+        filename, raw = package_backend.build(package, repo_root, backend, what)
+    except PackageError:
+        _refuse(_scan_project_files(parent, allowed), parent)  # the graver news first
+        raise
+    check_size(len(raw), parent / ("setup.py" if setup_py else "pyproject.toml"))
+    root = None
+    if not setup_py:  # PEP 625's name, as pip and pypa `build` give it
+        name, _, version = filename.removesuffix(".tar.gz").rpartition("-")
+        root = f"{re.sub(r'[-_.]+', '_', name).lower()}-{version}"
+        filename = f"{root}.tar.gz"
+    members, excluded, found = _repack(raw, parent, allowed, root=root,
+                                       manifest=backend.setuptools)  # fmt: skip
+    _refuse(found, parent)
+    return _package(filename, members, excluded, "own setup.py" if setup_py else
+                    "own pyproject.toml")  # fmt: skip
+
+
+def _scan_project_files(parent: Path, allowed: frozenset[str]) -> list[Finding]:
+    """Credential material in the package root's project files (pyproject.toml, README...)."""
+    found = []
     for entry in sorted(os.scandir(parent), key=lambda e: e.name):
-        if _PROJECT_FILES.match(entry.name) and entry.is_file(follow_symlinks=False):
-            # no ignore file governs these: the remedy for a secret in one is to take it out
+        if _PROJECT_FILES.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
             try:
                 with open(entry.path, "rb") as stream:
-                    chunks, _, why = credentials.scan_stream(
-                        stream.read, MAX_PACKAGE_BYTES, scan=entry.name not in walker.allowed
+                    _, _, why = credentials.scan_stream(
+                        stream.read, MAX_PACKAGE_BYTES, scan=entry.name not in allowed
                     )
             except OSError as err:
                 raise PackageError(f"cannot read {entry.path}: {err.strerror}") from err
             if why is not None:
                 found.append(Finding(entry.name, why, remedy="edit"))
-            members.append((f"{root}/{entry.name}", b"".join(chunks), False))
-    _refuse(found, parent)
-    members += _prefixed(root, walker)
-    return _package(f"{root}.tar.gz", members, walker.excluded, "own pyproject.toml")
-
-
-def _build_with_setup_py(parent: Path, allowed: frozenset[str]) -> Package:
-    with tempfile.TemporaryDirectory(prefix="jobspec-sdist-") as tmp:
-        argv = [sys.executable, "setup.py", "sdist", "--dist-dir", tmp]
-        try:
-            proc = subprocess.run(
-                argv, cwd=parent, stdin=subprocess.DEVNULL, capture_output=True,
-                timeout=_SETUP_PY_TIMEOUT_S, check=False,
-            )  # fmt: skip
-        except (OSError, subprocess.TimeoutExpired) as err:
-            raise PackageError(f"`python setup.py sdist` in {parent} could not run: {err}") from err
-        if proc.returncode != 0:
-            tail = proc.stderr.decode(errors="replace").strip().splitlines()[-15:]
-            raise PackageError(
-                f"`python setup.py sdist` in {parent} failed (exit {proc.returncode}):\n"
-                + "\n".join(tail)
-            )
-        built = sorted(Path(tmp).glob("*.tar.gz"))
-        if len(built) != 1:
-            raise PackageError(f"`python setup.py sdist` in {parent} made no single .tar.gz")
-        filename, raw = built[0].name, built[0].read_bytes()
-    _check_size(len(raw), parent / "setup.py")
-    members, excluded, found = _repack(raw, parent, allowed)
-    _refuse(found, parent)
-    return _package(filename, members, excluded, "own setup.py")
+    return found
 
 
 def _repack(
-    raw: bytes, parent: Path, allowed: frozenset[str]
+    raw: bytes, parent: Path, allowed: frozenset[str], *, root: str | None, manifest: bool
 ) -> tuple[list[_Member], list[Excluded], list[Finding]]:
-    """Members of setuptools' sdist, ready to be re-packed deterministically, and the
-    credential material among them: what setuptools put in the tarball is what is scanned."""
+    """Members of the backend's sdist, ready to be re-packed deterministically (under ROOT if
+    given), and the credential material among them: what the backend put in the tarball is what
+    is scanned. MANIFEST: the backend is setuptools, which MANIFEST.in steers."""
     members: list[_Member] = []
     excluded: list[Excluded] = []
     found: list[Finding] = []
@@ -522,14 +248,14 @@ def _repack(
     try:
         with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz") as tar:
             for info in tar.getmembers():
-                rel = info.name.partition("/")[2]  # drop the <name>-<version>/ root
+                top, _, rel = info.name.partition("/")  # drop the <name>-<version>/ root
+                name = f"{root or top}/{rel}".rstrip("/")
                 if info.isdir():
-                    members.append((info.name.rstrip("/"), None, False))
+                    members.append((name, None, False))
                     continue
                 extracted = tar.extractfile(info) if info.isfile() else None
-                # setuptools chose these files (MANIFEST.in, package_data): only .env goes
-                name = rel.rsplit("/", 1)[-1]
-                why = "not a regular file" if extracted is None else _env_reason(name)
+                # the backend chose these files (MANIFEST.in, package_data): only .env goes
+                why = "not a regular file" if extracted is None else env_reason(rel.rsplit("/")[-1])
                 if why is not None:
                     excluded.append(Excluded(rel, why))
                     continue
@@ -540,13 +266,15 @@ def _repack(
                         extracted.read, MAX_PACKAGE_BYTES - total, scan=rel not in allowed
                     )
                     total += size
-                    _check_size(total, parent / "setup.py")
+                    check_size(total, parent)
                 if secret is not None:
-                    found.append(Finding(rel, secret, remedy="manifest"))
+                    remedy = ("edit" if _PROJECT_FILES.fullmatch(rel)
+                              else "manifest" if manifest else "ignore")  # fmt: skip
+                    found.append(Finding(rel, secret, remedy=remedy))
                 else:
-                    members.append((info.name, b"".join(chunks), bool(info.mode & 0o111)))
+                    members.append((name, b"".join(chunks), bool(info.mode & 0o111)))
     except (tarfile.TarError, OSError, EOFError) as err:
-        raise PackageError(f"the sdist made by {parent}/setup.py is unreadable: {err}") from err
+        raise PackageError(f"the sdist built from {parent} is unreadable: {err}") from err
     return members, excluded, found
 
 

@@ -8,10 +8,14 @@ an argument, so the same inputs always give the same plan.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jobspec import runtimes
 from jobspec.assemble import Loaded
@@ -23,21 +27,54 @@ from jobspec.plandata import (
     LABEL_SUBMISSION,
     CloudPlan,
     GroupPlan,
-    Host,
     LocalPlan,
     Process,
     gcloud_text,
     label_value,
 )
 from jobspec.project import find_root, project_root
-from jobspec.spec import CloudTarget, LocalTarget, Pool, Spec
+from jobspec.spec import CloudTarget, LocalTarget, Pool, Spec, job_dir_problem
 from jobspec.timings import mark
 
 __all__ = ["LABEL_NAME", "LABEL_SUBMISSION", "CloudPlan", "GroupPlan", "Host", "LocalPlan",
            "Process", "gcloud_text", "label_value", "plan_cloud", "plan_local"]
 
-if TYPE_CHECKING:  # packaging (and pathspec) load only when a plan needs an sdist
-    pass
+
+@dataclass(frozen=True)
+class Host:
+    """Facts about this machine that a plan depends on, gathered by the caller."""
+
+    python_version: str = f"{sys.version_info.major}.{sys.version_info.minor}"
+    tensorflow: str | None = None
+    today: date = field(default_factory=date.today)
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    # Asks an interpreter for (its Python "X.Y", its TensorFlow version), as gcloud asks the
+    # `python` it will run; None: python_version and tensorflow above describe every one.
+    probe: Callable[[str], tuple[str | None, str | None]] | None = None
+
+
+class _Facts:
+    """What the trainer's interpreter is, asked once and only when a plan needs it."""
+
+    def __init__(self, host: Host, python: str) -> None:
+        self._host, self._python = host, python
+        self._known: tuple[str | None, str | None] | None = None
+
+    def get(self) -> tuple[str | None, str | None]:
+        if self._known is None:
+            probe = self._host.probe
+            self._known = (probe(self._python) if probe is not None
+                           else (self._host.python_version, self._host.tensorflow))
+        return self._known
+
+    @property
+    def python_version(self) -> str | None:
+        return self.get()[0]
+
+    @property
+    def tensorflow(self) -> str | None:
+        return self.get()[1]
+
 
 def trainer_args(spec: Spec, target: LocalTarget | CloudTarget, extra: Sequence[str],
                  job_dir: str | None) -> list[str]:
@@ -105,22 +142,24 @@ def _cluster_spec(cluster: dict[str, list[str]], primary: str, task: tuple[str, 
                        "task": {"type": pool, "index": task[1]}})
 
 
-def _drift(spec: Spec, host: Host) -> list[str]:
-    """One warning when the host differs from a cloud target's runtime."""
+def _drift(spec: Spec, today: date, host: _Facts) -> list[str]:
+    """One warning when the trainer's interpreter differs from a cloud target's runtime."""
     for name, target in spec.targets.items():
         if not isinstance(target, CloudTarget):
             continue
         try:
             resolved = runtimes.resolve(
                 runtime_version=target.runtime_version, executor_image=target.executor_image,
-                region=target.region, gpu=False, today=host.today)
+                region=target.region, gpu=False, today=today)
         except runtimes.RuntimeUnavailable:
             continue
         cloud_python = target.python_version or resolved.python_version
         notes = []
-        if cloud_python and cloud_python != host.python_version:
-            notes.append(f"Python {host.python_version} here, {cloud_python} in the cloud")
         framework = resolved.framework or ""
+        if not cloud_python and not framework.startswith("TensorFlow"):
+            continue
+        if cloud_python and host.python_version and cloud_python != host.python_version:
+            notes.append(f"Python {host.python_version} here, {cloud_python} in the cloud")
         if host.tensorflow and framework.startswith("TensorFlow"):
             cloud_tf = framework.split()[-1]
             if not host.tensorflow.startswith(cloud_tf + ".") and host.tensorflow != cloud_tf:
@@ -128,6 +167,34 @@ def _drift(spec: Spec, host: Host) -> list[str]:
         if notes:
             return [f"runtime drift against target {name!r}: {'; '.join(notes)}"]
     return []
+
+
+def trainer_python(loaded: Loaded, env: Mapping[str, str]) -> tuple[str, str]:
+    """(interpreter, where it came from): `targets.T.python`, else `python` on PATH as gcloud
+    finds it (so an active venv's is used), else `python3`."""
+    assert loaded.target is not None
+    target = loaded.spec.targets[loaded.target]
+    assert isinstance(target, LocalTarget)
+    search = env.get("PATH", os.defpath)
+    if target.python:
+        given = os.path.expanduser(target.python)
+        is_path = os.sep in given or bool(os.altsep and os.altsep in given)
+        # a path is one jobspec runs: relative to the spec's folder, like package_path
+        found = shutil.which(os.path.normpath(loaded.base_dir / given) if is_path else given,
+                             path=search)
+        if found is None:
+            where = "no executable file there" if is_path else "not found on PATH"
+            raise loaded.error(("targets", loaded.target, "python"),
+                               f"interpreter {target.python!r}: {where}")
+        return found, f"targets.{loaded.target}.python"
+    for name in ("python", "python3"):
+        found = shutil.which(name, path=search)
+        if found is not None:
+            return found, ("`python` on PATH" if name == "python"
+                           else "`python3` on PATH; there is no `python`")
+    raise UsageError("no `python` or `python3` on PATH to run the trainer with",
+                     hint=f"activate the environment that has the trainer's dependencies, or set "
+                     f"targets.{loaded.target}.python")
 
 
 def plan_local(loaded: Loaded, extra_args: Sequence[str] = (), *, host: Host | None = None,
@@ -140,7 +207,8 @@ def plan_local(loaded: Loaded, extra_args: Sequence[str] = (), *, host: Host | N
     isolated = target.isolated if isolated is None else isolated
     package_dir = (loaded.base_dir / spec.trainer.package_path).resolve()
     cwd = package_dir.parent
-    python = target.python or sys.executable
+    python, python_from = trainer_python(loaded, host.env)
+    facts = _Facts(host, python)
     args = trainer_args(spec, target, extra_args, target.job_dir)
     base_env = {**spec.env, **target.env, "CLOUD_ML_JOB_ID": spec.name, **aip_env(target.job_dir)}
     warnings = []
@@ -164,7 +232,7 @@ def plan_local(loaded: Loaded, extra_args: Sequence[str] = (), *, host: Host | N
         processes.append(Process("chief-0", (python, "-m", spec.trainer.module, *args),
                                  run_cwd, env))
     else:
-        primary = "master" if (host.tensorflow or "").startswith("1.") else "chief"
+        primary = "master" if (facts.tensorflow or "").startswith("1.") else "chief"
         tasks = _tasks(target, primary)
         cluster: dict[str, list[str]] = {primary: [], "ps": [], "worker": []}
         for kind, _, port in tasks:
@@ -176,11 +244,12 @@ def plan_local(loaded: Loaded, extra_args: Sequence[str] = (), *, host: Host | N
                    "CLUSTER_SPEC": _cluster_spec(cluster, primary, (kind, index))}
             processes.append(Process(f"{kind}-{index}", (python, "-m", spec.trainer.module,
                                                          *args), run_cwd, env))
-    warnings += _drift(spec, host)
+    warnings += _drift(spec, host.today, facts)
     return LocalPlan(
         name=spec.name, target=loaded.target, spec_path=str(loaded.path),
         project_root=str(root), module=spec.trainer.module, package_path=str(package_dir),
-        python=python, job_dir=target.job_dir, isolated=isolated, processes=tuple(processes),
+        python=python, python_from=python_from, job_dir=target.job_dir, isolated=isolated,
+        processes=tuple(processes),
         package=package, requirements=tuple(spec.trainer.requirements),
         secrets=tuple(spec.secrets), warnings=tuple(warnings), fingerprint=loaded.fingerprint,
         secret_values=_secrets(loaded, {**spec.env, **target.env}, host.env, args),
@@ -324,6 +393,10 @@ def plan_cloud(loaded: Loaded, extra_args: Sequence[str] = (), *, submission_id:
         + (f" + {s.accelerator_count} x {s.accelerator_type}" if s.accelerator_type else "")
         for s in shapes if s.count)
     warnings = list(resolved.warnings)
+    if target.job_dir_outside_claim and job_dir_problem(job_dir, target.bucket, spec.name):
+        warnings.append(f"job_dir {job_dir} is outside gs://{target.bucket}/{spec.name}/, the "
+                        "folder the claim on the job name protects (job_dir_outside_claim: "
+                        "true): another job may write to it as well")
     for path in repo_paths_in_args(args, package_dir.parent):
         warnings.append(f"argument names {path!r}, a path in this repo: the cloud job starts in "
                         "an empty folder where it does not exist")

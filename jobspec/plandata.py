@@ -19,10 +19,8 @@ import json
 import os
 import re
 import shlex
-import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jobspec import __version__
@@ -36,16 +34,6 @@ LABEL_SUBMISSION = "jobspec-submission"
 FORMAT = 1  # the version of a plan file's layout
 # Stands for the suffix picked at submission; lowercase, as labels and bucket names must be.
 NAME_MARKER = "__jsx0"
-
-
-@dataclass(frozen=True)
-class Host:
-    """Facts about this machine that a plan depends on, gathered by the caller."""
-
-    python_version: str = f"{sys.version_info.major}.{sys.version_info.minor}"
-    tensorflow: str | None = None
-    today: date = field(default_factory=date.today)
-    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
 
 
 @dataclass(frozen=True)
@@ -65,6 +53,7 @@ class LocalPlan:
     module: str
     package_path: str
     python: str
+    python_from: str  # "`python` on PATH", "targets.T.python", ...
     job_dir: str | None
     isolated: bool
     processes: tuple[Process, ...]
@@ -358,7 +347,8 @@ def _from_data(data: Any) -> AnyPlan:
 def _package(data: dict[str, Any]) -> Package:
     import base64
 
-    from jobspec.package import Excluded, Package
+    from jobspec.package import Package
+    from jobspec.package_tree import Excluded
 
     return Package(filename=_check(data["filename"], "str", "filename"),
                    data=base64.b64decode(data["data"], validate=True),

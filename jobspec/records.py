@@ -20,7 +20,7 @@ MAX_RECORD = 1 << 20  # a status.json or group file jobspec wrote is a few hundr
 
 # jobspec.spec.NAME_RE, written again here: a run from a cached plan loads no pydantic
 # (jobspec/fastpath.py); tests/test_request_plan.py checks that the two agree
-_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
+_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,127}")
 
 
 def is_job_name(name: str) -> bool:

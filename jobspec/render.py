@@ -67,6 +67,10 @@ def _package_json(plan: LocalPlan | CloudPlan) -> dict[str, Any] | None:
             "excluded": [{"path": e.path, "reason": e.reason} for e in package.excluded]}
 
 
+def _inherited(plan: LocalPlan) -> str:
+    return INHERITED + (", without PYTHONPATH (isolated)" if plan.isolated else "")
+
+
 def plan_json(plan: LocalPlan | CloudPlan) -> dict[str, Any]:
     secrets = plan_secrets(plan)
     data: dict[str, Any] = secrets.mask_data(_plan_json(plan, secrets))
@@ -79,8 +83,9 @@ def _plan_json(plan: LocalPlan | CloudPlan, secrets: Secrets) -> dict[str, Any]:
               "warnings": list(plan.warnings), "package": _package_json(plan)}
     if isinstance(plan, LocalPlan):
         return {**common, "module": plan.module, "package_path": plan.package_path,
-                "inherited_env": INHERITED,
-                "python": plan.python, "job_dir": plan.job_dir, "isolated": plan.isolated,
+                "inherited_env": _inherited(plan),
+                "python": plan.python, "python_from": plan.python_from,
+                "job_dir": plan.job_dir, "isolated": plan.isolated,
                 "processes": [{"task": p.task, "argv": list(p.argv), "cwd": p.cwd,
                                "env": mask_env(p.env, plan.secrets, secrets)}
                               for p in plan.processes]}
@@ -111,10 +116,12 @@ def _plan_text(plan: LocalPlan | CloudPlan, secrets: Secrets) -> str:
     lines = [f"plan        {plan.name} on target {plan.target} ({plan.kind})"]
     if isinstance(plan, LocalPlan):
         lines.append(f"job_dir     {plan.job_dir or '(none)'}")
+        lines.append(f"python      {plan.python}  ({plan.python_from})"
+                     + ("; the isolated venv is made from it" if plan.isolated else ""))
         lines.append("mode        " + ("isolated: the sdist installed in a venv, run from an "
                                        "empty folder" if plan.isolated else "source tree"))
         lines += _excluded_lines(plan)
-        lines.append(f"environment {INHERITED}; each process adds:")
+        lines.append(f"environment {_inherited(plan)}; each process adds:")
         for proc in plan.processes:
             lines.append(f"process     {proc.task}")
             lines.append(f"  cwd       {proc.cwd or '(a fresh empty folder)'}")

@@ -62,13 +62,41 @@ def load(request: Request, *, name: str | None = None) -> Any:
 def host() -> Any:
     from jobspec.plan import Host
 
-    return Host(tensorflow=_local_tensorflow())
+    return Host(probe=_ask_python)
+
+
+_TF_DISTS = ("tensorflow", "tensorflow-cpu", "tf-nightly")
+# Run by the trainer's interpreter: its version and TensorFlow's, from package metadata (fast;
+# gcloud imports tensorflow, which takes seconds).
+_PROBE = ("import sys\nfrom importlib import metadata\ntf = '-'\n"
+          f"for d in {_TF_DISTS!r}:\n"
+          "    try: tf = metadata.version(d); break\n"
+          "    except Exception: pass\n"
+          "print('%d.%d' % sys.version_info[:2], tf)\n")
+
+
+def _ask_python(python: str) -> tuple[str | None, str | None]:
+    """(Python "X.Y", TensorFlow version) of the interpreter that will run the trainer; None for
+    what it cannot tell (gcloud then assumes no TensorFlow too)."""
+    if python == sys.executable:
+        return f"{sys.version_info.major}.{sys.version_info.minor}", _local_tensorflow()
+    import subprocess
+
+    try:
+        done = subprocess.run([python, "-c", _PROBE], stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None, None
+    words = done.stdout.split()
+    if done.returncode != 0 or len(words) != 2:
+        return None, None
+    return words[0], None if words[1] == "-" else words[1]
 
 
 def _local_tensorflow() -> str | None:
     from importlib import metadata
 
-    for dist in ("tensorflow", "tensorflow-cpu", "tf-nightly"):
+    for dist in _TF_DISTS:
         try:
             return metadata.version(dist)
         except metadata.PackageNotFoundError:

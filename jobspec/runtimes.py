@@ -1,8 +1,9 @@
-"""Runtime versions, prebuilt training images and legacy shapes, as dated data (RUNTIMES.md).
+"""Runtime policy (RUNTIMES.md): which image a cloud target runs on, what is still available,
+and how legacy scale tiers and machine types map to Vertex worker pools.
 
-Every fact below is a frozen record carrying the source it came from and the day it was read,
-so keeping the table current is a data change. The functions are pure: "today" is always a
-parameter, never read from the clock, so the same inputs always give the same answer.
+The table itself is data (runtimes_data.py); `jobspec runtimes` prints it (runtimes_table.py).
+The functions are pure: "today" is always a parameter, never read from the clock, so the same
+inputs always give the same answer.
 """
 
 from __future__ import annotations
@@ -13,50 +14,19 @@ from dataclasses import dataclass
 from datetime import date
 
 from jobspec.errors import EXIT_USAGE, JobspecError
-
-READ_ON = date(2026, 11, 26)
-
-
-@dataclass(frozen=True)
-class Source:
-    title: str
-    where: str
-    read_on: date = READ_ON
-
-    def cite(self) -> str:
-        return f"{self.title}, read {self.read_on.isoformat()}"
-
-
-AIP_DEPRECATIONS = Source(
-    "AI Platform Training deprecations page",
-    "https://cloud.google.com/ai-platform/training/docs/deprecations",
+from jobspec.runtimes_data import (
+    AI_PLATFORM,
+    LEGACY_RUNTIMES,
+    MACHINE_TYPES,
+    SCALE_TIERS,
+    VERTEX_IMAGES,
+    LegacyRuntimeRange,
+    MachineMapping,
+    ScaleTier,
+    Source,
+    VertexImage,
 )
-AIP_RUNTIME_DOCS = Source(
-    "AI Platform Training runtime version documentation",
-    "Google's public documentation; the exact page was not recorded",
-)
-VERTEX_PREBUILT = Source(
-    "Vertex AI prebuilt containers for custom training page",
-    "Vertex AI documentation; the URL was not recorded",
-)
-VERTEX_POLICY = Source(
-    "Vertex AI prebuilt containers support policy",
-    "the framework support policy page linked from the prebuilt containers page",
-)
-SECONDARY = Source(
-    "secondary source, not Google's documentation",
-    "recorded in RUNTIMES.md; the original page was not recorded",
-)
-JOBSPEC_POLICY = Source("jobspec runtime policy", "RUNTIMES.md, 'Policy that follows from this'")
-
-# Facts that were looked for and not found; printed by `jobspec runtimes` so nobody mistakes
-# a jobspec choice for a documented fact.
-UNSOURCED: tuple[str, ...] = (
-    "which AI Platform runtime minor versions existed (2.9 and 2.10 may have been skipped);"
-    " any X.Y in 1.0-1.15 or 2.1-2.11 is treated as a legacy runtime",
-    "the historical machine counts of scale tiers STANDARD_1 and PREMIUM_1",
-    "a documented successor to tf-cpu.2-17 / tf-gpu.2-17",
-)
+from jobspec.runtimes_data import PoolShape as PoolShape  # scale_tier_pools' result type
 
 
 class RuntimeUnavailable(JobspecError):
@@ -70,111 +40,6 @@ class ShapeUnavailable(JobspecError):
 
     exit_code = EXIT_USAGE
 
-
-# --- AI Platform Training (Cloud ML Engine) ------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LegacyService:
-    deprecated_on: date
-    shut_down_on: date
-    runtime_support_months: int
-    source: Source
-
-
-AI_PLATFORM = LegacyService(date(2023, 7, 26), date(2025, 1, 31), 12, AIP_DEPRECATIONS)
-
-
-@dataclass(frozen=True)
-class LegacyRuntimeRange:
-    """Runtimes MAJOR.FIRST..MAJOR.LAST; runtime X.Y shipped TensorFlow X.Y."""
-
-    major: int
-    first_minor: int
-    last_minor: int
-    python_versions: tuple[str, ...]
-    source: Source
-    note: str = ""
-
-    @property
-    def label(self) -> str:
-        first, last = f"{self.major}.{self.first_minor}", f"{self.major}.{self.last_minor}"
-        return first if first == last else f"{first}-{last}"
-
-    def contains(self, major: int, minor: int) -> bool:
-        return major == self.major and self.first_minor <= minor <= self.last_minor
-
-
-LEGACY_RUNTIMES: tuple[LegacyRuntimeRange, ...] = (
-    LegacyRuntimeRange(1, 0, 3, ("2.7",), AIP_RUNTIME_DOCS),
-    LegacyRuntimeRange(1, 4, 14, ("2.7", "3.5"), AIP_RUNTIME_DOCS),
-    LegacyRuntimeRange(1, 15, 15, ("2.7", "3.7"), AIP_RUNTIME_DOCS),
-    LegacyRuntimeRange(
-        2, 1, 11, ("3.7",), AIP_RUNTIME_DOCS,
-        note="there was no runtime 2.0 (TensorFlow 2.0 users were sent to 1.15);"
-        " which minor versions existed could not be confirmed",
-    ),
-)
-
-
-# --- Vertex AI prebuilt training images ----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class VertexImage:
-    framework: str
-    version: str
-    name: str
-    variant: str  # "cpu" | "gpu": which one jobspec picks when the job has accelerators
-    python_version: str
-    end_of_patch: date
-    end_of_availability: date
-    source: Source = VERTEX_POLICY
-    note: str = ""
-
-    @property
-    def label(self) -> str:
-        return f"{self.framework} {self.version}"
-
-    def uri(self, host: str) -> str:
-        return f"{host}/vertex-ai/training/{self.name}:latest"
-
-
-def _pair(
-    framework: str, version: str, template: str, python: str, eop: str, eoa: str,
-    *, cpu: str = "cpu", note: str = "",
-) -> tuple[VertexImage, VertexImage]:
-    """The cpu and gpu images of one release; TEMPLATE's {} is the cpu/gpu word of the name."""
-    patch, avail = date.fromisoformat(eop), date.fromisoformat(eoa)
-    return (
-        VertexImage(framework, version, template.format(cpu), "cpu", python, patch, avail,
-                    note=note),
-        VertexImage(framework, version, template.format("gpu"), "gpu", python, patch, avail,
-                    note=note),
-    )
-
-
-_TF = "TensorFlow"
-_RAY_GPU = "gpu names written 'ray-gpu.…' in RUNTIMES.md; read by analogy with the cpu names"
-
-VERTEX_IMAGES: tuple[VertexImage, ...] = (
-    *_pair(_TF, "2.17", "tf-{}.2-17.py310", "3.10", "2025-07-11", "2026-07-11"),
-    *_pair(_TF, "2.16", "tf-{}.2-16.py310", "3.10", "2025-06-28", "2026-06-28"),
-    *_pair(_TF, "2.15", "tf-{}.2-15.py310", "3.10", "2024-11-14", "2025-11-14"),
-    *_pair(_TF, "2.14", "tf-{}.2-14.py310", "3.10", "2024-09-26", "2025-09-26"),
-    *_pair(_TF, "2.13", "tf-{}.2-13.py310", "3.10", "2024-07-05", "2025-07-05"),
-    *_pair(_TF, "2.12", "tf-{}.2-12.py310", "3.10", "2024-06-30", "2025-06-30"),
-    *_pair(_TF, "2.11", "tf-{}.2-11.py310", "3.10", "2023-11-15", "2024-11-15"),
-    *_pair(_TF, "2.9", "tf-{}.2-9.py310", "3.10", "2023-11-15", "2024-11-15"),
-    *_pair(_TF, "2.8", "tf-{}.2-8.py310", "3.10", "2023-11-15", "2024-11-15"),
-    *_pair("PyTorch", "2.4", "pytorch-{}.2-4.py310", "3.10", "2025-07-24", "2026-07-24", cpu="xla"),
-    *_pair("PyTorch", "2.3", "pytorch-{}.2-3.py310", "3.10", "2025-04-24", "2026-04-24", cpu="xla"),
-    *_pair("scikit-learn", "1.6", "sklearn-{}.1-6", "3.10", "2025-07-11", "2026-07-11"),
-    *_pair("XGBoost", "2.1", "xgboost-{}.2-1", "3.10", "2025-07-11", "2026-07-11"),
-    *_pair("Ray", "2.47.1", "ray-{}.2-47.py311", "3.11", "2026-07-28", "2027-07-28"),
-    *_pair("Ray", "2.42.0", "ray-{}.2-42.py311", "3.11", "2026-03-01", "2027-03-01", note=_RAY_GPU),
-    *_pair("Ray", "2.42.0", "ray-{}.2-42.py310", "3.10", "2026-03-01", "2027-03-01", note=_RAY_GPU),
-)
 
 _BY_NAME: dict[str, VertexImage] = {image.name: image for image in VERTEX_IMAGES}
 _REGISTRY_PREFIXES = ("us", "europe", "asia")
@@ -439,95 +304,7 @@ def status_rows(today: date) -> list[StatusRow]:
     return rows
 
 
-def _columns(*rows: tuple[str, ...]) -> list[str]:
-    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-
-
-def _pools_text(pools: tuple[PoolShape, ...]) -> str:
-    return "; ".join(
-        f"{p.role} {p.count} x {p.machine_type}"
-        + (f" + {p.accelerator_count} x {p.accelerator_type}" if p.accelerator_type else "")
-        for p in pools
-    )
-
-
-def format_table(today: date) -> str:
-    """Plain text for `jobspec runtimes`: every entry with its status on TODAY, then shapes."""
-    rows = status_rows(today)
-    legacy = [(r.name, r.framework, r.python_version, r.status)
-              for r in rows if r.kind == "ai-platform-runtime"]
-    images = [(r.name, r.framework, r.python_version, str(r.end_of_patch),
-               str(r.end_of_availability), r.status) for r in rows if r.kind == "vertex-image"]
-    tiers = [(t.name, _pools_text(t.pools) or "-",
-              t.provenance + (f": {t.refused}" if t.refused else ""), t.note)
-             for t in SCALE_TIERS]
-    machines = [(m.legacy_name, m.machine_type, m.accelerator_type or "-", m.note)
-                for m in MACHINE_TYPES]
-    return "\n".join([
-        f"Status on {today.isoformat()}; facts read {READ_ON.isoformat()}. Newer images may exist.",
-        "",
-        f"AI Platform Training runtimes ({AI_PLATFORM.source.cite()}):",
-        *_columns(("RUNTIME", "FRAMEWORK", "PYTHON", "STATUS"), *legacy),
-        "",
-        "Vertex AI prebuilt training images, {us,europe,asia}-docker.pkg.dev/vertex-ai/training/"
-        f"NAME:latest ({VERTEX_PREBUILT.cite()}; dates: {VERTEX_POLICY.cite()}):",
-        *_columns(("NAME", "FRAMEWORK", "PYTHON", "END OF PATCH", "END OF AVAILABILITY",
-                   "STATUS"), *images),
-        "",
-        "Legacy scale tiers -> Vertex worker pools:",
-        *_columns(("TIER", "POOLS", "WHY", "NOTE"), *tiers),
-        "",
-        f"Legacy machine types ({SECONDARY.cite()}):",
-        *_columns(("LEGACY", "MACHINE", "GPU", "NOTE"), *machines),
-        "",
-        "Could not be sourced:",
-        *(f"  - {fact}" for fact in UNSOURCED),
-    ]) + "\n"
-
-
 # --- Legacy scale tiers and machine types -> Vertex worker pools ---------------------------
-
-
-@dataclass(frozen=True)
-class PoolShape:
-    role: str  # "chief" | "worker" | "ps" | "evaluator", the Vertex worker pool order
-    machine_type: str
-    count: int
-    accelerator_type: str | None = None
-    accelerator_count: int = 0
-
-
-@dataclass(frozen=True)
-class ScaleTier:
-    name: str
-    pools: tuple[PoolShape, ...]
-    provenance: str
-    source: Source
-    note: str = ""
-    refused: str | None = None  # why jobspec cannot map this tier
-
-
-_CHOICE = "jobspec's choice; historical counts could not be sourced"
-_CUSTOM = "CUSTOM takes explicit machine types and counts from the spec"
-
-SCALE_TIERS: tuple[ScaleTier, ...] = (
-    ScaleTier("BASIC", (PoolShape("chief", "n1-standard-4", 1),), "RUNTIMES.md policy",
-              JOBSPEC_POLICY),
-    ScaleTier("BASIC_GPU", (PoolShape("chief", "n1-standard-8", 1, "NVIDIA_TESLA_T4", 1),),
-              "RUNTIMES.md policy", JOBSPEC_POLICY,
-              note="K80 GPUs are retired; jobspec defaults to NVIDIA_TESLA_T4"),
-    ScaleTier("STANDARD_1", (PoolShape("chief", "n1-highcpu-8", 1),
-                             PoolShape("worker", "n1-highcpu-8", 4),
-                             PoolShape("ps", "n1-standard-4", 3)), _CHOICE, JOBSPEC_POLICY),
-    ScaleTier("PREMIUM_1", (PoolShape("chief", "n1-highcpu-16", 1),
-                            PoolShape("worker", "n1-highcpu-16", 19),
-                            PoolShape("ps", "n1-highmem-8", 11)), _CHOICE, JOBSPEC_POLICY),
-    ScaleTier("BASIC_TPU", (), "refused", JOBSPEC_POLICY,
-              refused="Vertex custom training with TPU VMs needs explicit machine types, and the"
-              " legacy TPU tier has no Vertex equivalent jobspec can map"),
-    ScaleTier("CUSTOM", (), "explicit", JOBSPEC_POLICY, refused=_CUSTOM),
-)
 
 _TIERS: dict[str, ScaleTier] = {tier.name: tier for tier in SCALE_TIERS}
 
@@ -544,30 +321,10 @@ def scale_tier_pools(tier: str) -> tuple[PoolShape, ...]:
             f"scale tier {found.name} cannot be mapped to Vertex worker pools: {found.refused}."
             " Use scale tier CUSTOM with explicit machine types."
             if found.name != "CUSTOM"
-            else f"scale tier CUSTOM has no fixed shape: {_CUSTOM}."
+            else f"scale tier CUSTOM has no fixed shape: {found.refused}."
         )
     return found.pools
 
-
-@dataclass(frozen=True)
-class MachineMapping:
-    legacy_name: str
-    machine_type: str
-    accelerator_type: str | None
-    accelerator_count: int
-    source: Source = SECONDARY
-    note: str = ""
-
-
-MACHINE_TYPES: tuple[MachineMapping, ...] = (
-    MachineMapping("standard", "n1-standard-4", None, 0),
-    MachineMapping("large_model", "n1-highmem-8", None, 0),
-    MachineMapping("complex_model_s", "n1-highcpu-8", None, 0),
-    MachineMapping("complex_model_m", "n1-highcpu-16", None, 0),
-    MachineMapping("complex_model_l", "n1-highcpu-32", None, 0),
-    MachineMapping("standard_gpu", "n1-standard-8", "NVIDIA_TESLA_T4", 1,
-                   note="the source says '1 GPU'; T4 is jobspec's default, as for BASIC_GPU"),
-)
 
 _MACHINES: dict[str, MachineMapping] = {m.legacy_name: m for m in MACHINE_TYPES}
 # family-kind[-size]: n1-standard-4, a2-highgpu-1g, e2-medium, ct5lp-hightpu-4t
@@ -585,4 +342,5 @@ def map_machine_type(name: str) -> tuple[str, str | None, int]:
         f"unknown machine type '{name}': neither a legacy name jobspec maps"
         f" ({', '.join(_MACHINES)}) nor a Compute Engine machine type like n1-standard-4"
     )
+
 

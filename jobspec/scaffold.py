@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from jobspec.errors import UsageError
-from jobspec.spec import BUCKET_RE, MODULE_RE, NAME_RE, REGION_RE, json_schema
+from jobspec.spec import MODULE_RE, NAME_RE, REGION_RE, bucket_problem, json_schema
 
 SCHEMA_FILE = "jobspec.schema.json"
 DEFAULT_REGION = "us-central1"
@@ -76,7 +76,7 @@ def _shown(path: Path, root: Path) -> str:
 
 
 def check_name(value: str) -> str:
-    if not NAME_RE.match(value):
+    if not NAME_RE.fullmatch(value):
         raise ValueError(f"job name {value!r}: expected a letter, then letters, digits or "
                          "underscores, at most 128 characters")
     return value
@@ -94,7 +94,7 @@ def check_package_path(value: str) -> str:
 
 
 def check_module(value: str, package: str) -> str:
-    if not MODULE_RE.match(value):
+    if not MODULE_RE.fullmatch(value):
         raise ValueError(f"module {value!r}: expected a dotted module name like trainer.task")
     if not value.startswith(package + "."):
         # the trainer runs as `python -m MODULE` from the package's parent folder
@@ -108,14 +108,14 @@ def check_bucket(value: str) -> str:
     bucket = value.strip().removeprefix("gs://").rstrip("/")
     if not bucket:
         return ""
-    if not BUCKET_RE.match(bucket) or ".." in bucket or bucket.startswith("goog"):
-        raise ValueError(f"bucket {value!r}: expected 3-63 lowercase letters, digits, '-', '_' "
-                         "and '.', starting and ending with a letter or digit")
+    problem = bucket_problem(bucket)
+    if problem is not None:
+        raise ValueError(f"bucket {value!r}: {problem}")
     return bucket
 
 
 def check_region(value: str) -> str:
-    if not REGION_RE.match(value):
+    if not REGION_RE.fullmatch(value):
         raise ValueError(f"region {value!r}: expected a region like us-central1")
     return value
 

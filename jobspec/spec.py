@@ -20,15 +20,90 @@ from pydantic import (
     model_validator,
 )
 
-NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
-MODULE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-# GCS bucket naming rules, without the dotted (domain-verified) form's 222-character variant.
-BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,61}[a-z0-9]$")
-LABEL_KEY_RE = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
-REGION_RE = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
-DURATION_RE = re.compile(r"^([0-9]+)(s|m|h|d)?$")
-ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Every pattern here is used with fullmatch: `$` in `re.match` also matches before a trailing
+# newline, which let "name\n" through (issue 9). Patterns state the whole value on their own.
+NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,127}")
+MODULE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+# GCS: lowercase letters, digits, '-', '_' and '.', a letter or digit at each end; the rest of
+# Google's rules (lengths, IP form, goog/google, '..') are in bucket_problem()
+BUCKET_RE = re.compile(r"[a-z0-9](?:[a-z0-9_.-]*[a-z0-9])?")
+LABEL_KEY_RE = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+LABEL_VALUE_RE = re.compile(r"[a-z0-9_-]{0,63}")
+REGION_RE = re.compile(r"[a-z]+-[a-z]+[0-9]+")
+DURATION_RE = re.compile(r"([0-9]+)(s|m|h|d)?")
+ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+MATRIX_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")  # what ${matrix.KEY} can name
+TARGET_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+ACCELERATOR_RE = re.compile(r"[A-Z][A-Z0-9_]+")
+# a project id (6-30 in Google's rules, but test and emulator projects are shorter), a legacy
+# domain-scoped one (example.com:my-project), or a project number
+PROJECT_RE = re.compile(r"(?:[a-z0-9][a-z0-9.-]*:)?[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+NETWORK_RE = re.compile(r"projects/[a-z0-9-]+/global/networks/[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?")
+VERSION_RE = re.compile(r"[0-9]+\.[0-9]+")
+SERVICE_ACCOUNT_RE = re.compile(r"[a-z0-9][a-z0-9._-]*@[a-z0-9][a-z0-9.-]*[a-z0-9]")
+_IP_FORM = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
+# "google" and close misspellings (g00gle, go0gle, goog1e, g-o-o-g-l-e): compared after these
+_LOOKALIKES = str.maketrans({"0": "o", "1": "l", "3": "e", "i": "l", "|": "l"})
+
+
+def bucket_problem(value: str) -> str | None:
+    """What a GCS bucket name must be and ``value`` is not (Google's rules: cloud.google.com/
+    storage/docs/naming-buckets), or None."""
+    if not BUCKET_RE.fullmatch(value):
+        return ("expected 3-63 lowercase letters, digits, '-', '_' and '.', starting and ending "
+                "with a letter or digit")
+    if not 3 <= len(value) <= (222 if "." in value else 63):
+        return f"expected 3-63 characters (up to 222 with dots), got {len(value)}"
+    if any(len(part) > 63 for part in value.split(".")):
+        return "expected at most 63 characters between dots"
+    for pair in ("..", ".-", "-."):
+        if pair in value:
+            return f"expected no {pair!r} in the name"
+    if _IP_FORM.fullmatch(value):
+        return "expected a name, not an IP address"
+    if value.startswith("goog"):
+        return "expected a name that does not start with 'goog'"
+    if "google" in re.sub(r"[-_.]", "", value.translate(_LOOKALIKES)):
+        return "expected a name without 'google' or a close misspelling of it"
+    return None
+
+
+class FieldError(ValueError):
+    """A rule checked on a mapping or a whole model that is about one value inside it: ``at`` is
+    that value's path below the model, so the error points at its own line (validation.py);
+    ``key``: at the key itself (a bad env name), not its value."""
+
+    def __init__(self, at: tuple[str | int, ...], message: str, *, key: bool = False) -> None:
+        super().__init__(message)
+        self.at = at
+        self.key = key
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def no_control(value: str, what: str) -> str:
+    """GCS object names, URLs and request fields hold no line breaks or control characters."""
+    found = _CONTROL.search(value)
+    if found is not None:
+        raise ValueError(f"expected {what} without line breaks or control characters, got "
+                         f"{value!r} (it holds {found.group()!r})")
+    return value
+
+
+def job_dir_problem(job_dir: str, bucket: str, name: str) -> str | None:
+    """Why a cloud ``job_dir`` is not inside gs://BUCKET/NAME/, the folder the name's claim
+    protects (DESIGN.md, "Names"), or None."""
+    claimed = f"gs://{bucket}/{name}"
+    inside = job_dir == claimed or job_dir.startswith(claimed + "/")
+    rest = job_dir[len(claimed):].split("/") if inside else []
+    if inside and not any(part in (".", "..") for part in rest):
+        return None
+    return (f"expected a folder inside {claimed}/, the folder that the claim on the job name "
+            f"protects, got {job_dir!r}: another job could write there. Write "
+            "gs://${bucket}/${name} or a folder under it, or set job_dir_outside_claim: true "
+            "to write outside it knowingly")
+
 
 ScaleTier = Literal["BASIC", "STANDARD_1", "PREMIUM_1", "BASIC_GPU", "BASIC_TPU", "CUSTOM"]
 
@@ -74,8 +149,9 @@ class _ArgsEnv(Model):
     @classmethod
     def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
         for key in value:
-            if not ENV_NAME_RE.match(key):
-                raise ValueError(f"{key!r} is not a valid environment variable name")
+            if not ENV_NAME_RE.fullmatch(key):
+                raise FieldError((key,), f"{key!r} is not a valid environment variable name",
+                                 key=True)
         return value
 
 
@@ -110,10 +186,20 @@ class Trainer(Model):
         "the build.",
     )
 
+    @field_validator("requirements")
+    @classmethod
+    def _one_line_requirements(cls, value: list[str]) -> list[str]:
+        for i, req in enumerate(value):
+            try:
+                no_control(req, "a pip requirement")
+            except ValueError as exc:
+                raise FieldError((i,), str(exc)) from None
+        return value
+
     @field_validator("module")
     @classmethod
     def _dotted(cls, value: str) -> str:
-        if not MODULE_RE.match(value):
+        if not MODULE_RE.fullmatch(value):
             raise ValueError(
                 f"expected a dotted Python module name like trainer.task, got {value!r}"
             )
@@ -123,7 +209,7 @@ class Trainer(Model):
     @classmethod
     def _package_exists(cls, value: str, info: ValidationInfo) -> str:
         base = (info.context or {}).get("base")
-        if base is None:
+        if base is None or "\x00" in value:  # a NUL: the loader reports it, the OS cannot
             return value
         # os.path, and one stat when all is well: this runs once per target of every spec, and
         # pathlib plus a second stat were a fifth of `jobspec validate` (bench/README.md)
@@ -151,7 +237,7 @@ class Accelerator(Model):
     @field_validator("type")
     @classmethod
     def _upper(cls, value: str) -> str:
-        if not re.match(r"^[A-Z][A-Z0-9_]+$", value):
+        if not ACCELERATOR_RE.fullmatch(value):
             raise ValueError(f"expected an accelerator type like NVIDIA_TESLA_T4, got {value!r}")
         return value
 
@@ -181,11 +267,20 @@ class _Target(_ArgsEnv):
 
 
 class LocalTarget(_Target):
+    @field_validator("job_dir")
+    @classmethod
+    def _one_line_job_dir(cls, value: str | None) -> str | None:
+        # a path may hold a line break, but in a job_dir it is an accident (a variable that
+        # kept the newline of the command that set it), and the trainer gets it as an argument
+        return value if value is None else no_control(value, "a folder")
+
     kind: Literal["local"] = Field(
         default="local", description="local or cloud; defaults to the target's key."
     )
     python: str | None = Field(
-        default=None, description="Interpreter for the trainer; defaults to jobspec's own."
+        default=None,
+        description="Interpreter for the trainer: a name looked up on PATH, or a path relative "
+        "to the spec's folder. Defaults to `python` on PATH (then `python3`), as gcloud does.",
     )
     isolated: bool = Field(
         default=False,
@@ -195,6 +290,11 @@ class LocalTarget(_Target):
     distributed: Distributed | None = Field(
         default=None, description="Run a chief plus workers, parameter servers and evaluators."
     )
+
+    @field_validator("python")
+    @classmethod
+    def _one_line_python(cls, value: str | None) -> str | None:
+        return value if value is None else no_control(value, "an interpreter path")
 
 
 class CloudTarget(_Target):
@@ -237,23 +337,26 @@ class CloudTarget(_Target):
         default="none",
         description="counter: the next free NAME_N; timestamp: NAME_YYYYMMDD_HHMMSS (UTC).",
     )
+    job_dir_outside_claim: bool = Field(
+        default=False,
+        description="Allow a job_dir outside gs://BUCKET/NAME/, the folder the job name's claim "
+        "protects: output written elsewhere may be overwritten by, or mixed with, another job's.",
+    )
 
     @field_validator("bucket")
     @classmethod
     def _bucket(cls, value: str) -> str:
         if value.startswith("gs://"):
             raise ValueError(f"expected a bucket name without gs://, got {value!r}")
-        if not BUCKET_RE.match(value) or ".." in value or value.startswith("goog"):
-            raise ValueError(
-                f"{value!r} is not a valid bucket name: 3-63 lowercase letters, digits, '-', '_' "
-                "and '.', starting and ending with a letter or digit"
-            )
+        problem = bucket_problem(value)
+        if problem is not None:
+            raise ValueError(f"{value!r} is not a valid bucket name: {problem}")
         return value
 
     @field_validator("region")
     @classmethod
     def _region(cls, value: str) -> str:
-        if not REGION_RE.match(value):
+        if not REGION_RE.fullmatch(value):
             raise ValueError(f"expected a region like us-central1, got {value!r}")
         return value
 
@@ -262,21 +365,61 @@ class CloudTarget(_Target):
     def _gs_job_dir(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith("gs://"):
             raise ValueError(f"a cloud job_dir must be a gs:// path, got {value!r}")
+        return value if value is None else no_control(value, "a gs:// path")
+
+    @field_validator("staging_prefix")
+    @classmethod
+    def _staging_prefix(cls, value: str) -> str:
+        return no_control(value, "a bucket folder")
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, value: str | None) -> str | None:
+        if value is not None and not PROJECT_RE.fullmatch(value):
+            raise ValueError(f"expected a project ID like my-project (lowercase letters, digits "
+                             f"and '-'), got {value!r}")
         return value
+
+    @field_validator("network")
+    @classmethod
+    def _network(cls, value: str | None) -> str | None:
+        if value is not None and not NETWORK_RE.fullmatch(value):
+            raise ValueError("expected a network like projects/NUMBER/global/networks/NAME, got "
+                             f"{value!r}")
+        return value
+
+    @field_validator("service_account")
+    @classmethod
+    def _service_account(cls, value: str | None) -> str | None:
+        if value is not None and not SERVICE_ACCOUNT_RE.fullmatch(value):
+            raise ValueError("expected a service account email like "
+                             f"trainer@my-project.iam.gserviceaccount.com, got {value!r}")
+        return value
+
+    @field_validator("python_version")
+    @classmethod
+    def _python_version(cls, value: str | None) -> str | None:
+        if value is not None and not VERSION_RE.fullmatch(value):
+            raise ValueError(f'expected a Python version like "3.10", got {value!r}')
+        return value
+
+    @field_validator("runtime_version", "executor_image")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        # the runtime table judges the value itself, when planning (runtimes.py)
+        return value if value is None else no_control(value, "one line")
 
     @field_validator("labels")
     @classmethod
     def _labels(cls, value: dict[str, str]) -> dict[str, str]:
         for key, val in value.items():
-            if not LABEL_KEY_RE.match(key):
-                raise ValueError(
-                    f"label key {key!r} must start with a lowercase letter and hold at most 63 "
-                    "lowercase letters, digits, '_' or '-'"
-                )
-            if not LABEL_VALUE_RE.match(val):
-                raise ValueError(
-                    f"label value {val!r} may hold at most 63 lowercase letters, digits, '_' or '-'"
-                )
+            if not LABEL_KEY_RE.fullmatch(key):
+                raise FieldError((key,), f"label key {key!r} must start with a lowercase letter "
+                                 "and hold at most 63 lowercase letters, digits, '_' or '-'",
+                                 key=True)
+            if not LABEL_VALUE_RE.fullmatch(val):
+                raise FieldError((key,), f"label value {val!r} may hold at most 63 lowercase "
+                                 "letters, digits, '_' or '-'")
         return value
 
     @field_validator("max_running_time", mode="before")
@@ -285,7 +428,7 @@ class CloudTarget(_Target):
         # before the str | int union, so a wrong value gets one message instead of one per type
         if value is None:
             return value
-        match = DURATION_RE.match(value) if isinstance(value, str) else None
+        match = DURATION_RE.fullmatch(value) if isinstance(value, str) else None
         seconds = value if isinstance(value, int) and not isinstance(value, bool) else (
             int(match.group(1)) if match else 0)
         if seconds < 1:
@@ -330,7 +473,7 @@ class CloudTarget(_Target):
             return None
         if isinstance(self.max_running_time, int):
             return self.max_running_time
-        match = DURATION_RE.match(self.max_running_time)
+        match = DURATION_RE.fullmatch(self.max_running_time)
         assert match is not None
         scale = {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2) or "s"]
         return int(match.group(1)) * scale
@@ -367,6 +510,34 @@ class Spec(_ArgsEnv):
         description="Where to run: --target NAME picks one.", min_length=1
     )
 
+    @field_validator("matrix")
+    @classmethod
+    def _matrix_keys(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        for key in value or {}:
+            if key not in ("include", "exclude") and not MATRIX_KEY_RE.fullmatch(key):
+                raise FieldError((key,), f"matrix key {key!r} cannot be used as ${{matrix.KEY}}: "
+                                 "expected a letter or '_', then letters, digits, '_' or '-'",
+                                 key=True)
+        return value
+
+    @field_validator("secrets")
+    @classmethod
+    def _secret_names(cls, value: list[str]) -> list[str]:
+        for i, name in enumerate(value):
+            if not ENV_NAME_RE.fullmatch(name):
+                raise FieldError((i,), f"{name!r} is not a valid environment variable name")
+        return value
+
+    @model_validator(mode="after")
+    def _job_dirs_in_claim(self) -> Spec:
+        for key, target in self.targets.items():
+            if (isinstance(target, CloudTarget) and target.job_dir is not None
+                    and not target.job_dir_outside_claim):
+                problem = job_dir_problem(target.job_dir, target.bucket, self.name)
+                if problem is not None:
+                    raise FieldError(("targets", key, "job_dir"), problem)
+        return self
+
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
@@ -383,8 +554,9 @@ class Spec(_ArgsEnv):
     @classmethod
     def _target_keys(cls, value: dict[str, Any]) -> dict[str, Any]:
         for key in value:
-            if not re.match(r"^[A-Za-z][A-Za-z0-9_-]*$", key):
-                raise ValueError(f"target name {key!r} must be letters, digits, '-' or '_'")
+            if not TARGET_NAME_RE.fullmatch(key):
+                raise FieldError((key,), f"target name {key!r} must be letters, digits, '-' or "
+                                 "'_'", key=True)
         return value
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 
 from jobspec.diagnostics import Problem, did_you_mean
 from jobspec.located import LDict, Loc, Path_, key_loc, locate
-from jobspec.spec import CloudTarget, LocalTarget, Spec
+from jobspec.spec import CloudTarget, FieldError, LocalTarget, Spec
 
 _KINDS: dict[str, type[BaseModel]] = {"local": LocalTarget, "cloud": CloudTarget}
 
@@ -21,6 +21,8 @@ def dotted(path: Path_) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif not part.isprintable():  # a key with a line break or NUL: show it escaped
+            out += f"[{part!r}]"
         else:
             out += f".{part}" if out else str(part)
     return out
@@ -64,7 +66,8 @@ def _model_of(annotation: Any, node: Any) -> type[BaseModel] | None:
         options = [a for a in typing.get_args(annotation) if a is not type(None)]
         if typing.get_origin(annotation) is typing.Annotated:
             annotation = options[0]
-        elif isinstance(node, dict) and _KINDS.get(node.get("kind", "")) in options:
+        elif (isinstance(node, dict) and isinstance(node.get("kind"), str)
+              and _KINDS.get(node["kind"]) in options):  # `kind: {}` is not a kind
             return _KINDS[node["kind"]]
         else:
             annotation = options[0]
@@ -146,6 +149,12 @@ def problems(exc: ValidationError, root: LDict, data: Any, file: str) -> list[Pr
         if err["type"] == "union_tag_invalid":
             continue  # the loader has already reported the target's kind, with a suggestion
         path = _strip_tag(err["loc"])
+        error = (err.get("ctx") or {}).get("error")
+        if isinstance(error, FieldError):  # a rule about one value inside the checked one
+            path = path + error.at
+            found = locate(root, path, key=error.key)
+            out.append(Problem(found or Loc(file, 1, 1), dotted(path), str(error)))
+            continue
         if err["type"] == "missing":
             # point at the mapping that lacks the key, where its own key is written
             where = key_loc(root, path[:-1]) if path[:-1] else Loc(file, 1, 1)

@@ -28,7 +28,8 @@ CLOUD = """\
 
 
 def make_project(root: Path, files: dict[str, bytes | str] | None = None,
-                 trainer: str = "", package_path: str = "trainer") -> Path:
+                 trainer: str = "", package_path: str = "trainer",
+                 module: str = "trainer.task") -> Path:
     """<root>/pyproject.toml, <root>/trainer/{__init__,task}.py, FILES; returns the spec."""
     tree: dict[str, bytes | str] = {
         "pyproject.toml": "[tool.other]\n", "trainer/__init__.py": "",
@@ -42,7 +43,7 @@ def make_project(root: Path, files: dict[str, bytes | str] | None = None,
             path.write_bytes(content)
     spec = root / "job.yaml"
     spec.write_text(f"version: 1\nname: creds_job\ntrainer:\n  package_path: {package_path}\n"
-                    f"  module: trainer.task\n{trainer}targets:\n  local: {{}}\n{CLOUD}",
+                    f"  module: {module}\n{trainer}targets:\n  local: {{}}\n{CLOUD}",
                     encoding="utf-8")
     return spec
 
@@ -404,7 +405,8 @@ def test_env_files_are_left_out_not_refused(cli: Any, tmp_path: Path) -> None:
 
 def test_package_root_above_the_project_root_is_refused(cli: Any, tmp_path: Path) -> None:
     project = tmp_path / "proj"
-    spec = make_project(project, {"__init__.py": ""}, package_path=".")
+    spec = make_project(project, {"__init__.py": ""}, package_path=".",
+                        module="proj.trainer.task")
     (tmp_path / "setup.py").write_text("raise SystemExit('setup.py above the project ran')\n")
     for out in plans(cli, spec):
         assert out.code == 2
@@ -413,7 +415,7 @@ def test_package_root_above_the_project_root_is_refused(cli: Any, tmp_path: Path
             f"(its parent {tmp_path}) would be above the project\n"
             "  hint: move the package into a folder of its own inside the project, or set "
             "`trainer.allow_outside_repo: true` in the spec to package it anyway\n")
-    outside = make_project(tmp_path / "other", package_path="../proj")
+    outside = make_project(tmp_path / "other", package_path="../proj", module="proj.trainer.task")
     out = cli("plan", str(outside), "--target", "cloud")
     assert (out.code, out.err) == (2, (
         f"trainer.package_path {project} is outside the repository {tmp_path / 'other'}; set "
@@ -433,10 +435,12 @@ def test_the_home_folder_is_never_packaged(cli: Any, tmp_path: Path,
     package = home.parent if above else home
     home.mkdir(parents=True)
     (package / "__init__.py").write_text("")
+    (package / "task.py").write_text("")
     (home / ".bash_history").write_text("export TOKEN=histSECRET\n")
     monkeypatch.setenv("HOME", str(home))
     spec = make_project(tmp_path / "work", trainer="  allow_outside_repo: true\n",
-                        package_path=f"../users{'' if above else '/me'}")
+                        package_path=f"../users{'' if above else '/me'}",
+                        module=f"{package.name}.task")
     what = f"above your home folder {home}" if above else "your home folder"
     for out in plans(cli, spec):
         assert (out.code, out.err) == (2, (

@@ -61,7 +61,7 @@ def test_builtins(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("env", "project"), [
-    ({"GOOGLE_CLOUD_PROJECT": "from-google", "CLOUDSDK_CORE_PROJECT": "from-sdk"}, "from-google"),
+    ({"GOOGLE_CLOUD_PROJECT": "from-gcp", "CLOUDSDK_CORE_PROJECT": "from-sdk"}, "from-gcp"),
     ({"CLOUDSDK_CORE_PROJECT": "from-sdk"}, "from-sdk"),
     ({"GOOGLE_CLOUD_PROJECT": "", "CLOUDSDK_CORE_PROJECT": "from-sdk"}, "from-sdk"),
 ])
@@ -148,7 +148,7 @@ EXTENDS = """\
       cloud:
         bucket: my-bucket
         runtime_version: "2.11"
-        job_dir: gs://${bucket}/${target}
+        job_dir: gs://${bucket}/${name}/${target}
         labels: {team: ml, cost: low}
         args: [--a, --b]
         env: {MODE: full}
@@ -172,7 +172,7 @@ def test_extends_merges_mappings_and_replaces_lists(tmp_path: Path) -> None:
     assert gpu.labels == {"team": "ml", "cost": "high", "gpu": "t4"}
     assert gpu.args == ["--c"]
     assert gpu.env == {"MODE": "full"}
-    assert gpu.job_dir == "gs://my-bucket/gpu"  # ${target} is the target being loaded
+    assert gpu.job_dir == "gs://my-bucket/census/gpu"  # ${target} is the target being loaded
 
 
 def test_extends_chains(tmp_path: Path) -> None:
@@ -181,10 +181,10 @@ def test_extends_chains(tmp_path: Path) -> None:
     eu = loaded.spec.targets["gpu-eu"]
     assert (eu.region, eu.scale_tier, eu.args, eu.extends) == (
         "europe-west4", "BASIC_GPU", ["--c"], "gpu")
-    assert eu.job_dir == "gs://my-bucket/gpu-eu"
+    assert eu.job_dir == "gs://my-bucket/census/gpu-eu"
     # every target that loads cleanly is kept, each with its own ${target}
     assert sorted(loaded.spec.targets) == ["cloud", "gpu", "gpu-eu"]
-    assert loaded.spec.targets["cloud"].job_dir == "gs://my-bucket/cloud"
+    assert loaded.spec.targets["cloud"].job_dir == "gs://my-bucket/census/cloud"
 
 
 def test_an_inherited_value_is_reported_at_its_own_line(tmp_path: Path) -> None:
@@ -218,7 +218,7 @@ def test_set_reads_typed_values(tmp_path: Path) -> None:
           cloud:
             bucket: my-bucket
             runtime_version: "2.11"
-            job_dir: gs://${bucket}/${region}
+            job_dir: gs://${bucket}/${name}/${region}
         """)
     loaded = load(spec, target="local", env={}, overrides=[
         "targets.local.distributed.workers=3",  # int, in a mapping that did not exist
@@ -236,7 +236,7 @@ def test_set_reads_typed_values(tmp_path: Path) -> None:
     cloud = load(spec, target="cloud", env={}, overrides=[
         "targets.cloud.region=europe-west1", "targets.cloud.labels.team=ml"]).spec.targets["cloud"]
     assert (cloud.region, cloud.job_dir, cloud.labels) == (
-        "europe-west1", "gs://my-bucket/europe-west1", {"team": "ml"})
+        "europe-west1", "gs://my-bucket/census/europe-west1", {"team": "ml"})
 
 
 def test_name_overrides_the_job_name_everywhere(tmp_path: Path) -> None:

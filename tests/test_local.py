@@ -644,46 +644,59 @@ def iso_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_project(tmp_path_factory.mktemp("isolated") / "proj")
 
 
+@pytest.fixture(scope="module")
+def pip_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """pip settings for isolated runs: a loopback package index (with the build tools), and no
+    other source, so the sdist and its requirements install as in the cloud, offline."""
+    from tests.standins.pyindex import serve
+
+    made = serve(tmp_path_factory.mktemp("index"))
+    index = next(made)
+    yield index.env(tmp_path_factory.mktemp("pip-cache"))
+    made.close()
+
+
 def _venvs(project: Path) -> list[Path]:
     folder = project / ".jobspec" / "venvs"
     return [p for p in folder.iterdir() if not p.name.startswith(".")] if folder.is_dir() else []
 
 
-def test_isolated_misses_a_file_left_out_of_the_package(jobspec_proc: Any,
-                                                        iso_project: Path) -> None:
+def test_isolated_misses_a_file_left_out_of_the_package(jobspec_proc: Any, iso_project: Path,
+                                                        pip_env: dict[str, str]) -> None:
     spec = write_spec(iso_project, module="probe.reads_data", filename="reads.yaml")
     plain = jobspec_proc("run", str(spec), "--target", "local", cwd=iso_project)
     assert plain.code == 0, plain.err
     assert plain.out == "table: label,value\nanswer,42\n"
     isolated = jobspec_proc("run", str(spec), "--target", "local", "--isolated",
-                            cwd=iso_project)
+                            cwd=iso_project, env=pip_env)
     assert isolated.code == 1
     tail = isolated.err.split("trainer exited with code 1", 1)[1]
     assert "FileNotFoundError" in tail
     assert "data/table.csv" in tail
 
 
-def test_isolated_misses_an_undeclared_import(jobspec_proc: Any, iso_project: Path) -> None:
+def test_isolated_misses_an_undeclared_import(jobspec_proc: Any, iso_project: Path,
+                                              pip_env: dict[str, str]) -> None:
     spec = write_spec(iso_project, module="probe.imports_sibling", filename="imports.yaml")
     plain = jobspec_proc("run", str(spec), "--target", "local", cwd=iso_project)
     assert plain.code == 0, plain.err
     assert plain.out == "helper says 42\n"
     spec = write_spec(iso_project, module="probe.imports_sibling", filename="imports.yaml",
                       local={"isolated": True})
-    isolated = jobspec_proc("run", str(spec), "--target", "local", cwd=iso_project)
+    isolated = jobspec_proc("run", str(spec), "--target", "local", cwd=iso_project, env=pip_env)
     assert isolated.code == 1
     tail = isolated.err.split("trainer exited with code 1", 1)[1]
     assert "ModuleNotFoundError: No module named 'helperlib'" in tail
 
 
 def test_isolated_runs_installed_package_from_an_empty_folder(
-        jobspec_proc: Any, iso_project: Path, tmp_path: Path) -> None:
+        jobspec_proc: Any, iso_project: Path, tmp_path: Path, pip_env: dict[str, str]) -> None:
     out = tmp_path / "dumps"
     out.mkdir()
     spec = write_spec(iso_project, filename="dump.yaml", args=["--table=probe/data/table.csv"],
                       local={"job_dir": "out"})
     done = jobspec_proc("run", str(spec), "--target", "local", "--isolated", cwd=iso_project,
-                        env={"PROBE_OUT": str(out)})
+                        env={"PROBE_OUT": str(out), **pip_env})
     assert done.code == 0, done.err
     dump = read_dumps(out)["single-0"]
     record = runs_of(iso_project)[-1]
@@ -697,29 +710,33 @@ def test_isolated_runs_installed_package_from_an_empty_folder(
     assert "argument names 'probe/data/table.csv', a path in this repo" in done.err
     assert done.err.index("a path in this repo") < len(done.err)
     plain = jobspec_proc("run", str(spec), "--target", "local", cwd=iso_project,
-                         env={"PROBE_OUT": str(out)})
+                         env={"PROBE_OUT": str(out), **pip_env})
     assert plain.code == 0, plain.err
     assert "a path in this repo" not in plain.err
 
 
-def test_isolated_venv_is_cached(jobspec_proc: Any, iso_project: Path) -> None:
+def test_isolated_venv_is_cached(jobspec_proc: Any, iso_project: Path,
+                                 pip_env: dict[str, str]) -> None:
     spec = write_spec(iso_project, module="probe.fail", filename="cached.yaml")
-    first = jobspec_proc("run", str(spec), "--target", "local", "--isolated", cwd=iso_project)
+    first = jobspec_proc("run", str(spec), "--target", "local", "--isolated", cwd=iso_project,
+                         env=pip_env)
     assert first.code == 1  # the trainer fails; the venv is made all the same
     (venv,) = _venvs(iso_project)
     marker = venv / ".jobspec-ready"
     before = (venv.stat().st_ino, marker.stat().st_ino, marker.stat().st_mtime_ns)
-    second = jobspec_proc("run", str(spec), "--target", "local", "--isolated", cwd=iso_project)
+    second = jobspec_proc("run", str(spec), "--target", "local", "--isolated", cwd=iso_project,
+                         env=pip_env)
     assert second.code == 1
     assert _venvs(iso_project) == [venv]
     assert (venv.stat().st_ino, marker.stat().st_ino, marker.stat().st_mtime_ns) == before
 
 
 def test_isolated_uninstallable_requirement_shows_pip(jobspec_proc: Any, project: Path,
-                                                      out: Path) -> None:
+                                                      out: Path, pip_env: dict[str, str]
+                                                      ) -> None:
     spec = write_spec(project, requirements=["jobspec-probe-not-on-any-index==1.0"])
     done = jobspec_proc("run", str(spec), "--target", "local", "--isolated", cwd=project,
-                        env={"PROBE_OUT": str(out)})
+                        env={"PROBE_OUT": str(out), **pip_env})
     assert done.code == 1
     assert "installing probe-0.0.0.tar.gz into the isolated venv failed" in done.err
     assert "No matching distribution found for jobspec-probe-not-on-any-index==1.0" in done.err

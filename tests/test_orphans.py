@@ -470,15 +470,18 @@ def test_racing_starts_of_one_job_run_it_once(project: Path, out: Path,
 
 def test_a_trainer_that_cannot_start_is_recorded_with_exit_2(project: Path, out: Path) -> None:
     port = free_ports(2)
+    # an executable whose interpreter is missing: found by plan, refused by exec at start
+    python = project / "broken-python"
+    python.write_text(f"#!{project / 'no-such-interpreter'}\n")
+    python.chmod(0o755)
     spec = write_spec(project, module="probe.orphan",
-                      local={"python": str(project / "no-such-python"),
-                             "distributed": distributed(port, workers=1)})
+                      local={"python": str(python), "distributed": distributed(port, workers=1)})
     done = subprocess.run([sys.executable, "-m", "jobspec", "run", str(spec), "--target",
                            "local"], cwd=project, env={**os.environ, "PROBE_OUT": str(out)},
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 2, done.stderr
-    assert (f"cannot start worker-0: {project / 'no-such-python'}: No such file or directory"
-            in done.stderr)
+    assert (f"cannot start worker-0: {python}: No such file or directory" in done.stderr), (
+        done.stderr)
     status = status_of(project, "probe")
     assert (status["state"], status["jobspec_exit"]) == ("failed", 2)
 

@@ -12,19 +12,13 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from jobspec.errors import EXIT_USAGE, JobspecError
-from jobspec.package import (
-    FIXED_MTIME,
-    CredentialsFound,
-    Excluded,
-    Package,
-    PackageError,
-    build_sdist,
-    write,
-)
+from jobspec.errors import EXIT_USAGE, JobFailed, JobspecError
+from jobspec.package import FIXED_MTIME, Package, build_sdist, write
+from jobspec.package_tree import CredentialsFound, Excluded, PackageError
 
 SA_KEY = {
     "type": "service_account",
@@ -488,11 +482,257 @@ def test_oversized_package_is_refused(repo: Path) -> None:
     assert package.excluded == (Excluded("trainer/huge.bin", "matched .jobspecignore: *.bin"),)
 
 
-def test_own_pyproject_without_fixed_version_is_refused(repo: Path) -> None:
-    (repo / "pyproject.toml").write_text('[project]\nname = "trainer"\ndynamic = ["version"]\n')
-    with pytest.raises(PackageError) as err:
-        build_sdist(repo / "trainer")
-    assert err.value.message == (
-        f"{repo / 'pyproject.toml'}: [project].version must be a fixed string for jobspec to "
-        "build the sdist (dynamic versions are not supported); or add a setup.py"
+def test_own_pyproject_with_a_dynamic_version_is_built_by_its_backend(repo: Path) -> None:
+    # the backend computes the version: jobspec no longer needs it written out
+    (repo / "pyproject.toml").write_text(
+        '[project]\nname = "trainer"\ndynamic = ["version"]\n\n'
+        '[tool.setuptools.dynamic]\nversion = {attr = "trainer.__version__"}\n'
     )
+    (repo / "trainer" / "__init__.py").write_text('__version__ = "3.1"\n')
+    package = build_sdist(repo / "trainer")
+    assert (package.build, package.filename) == ("own pyproject.toml", "trainer-3.1.tar.gz")
+    assert "Version: 3.1\n" in read_member(package, "trainer-3.1/PKG-INFO")
+
+
+# --- a project's own build runs in a copy: the project is left exactly as it was -------------
+
+SPEC = """\
+version: 1
+name: own_build
+trainer:
+  package_path: trainer
+  module: trainer.task
+targets:
+  local: {}
+  cloud:
+    project: p
+    bucket: my-bucket
+    region: us-central1
+    executor_image: us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest
+"""
+OWN_BUILDS = {
+    "setup.py": {
+        "setup.py": "from setuptools import setup\n"
+        "setup(name='mytrainer', version='1.2', packages=['trainer', 'trainer.util'],\n"
+        "      py_modules=['helper'])\n",
+    },
+    "pyproject.toml": {
+        "pyproject.toml": '[build-system]\nrequires = ["setuptools>=61"]\n'
+        'build-backend = "setuptools.build_meta"\n\n'
+        '[project]\nname = "trainer"\nversion = "1.0"\n\n'
+        '[tool.setuptools]\npackages = ["trainer", "trainer.util"]\npy-modules = ["helper"]\n',
+    },
+}
+
+
+def snapshot(root: Path) -> dict[str, tuple[object, ...]]:
+    """Every entry under root with its kind, size, mtime and content hash."""
+    entries: dict[str, tuple[object, ...]] = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(folder, name)
+            info = path.lstat()
+            digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else ""
+            entries[str(path.relative_to(root))] = (info.st_mode, info.st_size,
+                                                    info.st_mtime_ns, digest)
+    entries["."] = (root.stat().st_mtime_ns,)
+    return entries
+
+
+@pytest.mark.parametrize("own", sorted(OWN_BUILDS))
+def test_plan_of_an_own_build_leaves_the_repo_unchanged(
+    cli: Any, repo: Path, own: str
+) -> None:
+    make_tree(repo, {**OWN_BUILDS[own], "helper.py": "HELP = 1\n", "job.yaml": SPEC,
+                     "trainer/stale.egg-info/PKG-INFO": "old\n"})
+    before = snapshot(repo)
+    for target in ("cloud", "local"):
+        extra = ("--isolated",) if target == "local" else ()
+        out = cli("plan", str(repo / "job.yaml"), "--target", target, *extra, "--json")
+        assert out.code == 0, out.err
+        package = json.loads(out.out)["package"]
+        assert package["build"] == f"own {own}"
+        root = package["filename"].removesuffix(".tar.gz")
+        assert f"{root}/helper.py" in package["files"]  # py-modules / py_modules kept
+        assert f"{root}/trainer/util/io.py" in package["files"]
+    assert snapshot(repo) == before  # no <name>.egg-info, no dist/, nothing touched
+
+
+def test_py_modules_of_an_own_pyproject_are_installed(repo: Path, tmp_path: Path) -> None:
+    make_tree(repo, {**OWN_BUILDS["pyproject.toml"], "helper.py": "HELP = 'from helper'\n"})
+    package = build_sdist(repo / "trainer")
+    assert package.filename == "trainer-1.0.tar.gz"
+    result = pip_install(write(package, tmp_path / "dist"), tmp_path / "site")
+    assert result.returncode == 0, result.stderr
+    ran = run_python("import helper, trainer.model; print(helper.HELP, trainer.model.VALUE)",
+                     tmp_path / "site", tmp_path)
+    assert ran.stdout == "from helper 42\n", ran.stderr
+
+
+def test_a_missing_build_backend_is_a_clear_exit_2(cli: Any, repo: Path) -> None:
+    make_tree(repo, {
+        "job.yaml": SPEC,
+        "pyproject.toml": '[build-system]\nrequires = ["absent-backend>=1.0", "wheel"]\n'
+        'build-backend = "absent_backend.build"\n\n[project]\nname = "trainer"\nversion = "1"\n',
+    })
+    out = cli("plan", str(repo / "job.yaml"), "--target", "cloud")
+    assert (out.code, out.out) == (EXIT_USAGE, "")
+    assert out.err == (
+        f"{repo / 'pyproject.toml'} declares the build backend absent_backend.build, which this "
+        f"Python ({sys.executable}) cannot import (ModuleNotFoundError: No module named "
+        "'absent_backend')\n"
+        "  hint: jobspec builds without build isolation, so that it works offline: install the "
+        "build requirements beside jobspec with\n"
+        f"        {sys.executable} -m pip install 'absent-backend>=1.0' wheel\n"
+    )
+    assert not any(repo.glob("*.egg-info")) and not (repo / "dist").exists()
+
+
+def test_a_failing_backend_shows_its_last_lines_not_a_traceback(cli: Any, repo: Path) -> None:
+    make_tree(repo, {"job.yaml": SPEC,
+                     "setup.py": "print('building...')\nraise SystemExit('no compiler found')\n"})
+    out = cli("plan", str(repo / "job.yaml"), "--target", "cloud")
+    assert out.code == EXIT_USAGE
+    assert out.err.startswith(f"`python setup.py sdist` in {repo} failed (exit 1):\n")
+    assert out.err.endswith("no compiler found\n")
+    assert "Traceback" not in out.err
+
+
+# --- proc.run: every way a helper command fails reads as a sentence ----------------------------
+
+
+def proc_error(argv: list[str], **kwargs: object) -> str:
+    from jobspec import proc
+
+    with pytest.raises(PackageError) as caught:
+        proc.run(argv, what="the helper", error=PackageError, **kwargs)  # type: ignore[arg-type]
+    assert caught.value.exit_code == EXIT_USAGE
+    return caught.value.message
+
+
+def test_proc_run_turns_os_errors_into_sentences(tmp_path: Path) -> None:
+    missing = str(tmp_path / "no-such-program")
+    assert proc_error([missing]) == f"the helper could not run: {missing} was not found"
+    plain = tmp_path / "not-executable"
+    plain.write_text("#!/bin/sh\n")
+    plain.chmod(0o644)
+    assert proc_error([str(plain)]) == (
+        f"the helper could not run: permission denied running {plain}"
+    )
+    garbage = tmp_path / "garbage"
+    garbage.write_bytes(b"\x00\x01 not a program")
+    garbage.chmod(0o755)
+    assert proc_error([str(garbage)]) == (
+        f"the helper could not run: {garbage} is not an executable program"
+    )
+    assert proc_error([sys.executable, "-c", "pass", "x" * 200_000]) == (
+        "the helper could not run: its command line is too long for the system "
+        f"({len(os.fsencode(sys.executable)) + 1 + 3 + 5 + 200_001:,} bytes of arguments)"
+    )
+    gone = tmp_path / "gone"
+    assert proc_error([sys.executable, "-c", "pass"], cwd=gone) == (
+        f"the helper could not run: its folder {gone} does not exist or is not a folder"
+    )
+
+
+def test_proc_run_reports_exits_signals_and_timeouts(tmp_path: Path) -> None:
+    from jobspec import proc
+
+    code = "import sys\nprint('to stdout')\nfor i in range(20): print('line', i, file=sys.stderr)\n"
+    assert proc_error([sys.executable, "-c", code + "sys.exit(3)"]) == (
+        "the helper failed (exit 3):\n" + "\n".join(f"line {i}" for i in range(5, 20))
+    )
+    assert proc_error([sys.executable, "-c", "print('only stdout'); raise SystemExit(1)"]) == (
+        "the helper failed (exit 1):\nonly stdout"
+    )
+    kill = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
+    assert proc_error([sys.executable, "-c", kill]) == "the helper failed (killed by SIGKILL)"
+    sleep = "import sys, time; print('started', file=sys.stderr, flush=True); time.sleep(30)"
+    assert proc_error([sys.executable, "-c", sleep], timeout=1.5) == (
+        "the helper did not finish within 1.5 s and was stopped:\nstarted"
+    )
+    with pytest.raises(JobFailed) as caught:
+        proc.run([sys.executable, "-c", "raise SystemExit(2)"], what="pip install",
+                 error=PackageError, exit_error=JobFailed)
+    assert (caught.value.exit_code, caught.value.message) == (1, "pip install failed (exit 2)")
+    done = proc.run([sys.executable, "-c", "print('ok')"], what="the helper")
+    assert done.stdout == b"ok\n"
+
+
+# An in-tree PEP 517 backend (backend-path) that packs every file it is given: what it sees is
+# exactly the copy jobspec made of the package root.
+PACK_ALL = '''\
+import os, tarfile
+
+def build_sdist(sdist_directory, config_settings=None):
+    root = "Trainer-5.0"
+    path = os.path.join(sdist_directory, root + ".tar.gz")
+    with tarfile.open(path, "w:gz", dereference=True) as tar:
+        for folder, dirs, files in os.walk("."):
+            dirs.sort()
+            for name in sorted(files):
+                rel = os.path.relpath(os.path.join(folder, name), ".")
+                tar.add(rel, arcname=root + "/" + rel)
+    open("written-by-the-backend", "w").close()
+    return root + ".tar.gz"
+'''
+
+
+def test_an_own_backend_sees_the_project_less_what_is_never_packaged(repo: Path) -> None:
+    make_tree(repo, {
+        "pyproject.toml": '[build-system]\nrequires = []\nbuild-backend = "pack_all"\n'
+        'backend-path = ["_backend"]\n\n[project]\nname = "trainer"\nversion = "5.0"\n',
+        "_backend/pack_all.py": PACK_ALL,
+        ".git/config": "[core]\n", ".gitignore": "*.log\n", ".jobspecignore": "/data/\n",
+        "data/big.bin": "x" * 1000, "trainer/debug.log": "log\n",
+        "trainer/__pycache__/task.cpython-311.pyc": "", "trainer.egg-info/SOURCES.txt": "old\n",
+    })
+    (repo / "trainer" / "alias.py").symlink_to("model.py")
+    package = build_sdist(repo / "trainer")
+    assert (package.build, package.filename) == ("own pyproject.toml", "trainer-5.0.tar.gz")
+    assert package.files == tuple(f"trainer-5.0/{rel}" for rel in (
+        ".gitignore", ".jobspecignore", "_backend/pack_all.py", "pyproject.toml",
+        "trainer/__init__.py", "trainer/alias.py", "trainer/model.py", "trainer/task.py",
+        "trainer/util/__init__.py", "trainer/util/io.py", "trainer/vocab.txt",
+    ))
+    assert read_member(package, "trainer-5.0/trainer/alias.py") == "VALUE = 42\n"
+    assert not (repo / "written-by-the-backend").exists()
+    # what such a backend packs is scanned too; the advice fits a backend without MANIFEST.in
+    (repo / "trainer" / "deploy.key").write_bytes(SA_KEY["private_key"].encode())
+    with pytest.raises(CredentialsFound) as caught:
+        build_sdist(repo / "trainer")
+    assert caught.value.render() == (
+        "the trainer package would include credential material, so nothing was built or "
+        "uploaded:\n"
+        "  trainer/deploy.key  private key (detected by content)\n"
+        f"  hint: leave it out with this line in {repo / '.jobspecignore'}:\n"
+        "            /trainer/deploy.key\n"
+        "        or, if a file must ship, allow it by its exact path in the spec:\n"
+        "            trainer:\n"
+        "              allow_credentials: [trainer/deploy.key]"
+    )
+    with (repo / ".jobspecignore").open("a") as ignore:
+        ignore.write("/trainer/deploy.key\n")
+    assert "trainer-5.0/trainer/deploy.key" not in build_sdist(repo / "trainer").files
+
+
+def test_a_setup_py_without_setuptools_names_pep_517s_fallback(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    venv = tmp_path / "bare"  # an interpreter without setuptools, as in a pipx install
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
+                   capture_output=True, timeout=60)  # fmt: skip
+    python = str(venv / "bin" / "python")
+    monkeypatch.setattr(sys, "executable", python)
+    (repo / "setup.py").write_text("from setuptools import setup\nsetup(name='t', version='1')\n")
+    with pytest.raises(PackageError) as caught:
+        build_sdist(repo / "trainer")
+    assert caught.value.render() == (
+        f"the package root {repo} names no [build-system] build-backend, so it is built by "
+        f"setuptools.build_meta:__legacy__ (PEP 517), which this Python ({python}) cannot "
+        "import (ModuleNotFoundError: No module named 'setuptools')\n"
+        "  hint: jobspec builds without build isolation, so that it works offline: install the "
+        "build requirements beside jobspec with\n"
+        f"        {python} -m pip install 'setuptools>=40.8.0'"
+    )
+    assert sorted(p.name for p in repo.iterdir()) == ["setup.py", "trainer"]

@@ -401,7 +401,7 @@ def test_records_that_are_not_small_files_neither_block_nor_flood(cli, jobspec_p
     os.mkfifo(proj / ".jobspec" / "groups" / "grp.json")
     group = cli("status", "grp", cwd=proj)
     assert group.code == 2
-    assert group.err.startswith("no local runs of 'grp'")
+    assert group.err.startswith("no job named 'grp': looked in .jobspec/runs/")
 
 
 def test_import_shows_no_line_of_a_config_that_is_not_yaml_or_json(cli, jobspec_proc,

@@ -9,14 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobspec import runtimes
+from jobspec import runtimes_data
 from jobspec.errors import EXIT_USAGE, JobspecError
 from jobspec.runtimes import (
-    PoolShape,
     Resolved,
     RuntimeUnavailable,
     ShapeUnavailable,
-    format_table,
     map_machine_type,
     nearest_vertex_tf,
     registry_host,
@@ -24,6 +22,8 @@ from jobspec.runtimes import (
     scale_tier_pools,
     status_rows,
 )
+from jobspec.runtimes_data import PoolShape
+from jobspec.runtimes_table import format_table
 
 READ = date(2026, 11, 26)
 EARLY_2026 = date(2026, 1, 1)
@@ -370,7 +370,7 @@ def test_scale_tier_shapes() -> None:
 
 
 def test_scale_tier_provenance_is_visible() -> None:
-    tiers = {tier.name: tier for tier in runtimes.SCALE_TIERS}
+    tiers = {tier.name: tier for tier in runtimes_data.SCALE_TIERS}
     assert tiers["STANDARD_1"].provenance == tiers["PREMIUM_1"].provenance == (
         "jobspec's choice; historical counts could not be sourced")
     assert tiers["BASIC_GPU"].note == "K80 GPUs are retired; jobspec defaults to NVIDIA_TESLA_T4"
@@ -421,7 +421,7 @@ def test_machine_type_mapping(name: str, mapped: tuple[str, str | None, int]) ->
 
 
 def test_machine_type_mapping_is_labelled_secondary() -> None:
-    assert {m.source.title for m in runtimes.MACHINE_TYPES} == {
+    assert {m.source.title for m in runtimes_data.MACHINE_TYPES} == {
         "secondary source, not Google's documentation"
     }
 
@@ -441,12 +441,12 @@ def test_unknown_machine_type_is_an_error(name: str) -> None:
 
 
 def test_records_are_frozen_and_dated() -> None:
-    image = runtimes.VERTEX_IMAGES[0]
+    image = runtimes_data.VERTEX_IMAGES[0]
     with pytest.raises(dataclasses.FrozenInstanceError):
         image.end_of_availability = date(2099, 1, 1)  # type: ignore[misc]
-    sources = [i.source for i in runtimes.VERTEX_IMAGES] + [
-        r.source for r in runtimes.LEGACY_RUNTIMES
-    ] + [runtimes.AI_PLATFORM.source] + [t.source for t in runtimes.SCALE_TIERS]
+    sources = [i.source for i in runtimes_data.VERTEX_IMAGES] + [
+        r.source for r in runtimes_data.LEGACY_RUNTIMES
+    ] + [runtimes_data.AI_PLATFORM.source] + [t.source for t in runtimes_data.SCALE_TIERS]
     assert {s.read_on for s in sources} == {READ}
-    assert runtimes.AI_PLATFORM.shut_down_on == date(2025, 1, 31)
-    assert len({i.name for i in runtimes.VERTEX_IMAGES}) == len(runtimes.VERTEX_IMAGES)
+    assert runtimes_data.AI_PLATFORM.shut_down_on == date(2025, 1, 31)
+    assert len({i.name for i in runtimes_data.VERTEX_IMAGES}) == len(runtimes_data.VERTEX_IMAGES)

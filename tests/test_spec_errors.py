@@ -661,7 +661,7 @@ CASES = [
             runtime_version: "2.11"
         """,
         """\
-        spec.yaml:8:13: targets.cloud.bucket: 'My_Bucket' is not a valid bucket name: 3-63 lowercase letters, digits, '-', '_' and '.', starting and ending with a letter or digit
+        spec.yaml:8:13: targets.cloud.bucket: 'My_Bucket' is not a valid bucket name: expected 3-63 lowercase letters, digits, '-', '_' and '.', starting and ending with a letter or digit
             8 |     bucket: My_Bucket
               |             ^
         1 problem(s) in 1 file(s)
@@ -966,9 +966,9 @@ CASES = [
             labels: {Team: ml}
         """,
         """\
-        spec.yaml:10:5: targets.cloud.labels: label key 'Team' must start with a lowercase letter and hold at most 63 lowercase letters, digits, '_' or '-'
+        spec.yaml:10:14: targets.cloud.labels.Team: label key 'Team' must start with a lowercase letter and hold at most 63 lowercase letters, digits, '_' or '-'
            10 |     labels: {Team: ml}
-              |     ^
+              |              ^
         1 problem(s) in 1 file(s)
         """,
     ),
@@ -987,9 +987,9 @@ CASES = [
             labels: {team: "ML Ops"}
         """,
         """\
-        spec.yaml:10:5: targets.cloud.labels: label value 'ML Ops' may hold at most 63 lowercase letters, digits, '_' or '-'
+        spec.yaml:10:20: targets.cloud.labels.team: label value 'ML Ops' may hold at most 63 lowercase letters, digits, '_' or '-'
            10 |     labels: {team: "ML Ops"}
-              |     ^
+              |                    ^
         1 problem(s) in 1 file(s)
         """,
     ),
@@ -1168,12 +1168,34 @@ CASES = [
           local: {}
         """,
         """\
-        spec.yaml:6:1: colour\ufffd[31m: unknown key
+        spec.yaml:6:1: ['colour\\x1b[31m']: unknown key
             6 | "colour\\e[31m": red
               | ^
-        spec.yaml:7:1: na\ufffdme: unknown key (did you mean 'name'?)
+        spec.yaml:7:1: ['na\\u202eme']: unknown key (did you mean 'name'?)
             7 | na\ufffdme: x
               | ^
+        2 problem(s) in 1 file(s)
+        """,
+    ),
+    case(
+        "kind-mapping-inside-a-target",  # found by bench/fuzz_specs.py: a traceback before
+        """\
+        version: 1
+        name: job
+        trainer:
+          package_path: trainer
+          module: trainer.task
+        targets:
+          local:
+            distributed: {kind: {}, workrs: 1}
+        """,
+        """\
+        spec.yaml:8:19: targets.local.distributed.kind: unknown key
+            8 |     distributed: {kind: {}, workrs: 1}
+              |                   ^
+        spec.yaml:8:29: targets.local.distributed.workrs: unknown key (did you mean 'workers'?)
+            8 |     distributed: {kind: {}, workrs: 1}
+              |                             ^
         2 problem(s) in 1 file(s)
         """,
     ),

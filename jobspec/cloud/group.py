@@ -17,10 +17,10 @@ from typing import Any
 
 from jobspec import gcp
 from jobspec.cloud.follow import drain, info, poll_bounds, print_entries
-from jobspec.cloud.gcs import Bucket, cloud_errors
+from jobspec.cloud.gcs import Bucket, cloud_errors, problem_in_group
 from jobspec.cloud.logs import LogTail
-from jobspec.cloud.submit import Submission, secret_values_of
-from jobspec.cloud.vertex import TERMINAL, Vertex, job_id, short_state
+from jobspec.cloud.submit import Submission, secret_values_of, sigterm_as_interrupt
+from jobspec.cloud.vertex import TERMINAL, CreateFailed, Vertex, job_id, short_state
 from jobspec.errors import (
     EXIT_INTERRUPTED,
     EXIT_JOB_FAILED,
@@ -29,7 +29,7 @@ from jobspec.errors import (
     JobspecError,
     NameTaken,
 )
-from jobspec.plandata import CloudPlan
+from jobspec.plandata import LABEL_SUBMISSION, CloudPlan
 from jobspec.whereis import followup
 
 GROUP = ".jobspec/group.json"
@@ -41,22 +41,36 @@ def group_path(name: str) -> str:
 
 
 def read_group(bucket: Bucket, name: str) -> dict[str, Any] | None:
-    found = bucket.read_json(group_path(name))
-    return None if found is None or "members" not in found.data else found.data
+    found = bucket.read_json(group_path(name), "group record",
+                             lambda record: problem_in_group(record, name))
+    return None if found is None else found.data
 
 
-def _claim_group(bucket: Bucket, group: str, members: list[str]) -> None:
+def _claim_group(bucket: Bucket, group: str, members: list[str], reclaim: bool) -> None:
     found = bucket.first_object(f"{group}/")
     if found is not None:
+        existing = read_group(bucket, group)
+        if reclaim and existing is not None and existing["members"] == members:
+            info(f"reclaiming group {group!r}: members already submitted are kept")
+            return
+        hint = "pass --name to name the sweep"
+        if existing is not None and existing["members"] == members:
+            hint += ("; if an earlier run of this sweep stopped part-way, run again with "
+                     "--reclaim to submit only the members that have no job")
+        elif existing is not None and reclaim:
+            listed = ", ".join(existing["members"][:5]) + (
+                ", ..." if len(existing["members"]) > 5 else "")
+            hint = f"--reclaim cannot take it: it lists other members ({listed}); {hint}"
         raise NameTaken(f"group name {group!r} is taken: gs://{bucket.name}/{group}/ holds "
-                        f"gs://{bucket.name}/{found[0]}", hint="pass --name to name the sweep")
+                        f"gs://{bucket.name}/{found[0]}", hint=hint)
     record = {"version": 1, "group": group, "members": members,
               "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     blob = bucket.bucket.blob(group_path(group))
     with cloud_errors(f"cannot claim gs://{bucket.name}/{group}/"):
         try:
             blob.upload_from_string(json.dumps(record, indent=2), if_generation_match=0,
-                                    content_type="application/json")
+                                    content_type="application/json",
+                                    retry=gcp.storage_retry(f"claiming the group {group!r}"))
         except gcp.storage_errors() as exc:
             if gcp.status_of(exc) != 412:
                 raise
@@ -70,14 +84,26 @@ def _submit_member(plan: CloudPlan, reclaim: bool) -> tuple[str, str | None, str
     try:
         with gcp.connect(plan.project, plan.endpoint) as clients:  # one client set per thread
             sub = Submission(plan, clients, reclaim=reclaim)
-            sub.claim_name()
             try:
-                job = sub.create()
-            except JobspecError as exc:
-                sub.fail_claim(exc.message)
-                raise
-            sub.record_job(job)
-            return plan.name, str(job["name"]), "submitted"
+                existing = sub.bucket.read_claim(plan.name) if reclaim else None
+                if existing is not None and existing.state == "submitted" and (
+                        existing.data.get("job")):
+                    return plan.name, str(existing.data["job"]), "already submitted"
+                sub.claim_name()
+                if sub.adopted is not None:
+                    return plan.name, str(sub.adopted["name"]), "adopted"
+                try:
+                    job = sub.create()
+                except CreateFailed as exc:
+                    sub.mark_claim("failed" if exc.definitive else "unknown", exc.message)
+                    raise
+                except JobspecError as exc:
+                    sub.mark_claim("unknown", exc.message)
+                    raise
+                sub.record_job(job)
+                return plan.name, str(job["name"]), "submitted"
+            finally:
+                sub.close()
     except NameTaken as exc:
         return plan.name, None, f"taken: {exc.message}"
     except JobspecError as exc:
@@ -86,10 +112,10 @@ def _submit_member(plan: CloudPlan, reclaim: bool) -> tuple[str, str | None, str
 
 def submit_group(group: str, plans: list[CloudPlan], *, detach: bool, reclaim: bool) -> int:
     first = plans[0]
-    with gcp.connect(first.project, first.endpoint) as clients:
+    with sigterm_as_interrupt(), gcp.connect(first.project, first.endpoint) as clients:
         lead = Submission(first, clients, reclaim=reclaim)
         lead.bucket.check()
-        _claim_group(lead.bucket, group, [p.name for p in plans])
+        _claim_group(lead.bucket, group, [p.name for p in plans], reclaim)
         lead.stage()  # every member runs the same package: upload it once
         with ThreadPoolExecutor(max_workers=min(PARALLEL, len(plans))) as pool:
             results = list(pool.map(lambda p: _submit_member(p, reclaim), plans))
@@ -158,6 +184,9 @@ def group_table(vertex: Vertex, bucket: Bucket, group: dict[str, Any]) -> list[d
     for member in group["members"]:
         claim = bucket.read_claim(member)
         job = (claim.data.get("job") if claim else None) or None
+        if claim is not None and job is None and claim.state in ("unknown", "claimed"):
+            found = vertex.find_by_label(LABEL_SUBMISSION, str(claim.data["submission"]))
+            job = found[0]["name"] if found else None  # the create's answer was lost
         state = short_state(str(vertex.get(str(job)).get("state", ""))) if job else (
             claim.state.upper() if claim else "NOT SUBMITTED")
         rows.append({"name": member, "state": state, "job": job})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from jobspec.cloud.vertex import call
+from jobspec.cloud.vertex import Pages, a_log_entry, a_page, call
 from jobspec.secrets import Secrets, is_secret_name
 
 PAGE_SIZE = 1000
@@ -93,13 +93,15 @@ class LogTail:
         if self.last_ts is not None:
             query += f' AND timestamp>="{self.last_ts}"'
         token = None
+        pages = Pages("cannot read the job's logs")
         while True:
             body: dict[str, Any] = {"resourceNames": [f"projects/{self.project}"],
                                     "filter": query, "orderBy": "timestamp asc",
                                     "pageSize": PAGE_SIZE}
             if token:
                 body["pageToken"] = token
-            page = call(self.entries.list(body=body).execute, "cannot read the job's logs")
+            page = call(self.entries.list(body=body).execute, "cannot read the job's logs",
+                        check=a_page("entries", a_log_entry))
             for entry in page.get("entries", []):
                 insert_id = str(entry.get("insertId", ""))
                 stamp = str(entry.get("timestamp", ""))
@@ -109,6 +111,6 @@ class LogTail:
                     self.last_ts, self.seen_at_last = stamp, set()
                 self.seen_at_last.add(insert_id)
                 yield entry
-            token = page.get("nextPageToken")
+            token = pages.next(page)
             if not token:
                 return

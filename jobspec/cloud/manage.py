@@ -11,7 +11,7 @@ from typing import Any
 
 from jobspec import gcp
 from jobspec.cloud.follow import follow, info, print_entries
-from jobspec.cloud.gcs import Bucket, Claim, cloud_errors
+from jobspec.cloud.gcs import BadRecord, Bucket, Claim, bounded_pages, cloud_errors
 from jobspec.cloud.group import group_table, read_group
 from jobspec.cloud.logs import LogTail, job_secrets
 from jobspec.cloud.vertex import Vertex, job_id, short_state
@@ -60,12 +60,15 @@ class Jobs:
         self.where = where
         self.clients = gcp.connect(where.project, endpoint(where.region, os.environ))
         self.bucket = Bucket(self.clients.storage, where.bucket)
+        self._regional: dict[str, gcp.Clients] = {}
 
     def __enter__(self) -> Jobs:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.clients.close()
+        for clients in self._regional.values():
+            clients.close()
 
     def claim(self, name: str) -> Claim:
         claim = self.bucket.read_claim(name)
@@ -85,14 +88,16 @@ class Jobs:
         return claim
 
     def vertex_for(self, claim: Claim) -> tuple[Vertex, str]:
-        data = claim.data
-        project = str(data.get("project") or self.where.project)
-        region = str(data.get("region") or self.where.region)
-        if region != self.where.region:
-            self.clients.close()
-            self.clients = gcp.connect(project, endpoint(region, os.environ))
-        vertex = Vertex(self.clients.vertex, f"projects/{project}/locations/{region}")
-        return vertex, project
+        """Vertex where the claim's job went: the claim's region and project, whatever the
+        current target says (the API endpoint is regional)."""
+        project, region = str(claim.data["project"]), str(claim.data["region"])
+        api_endpoint = endpoint(region, os.environ)
+        clients = self.clients
+        if api_endpoint != endpoint(self.where.region, os.environ):
+            if api_endpoint not in self._regional:
+                self._regional[api_endpoint] = gcp.connect(project, api_endpoint)
+            clients = self._regional[api_endpoint]
+        return Vertex(clients.vertex, f"projects/{project}/locations/{region}"), project
 
     def group(self, name: str) -> tuple[Vertex, list[dict[str, Any]]] | None:
         """A matrix group's members and their states, when NAME names a group."""
@@ -116,11 +121,21 @@ class Jobs:
                 state = claim.state
                 error = claim.data.get("error")
                 raise UsageError(f"{name!r} has no job: its claim is {state}"
-                                 + (f" ({error})" if error else ""),
-                                 hint="`jobspec run` the spec again with --reclaim to submit under "
-                                 "this name")
+                                 + (f" ({error})" if error else "")
+                                 + f", and no job in {vertex.parent} carries its submission "
+                                 "label", hint=_no_job_hint(claim))
             resource = found[0]["name"]
         return vertex, project, vertex.get(str(resource)), claim
+
+
+def _no_job_hint(claim: Claim) -> str:
+    from jobspec.cloud.submit import when_reclaimable
+
+    if claim.state == "claimed":
+        return (f"a submission holds the name and may still be creating its job: check again "
+                f"in a minute; if it died, `jobspec run ... --reclaim` can take the name over "
+                f"{when_reclaimable(claim)}")
+    return "run again with --reclaim to submit under this name"
 
 
 def _print_group(name: str, rows: list[dict[str, Any]], as_json: bool) -> None:
@@ -170,8 +185,11 @@ def logs(name: str, *, target: str | None, spec: str | None, bucket: str | None,
         vertex, project, job, claim = jobs.job(name)
         secrets = job_secrets(job, claim.data)  # this process made no plan: ask the job
         if follow_logs:
-            return follow(vertex, jobs.clients.logging, project, job["name"], name,
-                          show_states=False, secrets=secrets, bucket=jobs.where.bucket)
+            from jobspec.cloud.submit import sigterm_as_interrupt
+
+            with sigterm_as_interrupt():
+                return follow(vertex, jobs.clients.logging, project, job["name"], name,
+                              show_states=False, secrets=secrets, bucket=jobs.where.bucket)
         print_entries(LogTail(jobs.clients.logging, project, job_id(job["name"])).fetch(),
                       secrets)
         return 0
@@ -204,16 +222,25 @@ def list_jobs(*, target: str | None, spec: str | None, bucket: str | None,
     with Jobs(where) as jobs:
         rows = []
         with cloud_errors(f"cannot list gs://{where.bucket}"):
-            iterator = jobs.clients.storage.list_blobs(where.bucket, delimiter="/")
-            names = [p.rstrip("/") for page in iterator.pages for p in page.prefixes]
+            iterator = jobs.clients.storage.list_blobs(
+                where.bucket, delimiter="/", retry=gcp.storage_retry("listing the bucket"))
+            names = [p.rstrip("/") for page in bounded_pages(
+                iterator, f"cannot list gs://{where.bucket}") for p in page.prefixes]
         states: dict[str, str] = {}
-        vertex = Vertex(jobs.clients.vertex, f"projects/{where.project}/locations/{where.region}")
+        broken: list[BadRecord] = []
         for name in names:
-            claim = jobs.bucket.read_claim(name)
+            try:
+                claim = jobs.bucket.read_claim(name)
+            except BadRecord as exc:  # list the rest; fail at the end
+                broken.append(exc)
+                rows.append({"name": name, "claim": "invalid", "job": None, "state": "-",
+                             "created": None, "user": None})
+                continue
             if claim is None:
                 continue
+            vertex = jobs.vertex_for(claim)[0]
             resource = claim.data.get("job")
-            if not resource and claim.data.get("submission"):  # the claim update was lost
+            if not resource:  # the create's answer, or the claim update, was lost
                 found = vertex.find_by_label(LABEL_SUBMISSION, str(claim.data["submission"]))
                 resource = found[0]["name"] if found else None
             if resource and resource not in states:
@@ -229,4 +256,6 @@ def list_jobs(*, target: str | None, spec: str | None, bucket: str | None,
             print(f"{'NAME':<32} {'STATE':<12} {'CLAIM':<10} CREATED")
             for row in rows:
                 print(f"{row['name']:<32} {row['state']:<12} {row['claim']:<10} {row['created']}")
+        if broken:
+            raise BadRecord("; ".join(exc.message for exc in broken), hint=broken[0].hint)
         return 0

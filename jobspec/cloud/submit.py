@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import os
+import signal
 import socket
 import sys
+import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -22,6 +25,7 @@ from jobspec.cloud.gcs import Bucket, Claim, claim_path
 from jobspec.cloud.logs import secret_spans
 from jobspec.cloud.vertex import CreateFailed, Vertex
 from jobspec.errors import CloudError, JobspecError, NameTaken
+from jobspec.plan import endpoint
 from jobspec.plandata import LABEL_SUBMISSION, CloudPlan, base_name, with_suffix
 from jobspec.render import plan_secrets
 from jobspec.timings import mark
@@ -33,6 +37,48 @@ COUNTER_TRIES = 5
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def stale_after() -> timedelta:
+    """How old a live claim with no job must be before --reclaim may take it over."""
+    try:
+        seconds = float(os.environ.get("JOBSPEC_CLAIM_STALE_AFTER", ""))
+    except ValueError:
+        return STALE_CLAIM
+    return timedelta(seconds=seconds) if seconds > 0 else STALE_CLAIM
+
+
+def reclaimable_at(claim: Claim) -> datetime:
+    return datetime.fromisoformat(str(claim.data["created"])) + stale_after()
+
+
+def when_reclaimable(claim: Claim) -> str:
+    """'at 12:10:00 UTC (in 9 min 30 s)', or 'now'."""
+    at = reclaimable_at(claim)
+    left = (at - _now()).total_seconds()
+    if left <= 0:
+        return "now"
+    minutes, seconds = divmod(int(left + 0.999), 60)
+    span = f"{minutes} min {seconds} s" if minutes else f"{seconds} s"
+    return f"at {at:%Y-%m-%d %H:%M:%S} UTC (in {span})"
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a CI runner's or `kill`'s) takes Ctrl-C's path: the claim is left in a state
+    recovery understands and the command exits 130, instead of dying mid-write."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _record(plan: CloudPlan, owner: str) -> dict[str, Any]:
@@ -62,6 +108,13 @@ def _taken(bucket: Bucket, name: str, found: tuple[str, str], claim: Claim | Non
             "name_suffix: counter")
     if claim is not None and claim.state == "failed":
         hint = "its submission failed before a job was created: run again with --reclaim"
+    elif claim is not None and claim.state == "unknown":
+        hint = ("its create's answer was lost, so a job may exist: run again with --reclaim, "
+                "which looks the job up by its submission label and adopts it, or submits if "
+                "there is none")
+    elif claim is not None and claim.state == "claimed" and not claim.data.get("job"):
+        hint += (f"; if that submission died, --reclaim can take the name over "
+                 f"{when_reclaimable(claim)}")
     return NameTaken(f"job name {name!r} is taken: gs://{bucket.name}/{name}/ holds {what}",
                      hint=hint)
 
@@ -76,6 +129,28 @@ class Submission:
         self.owner = uuid.uuid4().hex
         self.claim: Claim | None = None
         self.vertex = Vertex(clients.vertex, plan.parent)
+        self.adopted: dict[str, Any] | None = None  # the job an earlier submission made
+        self.adopted_vertex: Vertex | None = None
+        self._other: list[gcp.Clients] = []
+
+    def close(self) -> None:
+        for clients in self._other:
+            clients.close()
+        self._other.clear()
+
+    def vertex_of(self, claim: Claim) -> Vertex:
+        """Vertex where the claim's submission went: its region and project, whatever the
+        current target says (the endpoint is regional)."""
+        project, region = str(claim.data["project"]), str(claim.data["region"])
+        parent = f"projects/{project}/locations/{region}"
+        if parent == self.plan.parent:
+            return self.vertex
+        api_endpoint = endpoint(region, os.environ)
+        if api_endpoint == self.plan.endpoint:
+            return Vertex(self.clients.vertex, parent)
+        other = gcp.connect(project, api_endpoint)
+        self._other.append(other)
+        return Vertex(other.vertex, parent)
 
     def choose_name(self) -> None:
         """A timestamp suffix is picked now; a counter's when claiming. Either way the name
@@ -92,6 +167,8 @@ class Submission:
             name = self.plan.name
             found = self.bucket.first_object(f"{name}/")
             if found is not None:
+                if self.plan.name_suffix == "counter" and not self.reclaim:
+                    continue
                 existing = self.bucket.read_claim(name)
                 if self.reclaim and existing is not None and found[0] == claim_path(name):
                     self.claim = self._take_over(name, existing)
@@ -110,35 +187,64 @@ class Submission:
                         "other submissions keep taking them", hint="run again")
 
     def _take_over(self, name: str, existing: Claim) -> Claim:
-        # A claim is marked failed also when the create's outcome stayed unknown (say, the
-        # look-up after a reset failed too): its job may exist, and a new one would be a second.
-        jobs = self.vertex.find_by_label(LABEL_SUBMISSION, str(existing.data.get("submission")))
-        if existing.state == "failed" and jobs:
+        """--reclaim: adopt the job the earlier submission made, if any (looked up by its
+        submission label where that submission went), else take the name for a new one.
+        One submission never makes two jobs."""
+        data = existing.data
+        if existing.state == "submitted" and data.get("job"):
             bucket = self.plan.bucket
-            raise NameTaken(f"the failed submission of {name!r} did create a job: "
-                            f"{jobs[0]['name']}",
-                            hint=f"follow it with `{followup('logs', name, bucket, '--follow')}`, "
-                            f"check it with `{followup('status', name, bucket)}`")
-        if existing.state != "failed":
-            created = existing.data.get("created")
-            age = _now() - datetime.fromisoformat(created) if created else STALE_CLAIM
-            abandoned = existing.data.get("job") is None and age >= STALE_CLAIM and not jobs
-            if not abandoned:
-                raise NameTaken(f"--reclaim only takes over a failed or abandoned claim; the "
-                                f"claim on {name!r} is {existing.state}",
-                                hint="check it with "
-                                f"`{followup('status', name, self.plan.bucket)}`")
-        info(f"reclaiming {name!r} from a {existing.state} claim")
+            raise NameTaken(f"{name!r} was submitted as {data['job']}: there is nothing to "
+                            "reclaim", hint=f"follow it with "
+                            f"`{followup('logs', name, bucket, '--follow')}`, check it with "
+                            f"`{followup('status', name, bucket)}`; pick another name (--name) "
+                            "for a new job")
+        vertex = self.vertex_of(existing)
+        jobs = vertex.find_by_label(LABEL_SUBMISSION, str(data["submission"]))
+        if jobs:
+            job = jobs[0]
+            for extra in jobs[1:]:  # cannot happen through jobspec; keep one if it did
+                vertex.cancel(extra["name"])
+            info(f"the earlier submission of {name!r} ({existing.state}) did create a job: "
+                 f"{job['name']}; adopting it instead of submitting another")
+            claim = self.bucket.update_claim(name, existing, state="submitted",
+                                             job=job["name"], adopted=_now().isoformat(
+                                                 timespec="seconds"))
+            self.adopted, self.adopted_vertex = job, vertex
+            return claim
+        if existing.state == "claimed" and _now() < reclaimable_at(existing):
+            by = f"{data.get('user')}@{data.get('host')}"
+            raise NameTaken(f"--reclaim only takes over a failed or abandoned claim; the claim "
+                            f"on {name!r} is live (by {by}, from {data['created']}) and has no "
+                            "job yet", hint=f"if that submission died, run again with --reclaim "
+                            f"{when_reclaimable(existing)}; to submit now, pass another --name")
+        info(f"reclaiming {name!r} from a {existing.state} claim (no job carries its "
+             f"submission label in {vertex.parent})")
         return self.bucket.update_claim(name, existing, **_record(self.plan, self.owner))
 
-    def fail_claim(self, error: str) -> None:
+    def mark_claim(self, state: str, error: str) -> None:
+        """The claim says why there is no job: "failed" (none was made) or "unknown" (one may
+        exist; --reclaim looks it up by the submission label)."""
         if self.claim is None:
             return
-        # if this fails too, the claim stays "claimed"; --reclaim takes it once it is stale
-        with contextlib.suppress(JobspecError):
-            self.claim = self.bucket.update_claim(self.plan.name, self.claim, state="failed",
+        # if this fails too, the claim stays "claimed"; --reclaim takes it once it is stale,
+        # and looks the job up by its label first
+        with contextlib.suppress(JobspecError, KeyboardInterrupt):
+            self.claim = self.bucket.update_claim(self.plan.name, self.claim, state=state,
                                                   error=plan_secrets(self.plan).mask(error)[:2000],
                                                   failed=_now().isoformat())
+
+    def fail_claim(self, error: str) -> None:
+        self.mark_claim("failed", error)
+
+    def release_interrupted_claim(self) -> None:
+        """Ctrl-C or SIGTERM while claiming: the create may have landed unheard of. If the
+        claim there is ours, mark it failed so --reclaim can take it at once."""
+        if self.claim is None:
+            with contextlib.suppress(JobspecError, KeyboardInterrupt):
+                landed = self.bucket.read_claim(self.plan.name)
+                if landed is not None and landed.data.get("owner") == self.owner:
+                    self.claim = landed
+        self.fail_claim("interrupted while claiming the name; no job was created")
 
     def stage(self) -> None:
         path = self.plan.staging_uri.removeprefix(f"gs://{self.plan.bucket}/")
@@ -183,14 +289,17 @@ def _progress_bar(total: int) -> tuple[Callable[[int], None], Callable[[], None]
 def execute(plan: CloudPlan, *, detach: bool = False, reclaim: bool = False,
             cancel_on_interrupt: bool = False) -> int:
     mark("plan")  # phase marks: no-ops unless JOBSPEC_TIMINGS is set (bench/submission.py)
-    with gcp.connect(plan.project, plan.endpoint) as clients:
-        return _execute(plan, clients, detach=detach, reclaim=reclaim,
-                        cancel_on_interrupt=cancel_on_interrupt)
+    with sigterm_as_interrupt(), gcp.connect(plan.project, plan.endpoint) as clients:
+        sub = Submission(plan, clients, reclaim=reclaim)
+        try:
+            return _execute(sub, clients, detach=detach,
+                            cancel_on_interrupt=cancel_on_interrupt)
+        finally:
+            sub.close()
 
 
-def _execute(plan: CloudPlan, clients: gcp.Clients, *, detach: bool, reclaim: bool,
+def _execute(sub: Submission, clients: gcp.Clients, *, detach: bool,
              cancel_on_interrupt: bool) -> int:
-    sub = Submission(plan, clients, reclaim=reclaim)
     mark("connect")
     try:
         sub.bucket.check()
@@ -200,34 +309,33 @@ def _execute(plan: CloudPlan, clients: gcp.Clients, *, detach: bool, reclaim: bo
         exc.hint = exc.hint or ("nothing was submitted: run the same command again once the "
                                 "cause is fixed")
         raise
+    except KeyboardInterrupt:
+        sub.release_interrupted_claim()
+        info("interrupted while claiming the name: nothing was submitted; run the same "
+             "command again (with --reclaim if it says the name is taken)")
+        raise
     mark("claim")
     plan = sub.plan
-    try:
-        sub.stage()
-        mark("upload")
-        job = sub.create()
-        mark("create")
-    except CreateFailed as exc:
-        sub.fail_claim(exc.message)
-        raise CloudError(f"submitting {plan.name!r} failed: {exc.message}; no job was created",
-                         hint=f"fix the cause, then run again with --reclaim to reuse the name "
-                         f"{plan.name!r}") from None
-    except (JobspecError, KeyboardInterrupt) as exc:
-        sub.fail_claim(getattr(exc, "message", "interrupted"))
-        if isinstance(exc, KeyboardInterrupt):
+    if sub.adopted is not None and sub.adopted_vertex is not None:
+        job, vertex = sub.adopted, sub.adopted_vertex
+        project = vertex.parent.split("/")[1]
+    else:
+        job = _stage_and_create(sub)
+        vertex, project = sub.vertex, plan.project
+        try:
+            sub.record_job(job)
+        except KeyboardInterrupt:
+            info(f"interrupted: {plan.name} was submitted as {job['name']}; follow it with "
+                 f"`{followup('logs', plan.name, plan.bucket, '--follow')}`")
             raise
-        raise CloudError(f"submitting {plan.name!r} failed: {exc.message}",
-                         hint=f"run again with --reclaim to reuse the name {plan.name!r}"
-                         ) from None
-    sub.record_job(job)
-    mark("record")
-    info(f"submitted {plan.name}: {job['name']}")
+        mark("record")
+        info(f"submitted {plan.name}: {job['name']}")
     if detach:
         info(f"follow it with `{followup('logs', plan.name, plan.bucket, '--follow')}`; "
              f"cancel it with `{followup('cancel', plan.name, plan.bucket)}`")
         return 0
     try:
-        return follow(sub.vertex, clients.logging, plan.project, job["name"], plan.name,
+        return follow(vertex, clients.logging, project, job["name"], plan.name,
                       cancel_on_interrupt=cancel_on_interrupt, secrets=secret_values_of(plan),
                       bucket=plan.bucket)
     except CloudError as exc:
@@ -236,6 +344,45 @@ def _execute(plan: CloudPlan, clients: gcp.Clients, *, detach: bool, reclaim: bo
                     f"`{followup('logs', plan.name, plan.bucket, '--follow')}`, check it with "
                     f"`{followup('status', plan.name, plan.bucket)}`")
         raise
+
+
+def _stage_and_create(sub: Submission) -> dict[str, Any]:
+    """Upload and create; on any failure the claim says whether a job may exist."""
+    plan = sub.plan
+    reclaim = f"run again with --reclaim to reuse the name {plan.name!r}"
+    lost = (f"run again with --reclaim: it looks the job up by its submission label in "
+            f"{plan.parent} and adopts it, or submits if there is none (never a second job)")
+    creating = False
+    try:
+        sub.stage()
+        mark("upload")
+        creating = True
+        job = sub.create()
+        mark("create")
+        return job
+    except CreateFailed as exc:
+        if exc.definitive:
+            sub.fail_claim(exc.message)
+            raise CloudError(f"submitting {plan.name!r} failed: {exc.message}; no job was "
+                             "created", hint=f"fix the cause, then {reclaim}") from None
+        sub.mark_claim("unknown", f"the create's outcome is unknown: {exc.message}")
+        raise CloudError(f"submitting {plan.name!r}: the create's answer was lost "
+                         f"({exc.message}); a job may exist", hint=lost) from None
+    except KeyboardInterrupt:
+        if creating:
+            sub.mark_claim("unknown", "interrupted while creating the job; it may exist")
+            info(f"interrupted while creating the job: it may exist; {lost}")
+        else:
+            sub.fail_claim("interrupted before the job was created")
+            info(f"interrupted: no job was created; {reclaim}")
+        raise
+    except JobspecError as exc:
+        if creating:  # the job was made; checking for extras failed
+            sub.mark_claim("unknown", exc.message)
+            raise CloudError(f"submitting {plan.name!r}: {exc.message}", hint=lost) from None
+        sub.fail_claim(exc.message)
+        raise CloudError(f"submitting {plan.name!r} failed: {exc.message}",
+                         hint=reclaim) from None
 
 
 def secret_values_of(plan: CloudPlan) -> list[str]:

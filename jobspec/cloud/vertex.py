@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -35,19 +36,110 @@ def _backoff(attempt: int) -> float:
     return float(min(base * (2 ** attempt), 16.0) * (0.5 + random.random() / 2))
 
 
-def call(request: Callable[[], Any], what: str, *, retry: bool = True) -> Any:
+JOB_NAME = re.compile(r"^projects/[^/]+/locations/[a-z0-9-]+/customJobs/\d+$")
+
+Check = Callable[[Any], Any]
+
+
+def _preview(answer: Any) -> str:
+    text = repr(answer)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def an_object(answer: Any) -> dict[str, Any]:
+    if not isinstance(answer, dict):
+        what = "empty" if answer in ("", b"", None) else f"not a JSON object: {_preview(answer)}"
+        raise gcp.BadAnswer(f"the answer is {what}")
+    return answer
+
+
+def a_job(answer: Any) -> dict[str, Any]:
+    """A CustomJob as jobspec reads it: a resource name, a state, an error object if any."""
+    job = an_object(answer)
+    if not isinstance(job.get("name"), str) or not JOB_NAME.fullmatch(job["name"]):
+        raise gcp.BadAnswer(f"the answer is not a custom job: its name is "
+                            f"{_preview(job.get('name'))}")
+    if not isinstance(job.get("state"), str):
+        raise gcp.BadAnswer(f"the answer for {job['name']} has no state")
+    if not isinstance(job.get("error", {}), dict):
+        raise gcp.BadAnswer(f"the answer for {job['name']} has an error that is not an object")
+    return job
+
+
+def a_log_entry(answer: Any) -> dict[str, Any]:
+    """A LogEntry as jobspec reads it: its labels and resource, where present, are objects."""
+    entry = an_object(answer)
+    resource = entry.get("resource", {})
+    if not isinstance(entry.get("labels", {}), dict) or not isinstance(resource, dict) or (
+            not isinstance(resource.get("labels", {}), dict)):
+        raise gcp.BadAnswer(f"a log entry is malformed: {_preview(entry)}")
+    if not isinstance(entry.get("jsonPayload", {}), dict):
+        raise gcp.BadAnswer(f"a log entry's jsonPayload is not an object: {_preview(entry)}")
+    return entry
+
+
+def a_page(key: str, item: Check) -> Check:
+    """A list answer: {key: [items], nextPageToken: str}, each item checked."""
+
+    def check(answer: Any) -> dict[str, Any]:
+        page = an_object(answer)
+        items = page.get(key, [])
+        if not isinstance(items, list):
+            raise gcp.BadAnswer(f"the answer's {key} is not a list: {_preview(items)}")
+        for one in items:
+            item(one)
+        token = page.get("nextPageToken")
+        if token is not None and not isinstance(token, str):
+            raise gcp.BadAnswer(f"the answer's nextPageToken is not a string: {_preview(token)}")
+        return page
+
+    return check
+
+
+class Pages:
+    """Follows nextPageToken, refusing a token that repeats or a listing that never ends."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.seen: set[str] = set()
+
+    def next(self, page: dict[str, Any]) -> str | None:
+        token = page.get("nextPageToken")
+        if not token:
+            return None
+        if token in self.seen:
+            raise CloudError(f"{self.what}: the service sent the same page token twice "
+                             f"({_preview(token)}): the listing would never end")
+        self.seen.add(str(token))
+        if len(self.seen) >= gcp.max_pages():
+            raise CloudError(f"{self.what}: the listing did not end after {gcp.max_pages()} "
+                             "pages; stopped reading it")
+        return str(token)
+
+
+def call(request: Callable[[], Any], what: str, *, retry: bool = True,
+         check: Check = an_object) -> Any:
     """Run one API request; retry 429, 5xx and dropped connections with backoff (reads only,
-    or writes that are safe to repeat)."""
+    or writes that are safe to repeat). The answer must pass `check`: a malformed one is a
+    CloudError naming the call, not a KeyError later."""
+    give_up = time.monotonic() + gcp.operation_deadline()
     for attempt in range(ATTEMPTS):
         try:
-            return request()
+            try:
+                return check(request())
+            except ValueError as exc:  # googleapiclient decodes the body as UTF-8 first
+                if isinstance(exc, gcp.BadAnswer):
+                    raise
+                raise gcp.BadAnswer(f"the answer is not readable: {exc}") from None
         except gcp.api_errors() as exc:
             failure = gcp.classify(exc)
             if failure is None:
                 raise
-            if not (retry and failure.retryable) or attempt == ATTEMPTS - 1:
+            pause = _backoff(attempt)
+            if not (retry and failure.retryable) or attempt == ATTEMPTS - 1 or (
+                    time.monotonic() + pause > give_up):
                 raise CloudError(f"{what}: {failure.message}") from None
-            time.sleep(_backoff(attempt))
+            time.sleep(pause)
     raise AssertionError("unreachable")
 
 
@@ -60,38 +152,57 @@ class Vertex:
         found: list[dict[str, Any]] = []
         query = f'labels.{key}="{value}"'
         token: str | None = None
+        what = f"cannot list custom jobs in {self.parent}"
+        pages = Pages(what)
         while True:
             request = self.jobs.list(parent=self.parent, filter=query, pageSize=100,
                                      pageToken=token)
-            page = call(request.execute, "cannot list custom jobs")
+            page = call(request.execute, what, check=a_page("customJobs", a_job))
             found += page.get("customJobs", [])
-            token = page.get("nextPageToken")
+            token = pages.next(page)
             if not token:
                 return found
 
     def create(self, body: dict[str, Any], on_retry: Callable[[str], None] | None = None
                ) -> dict[str, Any]:
-        """Exactly one job for this submission, however the network behaves."""
+        """Exactly one job for this submission, however the network behaves.
+
+        CreateFailed(definitive=False) means the job may exist: only a look-up by the
+        submission label can tell, later."""
         submission = body["labels"][LABEL_SUBMISSION]
+        give_up = time.monotonic() + gcp.operation_deadline()
         for attempt in range(ATTEMPTS):
             try:
-                job: dict[str, Any] = self.jobs.create(parent=self.parent, body=body).execute()
+                try:
+                    job = a_job(self.jobs.create(parent=self.parent, body=body).execute())
+                except ValueError as exc:
+                    if isinstance(exc, gcp.BadAnswer):
+                        raise
+                    raise gcp.BadAnswer(f"the answer is not readable: {exc}") from None
                 break
             except gcp.api_errors() as exc:
                 failure = gcp.classify(exc)
                 if failure is None:
                     raise
                 if failure.unknown_outcome:
-                    existing = self.find_by_label(LABEL_SUBMISSION, submission)
+                    try:
+                        existing = self.find_by_label(LABEL_SUBMISSION, submission)
+                    except CloudError as lookup:
+                        raise CreateFailed(f"{failure.message}; and looking the job up by its "
+                                           f"submission label failed too ({lookup.message})",
+                                           definitive=False) from None
                     if existing:
                         job = existing[0]
                         break
-                if not failure.retryable or attempt == ATTEMPTS - 1:
+                pause = _backoff(attempt)
+                if not failure.retryable or attempt == ATTEMPTS - 1 or (
+                        time.monotonic() + pause > give_up):
+                    # nothing carries the label now; a create still in flight could, later
                     raise CreateFailed(failure.message, definitive=not failure.unknown_outcome
-                                       or not failure.retryable) from None
+                                       ) from None
                 if on_retry is not None:
                     on_retry(failure.message)
-                time.sleep(_backoff(attempt))
+                time.sleep(pause)
         self._cancel_extras(job, submission)
         return job
 
@@ -102,12 +213,18 @@ class Vertex:
                 self.cancel(other["name"])
 
     def get(self, name: str) -> dict[str, Any]:
+        def the_job(answer: Any) -> dict[str, Any]:
+            job = a_job(answer)
+            if job_id(job["name"]) != job_id(name):
+                raise gcp.BadAnswer(f"the answer is about another job: {job['name']}")
+            return job
+
         result: dict[str, Any] = call(lambda: self.jobs.get(name=name).execute(),
-                                      "cannot read the job's state")
+                                      f"cannot read the state of {name}", check=the_job)
         return result
 
     def cancel(self, name: str) -> None:
-        call(lambda: self.jobs.cancel(name=name, body={}).execute(), "cannot cancel the job")
+        call(lambda: self.jobs.cancel(name=name, body={}).execute(), f"cannot cancel {name}")
 
 
 class CreateFailed(CloudError):

@@ -15,7 +15,7 @@ from jobspec.spec import NAME_RE
 
 # variable names people give the job id; `gs://$BUCKET/$JOB_NAME` then means `${name}`
 _JOB_VARS = {"JOB_NAME", "JOB_ID", "JOB", "JOBNAME", "JOBID"}
-_GS = re.compile(r"^gs://([^/]+)(?:/(.*))?$", re.S)
+_GS = re.compile(r"gs://([^/]+)(?:/(.*))?", re.S)
 
 
 @dataclass
@@ -117,7 +117,7 @@ def check_machine(name: str, where: str, draft: Draft) -> str:
 
 def spec_name(draft: Draft, override: str | None) -> str:
     if override is not None:
-        if not NAME_RE.match(override):
+        if not NAME_RE.fullmatch(override):
             raise UsageError(f"--name {override!r}: a job name is a letter, then letters, digits "
                              "or underscores, at most 128 characters")
         return override
@@ -134,7 +134,7 @@ def spec_name(draft: Draft, override: str | None) -> str:
             f"the job name {draft.job_id.raw!r} is a variable, which a spec name cannot be: "
             f"the spec is named {derived!r} (from the module); pass --name to choose")
         return derived
-    if NAME_RE.match(plain):
+    if NAME_RE.fullmatch(plain):
         return plain
     fixed = re.sub(r"[^A-Za-z0-9_]", "_", plain)
     fixed = (fixed if fixed[:1].isalpha() else "job_" + fixed)[:128]
@@ -157,7 +157,7 @@ def place_cloud_dirs(draft: Draft) -> None:
     """The bucket and job dir of a cloud target, written in terms of ${bucket} and ${name}."""
     job_dir = draft.job_dir
     bucket = draft.staging_bucket
-    match = _GS.match(job_dir) if job_dir is not None else None
+    match = _GS.fullmatch(job_dir) if job_dir is not None else None
     if job_dir is not None and match is None and not job_dir.startswith("${"):
         raise UsageError(f"--job-dir must be a gs:// path for a cloud job, got {job_dir!r}")
     if bucket is None and match is not None:
@@ -180,9 +180,15 @@ def place_cloud_dirs(draft: Draft) -> None:
     head = "gs://${bucket}" if match.group(1) == bucket else f"gs://{match.group(1)}"
     rest = "/".join(parts)
     draft.target["job_dir"] = head + ("/" + rest if rest else "")
+    if head != "gs://${bucket}" or parts[0] != "${name}":
+        # jobspec refuses an output folder its name claim does not protect, unless told
+        draft.target["job_dir_outside_claim"] = True
+        draft.notes.append(f"the job dir {job_dir} is outside gs://BUCKET/NAME/, the folder "
+                           "jobspec claims for the job name: job_dir_outside_claim: true keeps it "
+                           "(another run could write there); gs://${bucket}/${name} would not")
 
 
-_ARCHIVE = re.compile(r"(?:^|/)([A-Za-z_][A-Za-z0-9_]*)-[0-9][^/]*\.(?:tar\.gz|zip|whl)$")
+_ARCHIVE = re.compile(r"(?:^|/)([A-Za-z_][A-Za-z0-9_]*)-[0-9][^/]*\.(?:tar\.gz|zip|whl)\Z")
 
 
 def settle_package(draft: Draft, needed: str) -> None:

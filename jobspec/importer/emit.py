@@ -14,8 +14,8 @@ from jobspec.project import find_root
 
 _CLOUD_ORDER = ("project", "bucket", "region", "runtime_version", "executor_image",
                 "python_version", "scale_tier", "chief", "workers", "parameter_servers",
-                "evaluators", "job_dir", "labels", "service_account", "network",
-                "max_running_time")
+                "evaluators", "job_dir", "job_dir_outside_claim", "labels", "service_account",
+                "network", "max_running_time")
 
 
 def schema_line(out_dir: Path) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from jobspec import runtimes
+from jobspec import runtimes, runtimes_data
 from jobspec.errors import UsageError
 from jobspec.importer import config
 from jobspec.importer.draft import (
@@ -74,7 +74,7 @@ def submit_training(parsed: Parsed, user_args: list[Word], draft: Draft) -> None
         runtime_warning(runtime, draft)
     elif "executor_image" not in draft.target:
         variant = "gpu" if _gpu(draft) else "cpu"
-        newest = max((i for i in runtimes.VERTEX_IMAGES
+        newest = max((i for i in runtimes_data.VERTEX_IMAGES
                       if i.framework == "TensorFlow" and i.variant == variant),
                      key=lambda i: tuple(int(p) for p in i.version.split(".")))
         region = literal(str(draft.target.get("region", "us-central1"))) or "us-central1"

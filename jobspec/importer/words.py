@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from jobspec.errors import UsageError
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_BRACED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::-([^$`\\]*))?$")
+_BRACED = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?::-([^$`\\]*))?")
 _OPERATORS = "|&;<>()"
 # in spec text: `$$`, or `${NAME}` / `${NAME:-default}`
 _SPEC_REF = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_ASSIGNMENT = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
+_ASSIGNMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(.*)", re.S)
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def substitute(text: str, values: Mapping[str, str]) -> str:
 
 
 def assignment(word: Word) -> tuple[str, str] | None:
-    match = _ASSIGNMENT.match(word.text)
+    match = _ASSIGNMENT.fullmatch(word.text)
     return (match.group(1), match.group(2)) if match and word.raw.split("=")[0].isidentifier() \
         else None
 
@@ -86,7 +86,7 @@ class _Reader:
             if end < 0:
                 raise self.fail("unterminated '${' (no closing '}')")
             inner = text[i + 2:end]
-            match = _BRACED.match(inner)
+            match = _BRACED.fullmatch(inner)
             if match is None:
                 raise self.fail(f"'${{{inner}}}' cannot be imported: only $NAME, ${{NAME}} and "
                                 "${NAME:-default} have an equivalent in a spec")

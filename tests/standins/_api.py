@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
 from ._filters import entry_matcher, job_matcher
-from ._http import ApiError, RequestRecord, invalid_argument
+from ._http import ApiError, RequestRecord, hold, invalid_argument, trickle
 from ._schema import Validator, check_custom_job, discovery, with_disk_defaults
 
 if TYPE_CHECKING:
@@ -93,6 +93,11 @@ class Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.drop == "before":
             record = RequestRecord(method, path, query, body, "dropped-before")
             return self._drop(record, "fault", generation)
+        if fault is not None and fault.silent:  # never answered, never processed
+            standin.record(RequestRecord(method, path, query, body, "silent"), "fault",
+                           generation)
+            self.close_connection = True
+            return hold(self.connection, lambda: generation == standin.generation)
         if generation != standin.generation:  # reset() while delayed: answer, change nothing
             route, status, payload = "stale", 503, ApiError(503, "stand-in was reset").body()
         elif fault is not None and fault.status is not None:
@@ -103,9 +108,20 @@ class Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.drop == "after":
             record = RequestRecord(method, path, query, body, "dropped-after")
             return self._drop(record, route, generation)
+        data = json.dumps(payload, indent=2).encode()
+        if fault is not None and fault.answer is not None:  # processed; answered with garbage
+            status, data = 200, fault.answer_body()
+        if fault is not None and fault.trickle is not None:
+            standin.record(RequestRecord(method, path, query, body, "trickled"), route,
+                           generation)
+            self.close_connection = True
+            head = (f"HTTP/1.1 {status} OK\r\nContent-Type: application/json; charset=UTF-8\r\n"
+                    f"Content-Length: {len(data)}\r\n\r\n").encode()
+            return trickle(self.connection, head, data, fault.trickle,
+                           lambda: generation == standin.generation,
+                           from_head=fault.trickle_head)
         # Recorded before answering: once the client has its answer, the log is complete.
         standin.record(RequestRecord(method, path, query, body, status), route, generation)
-        data = json.dumps(payload, indent=2).encode()
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=UTF-8")

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+import select
+import socket
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -66,6 +70,16 @@ class Fault:
     message: str
     hits: int = 0
     _pattern: re.Pattern[str] | None = field(default=None, repr=False)
+    # misbehaving services (see Faults.add)
+    answer: bytes | Callable[[int], bytes] | None = None
+    trickle: float | None = None
+    silent: bool = False
+    trickle_head: bool = False
+
+    def answer_body(self) -> bytes:
+        """The 200 body to send instead of the real answer (`answer` may use the hit count)."""
+        assert self.answer is not None
+        return self.answer(self.hits) if callable(self.answer) else self.answer
 
     def matches(self, method: str, path: str) -> bool:
         if self.method is not None and self.method.upper() != method.upper():
@@ -83,6 +97,12 @@ class Faults:
     status=503 answers that error without processing; delay=s sleeps first;
     drop="before" closes the connection without processing the request;
     drop="after" processes the request fully, then closes without answering.
+    Misbehaving services: answer=b"..." (or a function of the hit count, for page tokens that
+    never repeat) processes the request, then answers 200 with that body instead;
+    trickle=s processes it, then sends the answer one byte every s seconds, padded so that it
+    never finishes in a test's time (with trickle_head=True from its status line on);
+    silent=True reads the request and never answers (nor processes it). Both hold the
+    connection until the client gives up (at most HOLD_MAX s).
     """
 
     def __init__(self) -> None:
@@ -91,16 +111,24 @@ class Faults:
 
     def add(self, method: str | None = None, path_regex: str | None = None, *,
             status: int | None = None, delay: float = 0.0, drop: str | None = None,
-            times: int | None = 1, message: str | None = None) -> Fault:
+            times: int | None = 1, message: str | None = None,
+            answer: bytes | Callable[[int], bytes] | None = None, trickle: float | None = None,
+            silent: bool = False, trickle_head: bool = False) -> Fault:
         if drop not in (None, "before", "after"):
             raise ValueError(f"drop must be 'before' or 'after', not {drop!r}")
-        if status is None and drop is None and not delay:
-            raise ValueError("a fault needs status=, drop= or delay=")
-        if status is not None and drop is not None:
-            raise ValueError("status= and drop= exclude each other")
+        kinds = [k for k, v in (("status", status), ("drop", drop), ("answer", answer),
+                                ("trickle", trickle), ("silent", silent or None))
+                 if v is not None]
+        if not kinds and not delay:
+            raise ValueError("a fault needs status=, drop=, answer=, trickle=, silent= or "
+                             "delay=")
+        if len(kinds) > 1 and set(kinds) != {"answer", "trickle"}:
+            raise ValueError(f"{'= and '.join(kinds)}= exclude each other")
         fault = Fault(method, path_regex, status, float(delay), drop, times,
                       message or f"injected fault: HTTP {status}",
-                      _pattern=re.compile(path_regex) if path_regex else None)
+                      _pattern=re.compile(path_regex) if path_regex else None,
+                      answer=answer, trickle=trickle, silent=silent,
+                      trickle_head=trickle_head)
         with self._lock:
             self._faults.append(fault)
         return fault
@@ -157,3 +185,48 @@ class RequestLog:
         with self._lock:
             self._records.clear()
             self.counters.clear()
+
+
+HOLD_MAX = 120.0  # s: a silent or trickling answer ends by itself after this at the latest
+TRICKLE_PAD = 1 << 16  # bytes of leading JSON whitespace: a trickle never finishes in a test
+
+
+def client_gone(conn: socket.socket) -> bool:
+    """The client closed its side (or reset it): the read end is at EOF."""
+    try:
+        readable, _, _ = select.select([conn], [], [], 0)
+        return bool(readable) and conn.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
+
+
+def hold(conn: socket.socket, alive: Callable[[], bool]) -> None:
+    """Say nothing until the client gives up (or the test is over)."""
+    deadline = time.monotonic() + HOLD_MAX
+    while time.monotonic() < deadline and alive() and not client_gone(conn):
+        time.sleep(0.05)
+
+
+def trickle(conn: socket.socket, head: bytes, body: bytes, every: float,
+            alive: Callable[[], bool], *, from_head: bool = False) -> None:
+    """Send the head, then the body one byte at a time, until the client gives up. With
+    from_head the head trickles too (behind a long padding header)."""
+    if from_head:
+        status_line, rest = head.split(b"\r\n", 1)
+        slow = status_line + b"\r\nX-Pad: " + b"p" * (TRICKLE_PAD - 1024) + b"\r\n" + rest + body
+        head = b""
+    else:
+        padded = b" " * TRICKLE_PAD + body
+        head = head.replace(b"Content-Length: %d" % len(body),
+                            b"Content-Length: %d" % len(padded))
+        slow = padded
+    try:
+        conn.sendall(head)
+        deadline = time.monotonic() + HOLD_MAX
+        for i in range(len(slow)):
+            if time.monotonic() > deadline or not alive() or client_gone(conn):
+                return
+            conn.sendall(slow[i:i + 1])
+            time.sleep(every)
+    except OSError:
+        return

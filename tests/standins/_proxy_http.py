@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ._http import ApiError
+from ._http import ApiError, Fault, hold, trickle
 
 if TYPE_CHECKING:
     from .gcsproxy import GcsProxy
@@ -115,6 +115,11 @@ class _Handler(BaseHTTPRequestHandler):
         def record(outcome: int | str) -> None:
             proxy.record(ProxyRecord(self.command, path, query, obj, size, outcome), generation)
 
+        if fault is not None and fault.silent:  # read it all, forward nothing, never answer
+            size += sum(len(piece) for piece in body)
+            record("silent")
+            self.close_connection = True
+            return hold(self.connection, lambda: generation == proxy.generation)
         if fault is not None and (fault.drop == "before" or fault.status is not None):
             size += sum(len(piece) for piece in body)  # read it all: the client sent it
             if fault.drop == "before":
@@ -136,6 +141,8 @@ class _Handler(BaseHTTPRequestHandler):
                 response.read()  # the emulator acted; its answer is thrown away
                 record("dropped-after")
                 return self._reset()
+            if fault is not None and (fault.answer is not None or fault.trickle is not None):
+                return self._misbehave(fault, response, record, generation)
             self._relay(response, obj, record)
         finally:
             upstream.close()
@@ -263,6 +270,30 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece) if chunked else piece)
         if chunked:
             self.wfile.write(b"0\r\n\r\n")
+
+    def _misbehave(self, fault: Fault, response: http.client.HTTPResponse, record: Any,
+                   generation: int) -> None:
+        """The emulator acted; answer 200 with the fault's body, or trickle the real answer."""
+        proxy = self.server.proxy
+        status, data = response.status, self._rewrite(response.read().decode(
+            "utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
+        if fault.answer is not None:
+            status, data = 200, fault.answer_body()
+        content_type = response.getheader("Content-Type", "application/json")
+        self.close_connection = True
+        if fault.trickle is None:
+            record(f"answered-{status}")
+            self.send_response_only(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        record("trickled")
+        head = (f"HTTP/1.1 {status} OK\r\nContent-Type: {content_type}\r\n"
+                f"Content-Length: {len(data)}\r\n\r\n").encode()
+        trickle(self.connection, head, data, fault.trickle,
+                lambda: generation == proxy.generation, from_head=fault.trickle_head)
 
     def _rewrite(self, text: str) -> str:
         proxy = self.server.proxy

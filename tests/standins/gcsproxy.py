@@ -28,6 +28,7 @@ import socket
 import threading
 import urllib.parse
 from collections import Counter
+from collections.abc import Callable
 
 from ._http import Fault, Faults, RequestLog
 from ._proxy_http import OBJECT_PATH, ProxyRecord, ProxyServer
@@ -42,10 +43,13 @@ class GcsFaults(Faults):
 
     def add(self, method: str | None = None, path_regex: str | None = None, *,
             status: int | None = None, delay: float = 0.0, drop: str | None = None,
-            times: int | None = 1, message: str | None = None, query_regex: str | None = None,
+            times: int | None = 1, message: str | None = None,
+            answer: bytes | Callable[[int], bytes] | None = None, trickle: float | None = None,
+            silent: bool = False, trickle_head: bool = False, query_regex: str | None = None,
             object_regex: str | None = None) -> Fault:
         fault = super().add(method, path_regex, status=status, delay=delay, drop=drop,
-                            times=times, message=message)
+                            times=times, message=message, answer=answer, trickle=trickle,
+                            silent=silent, trickle_head=trickle_head)
         fault.query_pattern = re.compile(query_regex) if query_regex else None  # type: ignore[attr-defined]
         fault.object_pattern = re.compile(object_regex) if object_regex else None  # type: ignore[attr-defined]
         return fault
