@@ -5,21 +5,30 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from jobspec.errors import JobspecError
 
+Checked = tuple[str, int, list[dict[str, Any]]]
 
-def check(path: Path) -> tuple[str, int] | None:
-    """None for a valid spec; else what to print about it and how many problems it has."""
+
+def check(path: Path) -> Checked | None:
+    """None for a valid spec; else what to print about it, how many problems it has, and
+    the problems as data (`validate --json`), secrets masked in both."""
     from jobspec.diagnostics import SpecError
     from jobspec.loader import load
-    from jobspec.secrets import mask
+    from jobspec.output import problem_json
+    from jobspec.secrets import known, mask
 
     try:
         load(path, strict_all=True)
     except JobspecError as exc:
-        return mask(exc.render()), len(exc.problems) if isinstance(exc, SpecError) else 1
+        if isinstance(exc, SpecError):
+            data = [problem_json(p) for p in exc.problems]
+        else:
+            data = [{"file": str(path), "line": None, "col": None, "key": "",
+                     "message": exc.render()}]
+        return mask(exc.render()), len(data), known().mask_data(data)
     return None
 
 
@@ -39,7 +48,7 @@ def _jobs(files: int) -> int:
     return max(1, min(jobs, files // _MIN_SHARE))
 
 
-def checked(paths: list[Path]) -> Iterator[tuple[str, int] | None]:
+def checked(paths: list[Path]) -> Iterator[Checked | None]:
     """check() of each path, in order. With many files, forked copies of this process (the
     imports already done) take a share each while this one checks the first; a copy that
     meets anything but a JobspecError stops, and this process checks the rest of its share
@@ -90,7 +99,7 @@ def _child(paths: list[Path], write: int, others: list[int]) -> NoReturn:
     import os
     import pickle
 
-    results: list[tuple[str, int] | None] = []
+    results: list[Checked | None] = []
     code = 0
     try:
         for fd in others:

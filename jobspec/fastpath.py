@@ -247,22 +247,22 @@ def run_cached(argv: Sequence[str]) -> int | None:
     atexit.unregister(gc.freeze)  # as cli.main does
     atexit.register(gc.freeze)
     from jobspec.errors import EXIT_INTERRUPTED, JobspecError
+    from jobspec.output import Output, using
     from jobspec.render import plan_secrets
     from jobspec.request import execute
     from jobspec.secrets import mask, remember
 
     remember(plan_secrets(plan).values)
-    try:
-        _take_over_interrupts()
-        return execute(plan)
-    except JobspecError as exc:
-        sys.stderr.write(mask(exc.render()) + "\n")
-        sys.stderr.flush()
-        return exc.exit_code
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        sys.stderr.flush()
-        return EXIT_INTERRUPTED
+    with using(Output()) as out:  # as cli.main: the command's one Output, default options
+        try:
+            _take_over_interrupts()
+            return execute(plan)
+        except JobspecError as exc:
+            out.failure(exc, mask)
+            return exc.exit_code
+        except KeyboardInterrupt:
+            out.error("interrupted", exit_code=EXIT_INTERRUPTED)
+            return EXIT_INTERRUPTED
 
 
 def _take_over_interrupts() -> None:

@@ -429,9 +429,9 @@ def storage_retry(what: str) -> Any:
     """google-cloud-storage's own retry policy (429, 5xx, resets, timeouts), stopped after
     storage_deadline() instead of 120 s, and saying so on the first retry rather than waiting
     in silence."""
-    import sys
-
     from google.cloud.storage.retry import DEFAULT_RETRY
+
+    from jobspec.output import info
 
     told: list[bool] = []
 
@@ -439,8 +439,7 @@ def storage_retry(what: str) -> Any:
         if not told:
             told.append(True)
             detail = _storage_failure(exc)[1]
-            print(f"jobspec: {what}: {detail}; retrying for up to {storage_deadline():g} s",
-                  file=sys.stderr, flush=True)
+            info(f"{what}: {detail}; retrying for up to {storage_deadline():g} s")
 
     from google.cloud.storage.retry import _should_retry
 

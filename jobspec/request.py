@@ -148,19 +148,11 @@ def shown(the_plan: AnyPlan) -> AnyPlan:
 
 
 def warn(message: str) -> None:
-    """`warning: ...` on stderr, as click would print it (yellow on a terminal)."""
+    """`warning: ...` on stderr, through the command's output (jobspec/output.py)."""
+    from jobspec.output import current
     from jobspec.secrets import mask
 
-    head = "\x1b[33m\x1b[1mwarning: \x1b[0m" if _is_tty() else "warning: "
-    sys.stderr.write(head + mask(message) + "\n")
-    sys.stderr.flush()
-
-
-def _is_tty() -> bool:
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
+    current().warn(mask(message))
 
 
 def execute(the_plan: AnyPlan, options: RunOptions = RunOptions()) -> int:

@@ -58,11 +58,23 @@ class Report:
     def text(self, root: Path) -> str:
         lines = [f"wrote {_shown(p, root)}" for p in self.written]
         lines += [f"kept {what}" for what in self.kept]
-        if self.spec is not None:  # commands to type here: the spec's path from this folder
-            spec = shlex.quote(os.path.relpath(self.spec))
-            lines += ["next:", f"  jobspec validate {spec}",
-                      f"  jobspec run {spec} --target local"]
+        if self.spec is not None:
+            lines += ["next:", *(f"  {command}" for command in self.next_commands())]
         return "\n".join(lines)
+
+    def next_commands(self) -> list[str]:
+        """Commands to type here: the spec's path from this folder."""
+        if self.spec is None:
+            return []
+        spec = shlex.quote(os.path.relpath(self.spec))
+        return [f"jobspec validate {spec}", f"jobspec run {spec} --target local"]
+
+    def data(self, root: Path) -> dict[str, Any]:
+        """`jobspec init --json`."""
+        return {"written": [_shown(p, root) for p in self.written], "kept": list(self.kept),
+                "warnings": list(self.warnings),
+                "spec": os.path.relpath(self.spec) if self.spec is not None else None,
+                "next": self.next_commands()}
 
 
 def _shown(path: Path, root: Path) -> str:

@@ -16,6 +16,7 @@ from jobspec.cloud.group import group_table, read_group
 from jobspec.cloud.logs import LogTail, job_secrets
 from jobspec.cloud.vertex import Vertex, job_id, short_state
 from jobspec.errors import JobspecError, UsageError
+from jobspec.output import current
 from jobspec.plan import LABEL_SUBMISSION, endpoint
 
 
@@ -139,13 +140,14 @@ def _no_job_hint(claim: Claim) -> str:
 
 
 def _print_group(name: str, rows: list[dict[str, Any]], as_json: bool) -> None:
+    out = current()
     if as_json:
-        print(json.dumps({"group": name, "members": rows}, indent=2))
+        out.emit_json({"group": name, "members": rows})
         return
-    print(f"group {name}: {len(rows)} jobs")
-    print(f"  {'NAME':<32} {'STATE':<14} JOB")
-    for row in rows:
-        print(f"  {row['name']:<32} {row['state']:<14} {row['job'] or '-'}")
+    out.print(f"group {name}: {len(rows)} jobs")
+    for line in out.table([(r["name"], r["state"], r["job"] or "-") for r in rows],
+                          ("NAME", "STATE", "JOB"), indent="  "):
+        out.print(line)
 
 
 def _summary(job: dict[str, Any]) -> dict[str, Any]:
@@ -165,17 +167,18 @@ def status(name: str, *, target: str | None, spec: str | None, bucket: str | Non
             return 0
         _, _, job, claim = jobs.job(name)
         secrets = job_secrets(job, claim.data)
+        out = current()
         if as_json:
-            print(secrets.mask(json.dumps({"name": name, "job": _summary(job),
-                                           "claim": claim.data}, indent=2)))
+            out.print(secrets.mask(json.dumps({"name": name, "job": _summary(job),
+                                               "claim": claim.data}, indent=2)))
             return 0
-        print(f"{name}: {short_state(job.get('state', ''))}")
-        print(f"  job      {job['name']}")
+        out.print(f"{name}: {short_state(job.get('state', ''))}")
+        out.print(f"  job      {job['name']}")
         for key in ("createTime", "startTime", "endTime"):
             if key in job:
-                print(f"  {key[:-4]:<8} {job[key]}")
+                out.print(f"  {key[:-4]:<8} {job[key]}")
         if job.get("error"):
-            print(f"  error    {secrets.mask(str(job['error'].get('message')))}")
+            out.print(f"  error    {secrets.mask(str(job['error'].get('message')))}")
         return 0
 
 
@@ -195,7 +198,8 @@ def logs(name: str, *, target: str | None, spec: str | None, bucket: str | None,
         return 0
 
 
-def cancel(name: str, *, target: str | None, spec: str | None, bucket: str | None) -> int:
+def cancel(name: str, *, target: str | None, spec: str | None, bucket: str | None,
+           as_json: bool = False) -> int:
     with Jobs(_where(target, spec, bucket)) as jobs:
         group = jobs.group(name)
         if group is not None:
@@ -205,14 +209,19 @@ def cancel(name: str, *, target: str | None, spec: str | None, bucket: str | Non
                     vertex.cancel(row["job"])
                     info(f"cancel requested for {row['name']} ({row['job']})")
             after = jobs.group(name)
-            _print_group(name, after[1] if after is not None else rows, False)
+            _print_group(name, after[1] if after is not None else rows, as_json)
             return 0
         vertex, _, job, _ = jobs.job(name)
         if job.get("state") in ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED"):
             info(f"{name} already ended {short_state(job['state'])}; nothing to cancel")
+            if as_json:
+                current().emit_json({"name": name, "job": job["name"],
+                                     "result": "already ended", "state": job["state"]})
             return 0
         vertex.cancel(job["name"])
         info(f"cancel requested for {name} ({job['name']})")
+        if as_json:
+            current().emit_json({"name": name, "job": job["name"], "result": "cancel requested"})
         return 0
 
 
@@ -248,14 +257,15 @@ def list_jobs(*, target: str | None, spec: str | None, bucket: str | None,
             rows.append({"name": name, "claim": claim.state, "job": resource,
                          "state": states.get(str(resource), "-"),
                          "created": claim.data.get("created"), "user": claim.data.get("user")})
+        out = current()
         if as_json:
-            print(json.dumps(rows, indent=2))
+            out.emit_json(rows)
         elif not rows:
-            print(f"no jobspec jobs in gs://{where.bucket}")
+            out.print(f"no jobspec jobs in gs://{where.bucket}")
         else:
-            print(f"{'NAME':<32} {'STATE':<12} {'CLAIM':<10} CREATED")
-            for row in rows:
-                print(f"{row['name']:<32} {row['state']:<12} {row['claim']:<10} {row['created']}")
+            for line in out.table([(r["name"], r["state"], r["claim"], r["created"] or "-")
+                                   for r in rows], ("NAME", "STATE", "CLAIM", "CREATED")):
+                out.print(line)
         if broken:
             raise BadRecord("; ".join(exc.message for exc in broken), hint=broken[0].hint)
         return 0
