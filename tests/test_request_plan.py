@@ -86,6 +86,22 @@ def test_local_run_from_a_plan_file_gives_the_trainer_what_run_gives(tmp_path: P
     assert TOKEN not in second.stdout + second.stderr
 
 
+def test_a_local_sweep_runs_from_its_plan_file(tmp_path: Path) -> None:
+    spec = _project(tmp_path)
+    spec.write_text(spec.read_text().replace("args: [--lr, '0.1'", "matrix: {lr: ['0.1', '0.2']}\n"
+                                             "args: [--lr, '${matrix.lr}'"))
+    env = {"DUMP_TO": str(tmp_path / "out.json")}
+    ran = _proc("run", str(spec), "-t", "local", cwd=tmp_path, env=env)
+    assert ran.returncode == 0, ran.stderr
+    assert _proc("plan", str(spec), "-t", "local", "--out", "p.json", cwd=tmp_path
+                 ).returncode == 0
+    again = _proc("run", "--plan", "p.json", cwd=tmp_path, env=env)
+    assert again.returncode == 0, again.stderr
+    for out in (ran.stdout, again.stdout):
+        assert "trainer ran with ['--lr', '0.1', '--run', 'probe_1']" in out
+        assert "trainer ran with ['--lr', '0.2', '--run', 'probe_2']" in out
+
+
 def test_run_plan_refuses_a_missing_secret_variable(tmp_path: Path) -> None:
     spec = _project(tmp_path)
     assert _proc("plan", str(spec), "-t", "local", "--out", "p.json", cwd=tmp_path
@@ -267,6 +283,10 @@ def test_cache_follows_only_the_variables_the_spec_reads(cached,
     assert hit()
     monkeypatch.setenv("MY_TOKEN", TOKEN + "-rotated")
     assert not hit()
+    monkeypatch.setenv("MY_TOKEN", TOKEN)
+    assert hit()
+    monkeypatch.setenv("PATH", "/nowhere" + os.pathsep + os.environ["PATH"])
+    assert not hit()  # which `python` runs the trainer may change
 
 
 def test_cache_misses_on_another_command_line(cached) -> None:
