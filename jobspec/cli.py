@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import json
 import sys
@@ -256,6 +257,18 @@ def _kind(target: str | None, spec: str | None) -> str:
     return str(loaded.spec.targets[target].kind)
 
 
+def _check_bucket(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--bucket follows GCS's rules, as a spec's bucket does: checked here, not by the client
+    library's own error half-way through a command."""
+    if value is not None:
+        from jobspec.spec import bucket_problem
+
+        problem = bucket_problem(value)
+        if problem is not None:
+            raise click.BadParameter(f"{value!r} is not a bucket name: {problem}")
+    return value
+
+
 def _find(name: str, target: str | None, spec: str | None, bucket: str | None
           ) -> tuple[str, str | None, str | None, str | None]:
     """(kind, target, spec, bucket) for a command about job NAME. With --target, that target,
@@ -295,7 +308,8 @@ _where_help = "Default: look in local runs, then in the cloud targets' buckets."
 @click.argument("name")
 @click.option("--target", "-t", default=None, help="local or a cloud target. " + _where_help)
 @click.option("--spec", default=None, help="Spec to read the bucket from (cloud).")
-@click.option("--bucket", default=None, help="Bucket holding the job's claim (cloud).")
+@click.option("--bucket", default=None, callback=_check_bucket,
+              help="Bucket holding the job's claim (cloud).")
 @_json_opt
 def status(name: str, target: str | None, spec: str | None, bucket: str | None,
            as_json: bool) -> None:
@@ -324,7 +338,8 @@ def status(name: str, target: str | None, spec: str | None, bucket: str | None,
 @click.argument("name")
 @click.option("--target", "-t", default=None, help="local or a cloud target. " + _where_help)
 @click.option("--spec", default=None, help="Spec to read the bucket from (cloud).")
-@click.option("--bucket", default=None, help="Bucket holding the job's claim (cloud).")
+@click.option("--bucket", default=None, callback=_check_bucket,
+              help="Bucket holding the job's claim (cloud).")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the job ends.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print JSON lines: one object per log line, with its task and text.")
@@ -345,7 +360,8 @@ def logs(name: str, target: str | None, spec: str | None, bucket: str | None,
 @click.argument("name")
 @click.option("--target", "-t", default=None, help="local or a cloud target. " + _where_help)
 @click.option("--spec", default=None, help="Spec to read the bucket from (cloud).")
-@click.option("--bucket", default=None, help="Bucket holding the job's claim (cloud).")
+@click.option("--bucket", default=None, callback=_check_bucket,
+              help="Bucket holding the job's claim (cloud).")
 @_json_opt
 def cancel(name: str, target: str | None, spec: str | None, bucket: str | None,
            as_json: bool) -> None:
@@ -369,7 +385,8 @@ def cancel(name: str, target: str | None, spec: str | None, bucket: str | None,
 @cli.command(name="list")
 @click.option("--target", "-t", default=None, help="local (the default) or a cloud target.")
 @click.option("--spec", default=None, help="Spec to read the bucket from (cloud).")
-@click.option("--bucket", default=None, help="Bucket to list (cloud).")
+@click.option("--bucket", default=None, callback=_check_bucket,
+              help="Bucket to list (cloud).")
 @_json_opt
 def list_(target: str | None, spec: str | None, bucket: str | None, as_json: bool) -> None:
     """List jobs: local run records, or (with a cloud --target or --bucket) a bucket's jobs."""
@@ -546,4 +563,43 @@ def main(argv: Sequence[str] | None = None) -> None:
         except KeyboardInterrupt:
             out.error("interrupted", exit_code=EXIT_INTERRUPTED)
             raise SystemExit(EXIT_INTERRUPTED) from None
+        except OSError as exc:
+            if not _output_failed(exc):
+                raise
+            raise SystemExit(_output_exit(exc)) from None
+        try:
+            sys.stdout.flush()  # now, not at interpreter exit where a failure would be a traceback
+        except OSError as exc:
+            if not _output_failed(exc):
+                raise
+            raise SystemExit(_output_exit(exc)) from None
     raise SystemExit(0)
+
+
+_OUTPUT_ERRNOS = ("EPIPE", "ENOSPC", "EIO", "EDQUOT", "EFBIG")
+
+
+def _output_failed(exc: OSError) -> bool:
+    """Writing what jobspec prints failed: a reader that went away (`| head`), a full disk
+    (`> /dev/full`). An OSError of anything else is not this."""
+    import errno
+
+    return exc.errno in {getattr(errno, name) for name in _OUTPUT_ERRNOS if hasattr(errno, name)}
+
+
+def _output_exit(exc: OSError) -> int:
+    """Stop writing: stdout goes to /dev/null so the interpreter's last flush cannot fail. A
+    reader that stopped reading is no error (exit 0, as the work is done); a full disk is
+    exit 2 with one line on stderr."""
+    import errno
+    import os
+
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    if exc.errno == errno.EPIPE:
+        return 0
+    with contextlib.suppress(OSError):
+        print(f"jobspec: cannot write the output: {exc.strerror}", file=sys.stderr, flush=True)
+    return EXIT_USAGE

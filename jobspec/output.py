@@ -112,8 +112,11 @@ class Output:
             stream.flush()
         except BrokenPipeError:  # `jobspec list | head`: the reader has what it wanted
             _silence(stream)
-        except OSError:  # a terminal that has gone away must not stop the work
-            pass
+        except OSError:
+            # a terminal that has gone away must not stop the work; but a result that cannot
+            # be written to its file (`> /dev/full`) would be lost in silence: main() says so
+            if stream is self.stdout and not _isatty(stream):
+                raise
 
     def print(self, text: str = "") -> None:
         """A line of the command's result, on stdout (never hidden by -q)."""
@@ -394,3 +397,10 @@ def warn(text: str) -> None:
 
 def error(text: str) -> None:
     current().error(text)
+
+
+def _isatty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (OSError, ValueError):
+        return False

@@ -27,6 +27,7 @@ from jobspec import __version__
 from jobspec.errors import UsageError
 
 if TYPE_CHECKING:  # packaging (and pathspec) load only when a plan needs an sdist
+    from jobspec.context import CloudContext
     from jobspec.package import Package
 
 LABEL_NAME = "jobspec-name"
@@ -93,6 +94,7 @@ class CloudPlan:
     secret_values: tuple[str, ...] = ()  # masked in every output (jobspec/secrets.py)
     env_read: tuple[str, ...] = ()  # environment variables the spec read (names only)
     name_marker: str = ""  # NAME_MARKER when the suffix is picked at submission, else ""
+    context: CloudContext | None = None  # where project, region and endpoints came from
 
 
 @dataclass(frozen=True)
@@ -208,6 +210,9 @@ def _to_data(plan: Any) -> Any:
                      "data": base64.b64encode(value.data).decode("ascii"),
                      "files": list(value.files),
                      "excluded": [[e.path, e.reason] for e in value.excluded]}
+        elif f.name == "context" and value is not None:
+            value = {g.name: (list(v) if isinstance(v := getattr(value, g.name), tuple) else v)
+                     for g in dataclasses.fields(value)}
         elif isinstance(value, tuple):
             value = list(value)
         out[f.name] = value
@@ -338,6 +343,8 @@ def _from_data(data: Any) -> AnyPlan:
                 raise ValueError("a local plan runs at least one process")
         elif f.name == "package":
             value = None if value is None else _package(value)
+        elif f.name == "context":
+            value = None if value is None else _context(value)
         else:
             value = _check(value, str(f.type), f.name)
         values[f.name] = value
@@ -357,3 +364,13 @@ def _package(data: dict[str, Any]) -> Package:
                    files=_check(data["files"], "tuple[str, ...]", "files"),
                    excluded=tuple(Excluded(str(p), str(r)) for p, r in data["excluded"]),
                    build=_check(data["build"], "str", "build"))
+
+
+def _context(data: dict[str, Any]) -> Any:
+    from jobspec.context import CloudContext
+
+    values = {}
+    for f in dataclasses.fields(CloudContext):
+        value = data[f.name]
+        values[f.name] = _check(value, str(f.type), f.name)
+    return CloudContext(**values)

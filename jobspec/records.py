@@ -176,8 +176,14 @@ _LIST_COLUMNS = ("NAME", "STATE", "RUNS", "STARTED")
 
 
 def _list_cells(rows: list[dict[str, Any]]) -> list[tuple[str, ...]]:
-    return [(str(r["name"]), str(r.get("state")), str(r["runs"]), str(r.get("start") or "-"))
+    # a damaged status.json may lack a field or hold any JSON value
+    return [(str(r["name"]), _field(r, "state"), str(r["runs"]), _field(r, "start"))
             for r in rows]
+
+
+def _field(row: dict[str, Any], key: str) -> str:
+    value = row.get(key)
+    return "unknown" if value is None else str(value)[:64]
 
 
 class _LogLines:
@@ -219,12 +225,15 @@ def _liveness(status: dict[str, Any]) -> dict[str, Any]:
     """A 'running' record whose jobspec process is gone was cut off (e.g. by SIGKILL)."""
     if status.get("state") == "running":
         pid = status.get("pid")
+        # only a process id: 0 and negative numbers name process groups, and a damaged record
+        # may hold a number too large for kill()
+        if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid < 1 << 31:
+            return status
         try:
-            if isinstance(pid, int):
-                os.kill(pid, 0)
+            os.kill(pid, 0)
         except ProcessLookupError:
             return {**status, "state": "lost"}
-        except PermissionError:
+        except OSError:  # PermissionError: alive, another user's
             pass
     return status
 

@@ -20,6 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from jobspec.context import DEFAULT_REGION
+
 # Every pattern here is used with fullmatch: `$` in `re.match` also matches before a trailing
 # newline, which let "name\n" through (issue 9). Patterns state the whole value on their own.
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,127}")
@@ -303,10 +305,14 @@ class CloudTarget(_Target):
     )
     project: str | None = Field(
         default=None,
-        description="Google Cloud project; else GOOGLE_CLOUD_PROJECT, else CLOUDSDK_CORE_PROJECT.",
+        description="Google Cloud project; else GOOGLE_CLOUD_PROJECT, else CLOUDSDK_CORE_PROJECT, "
+        "else the active gcloud configuration's [core] project, else the project of Application "
+        "Default Credentials.",
     )
     bucket: str = Field(description="GCS bucket for staging, claims and job output.")
-    region: str = Field(default="us-central1", description="Vertex AI region.")
+    region: str = Field(default=DEFAULT_REGION, description="Vertex AI region; else "
+                        "CLOUDSDK_AI_REGION, else the active gcloud configuration's [ai] region, "
+                        f"else {DEFAULT_REGION}.")
     runtime_version: str | None = Field(
         default=None,
         description='Runtime version "X.Y", resolved to a prebuilt image (see `jobspec runtimes`).',

@@ -15,23 +15,32 @@ from jobspec.cloud.gcs import BadRecord, Bucket, Claim, bounded_pages, cloud_err
 from jobspec.cloud.group import group_table, read_group
 from jobspec.cloud.logs import LogTail, job_secrets
 from jobspec.cloud.vertex import Vertex, job_id, short_state
+from jobspec.context import CloudContext, resolve, target_values
 from jobspec.errors import JobspecError, UsageError
 from jobspec.output import current
-from jobspec.plan import LABEL_SUBMISSION, endpoint
+from jobspec.plan import LABEL_SUBMISSION
 
 
-@dataclass
+@dataclass(frozen=True)
 class Where:
     bucket: str
-    project: str
-    region: str
+    context: CloudContext  # project, region and endpoints (jobspec.context)
+
+    @property
+    def project(self) -> str | None:
+        return self.context.project
+
+    @property
+    def region(self) -> str:
+        return self.context.region
 
 
 def _where(target: str | None, spec: str | None, bucket: str | None) -> Where:
-    """The bucket from --bucket, else from the spec's target (the default spec if none)."""
-    project = os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("CLOUDSDK_CORE_PROJECT")
-    region = "us-central1"
-    if bucket is None or project is None:
+    """The bucket from --bucket, else from the spec's target (the default spec if none); the
+    project and region as jobspec.context resolves them from that target (none with only
+    --bucket), the environment and the gcloud configuration."""
+    values: tuple[str | None, str | None] = (None, None)
+    if bucket is None or spec is not None or target is not None:
         from jobspec.loader import load
         from jobspec.project import default_spec
 
@@ -47,19 +56,21 @@ def _where(target: str | None, spec: str | None, bucket: str | None) -> Where:
             loaded = None
         if loaded is not None:
             cloud = loaded.spec.targets[loaded.target or "cloud"]
-            if cloud.kind != "cloud":
+            if cloud.kind == "cloud":
+                bucket = bucket or cloud.bucket
+                values = target_values(cloud)
+            elif bucket is None:
                 raise UsageError(f"target {loaded.target!r} is not a cloud target")
-            bucket = bucket or cloud.bucket
-            project = project or cloud.project
-            region = cloud.region
     assert bucket is not None
-    return Where(bucket, project or "-", region)
+    return Where(bucket, resolve(*values, os.environ))
 
 
 class Jobs:
     def __init__(self, where: Where) -> None:
+        self.clients = gcp.connect(where.project, where.context.aiplatform)
+        if where.project is None:  # what Application Default Credentials said, if asked
+            where = Where(where.bucket, where.context.with_adc(self.clients.project))
         self.where = where
-        self.clients = gcp.connect(where.project, endpoint(where.region, os.environ))
         self.bucket = Bucket(self.clients.storage, where.bucket)
         self._regional: dict[str, gcp.Clients] = {}
 
@@ -92,9 +103,9 @@ class Jobs:
         """Vertex where the claim's job went: the claim's region and project, whatever the
         current target says (the API endpoint is regional)."""
         project, region = str(claim.data["project"]), str(claim.data["region"])
-        api_endpoint = endpoint(region, os.environ)
+        api_endpoint = self.where.context.aiplatform_for(region)
         clients = self.clients
-        if api_endpoint != endpoint(self.where.region, os.environ):
+        if api_endpoint != self.where.context.aiplatform:
             if api_endpoint not in self._regional:
                 self._regional[api_endpoint] = gcp.connect(project, api_endpoint)
             clients = self._regional[api_endpoint]
@@ -109,7 +120,8 @@ class Jobs:
             return None
         first = self.bucket.read_claim(group["members"][0]) if group["members"] else None
         vertex = self.vertex_for(first)[0] if first is not None else Vertex(
-            self.clients.vertex, f"projects/{self.where.project}/locations/{self.where.region}")
+            self.clients.vertex, "projects/{}/locations/{}".format(
+                self.where.context.require_project(f"group {name!r}"), self.where.region))
         return vertex, group_table(vertex, self.bucket, group)
 
     def job(self, name: str) -> tuple[Vertex, str, dict[str, Any], Claim]:

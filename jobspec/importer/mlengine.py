@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from jobspec import runtimes, runtimes_data
+from jobspec.context import DEFAULT_REGION
 from jobspec.errors import UsageError
 from jobspec.importer import config
 from jobspec.importer.draft import (
@@ -68,7 +69,7 @@ def submit_training(parsed: Parsed, user_args: list[Word], draft: Draft) -> None
                          "in --config)")
     settle_package(draft, "--package-path")
     if "region" not in draft.target:
-        draft.notes.append("no --region: the spec uses its default region, us-central1")
+        draft.notes.append(f"no --region: the spec uses its default region, {DEFAULT_REGION}")
     runtime = draft.target.get("runtime_version")
     if runtime is not None and literal(runtime) is not None:
         runtime_warning(runtime, draft)
@@ -77,7 +78,7 @@ def submit_training(parsed: Parsed, user_args: list[Word], draft: Draft) -> None
         newest = max((i for i in runtimes_data.VERTEX_IMAGES
                       if i.framework == "TensorFlow" and i.variant == variant),
                      key=lambda i: tuple(int(p) for p in i.version.split(".")))
-        region = literal(str(draft.target.get("region", "us-central1"))) or "us-central1"
+        region = literal(str(draft.target.get("region", DEFAULT_REGION))) or DEFAULT_REGION
         draft.target["executor_image"] = newest.uri(runtimes.registry_host(region))
         draft.warnings.append(
             "the command gives no --runtime-version (AI Platform used its default runtime, which "
@@ -175,7 +176,7 @@ def _gpu(draft: Draft) -> bool:
 def runtime_warning(version: str, draft: Draft) -> None:
     """Keep the runtime as written; name the image to switch to, and leave it as a comment."""
     gpu = _gpu(draft)
-    region = literal(str(draft.target.get("region", "us-central1"))) or "us-central1"
+    region = literal(str(draft.target.get("region", DEFAULT_REGION))) or DEFAULT_REGION
     try:
         resolved = runtimes.resolve(runtime_version=version, executor_image=None, region=region,
                                     gpu=gpu, today=date.today())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from jobspec import runtimes
+from jobspec.context import DEFAULT_REGION
 from jobspec.errors import UsageError
 from jobspec.importer import config
 from jobspec.importer.draft import Draft, PoolDraft, check_machine, settle_package
@@ -40,7 +41,7 @@ def custom_job(parsed: Parsed, draft: Draft) -> None:
         if (word := parsed.one(flag)) is not None:
             draft.target[key] = word.text
     if "region" not in draft.target:
-        draft.notes.append("no --region: the spec uses its default region, us-central1")
+        draft.notes.append(f"no --region: the spec uses its default region, {DEFAULT_REGION}")
     for word in parsed.values.get("--labels", []):
         draft.target.setdefault("labels", {}).update(split_dict(word.text, "--labels"))
     args = [a for w in parsed.values.get("--args", []) for a in split_list(w.text)]
@@ -108,7 +109,7 @@ def _pools(pools: list[dict[str, str]], draft: Draft) -> None:
         known = runtimes.known_image(image)
         if known is not None:
             draft.warnings += runtimes.resolve(runtime_version=None, executor_image=image,
-                                               region="us-central1", gpu=False,
+                                               region=DEFAULT_REGION, gpu=False,
                                                today=date.today()).warnings
     if "local-package-path" in shared:
         draft.package = shared["local-package-path"]
