@@ -10,11 +10,6 @@ from typing import Any
 from jobspec.errors import UsageError
 from jobspec.fileread import read_regular
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
-
 MAX_PYPROJECT = 1 << 20  # a pyproject.toml is a few KiB
 
 
@@ -41,6 +36,11 @@ def project_root(spec_path: Path) -> Path:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    # here, not at the top: a run from a cached plan finds the project root and reads no TOML
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
     try:
         data: dict[str, Any] = tomllib.loads(read_regular(path, MAX_PYPROJECT).decode("utf-8"))
         return data

@@ -31,7 +31,7 @@ from jobspec.errors import (
 )
 from jobspec.output import in_context
 from jobspec.places import followup
-from jobspec.plan import LABEL_SUBMISSION, CloudPlan
+from jobspec.plandata import LABEL_SUBMISSION, CloudPlan
 
 GROUP = ".jobspec/group.json"
 PARALLEL = 4
@@ -90,7 +90,7 @@ def _submit_member(plan: CloudPlan, reclaim: bool) -> tuple[str, str | None, str
                 if existing is not None and existing.state == "submitted" and (
                         existing.data.get("job")):
                     return plan.name, str(existing.data["job"]), "already submitted"
-                sub.claim_name(None)
+                sub.claim_name()
                 if sub.adopted is not None:
                     return plan.name, str(sub.adopted["name"]), "adopted"
                 try:
