@@ -631,6 +631,8 @@ def main() -> int:
         # the examples say package_path: ../trainer, relative to the spec's folder
         (Path(tmp) / "trainer").mkdir()
         (Path(tmp) / "trainer" / "__init__.py").write_text("")
+        for module in ("task", "oops"):  # the modules the example specs name: validate checks
+            (Path(tmp) / "trainer" / f"{module}.py").write_text("")
         (Path(tmp) / "specs").mkdir()
         spec = Path(tmp) / "specs" / "case.yaml"
         for index in indices:

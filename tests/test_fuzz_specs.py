@@ -36,8 +36,18 @@ def spec_path() -> Iterator[Path]:
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "trainer").mkdir()
         (Path(tmp) / "trainer" / "__init__.py").write_text("")
+        for module in ("task", "oops"):  # the modules the example specs name
+            (Path(tmp) / "trainer" / f"{module}.py").write_text("")
         (Path(tmp) / "specs").mkdir()
         yield Path(tmp) / "specs" / "case.yaml"
+
+
+@pytest.mark.parametrize("index", range(len(BASES)))
+def test_the_unmutated_examples_load(spec_path: Path, index: int) -> None:
+    """The fuzzer's project holds what the examples need: else every case would stop at the
+    same first error and the mutations would reach nothing past it."""
+    outcome, detail = fuzz.check(fuzz.Case(0, BASES[index].encode()), spec_path, alarm=False)
+    assert outcome == "ok", detail
 
 
 @BOUNDED
