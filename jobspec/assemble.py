@@ -27,6 +27,7 @@ from jobspec.interpolate import (
 from jobspec.located import LDict, LList, Loc, count_values, deep_merge, locate, plain
 from jobspec.secrets import EnvReads, remember_written
 from jobspec.spec import Spec
+from jobspec.states import DEFAULT_REGION
 from jobspec.validation import describe, dotted
 from jobspec.validation import problems as validation_problems
 
@@ -164,7 +165,7 @@ def _context(root: LDict, target: str, body: Any, env: Mapping[str, str],
             ctx.unavailable[key] = f"is not defined: target {target!r} is not a cloud target"
         return ctx
     fallback = env.get("GOOGLE_CLOUD_PROJECT") or env.get("CLOUDSDK_CORE_PROJECT")
-    defaults = {"region": "us-central1", "project": fallback}
+    defaults = {"region": DEFAULT_REGION, "project": fallback}
     for key in ("region", "project", "bucket"):  # each may use the ones before it
         raw = body.get(key, defaults.get(key))
         if isinstance(raw, str):

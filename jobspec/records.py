@@ -12,8 +12,8 @@ from typing import Any, TextIO
 
 from jobspec.errors import UsageError
 from jobspec.fileread import open_regular, read_regular
+from jobspec.states import LOCAL_TERMINAL as TERMINAL  # noqa: F401 - records.TERMINAL
 
-TERMINAL = ("succeeded", "failed", "interrupted")
 MAX_RECORD = 1 << 20  # a status.json or group file jobspec wrote is a few hundred bytes
 
 

@@ -21,9 +21,9 @@ from typing import Any
 
 from jobspec.errors import UsageError
 from jobspec.spec import MODULE_RE, NAME_RE, REGION_RE, bucket_problem, json_schema
+from jobspec.states import DEFAULT_REGION
 
 SCHEMA_FILE = "jobspec.schema.json"
-DEFAULT_REGION = "us-central1"
 # The image the example specs use: the newest TensorFlow image RUNTIMES.md documents. It is
 # past its end of availability, and init says so (the same warning `plan` gives).
 DEFAULT_IMAGE_NAME = "tf-cpu.2-17.py310"

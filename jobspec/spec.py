@@ -20,6 +20,8 @@ from pydantic import (
     model_validator,
 )
 
+from jobspec.states import DEFAULT_REGION, DEFAULT_SCALE_TIER, ScaleTier
+
 # Every pattern here is used with fullmatch: `$` in `re.match` also matches before a trailing
 # newline, which let "name\n" through (issue 9). Patterns state the whole value on their own.
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,127}")
@@ -103,9 +105,6 @@ def job_dir_problem(job_dir: str, bucket: str, name: str) -> str | None:
             f"protects, got {job_dir!r}: another job could write there. Write "
             "gs://${bucket}/${name} or a folder under it, or set job_dir_outside_claim: true "
             "to write outside it knowingly")
-
-
-ScaleTier = Literal["BASIC", "STANDARD_1", "PREMIUM_1", "BASIC_GPU", "BASIC_TPU", "CUSTOM"]
 
 
 class Model(BaseModel):
@@ -306,7 +305,7 @@ class CloudTarget(_Target):
         description="Google Cloud project; else GOOGLE_CLOUD_PROJECT, else CLOUDSDK_CORE_PROJECT.",
     )
     bucket: str = Field(description="GCS bucket for staging, claims and job output.")
-    region: str = Field(default="us-central1", description="Vertex AI region.")
+    region: str = Field(default=DEFAULT_REGION, description="Vertex AI region.")
     runtime_version: str | None = Field(
         default=None,
         description='Runtime version "X.Y", resolved to a prebuilt image (see `jobspec runtimes`).',
@@ -316,7 +315,8 @@ class CloudTarget(_Target):
         default=None, description="Prebuilt training image URI, used exactly as given."
     )
     scale_tier: ScaleTier = Field(
-        default="BASIC", description="Legacy scale tier, mapped to Vertex worker pools."
+        default=DEFAULT_SCALE_TIER,
+        description="Legacy scale tier, mapped to Vertex worker pools."
     )
     chief: Pool | None = Field(default=None, description="CUSTOM tier: the chief (master) pool.")
     workers: Pool | None = Field(default=None, description="CUSTOM tier: the worker pool.")

@@ -30,6 +30,7 @@ from jobspec.errors import (
     NameTaken,
 )
 from jobspec.plan import LABEL_SUBMISSION, CloudPlan
+from jobspec.states import SUCCEEDED
 from jobspec.whereis import followup
 
 GROUP = ".jobspec/group.json"
@@ -172,7 +173,7 @@ def follow_group(vertex: Vertex, logging_api: Any, project: str, jobs: dict[str,
     except KeyboardInterrupt:
         info("interrupted: stopped following; the jobs keep running")
         return EXIT_INTERRUPTED
-    failed = [m for m, s in states.items() if s != "JOB_STATE_SUCCEEDED"]
+    failed = [m for m, s in states.items() if s != SUCCEEDED]
     if failed:
         info(f"{len(failed)} of {len(jobs)} jobs did not succeed: {', '.join(failed)}")
         return EXIT_JOB_FAILED

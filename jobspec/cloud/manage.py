@@ -17,6 +17,7 @@ from jobspec.cloud.logs import LogTail, job_secrets
 from jobspec.cloud.vertex import Vertex, job_id, short_state
 from jobspec.errors import JobspecError, UsageError
 from jobspec.plan import LABEL_SUBMISSION, endpoint
+from jobspec.states import DEFAULT_REGION, is_terminal
 
 
 @dataclass
@@ -29,7 +30,7 @@ class Where:
 def _where(target: str | None, spec: str | None, bucket: str | None) -> Where:
     """The bucket from --bucket, else from the spec's target (the default spec if none)."""
     project = os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("CLOUDSDK_CORE_PROJECT")
-    region = "us-central1"
+    region = DEFAULT_REGION
     if bucket is None or project is None:
         from jobspec.loader import load
         from jobspec.project import default_spec
@@ -201,14 +202,14 @@ def cancel(name: str, *, target: str | None, spec: str | None, bucket: str | Non
         if group is not None:
             vertex, rows = group
             for row in rows:
-                if row["job"] and row["state"] not in ("SUCCEEDED", "FAILED", "CANCELLED"):
+                if row["job"] and not is_terminal(row["state"]):
                     vertex.cancel(row["job"])
                     info(f"cancel requested for {row['name']} ({row['job']})")
             after = jobs.group(name)
             _print_group(name, after[1] if after is not None else rows, False)
             return 0
         vertex, _, job, _ = jobs.job(name)
-        if job.get("state") in ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED"):
+        if is_terminal(job.get("state")):
             info(f"{name} already ended {short_state(job['state'])}; nothing to cancel")
             return 0
         vertex.cancel(job["name"])

@@ -18,8 +18,9 @@ from jobspec.importer.draft import (
 )
 from jobspec.importer.flags import Parsed, integer, split_dict, split_list
 from jobspec.importer.words import Word, literal
+from jobspec.states import DEFAULT_REGION, SCALE_TIERS
 
-_TIERS = ("BASIC", "STANDARD_1", "PREMIUM_1", "BASIC_GPU", "BASIC_TPU", "CUSTOM")
+_TIERS = SCALE_TIERS
 _LOCAL_ONLY = "only applies to gcloud's own local run"
 
 
@@ -77,7 +78,7 @@ def submit_training(parsed: Parsed, user_args: list[Word], draft: Draft) -> None
         newest = max((i for i in runtimes_data.VERTEX_IMAGES
                       if i.framework == "TensorFlow" and i.variant == variant),
                      key=lambda i: tuple(int(p) for p in i.version.split(".")))
-        region = literal(str(draft.target.get("region", "us-central1"))) or "us-central1"
+        region = literal(str(draft.target.get("region", DEFAULT_REGION))) or DEFAULT_REGION
         draft.target["executor_image"] = newest.uri(runtimes.registry_host(region))
         draft.warnings.append(
             "the command gives no --runtime-version (AI Platform used its default runtime, which "
@@ -175,7 +176,7 @@ def _gpu(draft: Draft) -> bool:
 def runtime_warning(version: str, draft: Draft) -> None:
     """Keep the runtime as written; name the image to switch to, and leave it as a comment."""
     gpu = _gpu(draft)
-    region = literal(str(draft.target.get("region", "us-central1"))) or "us-central1"
+    region = literal(str(draft.target.get("region", DEFAULT_REGION))) or DEFAULT_REGION
     try:
         resolved = runtimes.resolve(runtime_version=version, executor_image=None, region=region,
                                     gpu=gpu, today=date.today())

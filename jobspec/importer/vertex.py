@@ -10,6 +10,7 @@ from jobspec.importer import config
 from jobspec.importer.draft import Draft, PoolDraft, check_machine, settle_package
 from jobspec.importer.flags import WORKER_POOL_KEYS, Parsed, split_dict, split_list
 from jobspec.importer.words import literal
+from jobspec.states import DEFAULT_REGION
 
 _ROLES = ("chief", "workers", "parameter servers", "evaluators")
 
@@ -108,7 +109,7 @@ def _pools(pools: list[dict[str, str]], draft: Draft) -> None:
         known = runtimes.known_image(image)
         if known is not None:
             draft.warnings += runtimes.resolve(runtime_version=None, executor_image=image,
-                                               region="us-central1", gpu=False,
+                                               region=DEFAULT_REGION, gpu=False,
                                                today=date.today()).warnings
     if "local-package-path" in shared:
         draft.package = shared["local-package-path"]
