@@ -3,6 +3,7 @@ copy of this process per extra core taking a share when there are enough files t
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
@@ -10,16 +11,25 @@ from typing import NoReturn
 from jobspec.errors import JobspecError
 
 
-def check(path: Path) -> tuple[str, int] | None:
-    """None for a valid spec; else what to print about it and how many problems it has."""
+def check(path: Path, strict_env: bool = False) -> tuple[str, int] | None:
+    """None for a valid spec; else what to print about it and how many problems it has (0:
+    only notes, about ${VAR}s left unresolved, which ``strict_env`` makes problems)."""
     from jobspec.diagnostics import SpecError
     from jobspec.loader import load
     from jobspec.secrets import mask
+    from jobspec.validation import ENV_NOTE, split_unset_env
 
     try:
         load(path, strict_all=True)
+    except SpecError as exc:
+        errors, unset = (exc.problems, []) if strict_env else split_unset_env(exc.problems)
+        if errors:
+            return mask(SpecError(errors, exc.sources).render()), len(errors)
+        notes = SpecError([dataclasses.replace(p, message=f"{p.message}: {ENV_NOTE}")
+                           for p in unset], exc.sources)
+        return mask(notes.render()), 0
     except JobspecError as exc:
-        return mask(exc.render()), len(exc.problems) if isinstance(exc, SpecError) else 1
+        return mask(exc.render()), 1
     return None
 
 
@@ -39,11 +49,12 @@ def _jobs(files: int) -> int:
     return max(1, min(jobs, files // _MIN_SHARE))
 
 
-def checked(paths: list[Path]) -> Iterator[tuple[str, int] | None]:
+def checked(paths: list[Path], strict_env: bool = False) -> Iterator[tuple[str, int] | None]:
     """check() of each path, in order. With many files, forked copies of this process (the
     imports already done) take a share each while this one checks the first; a copy that
     meets anything but a JobspecError stops, and this process checks the rest of its share
     itself, so a bug shows its traceback exactly where one process would show it."""
+    import functools
     import os
     import pickle
     import signal
@@ -62,10 +73,11 @@ def checked(paths: list[Path]) -> Iterator[tuple[str, int] | None]:
                 os.close(write)
                 break
             if pid == 0:
-                _child(paths[start:stop], write, [read] + [c[1] for c in children])
+                _child(paths[start:stop], write, [read] + [c[1] for c in children], strict_env)
             os.close(write)
             children.append((pid, read, start, stop))
-        yield from map(check, paths[:share])
+        one = functools.partial(check, strict_env=strict_env)
+        yield from map(one, paths[:share])
         done = children[-1][3] if children else share
         while children:
             pid, read, start, stop = children[0]
@@ -76,8 +88,8 @@ def checked(paths: list[Path]) -> Iterator[tuple[str, int] | None]:
             os.waitpid(pid, 0)
             results = pickle.loads(data) if data else []
             yield from results
-            yield from map(check, paths[start + len(results):stop])
-        yield from map(check, paths[done:])
+            yield from map(one, paths[start + len(results):stop])
+        yield from map(one, paths[done:])
     finally:
         for pid, read, _, _ in children:  # stopped early: ^C, a bug, a closed stdout
             os.close(read)
@@ -85,7 +97,7 @@ def checked(paths: list[Path]) -> Iterator[tuple[str, int] | None]:
             os.waitpid(pid, 0)
 
 
-def _child(paths: list[Path], write: int, others: list[int]) -> NoReturn:
+def _child(paths: list[Path], write: int, others: list[int], strict_env: bool) -> NoReturn:
     """A forked copy: check ``paths``, send what check() said through ``write``, exit."""
     import os
     import pickle
@@ -96,7 +108,7 @@ def _child(paths: list[Path], write: int, others: list[int]) -> NoReturn:
         for fd in others:
             os.close(fd)
         for path in paths:
-            results.append(check(path))
+            results.append(check(path, strict_env))
     except BaseException:  # the parent checks this file and the rest itself
         code = 1
     finally:

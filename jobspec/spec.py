@@ -499,7 +499,8 @@ class Spec(_ArgsEnv):
     matrix: dict[str, Any] | None = Field(
         default=None,
         description="A sweep: lists of values per key, plus optional include/exclude lists of "
-        "mappings, as in GitHub Actions. One job per combination, named NAME_1, NAME_2, ...; "
+        "mappings, as in GitHub Actions. One job per combination, named after it (NAME_lr_0p01_"
+        "bs_8; a hash is added when a value holds other characters or the name is too long); "
         "use ${matrix.KEY} in args, env and job_dir.",
     )
     secrets: list[str] = Field(
