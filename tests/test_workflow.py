@@ -105,7 +105,8 @@ def test_matrix_plans_one_job_per_combination(cli, tmp_path: Path) -> None:
          "out/sweep_lr_0p01_bs_16"],
     ]
     text = cli("plan", str(spec), "--target", "local").out
-    assert "group       sweep: 4 jobs" in text and "=== sweep_lr_0p01_bs_16 (lr=0.01, bs=16) ===" in text
+    assert "group       sweep: 4 jobs" in text
+    assert "=== sweep_lr_0p01_bs_16 (lr=0.01, bs=16) ===" in text
 
 
 def test_matrix_include_and_exclude(cli, tmp_path: Path) -> None:
