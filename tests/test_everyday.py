@@ -373,7 +373,7 @@ def test_import_points_at_a_validate_command_that_works_from_here(
     out = cli("import", "-o", "specs/imported job.yaml", "--string", gcloud, cwd=root)
     assert out.code == 0, out.err
     (command,) = [c for c in followups(out.err) if c.startswith("jobspec validate")]
-    assert command == "jobspec validate 'specs/imported job.yaml'"
+    assert command == "jobspec validate --strict-env 'specs/imported job.yaml'"
     done = typed(cli, command, root)
     assert done.code == 2  # what the import said: BUCKET_NAME is not set here
     assert "environment variable BUCKET_NAME is not set" in done.err
