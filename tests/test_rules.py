@@ -120,3 +120,39 @@ def test_sweep_member_names_stay_names(cli, tmp_path: Path) -> None:
     assert names[2:4] == ["probe_x_m1", "probe_x_1em05"]
     assert len(names[4]) == 128
     assert len(set(names)) == 5
+
+
+def test_the_schema_shows_each_rule_validate_applies(cli, tmp_path: Path) -> None:
+    import json
+    import re
+
+    out = cli("schema")
+    assert out.code == 0
+    schema = json.loads(out.out)
+    cloud = schema["$defs"]["CloudTarget"]["properties"]
+    rules = {"name": schema["properties"]["name"], "bucket": cloud["bucket"],
+             "region": cloud["region"]}
+    assert rules["name"]["maxLength"] == 128
+    assert (rules["bucket"]["minLength"], rules["bucket"]["maxLength"]) == (3, 222)
+    assert schema["properties"]["env"]["propertyNames"]["pattern"] == (
+        "^(?:[A-Za-z_][A-Za-z0-9_]*)$")
+    assert schema["$defs"]["Trainer"]["properties"]["module"]["pattern"].startswith("^(?:")
+    samples = {"name": ["job_1", "1job", "a-b", "x" * 128], "region": ["us-east1", "US-east1"],
+               "bucket": ["my-bucket", "My-Bucket", "ab", "a..b"]}
+    for key, values in samples.items():
+        for value in values:
+            spec = _spec(tmp_path, "targets:\n  local: {}\n" + CLOUD)
+            text = spec.read_text()
+            if key == "name":
+                text = text.replace("name: probe", f"name: {value}")
+            elif key == "bucket":
+                text = text.replace("bucket: my-bucket", f"bucket: '{value}'")
+            else:
+                text += f"    region: {value}\n"
+            spec.write_text(text)
+            valid = cli("validate", str(spec)).code == 0
+            rule = rules[key]
+            shown = (re.search(rule["pattern"], value) is not None
+                     and rule.get("minLength", 0) <= len(value) <= rule["maxLength"]
+                     if "maxLength" in rule else re.search(rule["pattern"], value) is not None)
+            assert shown == valid or (key == "bucket" and not valid), (key, value, shown, valid)
