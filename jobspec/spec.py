@@ -633,3 +633,18 @@ def json_schema() -> dict[str, Any]:
     if "oneOf" in targets:
         targets["anyOf"] = targets.pop("oneOf")
     return schema
+
+
+class ToolSettings(BaseModel):
+    """``[tool.jobspec]`` in pyproject.toml (project.py reads it)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    default_spec: str | None = Field(
+        default=None, alias="default-spec",
+        description="The spec that commands use when none is given, relative to pyproject.toml.",
+    )
+    runtimes: dict[str, str] = Field(
+        default_factory=dict,
+        description="More runtime versions: version -> prebuilt training image URI.",
+    )

@@ -156,3 +156,31 @@ def test_the_schema_shows_each_rule_validate_applies(cli, tmp_path: Path) -> Non
                      and rule.get("minLength", 0) <= len(value) <= rule["maxLength"]
                      if "maxLength" in rule else re.search(rule["pattern"], value) is not None)
             assert shown == valid or (key == "bucket" and not valid), (key, value, shown, valid)
+
+
+def test_tool_jobspec_is_checked_with_positions(cli, tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "targets:\n  local: {}\n")
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[project]\nname = "x"\n\n[tool.jobspec]\ndefault-spc = "job.yaml"\n'
+                         '[tool.jobspec.runtimes]\n"2.1" = "img"\n"2.2" = ["x"]\n')
+    out = cli("plan", "--target", "local", cwd=tmp_path)
+    assert out.code == 2
+    assert out.err.splitlines() == [
+        "pyproject.toml:5:1: tool.jobspec.default-spc: unknown key (did you mean "
+        "'default-spec'?)",
+        '    5 | default-spc = "job.yaml"',
+        "      | ^",
+        'pyproject.toml:8:9: tool.jobspec.runtimes."2.2": expected an image URI (text), got a '
+        "list",
+        '    8 | "2.2" = ["x"]',
+        "      |         ^",
+    ]
+    pyproject.write_text("[tool.jobspec]\n  default-spec = 3\n")
+    out = cli("validate", cwd=tmp_path)
+    assert out.code == 2
+    assert out.err.splitlines()[0] == (
+        "pyproject.toml:2:18: tool.jobspec.default-spec: expected the path of a spec file, "
+        "relative to pyproject.toml, got the number 3")
+    pyproject.write_text('[tool.jobspec]\ndefault-spec = "job.yaml"\n')
+    assert cli("plan", "--target", "local", cwd=tmp_path).code == 0
+    assert spec.name == "job.yaml"
