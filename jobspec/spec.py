@@ -573,11 +573,9 @@ class Spec(_ArgsEnv):
         "bs_8; a hash is added when a value holds other characters or the name is too long); "
         "use ${matrix.KEY} in args, env and job_dir.",
     )
-    secrets: list[str] = Field(
+    secrets: list[EnvName] = Field(
         default_factory=list,
         description="More env names whose values are masked in output and run records.",
-        json_schema_extra={"items": {"type": "string",
-                                     "pattern": _value_pattern(ENV_NAME_RE)}},
     )
     targets: dict[str, Target] = Field(
         description="Where to run: --target NAME picks one.", min_length=1,
@@ -592,14 +590,6 @@ class Spec(_ArgsEnv):
                 raise FieldError((key,), f"matrix key {key!r} cannot be used as ${{matrix.KEY}}: "
                                  "expected a letter or '_', then letters, digits, '_' or '-'",
                                  key=True)
-        return value
-
-    @field_validator("secrets")
-    @classmethod
-    def _secret_names(cls, value: list[str]) -> list[str]:
-        for i, name in enumerate(value):
-            if not ENV_NAME_RE.fullmatch(name):
-                raise FieldError((i,), f"{name!r} is not a valid environment variable name")
         return value
 
     @model_validator(mode="after")
