@@ -27,7 +27,6 @@ from jobspec.interpolate import (
 from jobspec.located import LDict, LList, Loc, count_values, deep_merge, locate, plain
 from jobspec.secrets import EnvReads, remember_written
 from jobspec.spec import Spec
-from jobspec.states import DEFAULT_REGION
 from jobspec.validation import describe, dotted, split_unset_env
 from jobspec.validation import problems as validation_problems
 
@@ -164,8 +163,11 @@ def _context(root: LDict, target: str, body: Any, env: Mapping[str, str],
         for key in ("project", "region", "bucket"):
             ctx.unavailable[key] = f"is not defined: target {target!r} is not a cloud target"
         return ctx
-    fallback = env.get("GOOGLE_CLOUD_PROJECT") or env.get("CLOUDSDK_CORE_PROJECT")
-    defaults = {"region": DEFAULT_REGION, "project": fallback}
+    from jobspec.context import resolve_project, resolve_region
+
+    defaults = {  # what the target leaves out: the cloud context's (no ADC at load time)
+        "region": None if "region" in body else resolve_region(None, env)[0],
+        "project": None if "project" in body else resolve_project(None, env)[0]}
     for key in ("region", "project", "bucket"):  # each may use the ones before it
         raw = body.get(key, defaults.get(key))
         if isinstance(raw, str):
@@ -174,7 +176,8 @@ def _context(root: LDict, target: str, body: Any, env: Mapping[str, str],
             del ctx.unavailable[key]
         elif key == "project":
             ctx.unavailable[key] = (f"is not set: target {target!r} has no project, and neither "
-                                    "GOOGLE_CLOUD_PROJECT nor CLOUDSDK_CORE_PROJECT is set")
+                                    "GOOGLE_CLOUD_PROJECT nor CLOUDSDK_CORE_PROJECT nor the "
+                                    "gcloud configuration names one")
         else:
             ctx.unavailable[key] = f"is not set: target {target!r} has no {key}"
     return ctx

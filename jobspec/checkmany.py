@@ -6,30 +6,35 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from jobspec.errors import JobspecError
 
+Checked = tuple[str, int, list[dict[str, Any]]]
 
-def check(path: Path, strict_env: bool = False) -> tuple[str, int] | None:
-    """None for a valid spec; else what to print about it and how many problems it has (0:
-    only notes, about ${VAR}s left unresolved, which ``strict_env`` makes problems)."""
+def check(path: Path, strict_env: bool = False) -> Checked | None:
+    """None for a valid spec; else what to print about it, how many problems it has (0: only
+    notes, about ${VAR}s left unresolved, which ``strict_env`` makes problems), and the
+    problems (or notes) as data (`validate --json`), secrets masked in both."""
     from jobspec.diagnostics import SpecError
     from jobspec.loader import load
-    from jobspec.secrets import mask
+    from jobspec.output import problem_json
+    from jobspec.secrets import known, mask
     from jobspec.validation import ENV_NOTE, split_unset_env
 
     try:
         load(path, strict_all=True)
     except SpecError as exc:
         errors, unset = (exc.problems, []) if strict_env else split_unset_env(exc.problems)
-        if errors:
-            return mask(SpecError(errors, exc.sources).render()), len(errors)
-        notes = SpecError([dataclasses.replace(p, message=f"{p.message}: {ENV_NOTE}")
-                           for p in unset], exc.sources)
-        return mask(notes.render()), 0
+        shown = SpecError(errors, exc.sources) if errors else SpecError(
+            [dataclasses.replace(p, message=f"{p.message}: {ENV_NOTE}") for p in unset],
+            exc.sources)
+        data = [problem_json(p) for p in shown.problems]
+        return mask(shown.render()), len(errors), known().mask_data(data)
     except JobspecError as exc:
-        return mask(exc.render()), 1
+        data = [{"file": str(path), "line": None, "col": None, "key": "",
+                 "message": exc.render()}]
+        return mask(exc.render()), len(data), known().mask_data(data)
     return None
 
 
@@ -49,7 +54,7 @@ def _jobs(files: int) -> int:
     return max(1, min(jobs, files // _MIN_SHARE))
 
 
-def checked(paths: list[Path], strict_env: bool = False) -> Iterator[tuple[str, int] | None]:
+def checked(paths: list[Path], strict_env: bool = False) -> Iterator[Checked | None]:
     """check() of each path, in order. With many files, forked copies of this process (the
     imports already done) take a share each while this one checks the first; a copy that
     meets anything but a JobspecError stops, and this process checks the rest of its share
@@ -102,7 +107,7 @@ def _child(paths: list[Path], write: int, others: list[int], strict_env: bool) -
     import os
     import pickle
 
-    results: list[tuple[str, int] | None] = []
+    results: list[Checked | None] = []
     code = 0
     try:
         for fd in others:

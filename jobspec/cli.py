@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import json
 import sys
@@ -15,6 +16,7 @@ import click
 
 from jobspec import __version__
 from jobspec.errors import EXIT_INTERRUPTED, EXIT_USAGE, JobspecError
+from jobspec.output import COLOR_MODES, Output, current, using
 
 # What follows `--` belongs to the trainer (or, for `import`, to gcloud): split it off before
 # click sees it, so jobspec never parses a single trainer argument.
@@ -105,16 +107,37 @@ def _plans(loaded: Any, *, isolated: bool | None = None) -> list[Any]:
 def _warn(message: str) -> None:
     from jobspec.secrets import mask
 
-    click.echo(click.style("warning: ", fg="yellow", bold=True) + mask(message), err=True)
+    current().warn(mask(message))
+
+
+def _json(as_json: bool) -> Output:
+    """The current Output, switched to JSON when the command was given --json."""
+    out = current()
+    out.as_json = out.as_json or as_json
+    return out
+
+
+_json_opt = click.option("--json", "as_json", is_flag=True,
+                         help="Print JSON on stdout (and messages as JSON lines on stderr).")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="jobspec")
-def cli() -> None:
+@click.option("--color", type=click.Choice(COLOR_MODES), default="auto", show_default=True,
+              help="Colour output. auto: on a terminal, unless NO_COLOR is set (FORCE_COLOR "
+                   "forces it).")
+@click.option("-q", "--quiet", is_flag=True, help="Print only results, warnings and errors.")
+@click.option("-v", "--verbose", is_flag=True, help="Print more detail.")
+def cli(color: str, quiet: bool, verbose: bool) -> None:
     """Run a version-controlled YAML job file as a training job, here or on Vertex AI.
 
     Arguments after `--` go to the trainer untouched.
     """
+    if quiet and verbose:
+        raise click.UsageError("-q and -v contradict each other: pass one")
+    out = current()
+    out.color_mode = "always" if color == "always" else "never" if color == "never" else "auto"
+    out.verbosity = -1 if quiet else 1 if verbose else 0
 
 
 @cli.command()
@@ -122,25 +145,42 @@ def cli() -> None:
 @click.option("--strict-env", is_flag=True,
               help="An unset ${VAR} without a default is an error, as at plan and run; "
               "without this flag it is a note (CI and pre-commit lack your environment).")
-def validate(specs: tuple[str, ...], strict_env: bool) -> None:
+@_json_opt
+def validate(specs: tuple[str, ...], strict_env: bool, as_json: bool) -> None:
     """Check spec files; print every problem as file:line:col (exit 2 if any)."""
+    out = _json(as_json)
     paths = [Path(s) for s in specs] or [_spec_path(None)]
     failed = count = 0
     from jobspec.checkmany import checked
 
-    for outcome in checked(paths, strict_env):
-        if outcome is not None:
-            failed += 1 if outcome[1] else 0
-            count += outcome[1]
-            click.echo(outcome[0], err=True)
+    files: list[dict[str, Any]] = []
+    for path, outcome in zip(paths, checked(paths, strict_env), strict=True):
+        if outcome is None:
+            files.append({"file": str(path), "ok": True})
+            out.detail(f"{path}: valid")
+            continue
+        if not outcome[1]:  # only notes: ${VAR}s unset here, which --strict-env counts
+            files.append({"file": str(path), "ok": True, "notes": outcome[2]})
+            if not as_json:
+                out.problems(outcome[0])
+            continue
+        failed += 1
+        count += outcome[1]
+        files.append({"file": str(path), "ok": False, "problems": outcome[2]})
+        if not as_json:
+            out.problems(outcome[0])
+    summary = f"{count} problem(s) in {failed} file(s)"
+    if as_json:
+        out.emit_json({"ok": not failed, "files": files,
+                       "summary": summary if failed else f"{len(paths)} spec(s) valid"})
+        if failed:
+            out.error(summary, exit_code=EXIT_USAGE)
+            raise SystemExit(EXIT_USAGE)
+        return
     if failed:
-        raise SystemExit(_exit(EXIT_USAGE, f"{count} problem(s) in {failed} file(s)"))
-    click.echo(f"{len(paths)} spec(s) valid")
-
-
-def _exit(code: int, message: str) -> int:
-    click.echo(message, err=True)
-    return code
+        out.error(summary, exit_code=EXIT_USAGE)
+        raise SystemExit(EXIT_USAGE)
+    out.print(f"{len(paths)} spec(s) valid")
 
 
 _target_opt = click.option("--target", "-t", required=True,
@@ -238,6 +278,18 @@ def _kind(target: str | None, spec: str | None) -> str:
     return str(loaded.spec.targets[target].kind)
 
 
+def _check_bucket(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """--bucket follows GCS's rules, as a spec's bucket does: checked here, not by the client
+    library's own error half-way through a command."""
+    if value is not None:
+        from jobspec.spec import bucket_problem
+
+        problem = bucket_problem(value)
+        if problem is not None:
+            raise click.BadParameter(f"{value!r} is not a bucket name: {problem}")
+    return value
+
+
 def _find(name: str, target: str | None, spec: str | None, bucket: str | None
           ) -> tuple[str, str | None, str | None, str | None]:
     """(kind, target, spec, bucket) for a command about job NAME. With --target, that target,
@@ -261,7 +313,7 @@ def _find(name: str, target: str | None, spec: str | None, bucket: str | None
 
 
 def _info(message: str) -> None:
-    click.echo(f"jobspec: {message}", err=True)
+    current().info(message)
 
 
 def _shown(path: Path) -> str:
@@ -277,18 +329,25 @@ _where_help = "Default: look in local runs, then in the cloud targets' buckets."
 @click.argument("name")
 @click.option("--target", "-t", default=None, help="local or a cloud target. " + _where_help)
 @click.option("--spec", default=None, help="Spec to read the bucket from (cloud).")
-@click.option("--bucket", default=None, help="Bucket holding the job's claim (cloud).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--bucket", default=None, callback=_check_bucket,
+              help="Bucket holding the job's claim (cloud).")
+@_json_opt
 def status(name: str, target: str | None, spec: str | None, bucket: str | None,
            as_json: bool) -> None:
     """Show the state of job NAME."""
+    out = _json(as_json)
     kind, target, spec, bucket = _find(name, target, spec, bucket)
     if kind == "local":
         from jobspec.sweep import group_status
 
         records = _records(target, spec)
         group = group_status(records.root.parent.parent, name, as_json=as_json)
-        click.echo(group if group is not None else records.status_text(name, as_json=as_json))
+        if group is not None:
+            out.print(group)
+        elif as_json:
+            out.emit_json(records.status_data(name))
+        else:
+            out.print(records.status_text(name))
         return
     from jobspec.cloud.manage import status as cloud_status
 
@@ -300,11 +359,15 @@ def status(name: str, target: str | None, spec: str | None, bucket: str | None,
 @click.argument("name")
 @click.option("--target", "-t", default=None, help="local or a cloud target. " + _where_help)
 @click.option("--spec", default=None, help="Spec to read the bucket from (cloud).")
-@click.option("--bucket", default=None, help="Bucket holding the job's claim (cloud).")
+@click.option("--bucket", default=None, callback=_check_bucket,
+              help="Bucket holding the job's claim (cloud).")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the job ends.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print JSON lines: one object per log line, with its task and text.")
 def logs(name: str, target: str | None, spec: str | None, bucket: str | None,
-         follow: bool) -> None:
+         follow: bool, as_json: bool) -> None:
     """Print the log of job NAME (the latest local run, or the cloud job)."""
+    _json(as_json)
     kind, target, spec, bucket = _find(name, target, spec, bucket)
     if kind == "local":
         raise SystemExit(_records(target, spec).print_log(name, follow=follow))
@@ -318,28 +381,43 @@ def logs(name: str, target: str | None, spec: str | None, bucket: str | None,
 @click.argument("name")
 @click.option("--target", "-t", default=None, help="local or a cloud target. " + _where_help)
 @click.option("--spec", default=None, help="Spec to read the bucket from (cloud).")
-@click.option("--bucket", default=None, help="Bucket holding the job's claim (cloud).")
-def cancel(name: str, target: str | None, spec: str | None, bucket: str | None) -> None:
+@click.option("--bucket", default=None, callback=_check_bucket,
+              help="Bucket holding the job's claim (cloud).")
+@_json_opt
+def cancel(name: str, target: str | None, spec: str | None, bucket: str | None,
+           as_json: bool) -> None:
     """Cancel job NAME: a cloud job, or a local run (as Ctrl-C would stop it)."""
+    out = _json(as_json)
     kind, target, spec, bucket = _find(name, target, spec, bucket)
     if kind == "local":
         from jobspec.whereis import cancel_local, project_root
 
-        raise SystemExit(cancel_local(name, project_root(spec)))
+        outcomes: list[dict[str, Any]] = []
+        code = cancel_local(name, project_root(spec), outcomes)
+        if as_json:
+            out.emit_json({"name": name, "where": "local", "members": outcomes})
+        raise SystemExit(code)
     from jobspec.cloud.manage import cancel as cloud_cancel
 
-    raise SystemExit(cloud_cancel(name, target=target, spec=spec, bucket=bucket))
+    raise SystemExit(cloud_cancel(name, target=target, spec=spec, bucket=bucket,
+                                  as_json=as_json))
 
 
 @cli.command(name="list")
 @click.option("--target", "-t", default=None, help="local (the default) or a cloud target.")
 @click.option("--spec", default=None, help="Spec to read the bucket from (cloud).")
-@click.option("--bucket", default=None, help="Bucket to list (cloud).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--bucket", default=None, callback=_check_bucket,
+              help="Bucket to list (cloud).")
+@_json_opt
 def list_(target: str | None, spec: str | None, bucket: str | None, as_json: bool) -> None:
     """List jobs: local run records, or (with a cloud --target or --bucket) a bucket's jobs."""
+    out = _json(as_json)
     if bucket is None and _kind(target, spec) == "local":
-        click.echo(_records(target, spec).list_text(as_json=as_json))
+        records = _records(target, spec)
+        if as_json:
+            out.emit_json(records.list_rows())
+        else:
+            records.print_list(out)
         if target is None:
             import shlex
 
@@ -362,17 +440,22 @@ def schema() -> None:
     """Print the JSON Schema of the spec (for editors)."""
     from jobspec.spec import json_schema
 
-    click.echo(json.dumps(json_schema(), indent=2))
+    current().print(json.dumps(json_schema(), indent=2))
 
 
 @cli.command()
-def runtimes() -> None:
+@_json_opt
+def runtimes(as_json: bool) -> None:
     """List runtime versions and prebuilt images, with their status today."""
     from datetime import date
 
-    from jobspec.runtimes_table import format_table
+    from jobspec import runtimes_table
 
-    click.echo(format_table(date.today()))
+    out = _json(as_json)
+    if as_json:
+        out.emit_json(runtimes_table.table_data(date.today()))
+    else:
+        runtimes_table.print_table(date.today(), out)
 
 
 @cli.command()
@@ -386,9 +469,11 @@ def runtimes() -> None:
 @click.option("--executor-image", help="Training image URI for the cloud target.")
 @click.option("--runtime-version", help='Runtime version "X.Y" instead of an image.')
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the files written and the next commands as JSON (asks nothing).")
 def init(directory: str, name: str | None, package_path: str | None, module: str | None,
          bucket: str | None, region: str | None, executor_image: str | None,
-         runtime_version: str | None, force: bool) -> None:
+         runtime_version: str | None, force: bool, as_json: bool) -> None:
     """Scaffold specs/NAME.yaml (and a trainer).
 
     Also writes a trainer package when --package-path has none, and jobspec.schema.json when
@@ -401,11 +486,16 @@ def init(directory: str, name: str | None, package_path: str | None, module: str
 
     choices = Choices(Path(directory), name, package_path, module, bucket, region,
                       executor_image, runtime_version, force)
-    asking = sys.stdin is not None and sys.stdin.isatty()
+    out = _json(as_json)
+    # a prompt would land in the JSON on stdout: with --json, the defaults
+    asking = sys.stdin is not None and sys.stdin.isatty() and not as_json
     report = init_project(choices, prompt=click.prompt if asking else None, today=date.today())
+    if as_json:
+        out.emit_json(report.data(Path(directory)))
+        return
     for warning in report.warnings:
         _warn(warning)
-    click.echo(report.text(Path(directory)))
+    out.print(report.text(Path(directory)))
 
 
 @cli.command(name="import")
@@ -418,21 +508,32 @@ def init(directory: str, name: str | None, package_path: str | None, module: str
 @click.option("--string", "from_string", metavar="COMMAND",
               help="Read the gcloud command from this one string.")
 @click.option("--force", is_flag=True, help="Overwrite the --output file if it exists.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the spec as data, its text, notes and warnings as JSON.")
 def import_(output: str | None, name: str | None, from_file: str | None,
-            from_string: str | None, force: bool) -> None:
+            from_string: str | None, force: bool, as_json: bool) -> None:
     """Write a spec from a gcloud training command: `jobspec import [-o FILE] -- gcloud ...`."""
     from jobspec.importer import import_gcloud
 
+    out = _json(as_json)
     result = import_gcloud(argv=_TRAILING, string=from_string, file=from_file, output=output,
                            name=name, force=force)
+    if as_json:
+        from jobspec.loader import build
+        from jobspec.located import plain
+
+        out.emit_json({"name": result.name, "spec": plain(build(result.text, "import")),
+                       "text": result.text, "written": output if result.written else None,
+                       "notes": list(result.notes), "warnings": list(result.warnings)})
+        return
     for note in result.notes:
-        click.echo(click.style("note: ", bold=True) + note, err=True)
+        out.note(note)
     for warning in result.warnings:
         _warn(warning)
     if result.written is None:
-        click.echo(result.text, nl=False)
+        out.write(result.text)
     else:
-        click.echo(f"wrote {output}", err=True)
+        out.info(f"wrote {output}")
 
 
 def _take_over_interrupts() -> None:
@@ -458,20 +559,65 @@ def main(argv: Sequence[str] | None = None) -> None:
         cut = args.index("--")
         _TRAILING.extend(args[cut + 1:])
         args = args[:cut]
-    try:
-        _take_over_interrupts()
-        cli.main(args=args, prog_name="jobspec", standalone_mode=False)
-    except click.exceptions.Abort:
-        raise SystemExit(EXIT_INTERRUPTED) from None
-    except click.ClickException as exc:
-        exc.show()
-        raise SystemExit(EXIT_USAGE) from None
-    except JobspecError as exc:
-        from jobspec.secrets import mask
+    # the one Output of this command: the group's options and a command's --json set it up
+    with using(Output()) as out:
+        try:
+            _take_over_interrupts()
+            cli.main(args=args, prog_name="jobspec", standalone_mode=False)
+        except click.exceptions.Abort:
+            raise SystemExit(EXIT_INTERRUPTED) from None
+        except click.ClickException as exc:
+            if out.as_json or "--json" in args:  # a usage error can come before --json is read
+                out.as_json = True
+                out.error(exc.format_message(), exit_code=EXIT_USAGE)
+            else:
+                exc.show()
+            raise SystemExit(EXIT_USAGE) from None
+        except JobspecError as exc:
+            from jobspec.secrets import mask
 
-        click.echo(mask(exc.render()), err=True)
-        raise SystemExit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        raise SystemExit(EXIT_INTERRUPTED) from None
+            out.failure(exc, mask)
+            raise SystemExit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            out.error("interrupted", exit_code=EXIT_INTERRUPTED)
+            raise SystemExit(EXIT_INTERRUPTED) from None
+        except OSError as exc:
+            if not _output_failed(exc):
+                raise
+            raise SystemExit(_output_exit(exc)) from None
+        try:
+            sys.stdout.flush()  # now, not at interpreter exit where a failure would be a traceback
+        except OSError as exc:
+            if not _output_failed(exc):
+                raise
+            raise SystemExit(_output_exit(exc)) from None
     raise SystemExit(0)
+
+
+_OUTPUT_ERRNOS = ("EPIPE", "ENOSPC", "EIO", "EDQUOT", "EFBIG")
+
+
+def _output_failed(exc: OSError) -> bool:
+    """Writing what jobspec prints failed: a reader that went away (`| head`), a full disk
+    (`> /dev/full`). An OSError of anything else is not this."""
+    import errno
+
+    return exc.errno in {getattr(errno, name) for name in _OUTPUT_ERRNOS if hasattr(errno, name)}
+
+
+def _output_exit(exc: OSError) -> int:
+    """Stop writing: stdout goes to /dev/null so the interpreter's last flush cannot fail. A
+    reader that stopped reading is no error (exit 0, as the work is done); a full disk is
+    exit 2 with one line on stderr."""
+    import errno
+    import os
+
+    with contextlib.suppress(OSError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    if exc.errno == errno.EPIPE:
+        return 0
+    with contextlib.suppress(OSError):
+        print(f"jobspec: cannot write the output: {exc.strerror}", file=sys.stderr, flush=True)
+    return EXIT_USAGE

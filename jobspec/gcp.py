@@ -1,7 +1,8 @@
 """The only module that imports google.*; every import is lazy, so local commands never pay.
 
-Endpoints follow Google's own tools: STORAGE_EMULATOR_HOST for Cloud Storage and
-CLOUDSDK_API_ENDPOINT_OVERRIDES_{AIPLATFORM,LOGGING} for the REST APIs. Credentials come from
+Endpoints (jobspec.context) follow Google's own tools: STORAGE_EMULATOR_HOST for Cloud Storage
+and CLOUDSDK_API_ENDPOINT_OVERRIDES_{AIPLATFORM,LOGGING} for the REST APIs. Every request says
+`jobspec/<version>` in its User-Agent. Credentials come from
 google.auth.default(); anonymous credentials only when every endpoint in use is on loopback.
 """
 
@@ -60,7 +61,53 @@ class BadAnswer(ValueError):
 
 
 def logging_endpoint(env: Mapping[str, str]) -> str:
-    return env.get("CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING") or "https://logging.googleapis.com/"
+    from jobspec.context import logging_for_env
+
+    return logging_for_env(env)
+
+
+def user_agent() -> str:
+    from jobspec import __version__
+
+    return f"jobspec/{__version__}"
+
+
+def adc_project(env: Mapping[str, str], aiplatform: str) -> tuple[str | None, str]:
+    """The project Application Default Credentials report, and why there is none.
+
+    A credentials file (GOOGLE_APPLICATION_CREDENTIALS, else gcloud's ADC file) is only read as
+    JSON: a service-account key names its project_id; a user login names none (google-auth
+    would then run gcloud for the configuration's project, which jobspec has already read).
+    Without a file, google.auth.default() may find one on a metadata server (Compute Engine).
+    """
+    if all_loopback(aiplatform, env):
+        return None, "not asked: every endpoint is on loopback"
+    import json
+
+    from jobspec.context import gcloud_folder
+
+    key_file = env.get("GOOGLE_APPLICATION_CREDENTIALS")
+    folder = gcloud_folder(env)
+    path = key_file or (str(folder / "application_default_credentials.json") if folder else "")
+    if key_file or (path and os.path.isfile(path)):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                info = json.load(handle)
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            return None, f"cannot read {path}: {reason}"
+        project = info.get("project_id") if isinstance(info, dict) else None
+        if isinstance(project, str) and project:
+            return project, ""
+        return None, f"no project in {path}"
+    import google.auth
+    from google.auth.exceptions import GoogleAuthError
+
+    try:
+        _, project = google.auth.default()
+    except GoogleAuthError as exc:
+        return None, f"no credentials: {_auth_reason(exc).splitlines()[0]}"
+    return (str(project) if project else None), "no project"
 
 
 def _is_loopback(url: str | None) -> bool:
@@ -71,15 +118,17 @@ def _is_loopback(url: str | None) -> bool:
 
 
 def all_loopback(aiplatform: str, env: Mapping[str, str]) -> bool:
-    return (_is_loopback(env.get("STORAGE_EMULATOR_HOST")) and _is_loopback(aiplatform)
-            and _is_loopback(logging_endpoint(env)))
+    from jobspec.context import logging_for_env, storage_for_env
+
+    return (_is_loopback(storage_for_env(env)) and _is_loopback(aiplatform)
+            and _is_loopback(logging_for_env(env)))
 
 
 @dataclass
 class Clients:
     """The three clients a cloud run needs, sharing one set of credentials."""
 
-    project: str
+    project: str | None  # None: the claims say (storage needs none to read a bucket)
     credentials: Any
     aiplatform_endpoint: str
     env: Mapping[str, str]
@@ -103,10 +152,13 @@ class Clients:
     @property
     def storage(self) -> Any:
         if self._storage is None:
+            from google.api_core.client_info import ClientInfo
             from google.cloud import storage
 
             self._storage = storage.Client(project=self.project, credentials=self.credentials,
-                                           _http=_deadline_session(self.credentials))
+                                           _http=_deadline_session(self.credentials),
+                                           client_info=ClientInfo(  # type: ignore[no-untyped-call]
+                                               user_agent=user_agent()))
         return self._storage
 
     @property
@@ -247,7 +299,10 @@ class _SessionHttp:
                 connection_type: Any = None) -> tuple[Any, bytes]:
         import httplib2
 
-        answer = self.session.request(method, uri, data=body, headers=dict(headers or {}),
+        sent = {k: v for k, v in (headers or {}).items() if k.lower() != "user-agent"}
+        theirs = next((v for k, v in (headers or {}).items() if k.lower() == "user-agent"), "")
+        sent["user-agent"] = f"{user_agent()} {theirs}".strip()
+        answer = self.session.request(method, uri, data=body, headers=sent,
                                       allow_redirects=redirections > 0)
         info = {k.lower(): v for k, v in answer.headers.items()}
         info["status"] = str(answer.status_code)
@@ -290,8 +345,8 @@ def _discovery(api: str, version: str, endpoint: str, credentials: Any) -> Any:
                                client_options={"api_endpoint": endpoint})
 
 
-def connect(project: str, aiplatform_endpoint: str, env: Mapping[str, str] | None = None
-            ) -> Clients:
+def connect(project: str | None, aiplatform_endpoint: str,
+            env: Mapping[str, str] | None = None) -> Clients:
     env = os.environ if env is None else env
     os.environ.setdefault("DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA", "1")
     if all_loopback(aiplatform_endpoint, env):
@@ -303,7 +358,7 @@ def connect(project: str, aiplatform_endpoint: str, env: Mapping[str, str] | Non
 
     key_file = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
     try:
-        credentials, _ = google.auth.default(
+        credentials, found = google.auth.default(
             scopes=["https://www.googleapis.com/auth/cloud-platform"])
     except DefaultCredentialsError as exc:
         raise _credentials_error(key_file, _auth_reason(exc)) from None
@@ -315,7 +370,9 @@ def connect(project: str, aiplatform_endpoint: str, env: Mapping[str, str] | Non
         reason = (exc.strerror or str(exc)) if isinstance(exc, OSError) else (
             f"its content is not a JSON object ({exc})")
         raise _credentials_error(key_file, reason) from None
-    return Clients(project, credentials, aiplatform_endpoint, env)
+    # no project named anywhere else: the one Application Default Credentials report
+    return Clients(project or (str(found) if found else None), credentials, aiplatform_endpoint,
+                   env)
 
 
 def _auth_reason(exc: BaseException) -> str:
@@ -429,9 +486,9 @@ def storage_retry(what: str) -> Any:
     """google-cloud-storage's own retry policy (429, 5xx, resets, timeouts), stopped after
     storage_deadline() instead of 120 s, and saying so on the first retry rather than waiting
     in silence."""
-    import sys
-
     from google.cloud.storage.retry import DEFAULT_RETRY
+
+    from jobspec.output import info
 
     told: list[bool] = []
 
@@ -439,8 +496,7 @@ def storage_retry(what: str) -> Any:
         if not told:
             told.append(True)
             detail = _storage_failure(exc)[1]
-            print(f"jobspec: {what}: {detail}; retrying for up to {storage_deadline():g} s",
-                  file=sys.stderr, flush=True)
+            info(f"{what}: {detail}; retrying for up to {storage_deadline():g} s")
 
     from google.cloud.storage.retry import _should_retry
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO
 
 from jobspec.errors import JobFailed, UsageError
+from jobspec.output import current
 from jobspec.package import write
 from jobspec.plan import LocalPlan
 from jobspec.records import Run
@@ -149,9 +150,8 @@ def venv_for(plan: LocalPlan, cache: Path) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=cache))
     lock = _lock(staging)
     try:
-        print(f"jobspec: installing {plan.package.filename} and its requirements into a new "
-              "isolated venv (kept for the next runs of this package)", file=sys.stderr,
-              flush=True)
+        current().info(f"installing {plan.package.filename} and its requirements into a new "
+                       "isolated venv (kept for the next runs of this package)")
         build = staging / "venv"
         host_pip = _host_pip()
         made = _output([plan.python, "-m", "venv", *(["--without-pip"] if host_pip else []),

@@ -32,6 +32,7 @@ from jobspec.errors import (
     JobspecError,
     UsageError,
 )
+from jobspec.output import current
 from jobspec.plan import LocalPlan, Process
 from jobspec.records import Records, Run, utc_now
 from jobspec.render import plan_json, plan_secrets
@@ -154,7 +155,7 @@ class Runner:
         self.prefixed = len(plan.processes) > 1
         # from the plan, not from the tasks started so far: the first lines are aligned too
         self.width = max(len(p.task) for p in plan.processes)
-        self.color = self.out.isatty() and os.environ.get("NO_COLOR") is None
+        self.color = current().colors(self.out)  # jobspec's one colour decision
 
     def _emit(self, task: _Task, line: str, stream: IO[str], *, prefixed: bool = True) -> None:
         prefix = f"{task.label:<{self.width}} | " if self.prefixed else ""
@@ -519,7 +520,7 @@ def _execute(plan: LocalPlan, records: Records, lock: Any, label: str | None,
 
 def _say(message: str) -> None:
     with contextlib.suppress(OSError):  # a terminal that has gone away must not stop the stop
-        print(f"jobspec: {message}", file=sys.stderr, flush=True)
+        current().info(message)
 
 
 def _member(label: str | None) -> str:

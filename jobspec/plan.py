@@ -12,7 +12,7 @@ import os
 import shlex
 import shutil
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -26,6 +26,7 @@ from jobspec.spec import CloudTarget, LocalTarget, Pool, Spec, job_dir_problem
 from jobspec.timings import mark
 
 if TYPE_CHECKING:  # packaging (and pathspec) load only when a plan needs an sdist
+    from jobspec.context import CloudContext
     from jobspec.package import Package
 
 LABEL_NAME = "jobspec-name"
@@ -122,6 +123,7 @@ class CloudPlan:
     fingerprint: str
     kind: str = "cloud"
     secret_values: tuple[str, ...] = ()  # masked in every output (jobspec/secrets.py)
+    context: CloudContext | None = None  # where project, region and endpoints came from
 
 
 def trainer_args(spec: Spec, target: LocalTarget | CloudTarget, extra: Sequence[str],
@@ -346,8 +348,23 @@ def _shapes(target: CloudTarget) -> list[runtimes.PoolShape]:
 
 
 def endpoint(region: str, env: Mapping[str, str]) -> str:
-    override = env.get("CLOUDSDK_API_ENDPOINT_OVERRIDES_AIPLATFORM")
-    return override if override else f"https://{region}-aiplatform.googleapis.com/"
+    """The Vertex AI endpoint of REGION (jobspec.context decides)."""
+    from jobspec.context import aiplatform_for_env
+
+    return aiplatform_for_env(region, env)
+
+
+def cloud_context(target: CloudTarget, env: Mapping[str, str]) -> CloudContext:
+    """The target's project, region and endpoints (jobspec.context), asking Application
+    Default Credentials for a project only when nothing else names one."""
+    from jobspec.context import for_target
+
+    where = for_target(target, env)
+    if where.project is None:
+        from jobspec import gcp
+
+        where = where.with_adc(*gcp.adc_project(env, where.aiplatform))
+    return where
 
 
 def _gcloud(plan_body: dict[str, Any], project: str, region: str, module: str,
@@ -360,19 +377,19 @@ def _gcloud(plan_body: dict[str, Any], project: str, region: str, module: str,
         if not shape.count:
             cmd.append("--worker-pool-spec=")  # keeps positions: pools are ordered
             continue
-        spec = f"machine-type={shape.machine_type},replica-count={shape.count}"
+        spec = [f"machine-type={shape.machine_type}", f"replica-count={shape.count}"]
         if shape.accelerator_type:
-            spec += (f",accelerator-type={shape.accelerator_type},"
-                     f"accelerator-count={shape.accelerator_count}")
-        spec += f",executor-image-uri={image},python-module={module}"
-        cmd.append(f"--worker-pool-spec={spec}")
+            spec += [f"accelerator-type={shape.accelerator_type}",
+                     f"accelerator-count={shape.accelerator_count}"]
+        spec += [f"executor-image-uri={image}", f"python-module={module}"]
+        cmd.append("--worker-pool-spec=" + gcloud_list(spec))
     while cmd[-1] == "--worker-pool-spec=":
         cmd.pop()
     if args:
-        cmd.append("--args=" + ",".join(args))
+        cmd.append("--args=" + gcloud_list(args))
     labels = plan_body.get("labels", {})
     if labels:
-        cmd.append("--labels=" + ",".join(f"{k}={v}" for k, v in sorted(labels.items())))
+        cmd.append("--labels=" + gcloud_list([f"{k}={v}" for k, v in sorted(labels.items())]))
     job_spec = plan_body["jobSpec"]
     if "serviceAccount" in job_spec:
         cmd.append(f"--service-account={job_spec['serviceAccount']}")
@@ -381,12 +398,30 @@ def _gcloud(plan_body: dict[str, Any], project: str, region: str, module: str,
     return tuple(cmd)
 
 
+def _delimiters() -> Iterator[str]:
+    yield from ":;|@#~!%+/"
+    yield from (chr(c) for c in range(0x21, 0x7F) if chr(c) not in "^:;|@#~!%+/")
+    yield from (chr(c) for c in range(0xA1, 0x3000))
+
+
+def gcloud_list(items: Sequence[str]) -> str:
+    """ITEMS as one value of a gcloud list (or dict) flag, which gcloud splits again into
+    exactly ITEMS: comma-separated, or, when an item holds a comma (or the value would start
+    with '^'), gcloud's `^D^` form with a one-character delimiter D that no item holds
+    (`gcloud topic escaping`). A final empty item gets a trailing delimiter (gcloud drops one)."""
+    delim = ","
+    if any("," in item for item in items) or "".join(items[:1]).startswith("^"):
+        delim = next(d for d in _delimiters() if not any(d in item for item in items))
+    text = ("" if delim == "," else f"^{delim}^") + delim.join(items)
+    return text + delim if items and items[-1] == "" else text
+
+
 def gcloud_text(cmd: Sequence[str]) -> str:
     """The command as one would type it: the verb on the first line, one flag per line."""
-    words = [shlex.quote(part) for part in cmd]
-    head = [w for w in words if not w.startswith("--")]
-    flags = [w for w in words if w.startswith("--")]
-    return " \\\n    ".join([" ".join(head), *flags])
+    first = next((i for i, part in enumerate(cmd) if part.startswith("--")), len(cmd))
+    head = " ".join(shlex.quote(part) for part in cmd[:first])
+    flags = [shlex.quote(part) for part in cmd[first:]]  # in order: a quoted flag stays put
+    return " \\\n    ".join([head, *flags])
 
 
 def plan_cloud(loaded: Loaded, extra_args: Sequence[str] = (), *, submission_id: str,
@@ -397,17 +432,13 @@ def plan_cloud(loaded: Loaded, extra_args: Sequence[str] = (), *, submission_id:
     assert loaded.target is not None
     target = spec.targets[loaded.target]
     assert isinstance(target, CloudTarget)
-    project = target.project or host.env.get("GOOGLE_CLOUD_PROJECT") or host.env.get(
-        "CLOUDSDK_CORE_PROJECT")
-    if not project:
-        raise UsageError(
-            f"target {loaded.target!r} has no project",
-            hint="set `project:` in the target, or GOOGLE_CLOUD_PROJECT / CLOUDSDK_CORE_PROJECT")
+    where = cloud_context(target, host.env)
+    project, region = where.require_project(f"target {loaded.target!r}"), where.region
     shapes = _shapes(target)
     gpu = any(s.accelerator_type for s in shapes)
     try:
         resolved = runtimes.resolve(runtime_version=target.runtime_version,
-                                    executor_image=target.executor_image, region=target.region,
+                                    executor_image=target.executor_image, region=region,
                                     gpu=gpu, today=host.today, extra=runtime_extra)
     except runtimes.RuntimeUnavailable as exc:
         key = "runtime_version" if target.runtime_version is not None else "executor_image"
@@ -463,12 +494,12 @@ def plan_cloud(loaded: Loaded, extra_args: Sequence[str] = (), *, submission_id:
                         "an empty folder where it does not exist")
     return CloudPlan(
         name=spec.name, target=loaded.target, spec_path=str(loaded.path),
-        project_root=str(root), project=project, region=target.region, bucket=target.bucket,
-        job_dir=job_dir, endpoint=endpoint(target.region, host.env),
-        parent=f"projects/{project}/locations/{target.region}", body=body, package=package,
+        project_root=str(root), project=project, region=region, bucket=target.bucket,
+        job_dir=job_dir, endpoint=where.aiplatform,
+        parent=f"projects/{project}/locations/{region}", body=body, package=package,
         staging_uri=staging_uri, submission_id=submission_id, name_suffix=target.name_suffix,
         pools=described,
-        gcloud=_gcloud(body, project, target.region, spec.trainer.module, staging_uri, args,
+        gcloud=_gcloud(body, project, region, spec.trainer.module, staging_uri, args,
                        shapes, resolved.image_uri),
         secrets=tuple(spec.secrets), warnings=tuple(warnings), fingerprint=loaded.fingerprint,
-        secret_values=_secrets(loaded, env, host.env, args))
+        secret_values=_secrets(loaded, env, host.env, args), context=where)

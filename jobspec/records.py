@@ -8,11 +8,14 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from jobspec.errors import UsageError
 from jobspec.fileread import open_regular, read_regular
 from jobspec.states import LOCAL_TERMINAL as TERMINAL  # noqa: F401 - records.TERMINAL
+
+if TYPE_CHECKING:
+    from jobspec.output import Output
 
 MAX_RECORD = 1 << 20  # a status.json or group file jobspec wrote is a few hundred bytes
 
@@ -101,11 +104,13 @@ class Records:
             raise UsageError(f"no local runs of {name!r} under {self.root}{hint}")
         return runs[-1]
 
-    def status_text(self, name: str, *, as_json: bool) -> str:
+    def status_data(self, name: str) -> dict[str, Any]:
+        """The latest run's status.json, its liveness checked, and where its record is."""
         run = self.latest(name)
-        status = _liveness(run.status())
-        if as_json:
-            return json.dumps({**status, "record": str(run.folder)}, indent=2)
+        return {**_liveness(run.status()), "record": str(run.folder)}
+
+    def status_text(self, name: str) -> str:
+        status = self.status_data(name)
         code = status.get("exit_code")
         parts = [f"{name}: {status.get('state')}"]
         if code is not None:
@@ -114,9 +119,10 @@ class Records:
         parts.append(f"started {status.get('start')}")
         if status.get("end"):
             parts.append(f"ended {status['end']}")
-        return ", ".join(parts) + f"\nrecord: {run.folder}"
+        return ", ".join(parts) + f"\nrecord: {status['record']}"
 
-    def list_text(self, *, as_json: bool) -> str:
+    def list_rows(self) -> list[dict[str, Any]]:
+        """Each job's latest run: name, number of runs, and its status."""
         rows = []
         if self.root.is_dir():
             for folder in sorted(self.root.iterdir()):
@@ -124,19 +130,25 @@ class Records:
                 if runs:
                     status = _liveness(runs[-1].status())
                     rows.append({"name": folder.name, "runs": len(runs), **status})
-        if as_json:
-            return json.dumps(rows, indent=2)
+        return rows
+
+    def print_list(self, out: Output) -> None:
+        """The list as a table fitting the terminal (`jobspec list`)."""
+        rows = self.list_rows()
         if not rows:
-            return f"no local runs under {self.root}"
-        lines = [f"{'NAME':<32} {'STATE':<12} {'RUNS':>4}  STARTED"]
-        for row in rows:
-            lines.append(f"{row['name']:<32} {row['state']:<12} {row['runs']:>4}  {row['start']}")
-        return "\n".join(lines)
+            out.print(f"no local runs under {self.root}")
+        for line in out.table(_list_cells(rows), _LIST_COLUMNS) if rows else ():
+            out.print(line)
 
     def print_log(self, name: str, *, follow: bool, poll: float = 0.2) -> int:
-        run = self.latest(name)
-        import sys
+        """The latest run's log on stdout; under --json, one JSON object per line:
+        {"task", "text"}."""
+        from jobspec.output import current
 
+        run = self.latest(name)
+        out = current()
+        lines = _LogLines(run, out) if out.as_json else None
+        emit = lines.feed if lines is not None else out.write
         try:  # a log replaced by a FIFO or /dev/zero would block or never end
             fd = open_regular(run.log_path)
         except OSError as exc:
@@ -145,26 +157,79 @@ class Records:
             while True:
                 # in pieces: a training log can be larger than memory
                 while chunk := fh.read(1 << 16):
-                    sys.stdout.write(chunk)
-                sys.stdout.flush()
+                    emit(chunk)
                 if not follow or _liveness(run.status()).get("state") != "running":
                     while rest := fh.read(1 << 16):
-                        sys.stdout.write(rest)
+                        emit(rest)
                     break
                 time.sleep(poll)
+        if lines is not None:
+            lines.end()
         return 0
+
+
+_LIST_COLUMNS = ("NAME", "STATE", "RUNS", "STARTED")
+
+
+def _list_cells(rows: list[dict[str, Any]]) -> list[tuple[str, ...]]:
+    # a damaged status.json may lack a field or hold any JSON value
+    return [(str(r["name"]), _field(r, "state"), str(r["runs"]), _field(r, "start"))
+            for r in rows]
+
+
+def _field(row: dict[str, Any], key: str) -> str:
+    value = row.get(key)
+    return "unknown" if value is None else str(value)[:64]
+
+
+class _LogLines:
+    """A run's log text, in pieces, out as JSON lines: a line's task is its `TASK | ` prefix
+    when the run had several processes (the prefixes the runner wrote)."""
+
+    def __init__(self, run: Run, out: Output) -> None:
+        self.out = out
+        self.held = ""
+        self.tasks: tuple[str, ...] = ()
+        try:
+            plan = read_record(run.folder / "plan.json")
+            self.tasks = tuple(str(p["task"]) for p in plan.get("processes", []))
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            pass
+
+    def feed(self, text: str) -> None:
+        *lines, self.held = (self.held + text).split("\n")
+        for line in lines:
+            self._emit(line)
+        if len(self.held) > 1 << 16:  # one endless line: in pieces, as the runner wrote it
+            self._emit(self.held)
+            self.held = ""
+
+    def end(self) -> None:
+        if self.held:
+            self._emit(self.held)
+        self.held = ""
+
+    def _emit(self, line: str) -> None:
+        task = self.tasks[0] if len(self.tasks) == 1 else ""
+        head, bar, rest = line.partition(" | ")
+        if bar and len(self.tasks) > 1 and head.rstrip().rpartition("/")[2] in self.tasks:
+            task, line = head.rstrip(), rest
+        self.out.json_line({"task": task, "text": line})
 
 
 def _liveness(status: dict[str, Any]) -> dict[str, Any]:
     """A 'running' record whose jobspec process is gone was cut off (e.g. by SIGKILL)."""
     if status.get("state") == "running":
         pid = status.get("pid")
+        # only a process id: 0 and negative numbers name process groups, and a damaged record
+        # may hold a number too large for kill()
+        if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid < 1 << 31:
+            return status
         try:
-            if isinstance(pid, int):
-                os.kill(pid, 0)
+            os.kill(pid, 0)
         except ProcessLookupError:
             return {**status, "state": "lost"}
-        except PermissionError:
+        except OSError:  # PermissionError: alive, another user's
             pass
     return status
 

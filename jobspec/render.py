@@ -93,7 +93,8 @@ def _plan_json(plan: LocalPlan | CloudPlan, secrets: Secrets) -> dict[str, Any]:
             "job_dir": plan.job_dir, "endpoint": plan.endpoint, "parent": plan.parent,
             "staging_uri": plan.staging_uri, "name_suffix": plan.name_suffix,
             "pools": list(plan.pools), "request": _masked_body(plan, secrets),
-            "gcloud": [secrets.mask(word) for word in plan.gcloud]}
+            "gcloud": [secrets.mask(word) for word in plan.gcloud],
+            "context": plan.context.sources() if plan.context else None}
 
 
 def _excluded_lines(plan: LocalPlan | CloudPlan) -> list[str]:
@@ -129,8 +130,10 @@ def _plan_text(plan: LocalPlan | CloudPlan, secrets: Secrets) -> str:
             for key, value in mask_env(proc.env, plan.secrets, secrets).items():
                 lines.append(f"  env       {key}={value}")
     else:
-        lines += [f"project     {plan.project}", f"region      {plan.region}",
-                  f"endpoint    {plan.endpoint}", f"job_dir     {plan.job_dir}",
+        lines += [f"project     {plan.project}{_from(plan, 'project')}",
+                  f"region      {plan.region}{_from(plan, 'region')}",
+                  f"endpoint    {plan.endpoint}{_from(plan, 'aiplatform')}",
+                  f"job_dir     {plan.job_dir}",
                   _name_line(plan),
                   f"claim       gs://{plan.bucket}/{_final(plan)}/.jobspec/claim.json "
                   "(created only if absent)",
@@ -143,6 +146,15 @@ def _plan_text(plan: LocalPlan | CloudPlan, secrets: Secrets) -> str:
         lines.append("equivalent  " + gcloud_text([secrets.mask(w) for w in plan.gcloud]))
     lines += [f"warning     {w}" for w in plan.warnings]
     return "\n".join(lines)
+
+
+def _from(plan: CloudPlan, key: str) -> str:
+    """Where a context value came from (jobspec.context): `  (from GOOGLE_CLOUD_PROJECT)`."""
+    if plan.context is None:
+        return ""
+    source = plan.context.sources()[key]["from"]
+    return f"  (from {source})" if key != "aiplatform" else (
+        "  (the region's)" if source == "region" else f"  (from {source})")
 
 
 def _final(plan: CloudPlan) -> str:

@@ -1,9 +1,13 @@
-"""`jobspec runtimes`: the runtime table and its status on a given day, as plain text."""
+"""`jobspec runtimes`: the runtime table and its status on a given day, as text or data."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import asdict
 from datetime import date
+from typing import TYPE_CHECKING, Any
 
+from jobspec.output import table
 from jobspec.runtimes import status_rows
 from jobspec.runtimes_data import (
     AI_PLATFORM,
@@ -17,10 +21,8 @@ from jobspec.runtimes_data import (
     PoolShape,
 )
 
-
-def _columns(*rows: tuple[str, ...]) -> list[str]:
-    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+if TYPE_CHECKING:
+    from jobspec.output import Output
 
 
 def _pools_text(pools: tuple[PoolShape, ...]) -> str:
@@ -31,8 +33,11 @@ def _pools_text(pools: tuple[PoolShape, ...]) -> str:
     )
 
 
-def format_table(today: date) -> str:
-    """Plain text for `jobspec runtimes`: every entry with its status on TODAY, then shapes."""
+# A section: a line of prose, or a table (columns, rows), or a list of facts.
+Section = str | tuple[tuple[str, ...], Sequence[Sequence[str]]] | list[str]
+
+
+def _sections(today: date) -> list[Section]:
     rows = status_rows(today)
     legacy = [(r.name, r.framework, r.python_version, r.status)
               for r in rows if r.kind == "ai-platform-runtime"]
@@ -43,24 +48,69 @@ def format_table(today: date) -> str:
              for t in SCALE_TIERS]
     machines = [(m.legacy_name, m.machine_type, m.accelerator_type or "-", m.note)
                 for m in MACHINE_TYPES]
-    return "\n".join([
+    return [
         f"Status on {today.isoformat()}; facts read {READ_ON.isoformat()}. Newer images may exist.",
         "",
         f"AI Platform Training runtimes ({AI_PLATFORM.source.cite()}):",
-        *_columns(("RUNTIME", "FRAMEWORK", "PYTHON", "STATUS"), *legacy),
+        (("RUNTIME", "FRAMEWORK", "PYTHON", "STATUS"), legacy),
         "",
         "Vertex AI prebuilt training images, {us,europe,asia}-docker.pkg.dev/vertex-ai/training/"
         f"NAME:latest ({VERTEX_PREBUILT.cite()}; dates: {VERTEX_POLICY.cite()}):",
-        *_columns(("NAME", "FRAMEWORK", "PYTHON", "END OF PATCH", "END OF AVAILABILITY",
-                   "STATUS"), *images),
+        (("NAME", "FRAMEWORK", "PYTHON", "END OF PATCH", "END OF AVAILABILITY", "STATUS"),
+         images),
         "",
         "Legacy scale tiers -> Vertex worker pools:",
-        *_columns(("TIER", "POOLS", "WHY", "NOTE"), *tiers),
+        (("TIER", "POOLS", "WHY", "NOTE"), tiers),
         "",
         f"Legacy machine types ({SECONDARY.cite()}):",
-        *_columns(("LEGACY", "MACHINE", "GPU", "NOTE"), *machines),
+        (("LEGACY", "MACHINE", "GPU", "NOTE"), machines),
         "",
         "Could not be sourced:",
-        *(f"  - {fact}" for fact in UNSOURCED),
-    ]) + "\n"
+        list(UNSOURCED),
+    ]
 
+
+def _lines(today: date, out: Output | None) -> list[str]:
+    lines: list[str] = []
+    for section in _sections(today):
+        if isinstance(section, str):
+            lines += out.wrap(section) if out is not None else [section]
+        elif isinstance(section, list):
+            for fact in section:
+                lines += out.wrap(f"  - {fact}", indent="    ") if out is not None else [
+                    f"  - {fact}"]
+        else:
+            columns, rows = section
+            lines += out.table(rows, columns) if out is not None else table(rows, columns)
+    return lines
+
+
+def format_table(today: date) -> str:
+    """Plain text for `jobspec runtimes`: every entry with its status on TODAY, then shapes."""
+    return "\n".join(_lines(today, None)) + "\n"
+
+
+def print_table(today: date, out: Output) -> None:
+    """`jobspec runtimes` on OUT: tables and prose fitting its width."""
+    for line in _lines(today, out):
+        out.print(line)
+
+
+def table_data(today: date) -> dict[str, Any]:
+    """`jobspec runtimes --json`: the same facts as data."""
+    def day(value: date | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return {
+        "today": today.isoformat(), "read_on": READ_ON.isoformat(),
+        "runtimes": [{"kind": r.kind, "name": r.name, "framework": r.framework,
+                      "python_version": r.python_version, "end_of_patch": day(r.end_of_patch),
+                      "end_of_availability": day(r.end_of_availability), "status": r.status,
+                      "available": r.available, "source": r.source.cite(), "note": r.note}
+                     for r in status_rows(today)],
+        "scale_tiers": [{"name": t.name, "pools": [asdict(p) for p in t.pools],
+                         "provenance": t.provenance, "refused": t.refused, "note": t.note}
+                        for t in SCALE_TIERS],
+        "machine_types": [asdict(m) | {"source": m.source.cite()} for m in MACHINE_TYPES],
+        "unsourced": list(UNSOURCED),
+    }

@@ -10,6 +10,7 @@ without ``--force``; an existing trainer package is never touched, even with ``-
 from __future__ import annotations
 
 import json
+import keyword
 import os
 import re
 import shlex
@@ -19,6 +20,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from jobspec.context import DEFAULT_REGION
 from jobspec.errors import UsageError
 from jobspec.spec import (
     VERSION_RE,
@@ -29,7 +31,6 @@ from jobspec.spec import (
     json_schema,
     problem,
 )
-from jobspec.states import DEFAULT_REGION
 
 SCHEMA_FILE = "jobspec.schema.json"
 # The image the example specs use: the newest TensorFlow image RUNTIMES.md documents. It is
@@ -66,11 +67,23 @@ class Report:
     def text(self, root: Path) -> str:
         lines = [f"wrote {_shown(p, root)}" for p in self.written]
         lines += [f"kept {what}" for what in self.kept]
-        if self.spec is not None:  # commands to type here: the spec's path from this folder
-            spec = shlex.quote(os.path.relpath(self.spec))
-            lines += ["next:", f"  jobspec validate {spec}",
-                      f"  jobspec run {spec} --target local"]
+        if self.spec is not None:
+            lines += ["next:", *(f"  {command}" for command in self.next_commands())]
         return "\n".join(lines)
+
+    def next_commands(self) -> list[str]:
+        """Commands to type here: the spec's path from this folder."""
+        if self.spec is None:
+            return []
+        spec = shlex.quote(os.path.relpath(self.spec))
+        return [f"jobspec validate {spec}", f"jobspec run {spec} --target local"]
+
+    def data(self, root: Path) -> dict[str, Any]:
+        """`jobspec init --json`."""
+        return {"written": [_shown(p, root) for p in self.written], "kept": list(self.kept),
+                "warnings": list(self.warnings),
+                "spec": os.path.relpath(self.spec) if self.spec is not None else None,
+                "next": self.next_commands()}
 
 
 def _shown(path: Path, root: Path) -> str:
@@ -96,7 +109,8 @@ def check_package_path(value: str) -> str:
     if not parts or path.startswith("/") or ".." in parts:
         raise ValueError(f"package path {value!r}: expected a folder inside the project, "
                          "like trainer or src/trainer")
-    if not parts[-1].isidentifier():
+    # what `python -m PACKAGE.task` and the module check accept: ASCII, and not a keyword
+    if problem(ModuleName, parts[-1]) is not None or keyword.iskeyword(parts[-1]):
         raise ValueError(f"package path {value!r}: {parts[-1]!r} is not a Python package name")
     return "/".join(parts)
 
@@ -162,13 +176,11 @@ class _Answers:
 
 def _value(given: str | None, check: Callable[[str], str], default: str, question: str,
            prompt: Prompt | None) -> str:
-    if given is not None:
+    if given is not None or prompt is None:
         try:
-            return check(given)
-        except ValueError as exc:
+            return check(default if given is None else given)
+        except ValueError as exc:  # a default can fail too: one made from a bad --dir name
             raise UsageError(str(exc)) from None
-    if prompt is None:
-        return check(default)
 
     def proc(text: str) -> str:
         import click
@@ -281,6 +293,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import keyword
 import os
 import random
 
@@ -369,6 +382,19 @@ def init_project(choices: Choices, *, prompt: Prompt | None, today: date) -> Rep
     root = choices.directory
     a = _answers(choices, prompt)
     report = Report()
+    try:
+        if root.exists() and not root.is_dir():
+            raise UsageError(f"--dir {str(root)!r} is not a folder")
+        return _write_project(choices, a, report, today)
+    except OSError as exc:  # a name too long, a read-only or full disk, a file in the way
+        where = exc.filename if exc.filename is not None else root
+        wrote = ", ".join(_shown(p, root) for p in report.written)
+        raise UsageError(f"cannot write {str(where)!r}: {exc.strerror or exc}",
+                         hint=f"already written: {wrote}" if wrote else None) from None
+
+
+def _write_project(choices: Choices, a: _Answers, report: Report, today: date) -> Report:
+    root = choices.directory
     report.warnings = _image_warnings(a, root, today)
     specs_dir = root / "specs"
     spec_path = specs_dir / f"{a.name}.yaml"

@@ -20,7 +20,8 @@ from pydantic import (
     model_validator,
 )
 
-from jobspec.states import DEFAULT_REGION, DEFAULT_SCALE_TIER, ScaleTier
+from jobspec.context import DEFAULT_REGION
+from jobspec.states import DEFAULT_SCALE_TIER, ScaleTier
 
 # Every pattern here is used with fullmatch: `$` in `re.match` also matches before a trailing
 # newline, which let "name\n" through (issue 9). Patterns state the whole value on their own.
@@ -380,11 +381,15 @@ class CloudTarget(_Target):
     )
     project: str | None = Field(
         default=None,
-        description="Google Cloud project; else GOOGLE_CLOUD_PROJECT, else CLOUDSDK_CORE_PROJECT.",
+        description="Google Cloud project; else GOOGLE_CLOUD_PROJECT, else CLOUDSDK_CORE_PROJECT, "
+        "else the active gcloud configuration's [core] project, else the project of Application "
+        "Default Credentials.",
         json_schema_extra={"pattern": _value_pattern(PROJECT_RE)},
     )
     bucket: BucketName = Field(description="GCS bucket for staging, claims and job output.")
-    region: Region = Field(default=DEFAULT_REGION, description="Vertex AI region.")
+    region: Region = Field(default=DEFAULT_REGION, description="Vertex AI region; else "
+                           "CLOUDSDK_AI_REGION, else the active gcloud configuration's [ai] "
+                           f"region, else {DEFAULT_REGION}.")
     runtime_version: str | None = Field(
         default=None,
         description='Runtime version "X.Y", resolved to a prebuilt image (see `jobspec runtimes`).',

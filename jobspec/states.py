@@ -1,7 +1,5 @@
-"""Job states, scale tiers and the default region: the constants every module shares.
-
-Kept free of imports so that any module (the CLI's fast paths included) can use them.
-"""
+"""Job states and scale tiers: the constants every module shares (the default region is
+jobspec.context.DEFAULT_REGION). Free of imports, so any module can use them."""
 
 from __future__ import annotations
 
@@ -37,5 +35,3 @@ LOCAL_TERMINAL = ("succeeded", "failed", "interrupted")
 SCALE_TIERS = ("BASIC", "STANDARD_1", "PREMIUM_1", "BASIC_GPU", "BASIC_TPU", "CUSTOM")
 ScaleTier = Literal["BASIC", "STANDARD_1", "PREMIUM_1", "BASIC_GPU", "BASIC_TPU", "CUSTOM"]
 DEFAULT_SCALE_TIER: ScaleTier = "BASIC"
-
-DEFAULT_REGION = "us-central1"

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jobspec.errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_OK, JobspecError, UsageError
+from jobspec.output import current, in_context
 from jobspec.plan import LocalPlan
 from jobspec.records import Records, is_job_name, job_name, read_record, utc_now
 
@@ -54,7 +54,7 @@ def run_local_group(group: str, plans: list[LocalPlan], *, parallel: int = 1) ->
 
 def _say(message: str) -> None:
     with contextlib.suppress(OSError):  # a terminal that has gone away must not stop the stop
-        print(f"jobspec: {message}", file=sys.stderr, flush=True)
+        current().info(message)
 
 
 def _member(plan: LocalPlan, *, label: bool, interrupt: Interrupt | None = None) -> int | None:
@@ -69,7 +69,7 @@ def _member(plan: LocalPlan, *, label: bool, interrupt: Interrupt | None = None)
     except JobspecError as exc:
         from jobspec.secrets import mask
 
-        print(mask(exc.render()), file=sys.stderr, flush=True)
+        current().failure(exc, mask)
         code = exc.exit_code
     outcome = {EXIT_OK: "succeeded", EXIT_INTERRUPTED: "interrupted"}.get(code, f"exit {code}")
     _say(f"{plan.name}: {outcome}")
@@ -103,8 +103,8 @@ def _in_parallel(plans: list[LocalPlan], parallel: int) -> list[int | None]:
         while True:
             try:
                 while len(futures) < len(plans):
-                    futures.append(pool.submit(_member, plans[len(futures)], label=True,
-                                               interrupt=interrupt))
+                    futures.append(pool.submit(in_context(_member), plans[len(futures)],
+                                               label=True, interrupt=interrupt))
                 while wait(futures, timeout=0.1).not_done:
                     pass
                 break
@@ -142,6 +142,7 @@ def group_status(root: Path, group: str, *, as_json: bool) -> str | None:
                      "exit_code": status.get("exit_code"), "start": status.get("start")})
     if as_json:
         return json.dumps({"group": group, "members": rows}, indent=2)
-    lines = [f"group {group}: {len(rows)} runs", f"  {'NAME':<32} {'STATE':<12} STARTED"]
-    lines += [f"  {r['name']:<32} {r['state']:<12} {r['start'] or '-'}" for r in rows]
+    lines = [f"group {group}: {len(rows)} runs"]
+    lines += current().table([(r["name"], str(r["state"]), r["start"] or "-") for r in rows],
+                             ("NAME", "STATE", "STARTED"), indent="  ")
     return "\n".join(lines)

@@ -130,9 +130,10 @@ def find(name: str, spec: str | None) -> Found:
     raise (CloudError if failed else UsageError)(text, hint=hint)
 
 
-def cancel_local(name: str, root: Path) -> int:
+def cancel_local(name: str, root: Path, outcomes: list[dict[str, Any]] | None = None) -> int:
     """Stop a local run (or every running member of a local sweep) as Ctrl-C would: SIGTERM to
-    the jobspec process that runs it, which stops its trainer processes and records the end."""
+    the jobspec process that runs it, which stops its trainer processes and records the end.
+    OUTCOMES receives what became of each member (`cancel --json`)."""
     import json
 
     from jobspec.cloud.follow import info
@@ -153,17 +154,27 @@ def cancel_local(name: str, root: Path) -> int:
         if status.get("state") != "running" or not isinstance(pid, int) or not _is_jobspec(pid):
             state = "lost" if status.get("state") == "running" else status.get("state")
             info(f"{member} is not running (local run, {state}); nothing to cancel")
+            _outcome(outcomes, member, "not running", state=state)
             continue
         if pid in signalled:  # members of a sweep share one jobspec process
+            _outcome(outcomes, member, "cancel requested", pid=pid)
             continue
         signalled.add(pid)
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             info(f"{member} ended meanwhile; nothing to cancel")
+            _outcome(outcomes, member, "ended meanwhile")
             continue
         info(f"cancel requested for {member} (local run, jobspec process {pid})")
+        _outcome(outcomes, member, "cancel requested", pid=pid)
     return 0
+
+
+def _outcome(outcomes: list[dict[str, Any]] | None, name: str, result: str,
+             **more: Any) -> None:
+    if outcomes is not None:
+        outcomes.append({"name": name, "result": result, **more})
 
 
 def _is_jobspec(pid: int) -> bool:

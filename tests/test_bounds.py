@@ -34,7 +34,7 @@ trainer:
 def project(tmp_path: Path, spec: str) -> Path:
     (tmp_path / "trainer").mkdir(exist_ok=True)
     (tmp_path / "trainer" / "__init__.py").write_text("")
-    (tmp_path / "trainer" / "task.py").write_text("")  # the specs' trainer.module must exist
+    (tmp_path / "trainer" / "task.py").write_text("")
     path = tmp_path / "spec.yaml"
     path.write_text(spec)
     return path

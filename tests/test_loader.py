@@ -94,7 +94,8 @@ def test_project_in_the_spec_wins_and_none_is_an_error(tmp_path: Path) -> None:
         load(spec, target="other", env={})
     assert messages(caught.value) == [
         "13:13: targets.other.bucket: '${project}' is not set: target 'other' has no project, "
-        "and neither GOOGLE_CLOUD_PROJECT nor CLOUDSDK_CORE_PROJECT is set"]
+        "and neither GOOGLE_CLOUD_PROJECT nor CLOUDSDK_CORE_PROJECT nor the gcloud "
+        "configuration names one"]
 
 
 def test_environment_variables_defaults_and_escapes(tmp_path: Path) -> None:

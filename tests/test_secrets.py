@@ -261,7 +261,7 @@ def test_empty_secret_is_fine(cli, secret_env, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("key", "value", "path"), [
-    ("targets.cloud.job_dir", "gs://placeholder-bucket/${MY_TOKEN}", "targets.cloud.job_dir"),
+    ("targets.cloud.job_dir", "gs://placeholder-bucket/leaky/${MY_TOKEN}", "targets.cloud.job_dir"),
     ("trainer.requirements", "['pkg @ git+https://x:${MY_TOKEN}@example.com/pkg.git']",
      "trainer.requirements[0]"),
 ], ids=["job_dir", "requirements"])

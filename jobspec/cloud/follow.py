@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from jobspec.cloud.logs import LogTail, task_of, text_of
 from jobspec.cloud.vertex import TERMINAL, Vertex, job_id, short_state
 from jobspec.errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_OK
+from jobspec.output import current
 from jobspec.secrets import Secrets, known, mask
 from jobspec.states import SUCCEEDED
 
@@ -23,19 +23,24 @@ def poll_bounds() -> tuple[float, float]:
 
 
 def info(message: str) -> None:
-    print(f"jobspec: {mask(message)}", file=sys.stderr, flush=True)
+    current().info(mask(message))
 
 
 def print_entries(entries: Iterable[dict[str, Any]], secrets: Sequence[str] | Secrets = (),
                   prefix: str = "") -> int:
-    """Print each entry as `[prefix]task | line`; secret values are masked (those given, and
-    those of every plan made in this process)."""
+    """Print each entry as `[prefix]task | line`, or under --json as one JSON line per line
+    {"task", "text"}; secret values are masked (those given, and those of every plan made in
+    this process)."""
     count = 0
     masking = (secrets if isinstance(secrets, Secrets) else Secrets.of(secrets)) | known()
+    out = current()
     for entry in entries:
         text = masking.mask(text_of(entry).rstrip("\n"))
         for line in text.splitlines() or [""]:
-            print(f"{prefix}{task_of(entry)} | {line}", flush=True)
+            if out.as_json:
+                out.json_line({"task": f"{prefix}{task_of(entry)}", "text": line})
+            else:
+                out.print(f"{prefix}{task_of(entry)} | {line}")
         count += 1
     return count
 

@@ -29,6 +29,7 @@ from jobspec.errors import (
     JobspecError,
     NameTaken,
 )
+from jobspec.output import in_context
 from jobspec.plan import LABEL_SUBMISSION, CloudPlan
 from jobspec.states import SUCCEEDED
 from jobspec.whereis import followup
@@ -119,7 +120,8 @@ def submit_group(group: str, plans: list[CloudPlan], *, detach: bool, reclaim: b
         _claim_group(lead.bucket, group, [p.name for p in plans], reclaim)
         lead.stage()  # every member runs the same package: upload it once
         with ThreadPoolExecutor(max_workers=min(PARALLEL, len(plans))) as pool:
-            results = list(pool.map(lambda p: _submit_member(p, reclaim), plans))
+            # in_context: the members' messages obey this command's --color, -q and --json
+            results = list(pool.map(in_context(lambda p: _submit_member(p, reclaim)), plans))
         jobs = {}
         for member, job, message in results:
             info(f"{member}: {message}" + (f" ({job})" if job else ""))

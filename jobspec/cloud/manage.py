@@ -15,23 +15,33 @@ from jobspec.cloud.gcs import BadRecord, Bucket, Claim, bounded_pages, cloud_err
 from jobspec.cloud.group import group_table, read_group
 from jobspec.cloud.logs import LogTail, job_secrets
 from jobspec.cloud.vertex import Vertex, job_id, short_state
+from jobspec.context import CloudContext, resolve, target_values
 from jobspec.errors import JobspecError, UsageError
-from jobspec.plan import LABEL_SUBMISSION, endpoint
-from jobspec.states import DEFAULT_REGION, is_terminal
+from jobspec.output import current
+from jobspec.plan import LABEL_SUBMISSION
+from jobspec.states import is_terminal
 
 
-@dataclass
+@dataclass(frozen=True)
 class Where:
     bucket: str
-    project: str
-    region: str
+    context: CloudContext  # project, region and endpoints (jobspec.context)
+
+    @property
+    def project(self) -> str | None:
+        return self.context.project
+
+    @property
+    def region(self) -> str:
+        return self.context.region
 
 
 def _where(target: str | None, spec: str | None, bucket: str | None) -> Where:
-    """The bucket from --bucket, else from the spec's target (the default spec if none)."""
-    project = os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get("CLOUDSDK_CORE_PROJECT")
-    region = DEFAULT_REGION
-    if bucket is None or project is None:
+    """The bucket from --bucket, else from the spec's target (the default spec if none); the
+    project and region as jobspec.context resolves them from that target (none with only
+    --bucket), the environment and the gcloud configuration."""
+    values: tuple[str | None, str | None] = (None, None)
+    if bucket is None or spec is not None or target is not None:
         from jobspec.loader import load
         from jobspec.project import default_spec
 
@@ -47,19 +57,21 @@ def _where(target: str | None, spec: str | None, bucket: str | None) -> Where:
             loaded = None
         if loaded is not None:
             cloud = loaded.spec.targets[loaded.target or "cloud"]
-            if cloud.kind != "cloud":
+            if cloud.kind == "cloud":
+                bucket = bucket or cloud.bucket
+                values = target_values(cloud)
+            elif bucket is None:
                 raise UsageError(f"target {loaded.target!r} is not a cloud target")
-            bucket = bucket or cloud.bucket
-            project = project or cloud.project
-            region = cloud.region
     assert bucket is not None
-    return Where(bucket, project or "-", region)
+    return Where(bucket, resolve(*values, os.environ))
 
 
 class Jobs:
     def __init__(self, where: Where) -> None:
+        self.clients = gcp.connect(where.project, where.context.aiplatform)
+        if where.project is None:  # what Application Default Credentials said, if asked
+            where = Where(where.bucket, where.context.with_adc(self.clients.project))
         self.where = where
-        self.clients = gcp.connect(where.project, endpoint(where.region, os.environ))
         self.bucket = Bucket(self.clients.storage, where.bucket)
         self._regional: dict[str, gcp.Clients] = {}
 
@@ -92,9 +104,9 @@ class Jobs:
         """Vertex where the claim's job went: the claim's region and project, whatever the
         current target says (the API endpoint is regional)."""
         project, region = str(claim.data["project"]), str(claim.data["region"])
-        api_endpoint = endpoint(region, os.environ)
+        api_endpoint = self.where.context.aiplatform_for(region)
         clients = self.clients
-        if api_endpoint != endpoint(self.where.region, os.environ):
+        if api_endpoint != self.where.context.aiplatform:
             if api_endpoint not in self._regional:
                 self._regional[api_endpoint] = gcp.connect(project, api_endpoint)
             clients = self._regional[api_endpoint]
@@ -109,7 +121,8 @@ class Jobs:
             return None
         first = self.bucket.read_claim(group["members"][0]) if group["members"] else None
         vertex = self.vertex_for(first)[0] if first is not None else Vertex(
-            self.clients.vertex, f"projects/{self.where.project}/locations/{self.where.region}")
+            self.clients.vertex, "projects/{}/locations/{}".format(
+                self.where.context.require_project(f"group {name!r}"), self.where.region))
         return vertex, group_table(vertex, self.bucket, group)
 
     def job(self, name: str) -> tuple[Vertex, str, dict[str, Any], Claim]:
@@ -140,13 +153,14 @@ def _no_job_hint(claim: Claim) -> str:
 
 
 def _print_group(name: str, rows: list[dict[str, Any]], as_json: bool) -> None:
+    out = current()
     if as_json:
-        print(json.dumps({"group": name, "members": rows}, indent=2))
+        out.emit_json({"group": name, "members": rows})
         return
-    print(f"group {name}: {len(rows)} jobs")
-    print(f"  {'NAME':<32} {'STATE':<14} JOB")
-    for row in rows:
-        print(f"  {row['name']:<32} {row['state']:<14} {row['job'] or '-'}")
+    out.print(f"group {name}: {len(rows)} jobs")
+    for line in out.table([(r["name"], r["state"], r["job"] or "-") for r in rows],
+                          ("NAME", "STATE", "JOB"), indent="  "):
+        out.print(line)
 
 
 def _summary(job: dict[str, Any]) -> dict[str, Any]:
@@ -166,17 +180,18 @@ def status(name: str, *, target: str | None, spec: str | None, bucket: str | Non
             return 0
         _, _, job, claim = jobs.job(name)
         secrets = job_secrets(job, claim.data)
+        out = current()
         if as_json:
-            print(secrets.mask(json.dumps({"name": name, "job": _summary(job),
-                                           "claim": claim.data}, indent=2)))
+            out.print(secrets.mask(json.dumps({"name": name, "job": _summary(job),
+                                               "claim": claim.data}, indent=2)))
             return 0
-        print(f"{name}: {short_state(job.get('state', ''))}")
-        print(f"  job      {job['name']}")
+        out.print(f"{name}: {short_state(job.get('state', ''))}")
+        out.print(f"  job      {job['name']}")
         for key in ("createTime", "startTime", "endTime"):
             if key in job:
-                print(f"  {key[:-4]:<8} {job[key]}")
+                out.print(f"  {key[:-4]:<8} {job[key]}")
         if job.get("error"):
-            print(f"  error    {secrets.mask(str(job['error'].get('message')))}")
+            out.print(f"  error    {secrets.mask(str(job['error'].get('message')))}")
         return 0
 
 
@@ -196,7 +211,8 @@ def logs(name: str, *, target: str | None, spec: str | None, bucket: str | None,
         return 0
 
 
-def cancel(name: str, *, target: str | None, spec: str | None, bucket: str | None) -> int:
+def cancel(name: str, *, target: str | None, spec: str | None, bucket: str | None,
+           as_json: bool = False) -> int:
     with Jobs(_where(target, spec, bucket)) as jobs:
         group = jobs.group(name)
         if group is not None:
@@ -206,14 +222,19 @@ def cancel(name: str, *, target: str | None, spec: str | None, bucket: str | Non
                     vertex.cancel(row["job"])
                     info(f"cancel requested for {row['name']} ({row['job']})")
             after = jobs.group(name)
-            _print_group(name, after[1] if after is not None else rows, False)
+            _print_group(name, after[1] if after is not None else rows, as_json)
             return 0
         vertex, _, job, _ = jobs.job(name)
         if is_terminal(job.get("state")):
             info(f"{name} already ended {short_state(job['state'])}; nothing to cancel")
+            if as_json:
+                current().emit_json({"name": name, "job": job["name"],
+                                     "result": "already ended", "state": job["state"]})
             return 0
         vertex.cancel(job["name"])
         info(f"cancel requested for {name} ({job['name']})")
+        if as_json:
+            current().emit_json({"name": name, "job": job["name"], "result": "cancel requested"})
         return 0
 
 
@@ -249,14 +270,15 @@ def list_jobs(*, target: str | None, spec: str | None, bucket: str | None,
             rows.append({"name": name, "claim": claim.state, "job": resource,
                          "state": states.get(str(resource), "-"),
                          "created": claim.data.get("created"), "user": claim.data.get("user")})
+        out = current()
         if as_json:
-            print(json.dumps(rows, indent=2))
+            out.emit_json(rows)
         elif not rows:
-            print(f"no jobspec jobs in gs://{where.bucket}")
+            out.print(f"no jobspec jobs in gs://{where.bucket}")
         else:
-            print(f"{'NAME':<32} {'STATE':<12} {'CLAIM':<10} CREATED")
-            for row in rows:
-                print(f"{row['name']:<32} {row['state']:<12} {row['claim']:<10} {row['created']}")
+            for line in out.table([(r["name"], r["state"], r["claim"], r["created"] or "-")
+                                   for r in rows], ("NAME", "STATE", "CLAIM", "CREATED")):
+                out.print(line)
         if broken:
             raise BadRecord("; ".join(exc.message for exc in broken), hint=broken[0].hint)
         return 0

@@ -12,7 +12,6 @@ import getpass
 import os
 import signal
 import socket
-import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from jobspec.cloud.gcs import Bucket, Claim, claim_path
 from jobspec.cloud.logs import secret_spans
 from jobspec.cloud.vertex import CreateFailed, Vertex
 from jobspec.errors import CloudError, JobspecError, NameTaken
+from jobspec.output import current
 from jobspec.plan import LABEL_SUBMISSION, CloudPlan, endpoint
 from jobspec.render import plan_secrets
 from jobspec.timings import mark
@@ -249,7 +249,7 @@ class Submission:
             info(f"package unchanged, not uploaded ({package.filename}, sha256 "
                  f"{package.sha256[:12]})")
             return
-        progress = _progress_bar(package.size) if sys.stderr.isatty() and package.size > (
+        progress = current().progress("uploading package", package.size) if package.size > (
             1 << 20) else None
         try:
             self.bucket.upload(path, package, progress[0] if progress else None)
@@ -268,18 +268,9 @@ class Submission:
             self.claim = self.bucket.update_claim(self.plan.name, self.claim, state="submitted",
                                                   job=job["name"])
         except JobspecError as exc:
-            info(f"warning: job created, but the claim could not record it ({exc.message}); "
+            current().warn(f"job created, but the claim could not record it ({exc.message}); "
                  f"`{followup('status', self.plan.name, self.plan.bucket)}` still finds it by its "
                  "submission label")
-
-
-def _progress_bar(total: int) -> tuple[Callable[[int], None], Callable[[], None]]:
-    from rich.progress import Progress
-
-    bar = Progress(transient=True)
-    task = bar.add_task("uploading package", total=total)
-    bar.start()
-    return (lambda n: bar.advance(task, n)), bar.stop
 
 
 def execute(plan: CloudPlan, *, detach: bool = False, reclaim: bool = False,

@@ -255,12 +255,33 @@ def import_gcloud(*, argv: Sequence[str] = (), string: str | None = None,
         place_cloud_dirs(draft)
     text = emit.render(draft, spec, package_for_spec(draft, out_dir), words, out_dir)
     if out_path is not None:
-        if out_path.exists() and not force:
-            raise UsageError(f"{output} already exists: pass --force to overwrite it")
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        out_path.write_text(text, encoding="utf-8")
+        _write_output(out_path, output or "", text, force=force)
         draft.warnings += _validation(out_path, output or "")
     return Imported(text, spec, tuple(draft.notes), tuple(draft.warnings), out_path)
+
+
+def _write_output(path: Path, shown: str, text: str, *, force: bool) -> None:
+    """Write the spec to -o PATH: a regular file or nothing yet, never a FIFO (the write would
+    wait for a reader) or a device; a failed write is a usage error naming the file."""
+    from jobspec.fileread import not_regular
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    except OSError as exc:
+        raise UsageError(f"-o {shown}: cannot be written: {exc.strerror or exc}") from None
+    if mode is not None:
+        why = not_regular(mode)
+        if why is not None:
+            raise UsageError(f"-o {shown} {why}: expected a spec file to write")
+        if not force:
+            raise UsageError(f"{shown} already exists: pass --force to overwrite it")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"-o {shown}: cannot be written: {exc.strerror or exc}") from None
 
 
 def _validation(path: Path, shown: str) -> list[str]:
@@ -270,7 +291,7 @@ def _validation(path: Path, shown: str) -> list[str]:
     found = check(path)
     if found is None:
         return []
-    text, count = found
+    text, count = found[0], found[1]
     if count:
         head = f"{shown} does not validate yet (`jobspec validate {shlex.quote(shown)}`):"
     else:  # only variables that are not set here: validate passes, plan and run would not

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from jobspec import runtimes, runtimes_data
+from jobspec.context import DEFAULT_REGION
 from jobspec.errors import UsageError
 from jobspec.importer import config
 from jobspec.importer.draft import (
@@ -18,7 +19,7 @@ from jobspec.importer.draft import (
 )
 from jobspec.importer.flags import Parsed, integer, split_dict, split_list
 from jobspec.importer.words import Word, literal
-from jobspec.states import DEFAULT_REGION, SCALE_TIERS
+from jobspec.states import SCALE_TIERS
 
 _TIERS = SCALE_TIERS
 _LOCAL_ONLY = "only applies to gcloud's own local run"
@@ -69,7 +70,7 @@ def submit_training(parsed: Parsed, user_args: list[Word], draft: Draft) -> None
                          "in --config)")
     settle_package(draft, "--package-path")
     if "region" not in draft.target:
-        draft.notes.append("no --region: the spec uses its default region, us-central1")
+        draft.notes.append(f"no --region: the spec uses its default region, {DEFAULT_REGION}")
     runtime = draft.target.get("runtime_version")
     if runtime is not None and literal(runtime) is not None:
         runtime_warning(runtime, draft)

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import date
 
 from jobspec import runtimes
+from jobspec.context import DEFAULT_REGION
 from jobspec.errors import UsageError
 from jobspec.importer import config
 from jobspec.importer.draft import Draft, PoolDraft, check_machine, settle_package
 from jobspec.importer.flags import WORKER_POOL_KEYS, Parsed, split_dict, split_list
 from jobspec.importer.words import literal
-from jobspec.states import DEFAULT_REGION
 
 _ROLES = ("chief", "workers", "parameter servers", "evaluators")
 
@@ -41,7 +41,7 @@ def custom_job(parsed: Parsed, draft: Draft) -> None:
         if (word := parsed.one(flag)) is not None:
             draft.target[key] = word.text
     if "region" not in draft.target:
-        draft.notes.append("no --region: the spec uses its default region, us-central1")
+        draft.notes.append(f"no --region: the spec uses its default region, {DEFAULT_REGION}")
     for word in parsed.values.get("--labels", []):
         draft.target.setdefault("labels", {}).update(split_dict(word.text, "--labels"))
     args = [a for w in parsed.values.get("--args", []) for a in split_list(w.text)]

@@ -86,15 +86,16 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = raw
         method = self.command
+        heads = {k.lower(): v for k, v in self.headers.items()}
         generation = standin.generation
         fault = standin.faults.take(method, path)
         if fault is not None and fault.delay:
             time.sleep(fault.delay)
         if fault is not None and fault.drop == "before":
-            record = RequestRecord(method, path, query, body, "dropped-before")
+            record = RequestRecord(method, path, query, body, "dropped-before", heads)
             return self._drop(record, "fault", generation)
         if fault is not None and fault.silent:  # never answered, never processed
-            standin.record(RequestRecord(method, path, query, body, "silent"), "fault",
+            standin.record(RequestRecord(method, path, query, body, "silent", heads), "fault",
                            generation)
             self.close_connection = True
             return hold(self.connection, lambda: generation == standin.generation)
@@ -106,13 +107,13 @@ class Handler(BaseHTTPRequestHandler):
         else:
             route, status, payload = self._dispatch(method, path, query, raw)
         if fault is not None and fault.drop == "after":
-            record = RequestRecord(method, path, query, body, "dropped-after")
+            record = RequestRecord(method, path, query, body, "dropped-after", heads)
             return self._drop(record, route, generation)
         data = json.dumps(payload, indent=2).encode()
         if fault is not None and fault.answer is not None:  # processed; answered with garbage
             status, data = 200, fault.answer_body()
         if fault is not None and fault.trickle is not None:
-            standin.record(RequestRecord(method, path, query, body, "trickled"), route,
+            standin.record(RequestRecord(method, path, query, body, "trickled", heads), route,
                            generation)
             self.close_connection = True
             head = (f"HTTP/1.1 {status} OK\r\nContent-Type: application/json; charset=UTF-8\r\n"
@@ -121,7 +122,7 @@ class Handler(BaseHTTPRequestHandler):
                            lambda: generation == standin.generation,
                            from_head=fault.trickle_head)
         # Recorded before answering: once the client has its answer, the log is complete.
-        standin.record(RequestRecord(method, path, query, body, status), route, generation)
+        standin.record(RequestRecord(method, path, query, body, status, heads), route, generation)
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json; charset=UTF-8")

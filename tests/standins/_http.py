@@ -8,7 +8,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -163,6 +163,7 @@ class RequestRecord(NamedTuple):
     query: dict[str, list[str]]
     body: Any
     outcome: int | str
+    headers: Mapping[str, str] = {}  # the request's headers, names in lowercase
 
 
 class RequestLog:

@@ -12,7 +12,7 @@ import struct
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -41,6 +41,7 @@ class ProxyRecord(NamedTuple):
     object: str | None
     size: int  # request body bytes
     outcome: int | str
+    headers: Mapping[str, str] = {}  # the request's headers, names in lowercase
 
 
 
@@ -113,7 +114,9 @@ class _Handler(BaseHTTPRequestHandler):
         size = len(head)
 
         def record(outcome: int | str) -> None:
-            proxy.record(ProxyRecord(self.command, path, query, obj, size, outcome), generation)
+            proxy.record(ProxyRecord(self.command, path, query, obj, size, outcome,
+                                     {k.lower(): v for k, v in self.headers.items()}),
+                         generation)
 
         if fault is not None and fault.silent:  # read it all, forward nothing, never answer
             size += sum(len(piece) for piece in body)
