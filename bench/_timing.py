@@ -50,7 +50,7 @@ def jobspec_argv(tree: Path | None = None) -> list[str]:
     if tree is None:
         return [jobspec_exe()]
     code = (f"import sys; sys.path.insert(0, {str(tree)!r}); "
-            "from jobspec.cli import main; main()")
+            "from jobspec.__main__ import main; main()")  # as the console script starts
     return [PYTHON, "-c", code]
 
 

@@ -8,6 +8,11 @@ import sys
 
 def main() -> None:
     try:
+        from jobspec.fastpath import run_cached
+
+        code = run_cached(sys.argv[1:])  # a cached local plan: no YAML, pydantic nor click
+        if code is not None:
+            raise SystemExit(code)
         from jobspec.cli import main as cli_main
 
         cli_main()

@@ -7,7 +7,6 @@ import contextlib
 import gc
 import json
 import sys
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,12 +14,8 @@ from typing import Any
 import click
 
 from jobspec import __version__
-from jobspec.errors import EXIT_INTERRUPTED, EXIT_USAGE, JobspecError
+from jobspec.errors import EXIT_INTERRUPTED, EXIT_USAGE, JobspecError, UsageError
 from jobspec.output import COLOR_MODES, Output, current, using
-
-# What follows `--` belongs to the trainer (or, for `import`, to gcloud): split it off before
-# click sees it, so jobspec never parses a single trainer argument.
-_TRAILING: list[str] = []
 
 
 def _spec_path(spec: str | None) -> Path:
@@ -29,79 +24,21 @@ def _spec_path(spec: str | None) -> Path:
     return Path(spec) if spec else default_spec(Path.cwd())
 
 
-def _host() -> Any:
-    from jobspec.plan import Host
+def _load(spec: str | None, target: str | None) -> Any:
+    from jobspec.request import Request, load
 
-    return Host(probe=_ask_python)
-
-
-_TF_DISTS = ("tensorflow", "tensorflow-cpu", "tf-nightly")
-# Run by the trainer's interpreter: its version and TensorFlow's, from package metadata (fast;
-# gcloud imports tensorflow, which takes seconds).
-_PROBE = ("import sys\nfrom importlib import metadata\ntf = '-'\n"
-          f"for d in {_TF_DISTS!r}:\n"
-          "    try: tf = metadata.version(d); break\n"
-          "    except Exception: pass\n"
-          "print('%d.%d' % sys.version_info[:2], tf)\n")
+    return load(Request(spec=spec, target=target), strict=False)  # only the target's kind
 
 
-def _ask_python(python: str) -> tuple[str | None, str | None]:
-    """(Python "X.Y", TensorFlow version) of the interpreter that will run the trainer; None for
-    what it cannot tell (gcloud then assumes no TensorFlow too)."""
-    if python == sys.executable:
-        return f"{sys.version_info.major}.{sys.version_info.minor}", _local_tensorflow()
-    import subprocess
-
-    try:
-        done = subprocess.run([python, "-c", _PROBE], stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return None, None
-    words = done.stdout.split()
-    if done.returncode != 0 or len(words) != 2:
-        return None, None
-    return words[0], None if words[1] == "-" else words[1]
+def _trailing(ctx: click.Context) -> tuple[str, ...]:
+    """What followed `--` on the command line (main() splits it off before click parses)."""
+    obj = ctx.find_root().obj
+    return tuple(obj.get("trailing", ())) if isinstance(obj, dict) else ()
 
 
-def _local_tensorflow() -> str | None:
-    from importlib import metadata
-
-    for dist in _TF_DISTS:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return None
-
-
-def _load(spec: str | None, target: str | None, sets: Sequence[str] = (),
-          name: str | None = None, strict: bool = True) -> Any:
-    from jobspec.loader import load
-    from jobspec.secrets import is_secret_name, remember
-
-    # a --set of a secret-named key: an error quoting the assignment must not show the value
-    remember(value for key, _, value in (s.partition("=") for s in sets)
-             if is_secret_name(key.rsplit(".", 1)[-1]))
-    # strict: every target is checked, as `validate` does; only target's unset ${VAR}s count
-    return load(_spec_path(spec), target=target, overrides=sets, name=name, strict_all=strict,
-                strict_env=False)
-
-
-def _plan(loaded: Any, *, isolated: bool | None = None) -> Any:
-    from jobspec import plan as planner
-    from jobspec.project import settings
-
-    target = loaded.spec.targets[loaded.target]
-    if target.kind == "local":
-        return planner.plan_local(loaded, _TRAILING, host=_host(), isolated=isolated)
-    return planner.plan_cloud(loaded, _TRAILING, submission_id=uuid.uuid4().hex[:16],
-                              host=_host(), runtime_extra=settings(loaded.path.parent).runtimes)
-
-
-def _plans(loaded: Any, *, isolated: bool | None = None) -> list[Any]:
-    """One plan, or one per matrix member."""
-    return [_plan(m, isolated=isolated) for m in loaded.members] or [_plan(loaded,
-                                                                          isolated=isolated)]
+def _argv(ctx: click.Context) -> tuple[str, ...] | None:
+    obj = ctx.find_root().obj
+    return tuple(obj["argv"]) if isinstance(obj, dict) and "argv" in obj else None
 
 
 def _warn(message: str) -> None:
@@ -198,29 +135,56 @@ _name_opt = click.option("--name", help="Override the job name.")
 @_name_opt
 @click.option("--isolated", is_flag=True, default=None, help="Plan an isolated local run.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-def plan(spec: str | None, target: str, sets: tuple[str, ...], name: str | None,
-         isolated: bool | None, as_json: bool) -> None:
+@click.option("--out", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also write the complete plan to FILE, for `jobspec run --plan FILE`.")
+@click.pass_context
+def plan(ctx: click.Context, spec: str | None, target: str, sets: tuple[str, ...],
+         name: str | None, isolated: bool | None, as_json: bool, out: str | None) -> None:
     """Show exactly what `run` would do, without doing any of it."""
+    from jobspec.plandata import GroupPlan, dump_plan
     from jobspec.render import plan_json, plan_text
+    from jobspec.request import Request, load, shown
+    from jobspec.request import plan as make_plan
 
-    loaded = _load(spec, target, sets, name)
-    plans = _plans(loaded, isolated=isolated)
+    request = Request(spec=spec, target=target, overrides=sets, extra_args=_trailing(ctx),
+                      name=name, isolated=isolated)
+    loaded = load(request)
+    made = make_plan(request, loaded)
+    if out is not None:
+        _write_plan(Path(out), dump_plan(made))
+    plans: list[Any] = [shown(m) for m in made.members] if isinstance(made, GroupPlan) else [
+        shown(made)]
     if as_json:
-        data = ({"group": loaded.group, "members": [plan_json(p) for p in plans]}
-                if loaded.members else plan_json(plans[0]))
+        data = ({"group": made.group, "members": [plan_json(p) for p in plans]}
+                if isinstance(made, GroupPlan) else plan_json(plans[0]))
         click.echo(json.dumps(data, indent=2))
-    elif loaded.members:
-        click.echo(f"group       {loaded.group}: {len(plans)} jobs, one per matrix combination")
+    elif isinstance(made, GroupPlan):
+        click.echo(f"group       {made.group}: {len(plans)} jobs, one per matrix combination")
         for member, each in zip(loaded.members, plans, strict=True):
             values = ", ".join(f"{k}={v}" for k, v in (member.matrix or {}).items())
             click.echo(f"\n=== {each.name} ({values}) ===\n{plan_text(each)}")
     else:
         click.echo(plan_text(plans[0]))
+    if out is not None:
+        _info(f"wrote the plan to {out}: `jobspec run --plan {out}` carries it out")
+
+
+def _write_plan(path: Path, text: str) -> None:
+    import os
+
+    try:
+        tmp = path.with_name(f".{path.name}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UsageError(f"cannot write the plan to {path}: {exc.strerror}") from None
 
 
 @cli.command()
 @_spec_arg
-@_target_opt
+@click.option("--target", "-t", default=None, help="Target to use (a key of targets).")
 @_set_opt
 @_name_opt
 @click.option("--isolated", is_flag=True, default=None,
@@ -231,40 +195,63 @@ def plan(spec: str | None, target: str, sets: tuple[str, ...], name: str | None,
               help="Cloud: Ctrl-C cancels the job instead of detaching.")
 @click.option("--parallel", type=click.IntRange(1, 32), default=1, metavar="N",
               help="Local matrix sweeps: run N members at a time (default: one after another).")
-def run(spec: str | None, target: str, sets: tuple[str, ...], name: str | None,
-        isolated: bool | None, detach: bool, reclaim: bool, cancel_on_interrupt: bool,
-        parallel: int) -> None:
+@click.option("--plan", "plan_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Carry out a plan written by `jobspec plan --out FILE` (instead of SPEC).")
+@click.pass_context
+def run(ctx: click.Context, spec: str | None, target: str | None, sets: tuple[str, ...],
+        name: str | None, isolated: bool | None, detach: bool, reclaim: bool,
+        cancel_on_interrupt: bool, parallel: int, plan_file: str | None) -> None:
     """Run the job on TARGET: here (local) or on Vertex AI (cloud)."""
-    loaded = _load(spec, target, sets, name)
-    plans = _plans(loaded, isolated=isolated)
-    for warning in dict.fromkeys(w for p in plans for w in p.warnings):
-        _warn(warning)
-    if loaded.members and plans[0].kind == "local":
-        from jobspec.sweep import run_local_group
+    from jobspec.request import Request, RunOptions, execute
 
-        raise SystemExit(run_local_group(loaded.group, plans, parallel=parallel))
-    if loaded.members:
-        from jobspec.cloud.group import submit_group
+    options = RunOptions(detach=detach, reclaim=reclaim,
+                         cancel_on_interrupt=cancel_on_interrupt, parallel=parallel)
+    if plan_file is not None:
+        given = [flag for flag, value in (("SPEC", spec), ("--target", target), ("--set", sets),
+                                          ("--name", name), ("--isolated", isolated),
+                                          ("-- ARGS", _trailing(ctx))) if value]
+        if given:
+            raise click.UsageError(f"--plan runs the plan as written: {', '.join(given)} "
+                                   "cannot change it (make a new plan instead)")
+        raise SystemExit(execute(_read_plan(Path(plan_file)), options))
+    if target is None:
+        param = next(p for p in ctx.command.params if p.name == "target")
+        raise click.MissingParameter(ctx=ctx, param=param)
+    request = Request(spec=spec, target=target, overrides=sets, extra_args=_trailing(ctx),
+                      name=name, isolated=isolated, options=options)
+    raise SystemExit(_run(request, _argv(ctx)))
 
-        raise SystemExit(submit_group(loaded.group, plans, detach=detach, reclaim=reclaim))
-    the_plan = plans[0]
-    if the_plan.kind == "local":
-        from jobspec.local import execute
 
-        raise SystemExit(execute(the_plan))
-    from jobspec.cloud.submit import execute as execute_cloud
+def _run(request: Any, argv: tuple[str, ...] | None) -> int:
+    from jobspec.request import execute, load
+    from jobspec.request import plan as make_plan
 
-    def replan(new_name: str) -> Any:
-        return _plan(_load(spec, target, sets, new_name))
+    loaded = load(request)
+    made = make_plan(request, loaded)
+    if argv is not None:
+        from jobspec.fastpath import store
 
-    raise SystemExit(execute_cloud(the_plan, detach=detach, reclaim=reclaim,
-                                   cancel_on_interrupt=cancel_on_interrupt, replan=replan))
+        store(argv, request, loaded, made)
+    return execute(made, request.options)
+
+
+def _read_plan(path: Path) -> Any:
+    from jobspec.errors import UsageError
+    from jobspec.fileread import read_regular
+    from jobspec.plandata import load_plan
+
+    try:
+        text = read_regular(path, 64 << 20)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read the plan {path}: "
+                         f"{exc.strerror if isinstance(exc, OSError) else exc}") from None
+    return load_plan(text, str(path))
 
 
 def _records(target: str | None, spec: str | None) -> Any:
     """Local run records live under the project root of the spec (or the current folder)."""
+    from jobspec.places import project_root
     from jobspec.records import Records
-    from jobspec.whereis import project_root
 
     return Records(project_root(spec) / ".jobspec" / "runs")
 
@@ -274,7 +261,7 @@ def _kind(target: str | None, spec: str | None) -> str:
         return "local"
     if target == "cloud":
         return "cloud"
-    loaded = _load(spec, target, strict=False)
+    loaded = _load(spec, target)
     return str(loaded.spec.targets[target].kind)
 
 
@@ -390,7 +377,8 @@ def cancel(name: str, target: str | None, spec: str | None, bucket: str | None,
     out = _json(as_json)
     kind, target, spec, bucket = _find(name, target, spec, bucket)
     if kind == "local":
-        from jobspec.whereis import cancel_local, project_root
+        from jobspec.places import project_root
+        from jobspec.whereis import cancel_local
 
         outcomes: list[dict[str, Any]] = []
         code = cancel_local(name, project_root(spec), outcomes)
@@ -421,7 +409,7 @@ def list_(target: str | None, spec: str | None, bucket: str | None, as_json: boo
         if target is None:
             import shlex
 
-            from jobspec.whereis import cloud_places
+            from jobspec.places import cloud_places
 
             for place in cloud_places(spec)[0]:
                 command = ["jobspec", "list", "--target", place.target]
@@ -516,7 +504,8 @@ def import_(output: str | None, name: str | None, from_file: str | None,
     from jobspec.importer import import_gcloud
 
     out = _json(as_json)
-    result = import_gcloud(argv=_TRAILING, string=from_string, file=from_file, output=output,
+    result = import_gcloud(argv=list(_trailing(click.get_current_context())),
+                           string=from_string, file=from_file, output=output,
                            name=name, force=force)
     if as_json:
         from jobspec.loader import build
@@ -554,16 +543,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     atexit.unregister(gc.freeze)
     atexit.register(gc.freeze)
     args = list(sys.argv[1:] if argv is None else argv)
-    _TRAILING.clear()
+    # What follows `--` belongs to the trainer (or, for `import`, to gcloud): split it off
+    # before click sees it, so jobspec never parses a single trainer argument.
+    obj = {"argv": tuple(args), "trailing": ()}
     if "--" in args:
         cut = args.index("--")
-        _TRAILING.extend(args[cut + 1:])
+        obj["trailing"] = tuple(args[cut + 1:])
         args = args[:cut]
     # the one Output of this command: the group's options and a command's --json set it up
     with using(Output()) as out:
         try:
             _take_over_interrupts()
-            cli.main(args=args, prog_name="jobspec", standalone_mode=False)
+            cli.main(args=args, prog_name="jobspec", standalone_mode=False, obj=obj)
         except click.exceptions.Abort:
             raise SystemExit(EXIT_INTERRUPTED) from None
         except click.ClickException as exc:

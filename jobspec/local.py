@@ -33,7 +33,7 @@ from jobspec.errors import (
     UsageError,
 )
 from jobspec.output import current
-from jobspec.plan import LocalPlan, Process
+from jobspec.plandata import LocalPlan, Process
 from jobspec.records import Records, Run, utc_now
 from jobspec.render import plan_json, plan_secrets
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import shutil
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -21,17 +20,27 @@ from typing import TYPE_CHECKING, Any
 from jobspec import runtimes
 from jobspec.assemble import Loaded
 from jobspec.errors import UsageError
+
+# the plan types live in a light module, for runs from a cached plan (jobspec/fastpath.py)
+from jobspec.plandata import (
+    LABEL_NAME,
+    LABEL_SUBMISSION,
+    CloudPlan,
+    GroupPlan,
+    LocalPlan,
+    Process,
+    gcloud_text,
+    label_value,
+)
 from jobspec.project import find_root, project_root
 from jobspec.spec import CloudTarget, LocalTarget, Pool, Spec, job_dir_problem
 from jobspec.timings import mark
 
-if TYPE_CHECKING:  # packaging (and pathspec) load only when a plan needs an sdist
+__all__ = ["LABEL_NAME", "LABEL_SUBMISSION", "CloudPlan", "GroupPlan", "Host", "LocalPlan",
+           "Process", "gcloud_text", "label_value", "plan_cloud", "plan_local"]
+
+if TYPE_CHECKING:
     from jobspec.context import CloudContext
-    from jobspec.package import Package
-
-LABEL_NAME = "jobspec-name"
-LABEL_SUBMISSION = "jobspec-submission"
-
 
 @dataclass(frozen=True)
 class Host:
@@ -67,63 +76,6 @@ class _Facts:
     @property
     def tensorflow(self) -> str | None:
         return self.get()[1]
-
-
-@dataclass(frozen=True)
-class Process:
-    task: str  # "chief-0", "worker-1", ...
-    argv: tuple[str, ...]
-    cwd: str | None  # None: a fresh empty folder, made when the run starts (isolated mode)
-    env: dict[str, str]  # added to os.environ
-
-
-@dataclass(frozen=True)
-class LocalPlan:
-    name: str
-    target: str
-    spec_path: str
-    project_root: str
-    module: str
-    package_path: str
-    python: str
-    python_from: str  # "`python` on PATH", "targets.T.python", ...
-    job_dir: str | None
-    isolated: bool
-    processes: tuple[Process, ...]
-    package: Package | None  # isolated mode installs this sdist
-    requirements: tuple[str, ...]
-    secrets: tuple[str, ...]
-    warnings: tuple[str, ...]
-    fingerprint: str
-    kind: str = "local"
-    secret_values: tuple[str, ...] = ()  # masked in every output (jobspec/secrets.py)
-
-
-@dataclass(frozen=True)
-class CloudPlan:
-    name: str
-    target: str
-    spec_path: str
-    project_root: str
-    project: str
-    region: str
-    bucket: str
-    job_dir: str
-    endpoint: str
-    parent: str  # projects/P/locations/R
-    body: dict[str, Any]  # the CustomJob request body, exactly as sent
-    package: Package
-    staging_uri: str
-    submission_id: str
-    name_suffix: str
-    pools: tuple[str, ...]  # human-readable pool shapes, for `plan`
-    gcloud: tuple[str, ...]
-    secrets: tuple[str, ...]
-    warnings: tuple[str, ...]
-    fingerprint: str
-    kind: str = "cloud"
-    secret_values: tuple[str, ...] = ()  # masked in every output (jobspec/secrets.py)
-    context: CloudContext | None = None  # where project, region and endpoints came from
 
 
 def trainer_args(spec: Spec, target: LocalTarget | CloudTarget, extra: Sequence[str],
@@ -302,7 +254,8 @@ def plan_local(loaded: Loaded, extra_args: Sequence[str] = (), *, host: Host | N
         processes=tuple(processes),
         package=package, requirements=tuple(spec.trainer.requirements),
         secrets=tuple(spec.secrets), warnings=tuple(warnings), fingerprint=loaded.fingerprint,
-        secret_values=_secrets(loaded, {**spec.env, **target.env}, host.env, args))
+        secret_values=_secrets(loaded, {**spec.env, **target.env}, host.env, args),
+        env_read=tuple(sorted(loaded.env_read)))
 
 
 def _secrets(loaded: Loaded, env_entries: Mapping[str, str], env: Mapping[str, str],
@@ -310,12 +263,6 @@ def _secrets(loaded: Loaded, env_entries: Mapping[str, str], env: Mapping[str, s
     from jobspec.secrets import plan_secrets
 
     return plan_secrets(loaded, env_entries, env, [*args, *env_entries.values()])
-
-
-def label_value(text: str) -> str:
-    """A GCP label value: lowercase letters, digits, '_' and '-', at most 63 characters."""
-    lowered = text.lower()
-    return "".join(c if c.isascii() and (c.isalnum() or c in "_-") else "-" for c in lowered)[:63]
 
 
 def _pool_body(role: str, machine: str, count: int, accel: str | None, accel_count: int,
@@ -416,14 +363,6 @@ def gcloud_list(items: Sequence[str]) -> str:
     return text + delim if items and items[-1] == "" else text
 
 
-def gcloud_text(cmd: Sequence[str]) -> str:
-    """The command as one would type it: the verb on the first line, one flag per line."""
-    first = next((i for i, part in enumerate(cmd) if part.startswith("--")), len(cmd))
-    head = " ".join(shlex.quote(part) for part in cmd[:first])
-    flags = [shlex.quote(part) for part in cmd[first:]]  # in order: a quoted flag stays put
-    return " \\\n    ".join([head, *flags])
-
-
 def plan_cloud(loaded: Loaded, extra_args: Sequence[str] = (), *, submission_id: str,
                host: Host | None = None, runtime_extra: Mapping[str, str] | None = None
                ) -> CloudPlan:
@@ -502,4 +441,5 @@ def plan_cloud(loaded: Loaded, extra_args: Sequence[str] = (), *, submission_id:
         gcloud=_gcloud(body, project, region, spec.trainer.module, staging_uri, args,
                        shapes, resolved.image_uri),
         secrets=tuple(spec.secrets), warnings=tuple(warnings), fingerprint=loaded.fingerprint,
-        secret_values=_secrets(loaded, env, host.env, args), context=where)
+        secret_values=_secrets(loaded, env, host.env, args), context=where,
+        env_read=tuple(sorted(loaded.env_read)))

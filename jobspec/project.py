@@ -12,11 +12,6 @@ from typing import Any
 from jobspec.errors import UsageError
 from jobspec.fileread import read_regular
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
-
 MAX_PYPROJECT = 1 << 20  # a pyproject.toml is a few KiB
 
 
@@ -47,6 +42,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _read_text_and_toml(path: Path) -> tuple[str, dict[str, Any]]:
+    # here, not at the top: a run from a cached plan finds the project root and reads no TOML
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
     try:
         text = read_regular(path, MAX_PYPROJECT).decode("utf-8")
         return text, tomllib.loads(text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,10 +21,13 @@ if TYPE_CHECKING:
 MAX_RECORD = 1 << 20  # a status.json or group file jobspec wrote is a few hundred bytes
 
 
-def is_job_name(name: str) -> bool:
-    from jobspec.spec import NAME_RE
+# jobspec.spec.NAME_RE, written again here: a run from a cached plan loads no pydantic
+# (jobspec/fastpath.py); tests/test_request_plan.py checks that the two agree
+_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,127}")
 
-    return NAME_RE.fullmatch(name) is not None
+
+def is_job_name(name: str) -> bool:
+    return _NAME_RE.fullmatch(name) is not None
 
 
 def job_name(name: str) -> str:
@@ -232,6 +236,23 @@ def _liveness(status: dict[str, Any]) -> dict[str, Any]:
         except OSError:  # PermissionError: alive, another user's
             pass
     return status
+
+
+def plans_dir(project_root: Path) -> Path:
+    """The plan cache (jobspec/fastpath.py): one file per command line, .jobspec/plans/KEY.json
+    """
+    return project_root / ".jobspec" / "plans"
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file of .jobspec/ readable by its owner only, whole or not at all."""
+    _ensure_ignored(path.parent.parent)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
 
 
 def _ensure_ignored(state_dir: Path) -> None:

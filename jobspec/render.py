@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from jobspec.plan import CloudPlan, LocalPlan, gcloud_text
+from jobspec.plandata import CloudPlan, LocalPlan, gcloud_text
 from jobspec.secrets import MASK, Secrets, is_secret_name
 
 INHERITED = ("jobspec's own, without CLOUDSDK_* (gcloud's leak), with PYTHONUNBUFFERED=1 "

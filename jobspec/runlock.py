@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from jobspec.errors import UsageError
-from jobspec.plan import LocalPlan
+from jobspec.plandata import LocalPlan
 
 
 class RunLock:

@@ -28,11 +28,10 @@ import re
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jobspec.diagnostics import Problem, SpecError, display_path
-from jobspec.located import Loc, locate
-from jobspec.validation import dotted
+if TYPE_CHECKING:  # the validator (pydantic) loads only for an error: masking needs none of it
+    from jobspec.diagnostics import SpecError
 
 MASK = "****"
 MIN_LENGTH = 8
@@ -181,6 +180,10 @@ def _problem(loaded: Any, path: tuple[str | int, ...], message: str, *,
              show_line: bool) -> SpecError:
     """An error at the value's place; without its line when that line would show the secret
     (a short one, which masking cannot hide)."""
+    from jobspec.diagnostics import Problem, SpecError, display_path
+    from jobspec.located import Loc, locate
+    from jobspec.validation import dotted
+
     where = locate(loaded.tree, path) or Loc(display_path(str(loaded.path)), 1, 1)
     if not show_line and where.file.startswith("--set ") and "=" in where.file:
         where = where._replace(file=where.file.split("=", 1)[0] + "=…")  # it holds the value

@@ -1,90 +1,24 @@
 """Where a job is, when `status`, `logs` or `cancel` get a NAME and no --target: this project's
 local records first, then the buckets of the cloud targets of the project's spec(s). Every
-place looked in is named when the job is in none of them. Also: the follow-up commands jobspec
-prints, spelled so that they find the job when typed verbatim in the same folder."""
+place looked in is named when the job is in none of them. Also `cancel` of a local run. The
+places themselves, and the follow-up commands, are jobspec.places (below the cloud modules)."""
 
 from __future__ import annotations
 
 import os
-import shlex
 import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jobspec.errors import CloudError, JobspecError, UsageError
-
-
-@dataclass(frozen=True)
-class Place:
-    """A bucket where cloud jobs of this project are claimed, and the target that names it."""
-
-    bucket: str
-    target: str
-    spec: Path
+from jobspec.places import Place, cloud_places, has_local, project_root, shown
 
 
 @dataclass(frozen=True)
 class Found:
     kind: str  # "local" or "cloud"
     place: Place | None = None
-
-
-def project_root(spec: str | None) -> Path:
-    from jobspec.project import find_root
-
-    start = Path(spec).parent if spec else Path.cwd()
-    return find_root(start) or Path.cwd()
-
-
-def _shown(path: Path) -> str:
-    from jobspec.diagnostics import display_path
-
-    return display_path(str(path))
-
-
-def _local(name: str, root: Path) -> bool:
-    from jobspec.records import Records
-
-    state = root / ".jobspec"
-    return bool(Records(state / "runs").runs(name)) or (state / "groups" / f"{name}.json"
-                                                        ).is_file()
-
-
-def _specs(spec: str | None) -> tuple[list[Path], list[str]]:
-    """The spec files whose cloud targets say where to look: --spec, and the default spec."""
-    from jobspec.project import default_spec
-
-    paths = [Path(spec)] if spec else []
-    try:
-        default = default_spec(Path.cwd())
-    except JobspecError:
-        return paths, ([] if paths else ["no spec to read cloud buckets from (no SPEC, no "
-                                         "[tool.jobspec] default-spec, no ./jobspec.yaml)"])
-    if not paths or default.resolve() != paths[0].resolve():
-        paths.append(default)
-    return paths, []
-
-
-def cloud_places(spec: str | None) -> tuple[list[Place], list[str]]:
-    """Buckets of the cloud targets of the spec(s), and why a spec gave none."""
-    from jobspec.loader import load
-
-    paths, notes = _specs(spec)
-    places: dict[str, Place] = {}
-    for path in paths:
-        try:
-            loaded = load(path)
-        except JobspecError as exc:
-            first = exc.render().splitlines()[0] if exc.render() else type(exc).__name__
-            notes.append(f"{_shown(path)} could not be read ({first})")
-            continue
-        clouds = [(n, t) for n, t in loaded.spec.targets.items() if t.kind == "cloud"]
-        if not clouds:
-            notes.append(f"{_shown(path)} has no cloud target")
-        for target, body in clouds:
-            places.setdefault(str(body.bucket), Place(str(body.bucket), target, path))
-    return list(places.values()), notes
 
 
 def _look_in_cloud(name: str, place: Place) -> bool:
@@ -102,15 +36,15 @@ def find(name: str, spec: str | None) -> Found:
     local run), then each cloud bucket of the project's spec(s). Found in two buckets, or not
     found: an error that names every place looked in."""
     root = project_root(spec)
-    if _local(name, root):
+    if has_local(name, root):
         return Found("local")
-    state = _shown(root / ".jobspec")
+    state = shown(root / ".jobspec")
     looked = [f"{state}/runs/ (no run named {name})", f"{state}/groups/ (no group named {name})"]
     places, notes = cloud_places(spec)
     hits: list[Place] = []
     failed = False
     for place in places:
-        where = f"gs://{place.bucket}/{name}/ (target {place.target} of {_shown(place.spec)})"
+        where = f"gs://{place.bucket}/{name}/ (target {place.target} of {shown(place.spec)})"
         try:
             if _look_in_cloud(name, place):
                 hits.append(place)
@@ -136,8 +70,10 @@ def cancel_local(name: str, root: Path, outcomes: list[dict[str, Any]] | None = 
     OUTCOMES receives what became of each member (`cancel --json`)."""
     import json
 
-    from jobspec.cloud.follow import info
+    from jobspec.output import current
     from jobspec.records import Records
+
+    info = current().info
 
     records = Records(root / ".jobspec" / "runs")
     group = root / ".jobspec" / "groups" / f"{name}.json"
@@ -192,16 +128,3 @@ def _is_jobspec(pid: int) -> bool:
     return b"jobspec" in cmdline
 
 
-def followup(verb: str, name: str, bucket: str, *more: str) -> str:
-    """`jobspec VERB NAME ...` for a cloud job in BUCKET, as it must be typed here to find it:
-    plain when the search without --target lands on it (no local run of that name, and BUCKET
-    is a cloud target's bucket of this folder's default spec), else with --bucket."""
-    words = ["jobspec", verb, name, *more]
-    try:
-        plain = not _local(name, project_root(None)) and any(
-            p.bucket == bucket for p in cloud_places(None)[0])
-    except JobspecError:
-        plain = False
-    if not plain:
-        words += ["--bucket", bucket]
-    return shlex.join(words)

@@ -55,3 +55,14 @@ def jobspec_proc():
         return Outcome(done.returncode, done.stdout, done.stderr)
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _no_users_gcloud_configuration(monkeypatch: pytest.MonkeyPatch,
+                                   tmp_path_factory: pytest.TempPathFactory) -> None:
+    """jobspec reads gcloud's configuration files for a project and region (jobspec/context.py):
+    a developer's own configuration must not decide what a test sees. Tests that want one set
+    CLOUDSDK_CONFIG themselves."""
+    folder = tmp_path_factory.getbasetemp() / "gcloud-config-empty"
+    folder.mkdir(exist_ok=True)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(folder))

@@ -72,7 +72,7 @@ def follow(vertex: Vertex, logging_api: Any, project: str, job_name: str, displa
             vertex.cancel(job_name)
             info(f"interrupted: cancel requested for {display} ({job_name})")
         else:
-            from jobspec.whereis import followup
+            from jobspec.places import followup
 
             follow_it = followup("logs", display, bucket, "--follow")
             cancel_it = followup("cancel", display, bucket)

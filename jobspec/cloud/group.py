@@ -30,9 +30,9 @@ from jobspec.errors import (
     NameTaken,
 )
 from jobspec.output import in_context
-from jobspec.plan import LABEL_SUBMISSION, CloudPlan
+from jobspec.places import followup
+from jobspec.plandata import LABEL_SUBMISSION, CloudPlan
 from jobspec.states import SUCCEEDED
-from jobspec.whereis import followup
 
 GROUP = ".jobspec/group.json"
 PARALLEL = 4
@@ -91,7 +91,7 @@ def _submit_member(plan: CloudPlan, reclaim: bool) -> tuple[str, str | None, str
                 if existing is not None and existing.state == "submitted" and (
                         existing.data.get("job")):
                     return plan.name, str(existing.data["job"]), "already submitted"
-                sub.claim_name(None)
+                sub.claim_name()
                 if sub.adopted is not None:
                     return plan.name, str(sub.adopted["name"]), "adopted"
                 try:

@@ -87,7 +87,7 @@ class Jobs:
         claim = self.bucket.read_claim(name)
         group = read_group(self.bucket, name) if claim is None else None
         if group is not None and group["members"]:
-            from jobspec.whereis import followup
+            from jobspec.places import followup
 
             members = [str(m) for m in group["members"]]
             raise UsageError(f"{name!r} is a group of {len(members)} jobs, not one job",

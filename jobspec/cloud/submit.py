@@ -14,7 +14,7 @@ import signal
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -25,12 +25,12 @@ from jobspec.cloud.logs import secret_spans
 from jobspec.cloud.vertex import CreateFailed, Vertex
 from jobspec.errors import CloudError, JobspecError, NameTaken
 from jobspec.output import current
-from jobspec.plan import LABEL_SUBMISSION, CloudPlan, endpoint
+from jobspec.places import followup
+from jobspec.plan import endpoint
+from jobspec.plandata import LABEL_SUBMISSION, CloudPlan, base_name, with_suffix
 from jobspec.render import plan_secrets
 from jobspec.timings import mark
-from jobspec.whereis import followup
 
-Replan = Callable[[str], CloudPlan]
 STALE_CLAIM = timedelta(minutes=10)
 COUNTER_TRIES = 5
 
@@ -122,6 +122,7 @@ def _taken(bucket: Bucket, name: str, found: tuple[str, str], claim: Claim | Non
 class Submission:
     def __init__(self, plan: CloudPlan, clients: gcp.Clients, *, reclaim: bool) -> None:
         self.plan = plan
+        self.template = plan  # the plan as made: its name's suffix not yet picked
         self.clients = clients
         self.bucket = Bucket(clients.storage, plan.bucket)
         self.reclaim = reclaim
@@ -151,15 +152,18 @@ class Submission:
         self._other.append(other)
         return Vertex(other.vertex, parent)
 
-    def choose_name(self, replan: Replan | None) -> None:
-        if self.plan.name_suffix == "timestamp" and replan is not None:
-            self.plan = replan(f"{self.plan.name}_{_now():%Y%m%d_%H%M%S}")
+    def choose_name(self) -> None:
+        """A timestamp suffix is picked now; a counter's when claiming. Either way the name
+        goes into the plan's data (plandata.with_suffix), never back through the planner."""
+        if self.plan.name_suffix == "timestamp" and self.plan.name_marker:
+            self.plan = with_suffix(self.template, f"_{_now():%Y%m%d_%H%M%S}")
 
-    def claim_name(self, replan: Replan | None) -> None:
-        base = self.plan.name
+    def claim_name(self) -> None:
+        template = self.template
+        base = base_name(template)
         for _ in range(COUNTER_TRIES):
-            if self.plan.name_suffix == "counter" and replan is not None:
-                self.plan = replan(self.bucket.next_free(base))
+            if self.plan.name_suffix == "counter" and template.name_marker:
+                self.plan = with_suffix(template, self.bucket.next_free(base)[len(base):])
             name = self.plan.name
             found = self.bucket.first_object(f"{name}/")
             if found is not None:
@@ -274,24 +278,24 @@ class Submission:
 
 
 def execute(plan: CloudPlan, *, detach: bool = False, reclaim: bool = False,
-            cancel_on_interrupt: bool = False, replan: Replan | None = None) -> int:
+            cancel_on_interrupt: bool = False) -> int:
     mark("plan")  # phase marks: no-ops unless JOBSPEC_TIMINGS is set (bench/submission.py)
     with sigterm_as_interrupt(), gcp.connect(plan.project, plan.endpoint) as clients:
         sub = Submission(plan, clients, reclaim=reclaim)
         try:
             return _execute(sub, clients, detach=detach,
-                            cancel_on_interrupt=cancel_on_interrupt, replan=replan)
+                            cancel_on_interrupt=cancel_on_interrupt)
         finally:
             sub.close()
 
 
 def _execute(sub: Submission, clients: gcp.Clients, *, detach: bool,
-             cancel_on_interrupt: bool, replan: Replan | None) -> int:
+             cancel_on_interrupt: bool) -> int:
     mark("connect")
     try:
         sub.bucket.check()
-        sub.choose_name(replan)
-        sub.claim_name(replan)
+        sub.choose_name()
+        sub.claim_name()
     except CloudError as exc:
         exc.hint = exc.hint or ("nothing was submitted: run the same command again once the "
                                 "cause is fixed")
