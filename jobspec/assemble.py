@@ -27,7 +27,7 @@ from jobspec.interpolate import (
 from jobspec.located import LDict, LList, Loc, count_values, deep_merge, locate, plain
 from jobspec.secrets import EnvReads, remember_written
 from jobspec.spec import Spec
-from jobspec.validation import describe, dotted
+from jobspec.validation import describe, dotted, split_unset_env
 from jobspec.validation import problems as validation_problems
 
 MAX_TARGETS = 100
@@ -342,17 +342,19 @@ def _all_at_once(root: LDict, targets: LDict, names: list[str | None], chosen: s
 def assemble(root: LDict, targets: LDict, names: list[str | None], chosen: str | None,
               env: Mapping[str, str], path: Path, sources: dict[str, str],
               texts: Mapping[Loc, str], strict_all: bool, problems: list[Problem],
-              matrix: dict[str, str] | None, budget: Budget | None = None) -> Loaded | None:
+              matrix: dict[str, str] | None, budget: Budget | None = None,
+              strict_env: bool = True) -> Loaded | None:
     """One validated spec (one matrix member): the chosen target strictly, the others kept when
-    they load cleanly (or strictly too, for `validate`). ``budget``: what interpolation may still
-    add, shared by the members of one load."""
+    they load cleanly (or strictly too, for `validate`, `plan` and `run`). ``budget``: what
+    interpolation may still add, shared by the members of one load. ``strict_env`` False: an
+    unset ${VAR} in another target than the chosen one is no error (plan, run)."""
     budget = budget or Budget()
     seen = set(problems)
     nuls = nul_problems(root, sources)
     problems += [p for p in nuls if p not in seen]
     try:
         return _assemble(root, targets, names, chosen, env, path, sources, texts, strict_all,
-                         problems, matrix, budget, {p.path for p in nuls})
+                         problems, matrix, budget, {p.path for p in nuls}, strict_env)
     except TooLarge as exc:
         raise SpecError(problems + [exc.problem], sources) from None
 
@@ -360,7 +362,8 @@ def assemble(root: LDict, targets: LDict, names: list[str | None], chosen: str |
 def _assemble(root: LDict, targets: LDict, names: list[str | None], chosen: str | None,
               env: Mapping[str, str], path: Path, sources: dict[str, str],
               texts: Mapping[Loc, str], strict_all: bool, problems: list[Problem],
-              matrix: dict[str, str] | None, budget: Budget, said: set[str]) -> Loaded | None:
+              matrix: dict[str, str] | None, budget: Budget, said: set[str],
+              strict_env: bool = True) -> Loaded | None:
     """``said``: paths already reported (a NUL), whose model errors would repeat them."""
     resolved = path.resolve()
     base = resolved.parent
@@ -380,6 +383,8 @@ def _assemble(root: LDict, targets: LDict, names: list[str | None], chosen: str 
                                                budget, matrix)
         specs[each] = spec
         if strict_all or each == chosen:
+            if each != chosen and not strict_env:
+                found = split_unset_env(found)[0]
             seen = set(problems)  # a set: thousands of problems must not cost millions of steps
             problems += [p for p in found if p not in seen and p.path not in said]
     main = specs.get(chosen)

@@ -20,6 +20,12 @@ BUILTINS = ("name", "target", "project", "region", "bucket")
 MAX_GROWTH = 1 << 20
 
 
+@dataclass(frozen=True)
+class UnsetVariable(Problem):
+    """${VAR} with VAR unset and no default: an error where the job runs (plan, run), allowed
+    where the user's environment is absent (validate in CI; other targets than the chosen one)."""
+
+
 class Budget:
     """The characters interpolation may still add; shared by every context of one load."""
 
@@ -115,7 +121,7 @@ def _lookup(var: str, default: str | None, ctx: Context, loc: Loc, path: str,
         return default
     if value == "":
         return value
-    problems.append(Problem(loc, path, f"environment variable {var} is not set "
+    problems.append(UnsetVariable(loc, path, f"environment variable {var} is not set "
                             f"(write ${{{var}:-default}} to give a default)"))
     return None
 

@@ -34,7 +34,7 @@ from jobspec.errors import UsageError
 from jobspec.fileread import Refused, read_regular
 from jobspec.interpolate import Budget
 from jobspec.located import LDict, LList, Loc, count_values, deep_merge, plain
-from jobspec.matrix import combinations, member_name
+from jobspec.matrix import combinations, member_names
 from jobspec.spec import Spec
 from jobspec.validation import describe
 
@@ -534,9 +534,10 @@ def apply_set(root: LDict, assignment: str, texts: dict[Loc, str] | None = None)
 
 def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str] = (),
          name: str | None = None, env: Mapping[str, str] | None = None,
-         strict_all: bool = False) -> Loaded:
-    """Load and validate a spec. ``strict_all`` (validate) makes every target's errors count;
-    otherwise only ``target``'s do, and other targets are kept when they load cleanly."""
+         strict_all: bool = False, strict_env: bool = True) -> Loaded:
+    """Load and validate a spec. ``strict_all`` (validate, plan, run) makes every target's
+    errors count; otherwise only ``target``'s do, and other targets are kept when they load
+    cleanly. ``strict_env`` False: an unset ${VAR} counts only in ``target`` (plan, run)."""
     env = os.environ if env is None else env
     path = Path(path)
     file = display_path(str(path))
@@ -577,20 +578,21 @@ def load(path: Path | str, *, target: str | None = None, overrides: Sequence[str
     budget = Budget()  # what interpolation may add, over every target and member
     if not combos:
         loaded = assemble(root, targets, names, chosen, env, path, sources, texts, strict_all,
-                           problems, None, budget)
+                           problems, None, budget, strict_env)
         if problems or loaded is None:
             raise SpecError(problems, sources)
         return loaded
     group = root.get("name")
     members = []
+    names_of = member_names(group, combos) if isinstance(group, str) else []
     for index, combo in enumerate(combos):
         member_root = LDict(root.loc)
         for key in root:
             member_root.copy_entry(root, key)
         if isinstance(group, str):
-            member_root.copy_entry(root, "name", member_name(group, index), use=True)
+            member_root.copy_entry(root, "name", names_of[index], use=True)
         member = assemble(member_root, targets, names, chosen, env, path, sources, texts,
-                           strict_all, problems, combo, budget)
+                           strict_all, problems, combo, budget, strict_env)
         if member is not None:
             members.append(member)
     if problems or len(members) != len(combos):

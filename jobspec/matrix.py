@@ -7,7 +7,11 @@ matches an `exclude` entry, then each `include` entry either extends the combina
 
 from __future__ import annotations
 
+import collections
+import hashlib
 import itertools
+import json
+import re
 from typing import Any
 
 from jobspec.diagnostics import Problem
@@ -103,6 +107,46 @@ def _matches(combo: dict[str, str], entry: dict[str, str]) -> bool:
     return all(combo.get(k) == v for k, v in entry.items())
 
 
-def member_name(group: str, index: int) -> str:
-    """Members are numbered from 1, like name_suffix: counter."""
-    return f"{group}_{index + 1}"
+_PLAIN = re.compile(r"[A-Za-z0-9_]+")
+_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+_OTHER = re.compile(r"[^A-Za-z0-9_]+")
+MAX_NAME = 128  # spec.NAME_RE
+
+
+def _hash(combo: dict[str, str]) -> str:
+    text = json.dumps(combo, sort_keys=True, ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _word(text: str) -> tuple[str, bool]:
+    """``text`` as name characters, and whether that lost something (then a hash tells apart
+    what reads the same): 0.01 -> 0p01, -1 -> m1, 1e-05 -> 1em05, "a/b" -> a_b (lossy)."""
+    if _PLAIN.fullmatch(text):
+        return text, False
+    if _NUMBER.fullmatch(text):
+        return text.replace("-", "m").replace("+", "").replace(".", "p"), False
+    return _OTHER.sub("_", text).strip("_") or "x", True
+
+
+def _name(group: str, combo: dict[str, str], with_hash: bool) -> str:
+    words, lossy = [group], with_hash
+    for key, value in combo.items():
+        for part in (key, value):
+            word, lost = _word(part)
+            words.append(word)
+            lossy = lossy or lost
+    name = "_".join(words)
+    if lossy or len(name) > MAX_NAME:
+        name = f"{name[:MAX_NAME - 9]}_{_hash(combo)}"
+    return name
+
+
+def member_names(group: str, combos: list[dict[str, str]]) -> list[str]:
+    """One job name per combination, made from the combination itself (sweep_lr_0p01_bs_8),
+    so adding a value to the matrix renames no other member. A hash of the combination is
+    appended when the name would be too long, when a value had characters a name cannot hold,
+    or when two combinations would read the same."""
+    names = [_name(group, combo, False) for combo in combos]
+    counts = collections.Counter(names)
+    return [_name(group, combo, True) if counts[name] > 1 else name
+            for name, combo in zip(names, combos, strict=True)]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,14 +38,18 @@ def project_root(spec_path: Path) -> Path:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    return _read_text_and_toml(path)[1]
+
+
+def _read_text_and_toml(path: Path) -> tuple[str, dict[str, Any]]:
     # here, not at the top: a run from a cached plan finds the project root and reads no TOML
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on 3.10 only
         import tomli as tomllib
     try:
-        data: dict[str, Any] = tomllib.loads(read_regular(path, MAX_PYPROJECT).decode("utf-8"))
-        return data
+        text = read_regular(path, MAX_PYPROJECT).decode("utf-8")
+        return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML: {exc}") from None
     except UnicodeDecodeError:
@@ -58,21 +64,121 @@ def settings(start: Path) -> Settings:
         pyproject = folder / "pyproject.toml"
         if not pyproject.is_file():
             continue
-        tool = _read_toml(pyproject).get("tool", {}).get("jobspec")
-        if not isinstance(tool, dict):
+        text, data = _read_text_and_toml(pyproject)
+        tool = data.get("tool", {}).get("jobspec")
+        if tool is None:
             continue
-        spec = tool.get("default-spec")
-        if spec is not None and not isinstance(spec, str):
-            raise UsageError(f"{pyproject}: [tool.jobspec] default-spec must be a string")
-        runtimes = tool.get("runtimes", {})
-        if not isinstance(runtimes, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in runtimes.items()
-        ):
-            raise UsageError(
-                f"{pyproject}: [tool.jobspec.runtimes] must map versions to image URIs"
-            )
-        return Settings(pyproject, folder / spec if spec else None, dict(runtimes))
+        checked = _checked(pyproject, text, tool)
+        spec = checked.default_spec
+        return Settings(pyproject, folder / spec if spec else None, dict(checked.runtimes))
     return Settings()
+
+
+_EXPECTED: dict[tuple[str, ...], str] = {
+    ("default-spec",): "expected the path of a spec file, relative to pyproject.toml",
+    ("runtimes",): "expected a table of runtime versions, each mapped to an image URI",
+}
+
+
+def _checked(pyproject: Path, text: str, tool: Any) -> Any:
+    """``[tool.jobspec]`` checked by its model; every problem at pyproject.toml:line:col."""
+    from pydantic import ValidationError
+
+    from jobspec.diagnostics import Problem, SpecError, did_you_mean, display_path
+    from jobspec.located import Loc
+    from jobspec.spec import ToolSettings
+    from jobspec.validation import describe
+
+    file = display_path(str(pyproject))
+    if not isinstance(tool, dict):
+        line, col = toml_position(text, ())
+        raise SpecError([Problem(Loc(file, line, col), "tool.jobspec",
+                                 f"expected a table, got {describe(tool)}")], {file: text})
+    try:
+        return ToolSettings.model_validate(tool)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            path = tuple(str(p) for p in err["loc"])
+            unknown = err["type"] == "extra_forbidden"
+            if unknown:
+                known = ([f.alias or n for n, f in ToolSettings.model_fields.items()]
+                         if len(path) == 1 else [])
+                message = "unknown key" + did_you_mean(path[-1], known)
+            else:
+                expected = _EXPECTED.get(path, "expected an image URI (text)")
+                message = f"{expected}, got {describe(err['input'])}"
+            line, col = toml_position(text, path, at_key=unknown)
+            shown = [p if re.fullmatch(r"[A-Za-z0-9_-]+", p) else json.dumps(p) for p in path]
+            problems.append(Problem(Loc(file, line, col), ".".join(("tool.jobspec", *shown)),
+                                    message))
+        raise SpecError(problems, {file: text}) from None
+
+
+_HEADER = re.compile(r"\s*\[\s*([^\[\]]+?)\s*\]\s*(?:#.*)?$")
+
+
+def _key_parts(key: str) -> list[str]:
+    """A TOML dotted key's parts: `a."b.c" . d` -> a, b.c, d (escapes are not decoded)."""
+    parts, current, quote = [], "", ""
+    for char in key:
+        if quote:
+            if char == quote:
+                quote = ""
+            else:
+                current += char
+        elif char in "\"'":
+            quote = char
+        elif char == ".":
+            parts.append(current.strip())
+            current = ""
+        else:
+            current += char
+    parts.append(current.strip())
+    return parts
+
+
+def toml_position(text: str, path: tuple[str, ...], *, at_key: bool = True) -> tuple[int, int]:
+    """(line, column) of ``tool.jobspec.PATH`` in pyproject.toml's text: tomllib keeps no
+    positions. A line scan: the key's line inside the [tool.jobspec] table (or its
+    [tool.jobspec.X] sub-table, or a dotted key `X.Y =`), the column of the key, or of the value
+    when ``at_key`` is False. A key written inside an inline table (`runtimes = {...}`), or with
+    a dot or '=' in its quoted name, is found by its first part only; when nothing is found,
+    the table's header line, else 1:1."""
+    lines = text.splitlines()
+    table: str | None = None
+    parts: list[str] = []
+    header = (1, 1)
+    best: tuple[int, int] | None = None
+    best_len = -1
+    for number, line in enumerate(lines, start=1):
+        found = _HEADER.match(line)
+        if found:
+            table = ".".join(_key_parts(found.group(1)))
+            parts = _key_parts(found.group(1))
+            if parts == ["tool", "jobspec"]:
+                header = (number, line.index("[") + 1)
+            continue
+        if table is None or parts[:2] != ["tool", "jobspec"]:
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip() or key.strip().startswith("#"):
+            continue
+        full = (*parts[2:], *_key_parts(key))
+        shared = 0
+        while shared < min(len(full), len(path)) and full[shared] == path[shared]:
+            shared += 1
+        if shared and shared > best_len:
+            col = len(key) - len(key.lstrip()) + 1
+            if not at_key and shared == len(full):
+                col = len(key) + 1 + len(value) - len(value.lstrip()) + 1
+            best, best_len = (number, col), shared
+    if best is None and path and path[0] and table is not None:
+        for number, line in enumerate(lines, start=1):  # a [tool.jobspec.X] header itself
+            found = _HEADER.match(line)
+            if found and _key_parts(found.group(1)) == ["tool", "jobspec", path[0]]:
+                return number, line.index("[") + 1
+    return best or header
 
 
 def default_spec(cwd: Path) -> Path:

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from jobspec.errors import UsageError
 from jobspec.fileread import open_regular, read_regular
+from jobspec.states import LOCAL_TERMINAL as TERMINAL  # noqa: F401 - records.TERMINAL
 
 if TYPE_CHECKING:
     from jobspec.output import Output
 
-TERMINAL = ("succeeded", "failed", "interrupted")
 MAX_RECORD = 1 << 20  # a status.json or group file jobspec wrote is a few hundred bytes
 
 

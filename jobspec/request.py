@@ -47,8 +47,10 @@ class Request:
         return Path(self.spec) if self.spec else default_spec(Path.cwd())
 
 
-def load(request: Request, *, name: str | None = None) -> Any:
-    """The spec, assembled for the request's target (a jobspec.assemble.Loaded)."""
+def load(request: Request, *, name: str | None = None, strict: bool = True) -> Any:
+    """The spec, assembled for the request's target (a jobspec.assemble.Loaded). ``strict``:
+    every target is checked, as `validate` does (plan, run); an unset ${VAR} counts only in
+    the request's target."""
     from jobspec.loader import load as load_spec
     from jobspec.secrets import is_secret_name, remember
 
@@ -56,7 +58,8 @@ def load(request: Request, *, name: str | None = None) -> Any:
     remember(value for key, _, value in (s.partition("=") for s in request.overrides)
              if is_secret_name(key.rsplit(".", 1)[-1]))
     return load_spec(request.spec_path, target=request.target, overrides=request.overrides,
-                     name=name if name is not None else request.name)
+                     name=name if name is not None else request.name, strict_all=strict,
+                     strict_env=False)
 
 
 def host() -> Any:

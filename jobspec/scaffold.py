@@ -22,7 +22,15 @@ from typing import Any
 
 from jobspec.context import DEFAULT_REGION
 from jobspec.errors import UsageError
-from jobspec.spec import MODULE_RE, NAME_RE, REGION_RE, bucket_problem, json_schema
+from jobspec.spec import (
+    VERSION_RE,
+    BucketName,
+    JobName,
+    ModuleName,
+    Region,
+    json_schema,
+    problem,
+)
 
 SCHEMA_FILE = "jobspec.schema.json"
 # The image the example specs use: the newest TensorFlow image RUNTIMES.md documents. It is
@@ -89,7 +97,7 @@ def _shown(path: Path, root: Path) -> str:
 
 
 def check_name(value: str) -> str:
-    if not NAME_RE.fullmatch(value):
+    if problem(JobName, value) is not None:
         raise ValueError(f"job name {value!r}: expected a letter, then letters, digits or "
                          "underscores, at most 128 characters")
     return value
@@ -102,13 +110,13 @@ def check_package_path(value: str) -> str:
         raise ValueError(f"package path {value!r}: expected a folder inside the project, "
                          "like trainer or src/trainer")
     # what `python -m PACKAGE.task` and the module check accept: ASCII, and not a keyword
-    if not MODULE_RE.fullmatch(parts[-1]) or keyword.iskeyword(parts[-1]):
+    if problem(ModuleName, parts[-1]) is not None or keyword.iskeyword(parts[-1]):
         raise ValueError(f"package path {value!r}: {parts[-1]!r} is not a Python package name")
     return "/".join(parts)
 
 
 def check_module(value: str, package: str) -> str:
-    if not MODULE_RE.fullmatch(value):
+    if problem(ModuleName, value) is not None:
         raise ValueError(f"module {value!r}: expected a dotted module name like trainer.task")
     if not value.startswith(package + "."):
         # the trainer runs as `python -m MODULE` from the package's parent folder
@@ -122,14 +130,14 @@ def check_bucket(value: str) -> str:
     bucket = value.strip().removeprefix("gs://").rstrip("/")
     if not bucket:
         return ""
-    problem = bucket_problem(bucket)
-    if problem is not None:
-        raise ValueError(f"bucket {value!r}: {problem}")
+    found = problem(BucketName, bucket)
+    if found is not None:
+        raise ValueError(f"bucket {value!r}: {found.partition('bucket name: ')[2] or found}")
     return bucket
 
 
 def check_region(value: str) -> str:
-    if not REGION_RE.fullmatch(value):
+    if problem(Region, value) is not None:
         raise ValueError(f"region {value!r}: expected a region like us-central1")
     return value
 
@@ -141,7 +149,7 @@ def check_image(value: str) -> str:
 
 
 def check_runtime(value: str) -> str:
-    if not re.fullmatch(r"[0-9]+\.[0-9]+", value):
+    if not VERSION_RE.fullmatch(value):
         raise ValueError(f'runtime version {value!r}: expected "X.Y", like 2.17')
     return value
 

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from jobspec.context import DEFAULT_REGION
+from jobspec.states import DEFAULT_SCALE_TIER, ScaleTier
 
 # Every pattern here is used with fullmatch: `$` in `re.match` also matches before a trailing
 # newline, which let "name\n" through (issue 9). Patterns state the whole value on their own.
@@ -107,7 +108,87 @@ def job_dir_problem(job_dir: str, bucket: str, name: str) -> str | None:
             "to write outside it knowingly")
 
 
-ScaleTier = Literal["BASIC", "STANDARD_1", "PREMIUM_1", "BASIC_GPU", "BASIC_TPU", "CUSTOM"]
+def _pattern(regex: re.Pattern[str]) -> str:
+    """A key's pattern as JSON Schema states it: anchored (JSON Schema searches)."""
+    return f"^(?:{regex.pattern})$"
+
+
+def _value_pattern(regex: re.Pattern[str]) -> str:
+    """A value's pattern: the file may hold a ${...} there, checked once interpolated."""
+    return f"^(?:{regex.pattern})$|\\$\\{{"
+
+
+def _schema(regex: re.Pattern[str] | None = None, **more: Any) -> Any:
+    """What editors show beside a value: the rule's pattern and limits. Validation itself runs
+    the same compiled pattern with fullmatch, for the exact message (validation.py)."""
+    extra: dict[str, Any] = {"pattern": _value_pattern(regex)} if regex is not None else {}
+    extra.update(more)
+    return Field(json_schema_extra=extra)
+
+
+def _job_name(value: str) -> str:
+    if len(value) > 128:
+        raise ValueError(f"a job name has at most 128 characters, got {len(value)}")
+    if not NAME_RE.fullmatch(value):  # match() lets a trailing newline through
+        raise ValueError(
+            f"expected a letter, then letters, digits or underscores, at most 128 "
+            f"characters, got {value!r}"
+        )
+    return value
+
+
+def _module(value: str) -> str:
+    if not MODULE_RE.fullmatch(value):
+        raise ValueError(f"expected a dotted Python module name like trainer.task, got {value!r}")
+    return value
+
+
+def _bucket(value: str) -> str:
+    if value.startswith("gs://"):
+        raise ValueError(f"expected a bucket name without gs://, got {value!r}")
+    problem = bucket_problem(value)
+    if problem is not None:
+        raise ValueError(f"{value!r} is not a valid bucket name: {problem}")
+    return value
+
+
+def _region(value: str) -> str:
+    if not REGION_RE.fullmatch(value):
+        raise ValueError(f"expected a region like us-central1, got {value!r}")
+    return value
+
+
+def _env_name(value: str) -> str:
+    if not ENV_NAME_RE.fullmatch(value):
+        raise ValueError(f"{value!r} is not a valid environment variable name")
+    return value
+
+
+# The constrained types: the spec's models, `init` and `import` check values with these
+# (``problem()``), and their patterns are in the JSON Schema.
+JobName = Annotated[str, AfterValidator(_job_name), _schema(NAME_RE, maxLength=128)]
+ModuleName = Annotated[str, AfterValidator(_module), _schema(MODULE_RE)]
+# the ban on 'goog'/'google' and on IP addresses is beyond a JSON Schema pattern: bucket_problem
+BucketName = Annotated[str, AfterValidator(_bucket),
+                       _schema(BUCKET_RE, minLength=3, maxLength=222)]
+Region = Annotated[str, AfterValidator(_region), _schema(REGION_RE)]
+EnvName = Annotated[str, AfterValidator(_env_name), _schema(ENV_NAME_RE)]
+_ADAPTERS: dict[Any, Any] = {}
+
+
+def problem(rule: Any, value: str) -> str | None:
+    """What the spec says is wrong with ``value`` as a ``rule`` (JobName, BucketName...), or
+    None. The adapter is built on first use: most commands check no single value."""
+    from pydantic import TypeAdapter, ValidationError
+
+    adapter = _ADAPTERS.get(rule)
+    if adapter is None:
+        adapter = _ADAPTERS[rule] = TypeAdapter(rule, config=ConfigDict(strict=True))
+    try:
+        adapter.validate_python(value)
+    except ValidationError as exc:
+        return str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+    return None
 
 
 class Model(BaseModel):
@@ -130,7 +211,8 @@ Args = Annotated[
 ]
 Env = Annotated[
     dict[str, str],
-    Field(description="Extra environment variables for the trainer."),
+    Field(description="Extra environment variables for the trainer.",
+          json_schema_extra={"propertyNames": {"pattern": _pattern(ENV_NAME_RE)}}),
 ]
 
 
@@ -171,7 +253,9 @@ class Trainer(Model):
         description="Folder holding the trainer package (with __init__.py), relative to this "
         "spec file. Its parent is the trainer's working directory in local runs."
     )
-    module: str = Field(description="Module to run as `python -m MODULE`, e.g. trainer.task.")
+    module: ModuleName = Field(
+        description="Module to run as `python -m MODULE`, e.g. trainer.task."
+    )
     requirements: list[str] = Field(
         default_factory=list,
         description="pip requirements installed with the package (install_requires).",
@@ -196,15 +280,6 @@ class Trainer(Model):
                 no_control(req, "a pip requirement")
             except ValueError as exc:
                 raise FieldError((i,), str(exc)) from None
-        return value
-
-    @field_validator("module")
-    @classmethod
-    def _dotted(cls, value: str) -> str:
-        if not MODULE_RE.fullmatch(value):
-            raise ValueError(
-                f"expected a dotted Python module name like trainer.task, got {value!r}"
-            )
         return value
 
     @field_validator("package_path")
@@ -233,7 +308,8 @@ class Distributed(Model):
 
 
 class Accelerator(Model):
-    type: str = Field(description="Accelerator type, e.g. NVIDIA_TESLA_T4.")
+    type: str = Field(description="Accelerator type, e.g. NVIDIA_TESLA_T4.",
+                      json_schema_extra={"pattern": _value_pattern(ACCELERATOR_RE)})
     count: int = Field(default=1, ge=1, le=16, description="Accelerators per machine.")
 
     @field_validator("type")
@@ -308,30 +384,40 @@ class CloudTarget(_Target):
         description="Google Cloud project; else GOOGLE_CLOUD_PROJECT, else CLOUDSDK_CORE_PROJECT, "
         "else the active gcloud configuration's [core] project, else the project of Application "
         "Default Credentials.",
+        json_schema_extra={"pattern": _value_pattern(PROJECT_RE)},
     )
-    bucket: str = Field(description="GCS bucket for staging, claims and job output.")
-    region: str = Field(default=DEFAULT_REGION, description="Vertex AI region; else "
-                        "CLOUDSDK_AI_REGION, else the active gcloud configuration's [ai] region, "
-                        f"else {DEFAULT_REGION}.")
+    bucket: BucketName = Field(description="GCS bucket for staging, claims and job output.")
+    region: Region = Field(default=DEFAULT_REGION, description="Vertex AI region; else "
+                           "CLOUDSDK_AI_REGION, else the active gcloud configuration's [ai] "
+                           f"region, else {DEFAULT_REGION}.")
     runtime_version: str | None = Field(
         default=None,
         description='Runtime version "X.Y", resolved to a prebuilt image (see `jobspec runtimes`).',
     )
-    python_version: str | None = Field(default=None, description='Python version, e.g. "3.10".')
+    python_version: str | None = Field(default=None, description='Python version, e.g. "3.10".',
+                                       json_schema_extra={"pattern": _value_pattern(VERSION_RE)})
     executor_image: str | None = Field(
         default=None, description="Prebuilt training image URI, used exactly as given."
     )
     scale_tier: ScaleTier = Field(
-        default="BASIC", description="Legacy scale tier, mapped to Vertex worker pools."
+        default=DEFAULT_SCALE_TIER,
+        description="Legacy scale tier, mapped to Vertex worker pools."
     )
     chief: Pool | None = Field(default=None, description="CUSTOM tier: the chief (master) pool.")
     workers: Pool | None = Field(default=None, description="CUSTOM tier: the worker pool.")
     parameter_servers: Pool | None = Field(default=None, description="CUSTOM tier: the ps pool.")
     evaluators: Pool | None = Field(default=None, description="CUSTOM tier: the evaluator pool.")
-    labels: dict[str, str] = Field(default_factory=dict, description="Labels for the job.")
-    service_account: str | None = Field(default=None, description="Service account to run as.")
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Labels for the job.",
+        json_schema_extra={"propertyNames": {"pattern": _pattern(LABEL_KEY_RE)},
+                           "additionalProperties": {"type": "string",
+                                                    "pattern": _value_pattern(LABEL_VALUE_RE)}})
+    service_account: str | None = Field(default=None, description="Service account to run as.",
+                                        json_schema_extra={
+                                            "pattern": _value_pattern(SERVICE_ACCOUNT_RE)})
     network: str | None = Field(
-        default=None, description="VPC network: projects/NUMBER/global/networks/NAME."
+        default=None, description="VPC network: projects/NUMBER/global/networks/NAME.",
+        json_schema_extra={"pattern": _value_pattern(NETWORK_RE)},
     )
     max_running_time: str | int | None = Field(
         default=None, description='Timeout: seconds, or "90m", "2h", "1d".'
@@ -348,23 +434,6 @@ class CloudTarget(_Target):
         description="Allow a job_dir outside gs://BUCKET/NAME/, the folder the job name's claim "
         "protects: output written elsewhere may be overwritten by, or mixed with, another job's.",
     )
-
-    @field_validator("bucket")
-    @classmethod
-    def _bucket(cls, value: str) -> str:
-        if value.startswith("gs://"):
-            raise ValueError(f"expected a bucket name without gs://, got {value!r}")
-        problem = bucket_problem(value)
-        if problem is not None:
-            raise ValueError(f"{value!r} is not a valid bucket name: {problem}")
-        return value
-
-    @field_validator("region")
-    @classmethod
-    def _region(cls, value: str) -> str:
-        if not REGION_RE.fullmatch(value):
-            raise ValueError(f"expected a region like us-central1, got {value!r}")
-        return value
 
     @field_validator("job_dir")
     @classmethod
@@ -490,7 +559,7 @@ Target = Annotated[LocalTarget | CloudTarget, Field(discriminator="kind")]
 
 class Spec(_ArgsEnv):
     version: Literal[1] = Field(description="Spec format version; always 1.")
-    name: str = Field(
+    name: JobName = Field(
         description="Job name: a letter, then letters, digits and underscores; at most 128."
     )
     description: str | None = Field(default=None, description="What this job is for.")
@@ -505,15 +574,17 @@ class Spec(_ArgsEnv):
     matrix: dict[str, Any] | None = Field(
         default=None,
         description="A sweep: lists of values per key, plus optional include/exclude lists of "
-        "mappings, as in GitHub Actions. One job per combination, named NAME_1, NAME_2, ...; "
+        "mappings, as in GitHub Actions. One job per combination, named after it (NAME_lr_0p01_"
+        "bs_8; a hash is added when a value holds other characters or the name is too long); "
         "use ${matrix.KEY} in args, env and job_dir.",
     )
-    secrets: list[str] = Field(
+    secrets: list[EnvName] = Field(
         default_factory=list,
         description="More env names whose values are masked in output and run records.",
     )
     targets: dict[str, Target] = Field(
-        description="Where to run: --target NAME picks one.", min_length=1
+        description="Where to run: --target NAME picks one.", min_length=1,
+        json_schema_extra={"propertyNames": {"pattern": _pattern(TARGET_NAME_RE)}},
     )
 
     @field_validator("matrix")
@@ -526,14 +597,6 @@ class Spec(_ArgsEnv):
                                  key=True)
         return value
 
-    @field_validator("secrets")
-    @classmethod
-    def _secret_names(cls, value: list[str]) -> list[str]:
-        for i, name in enumerate(value):
-            if not ENV_NAME_RE.fullmatch(name):
-                raise FieldError((i,), f"{name!r} is not a valid environment variable name")
-        return value
-
     @model_validator(mode="after")
     def _job_dirs_in_claim(self) -> Spec:
         for key, target in self.targets.items():
@@ -543,18 +606,6 @@ class Spec(_ArgsEnv):
                 if problem is not None:
                     raise FieldError(("targets", key, "job_dir"), problem)
         return self
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        if len(value) > 128:
-            raise ValueError(f"a job name has at most 128 characters, got {len(value)}")
-        if not NAME_RE.fullmatch(value):  # match() lets a trailing newline through
-            raise ValueError(
-                f"expected a letter, then letters, digits or underscores, at most 128 "
-                f"characters, got {value!r}"
-            )
-        return value
 
     @field_validator("targets")
     @classmethod
@@ -577,3 +628,18 @@ def json_schema() -> dict[str, Any]:
     if "oneOf" in targets:
         targets["anyOf"] = targets.pop("oneOf")
     return schema
+
+
+class ToolSettings(BaseModel):
+    """``[tool.jobspec]`` in pyproject.toml (project.py reads it)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    default_spec: str | None = Field(
+        default=None, alias="default-spec",
+        description="The spec that commands use when none is given, relative to pyproject.toml.",
+    )
+    runtimes: dict[str, str] = Field(
+        default_factory=dict,
+        description="More runtime versions: version -> prebuilt training image URI.",
+    )

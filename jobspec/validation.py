@@ -166,3 +166,26 @@ def problems(exc: ValidationError, root: LDict, data: Any, file: str) -> list[Pr
             where = locate(root, path)
         out.append(Problem(where or Loc(file, 1, 1), dotted(path), _message(err, path, data)))
     return out
+
+
+ENV_NOTE = ("note: allowed by `validate`, which may run without your environment (CI, "
+            "pre-commit); an error at `plan` and `run`, and with `validate --strict-env`")
+
+
+def split_unset_env(found: list[Problem]) -> tuple[list[Problem], list[Problem]]:
+    """(errors, unset): ``found`` without the ${VAR}s whose VAR is unset and has no default,
+    and without the problems of the values holding them (a value like ``${BUCKET}`` cannot be
+    judged until the variable is set), then those ${VAR}s."""
+    from jobspec.interpolate import UnsetVariable
+
+    unset: list[Problem] = [p for p in found if isinstance(p, UnsetVariable)]
+    if not unset:
+        return found, []
+    paths = {p.path for p in unset}
+    locs = {p.loc for p in unset}
+
+    def depends(p: Problem) -> bool:
+        return p.loc in locs or any(p.path == q or p.path.startswith((q + ".", q + "["))
+                                    for q in paths)
+
+    return [p for p in found if not isinstance(p, UnsetVariable) and not depends(p)], unset

@@ -439,7 +439,7 @@ def test_a_sweep_that_stopped_part_way_is_finished_by_reclaim(cli, env, project)
     assert again.code == 0, again.err
     assert "already submitted" in again.err and "submitted 2 jobs in group matrix" in again.err
     names = sorted(j["displayName"] for j in env.vertex.jobs.values())
-    assert names == ["matrix_1", "matrix_2"]  # one job each, never two
+    assert names == ["matrix_lr_1", "matrix_lr_2"]  # one job each, never two
     status = timed(cli, "status", "matrix", "--json", *_where(env))
     assert [r["state"] for r in json.loads(status.out)["members"]] == ["QUEUED", "QUEUED"]
 

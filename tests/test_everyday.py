@@ -158,7 +158,7 @@ def test_a_local_sweep_is_found_without_target(cli, tmp_path: Path) -> None:
     status = cli("status", "probe", cwd=root)
     assert status.code == 0, status.err
     assert status.out.splitlines()[0] == "group probe: 2 runs"
-    assert "probe_2" in status.out and "succeeded" in status.out
+    assert "probe_lr_2" in status.out and "succeeded" in status.out
 
 
 def test_cancel_stops_a_running_local_run(cli, tmp_path: Path) -> None:
@@ -272,12 +272,12 @@ def test_group_followups_work_verbatim(cli, cloud, tmp_path: Path) -> None:
     assert status.out.splitlines()[0] == "group probe: 2 jobs"
     logs = cli("logs", "probe", cwd=root)  # a group has no log of its own: say what does
     assert logs.code == 2
-    assert followups(logs.err) == ["jobspec status probe", "jobspec logs probe_1"]
-    assert typed(cli, "jobspec logs probe_1", root).code == 0
+    assert followups(logs.err) == ["jobspec status probe", "jobspec logs probe_lr_1"]
+    assert typed(cli, "jobspec logs probe_lr_1", root).code == 0
     cancel = typed(cli, "jobspec cancel probe", root)
     assert cancel.code == 0, cancel.err
-    assert "cancel requested for probe_1" in cancel.err
-    assert "cancel requested for probe_2" in cancel.err
+    assert "cancel requested for probe_lr_1" in cancel.err
+    assert "cancel requested for probe_lr_2" in cancel.err
 
 
 def test_list_without_target_says_how_to_list_cloud_jobs(cli, cloud, tmp_path: Path) -> None:
@@ -373,7 +373,7 @@ def test_import_points_at_a_validate_command_that_works_from_here(
     out = cli("import", "-o", "specs/imported job.yaml", "--string", gcloud, cwd=root)
     assert out.code == 0, out.err
     (command,) = [c for c in followups(out.err) if c.startswith("jobspec validate")]
-    assert command == "jobspec validate 'specs/imported job.yaml'"
+    assert command == "jobspec validate --strict-env 'specs/imported job.yaml'"
     done = typed(cli, command, root)
     assert done.code == 2  # what the import said: BUCKET_NAME is not set here
     assert "environment variable BUCKET_NAME is not set" in done.err

@@ -231,7 +231,8 @@ def test_command_variants_give_the_same_spec(cli: Any, repo: Path, group: list[s
 def test_unset_variable_is_reported_after_writing(cli: Any, repo: Path) -> None:
     out = cli("import", "-o", "specs/job.yaml", "--string", SEED_SUBMIT, cwd=repo)
     assert out.code == 0, out.err
-    assert "specs/job.yaml does not validate yet (`jobspec validate specs/job.yaml`)" in out.err
+    assert ("specs/job.yaml needs variables that are not set here before `jobspec plan` or `run` "
+            "(`jobspec validate --strict-env specs/job.yaml`)") in out.err
     assert "environment variable BUCKET_NAME is not set" in out.err
 
 

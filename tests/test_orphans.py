@@ -303,13 +303,13 @@ def test_interrupting_a_parallel_sweep_stops_every_member(
     assert "Traceback" not in err
     assert wait_all_gone(pids) == []
     assert "jobspec: interrupted; stopping every run of the group" in err
-    assert "jobspec: not started: sweep_3" in err
-    for member in ("sweep_1", "sweep_2"):
+    assert "jobspec: not started: sweep_i_3" in err
+    for member in ("sweep_i_1", "sweep_i_2"):
         status = status_of(project, member)
         assert (status["state"], status["jobspec_exit"]) == ("interrupted", 130), member
         assert status["end"] is not None
         assert f"jobspec: {member}: interrupted" in err
-    assert runs_of(project, "sweep_3") == []
+    assert runs_of(project, "sweep_i_3") == []
     assert len(records(out, 2)) == 2  # the third never ran
 
 
@@ -348,7 +348,7 @@ def test_a_second_interrupt_kills_every_member_at_once(project: Path, out: Path)
     code, _, err = run.finish()
     assert code == 130, err
     assert "Traceback" not in err
-    for member in ("sweep_1", "sweep_2"):
+    for member in ("sweep_i_1", "sweep_i_2"):
         assert status_of(project, member)["state"] == "interrupted"
 
 
@@ -362,8 +362,8 @@ def test_interrupting_a_sequential_sweep_starts_no_other_member(project: Path,
     code, _, err = run.finish()
     assert code == 130, err
     assert wait_all_gone(pids) == []
-    assert "jobspec: not started: sweep_2" in err
-    assert status_of(project, "sweep_1")["state"] == "interrupted"
+    assert "jobspec: not started: sweep_i_2" in err
+    assert status_of(project, "sweep_i_1")["state"] == "interrupted"
 
 
 def test_ctrl_c_while_starting_up_never_shows_a_traceback(project: Path) -> None:

@@ -92,6 +92,7 @@ def test_the_user_allows_a_folder_and_nothing_in_the_repo_can(cli, tmp_path: Pat
     spec.write_text(spec.read_text() + f"env: {{JOBSPEC_EXTENDS_ALLOW: '{outside}'}}\n")
     refused = cli("validate", str(spec))
     assert refused.code == 2 and "is outside the project" in refused.err
+    (proj / "pyproject.toml").write_text("[project]\nname = 'proj'\n")  # no such setting
 
     monkeypatch.setenv("JOBSPEC_EXTENDS_ALLOW", os.pathsep.join([str(tmp_path / "nope"),
                                                                  str(outside)]))

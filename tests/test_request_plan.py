@@ -98,8 +98,8 @@ def test_a_local_sweep_runs_from_its_plan_file(tmp_path: Path) -> None:
     again = _proc("run", "--plan", "p.json", cwd=tmp_path, env=env)
     assert again.returncode == 0, again.stderr
     for out in (ran.stdout, again.stdout):
-        assert "trainer ran with ['--lr', '0.1', '--run', 'probe_1']" in out
-        assert "trainer ran with ['--lr', '0.2', '--run', 'probe_2']" in out
+        assert "trainer ran with ['--lr', '0.1', '--run', 'probe_lr_0p1']" in out
+        assert "trainer ran with ['--lr', '0.2', '--run', 'probe_lr_0p2']" in out
 
 
 def test_run_plan_refuses_a_missing_secret_variable(tmp_path: Path) -> None:

@@ -1057,26 +1057,6 @@ CASES = [
         """,
     ),
     case(
-        "interp-unset-var",
-        """\
-        version: 1
-        name: job
-        trainer:
-          package_path: trainer
-          module: trainer.task
-        args:
-          - --data=${DATA_DIR}/train.csv
-        targets:
-          local: {}
-        """,
-        """\
-        spec.yaml:7:5: args[0]: environment variable DATA_DIR is not set (write ${DATA_DIR:-default} to give a default)
-            7 |   - --data=${DATA_DIR}/train.csv
-              |     ^
-        1 problem(s) in 1 file(s)
-        """,
-    ),
-    case(
         "interp-bad-syntax",
         """\
         version: 1
@@ -1380,6 +1360,50 @@ def test_broken_spec(spec: str, expected: str, env: dict[str, str], cli, tmp_pat
     assert (result.code, result.out) == (2, "")
     assert result.err == fill(expected, tmp_path)
     assert not (tmp_path / "PWNED").exists()  # no tag ever ran a command
+
+
+UNSET_VAR = """\
+version: 1
+name: job
+trainer:
+  package_path: trainer
+  module: trainer.task
+args:
+  - --data=${DATA_DIR}/train.csv
+targets:
+  local: {}
+"""
+UNSET_ERROR = """\
+spec.yaml:7:5: args[0]: environment variable DATA_DIR is not set (write ${DATA_DIR:-default} \
+to give a default)
+    7 |   - --data=${DATA_DIR}/train.csv
+      |     ^
+"""
+
+
+def test_unset_variable_is_an_error_at_plan_and_with_strict_env(cli, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    monkeypatch.delenv("DATA_DIR", raising=False)
+    project(tmp_path, UNSET_VAR)
+    strict = cli("validate", "--strict-env", "spec.yaml", cwd=tmp_path)
+    assert (strict.code, strict.out) == (2, "")
+    assert strict.err == UNSET_ERROR + "1 problem(s) in 1 file(s)\n"
+    plan = cli("plan", "spec.yaml", "--target", "local", cwd=tmp_path)
+    assert (plan.code, plan.out) == (2, "")
+    assert plan.err.startswith(UNSET_ERROR)
+
+
+def test_unset_variable_is_a_note_at_validate(cli, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DATA_DIR", raising=False)
+    project(tmp_path, UNSET_VAR)
+    result = cli("validate", "spec.yaml", cwd=tmp_path)
+    assert (result.code, result.out) == (0, "1 spec(s) valid\n")
+    assert result.err == UNSET_ERROR.replace(
+        "to give a default)", "to give a default): note: allowed by `validate`, which may run "
+        "without your environment (CI, pre-commit); an error at `plan` and `run`, and with "
+        "`validate --strict-env`")
 
 
 def test_unsafe_tag_never_executes(cli, tmp_path: Path) -> None:

@@ -96,13 +96,17 @@ def test_matrix_plans_one_job_per_combination(cli, tmp_path: Path) -> None:
     assert plan["group"] == "sweep"
     argvs = [m["processes"][0]["argv"][3:] for m in plan["members"]]
     assert argvs == [
-        ["--lr=0.1", "--bs=8", "--tag=sweep_1", "--job-dir", "out/sweep_1"],
-        ["--lr=0.1", "--bs=16", "--tag=sweep_2", "--job-dir", "out/sweep_2"],
-        ["--lr=0.01", "--bs=8", "--tag=sweep_3", "--job-dir", "out/sweep_3"],
-        ["--lr=0.01", "--bs=16", "--tag=sweep_4", "--job-dir", "out/sweep_4"],
+        ["--lr=0.1", "--bs=8", "--tag=sweep_lr_0p1_bs_8", "--job-dir", "out/sweep_lr_0p1_bs_8"],
+        ["--lr=0.1", "--bs=16", "--tag=sweep_lr_0p1_bs_16", "--job-dir",
+         "out/sweep_lr_0p1_bs_16"],
+        ["--lr=0.01", "--bs=8", "--tag=sweep_lr_0p01_bs_8", "--job-dir",
+         "out/sweep_lr_0p01_bs_8"],
+        ["--lr=0.01", "--bs=16", "--tag=sweep_lr_0p01_bs_16", "--job-dir",
+         "out/sweep_lr_0p01_bs_16"],
     ]
     text = cli("plan", str(spec), "--target", "local").out
-    assert "group       sweep: 4 jobs" in text and "=== sweep_4 (lr=0.01, bs=16) ===" in text
+    assert "group       sweep: 4 jobs" in text
+    assert "=== sweep_lr_0p01_bs_16 (lr=0.01, bs=16) ===" in text
 
 
 def test_matrix_include_and_exclude(cli, tmp_path: Path) -> None:
@@ -130,16 +134,17 @@ def test_matrix_runs_locally_and_group_status_shows_all(cli, tmp_path: Path,
     spec.write_text(SWEEP)
     out = cli("run", str(spec), "--target", "local", "--parallel", parallel)
     assert out.code == 0, out.err
-    for i, (lr, bs) in enumerate([("0.1", "8"), ("0.1", "16"), ("0.01", "8"), ("0.01", "16")]):
-        written = json.loads((repo / f"out/sweep_{i + 1}/model/args.json").read_text())
-        assert written == [f"--lr={lr}", f"--bs={bs}", "--job-dir", f"out/sweep_{i + 1}"]
+    names = []
+    for lr, bs in [("0.1", "8"), ("0.1", "16"), ("0.01", "8"), ("0.01", "16")]:
+        names.append(f"sweep_lr_{lr.replace('.', 'p')}_bs_{bs}")
+        written = json.loads((repo / f"out/{names[-1]}/model/args.json").read_text())
+        assert written == [f"--lr={lr}", f"--bs={bs}", "--job-dir", f"out/{names[-1]}"]
     if parallel == "2":
-        assert "sweep_1 | args --lr=0.1 --bs=8" in out.out
+        assert "sweep_lr_0p1_bs_8 | args --lr=0.1 --bs=8" in out.out
     status = cli("status", "sweep", "--target", "local", "--spec", str(spec), "--json")
     assert status.code == 0, status.err
     rows = json.loads(status.out)["members"]
-    assert [(r["name"], r["state"]) for r in rows] == [
-        (f"sweep_{i}", "succeeded") for i in range(1, 5)]
+    assert [(r["name"], r["state"]) for r in rows] == [(n, "succeeded") for n in names]
 
 
 def test_matrix_against_the_cloud_stand_ins(cli, cloud_env, tmp_path: Path,
@@ -157,7 +162,8 @@ def test_matrix_against_the_cloud_stand_ins(cli, cloud_env, tmp_path: Path,
     assert out.code == 0, out.err
     assert "submitted 4 jobs in group sweep" in out.err
     jobs = cloud_env.vertex.jobs
-    assert sorted(j["displayName"] for j in jobs.values()) == [f"sweep_{i}" for i in range(1, 5)]
+    assert sorted(j["displayName"] for j in jobs.values()) == [
+        "sweep_lr_0p01_bs_16", "sweep_lr_0p01_bs_8", "sweep_lr_0p1_bs_16", "sweep_lr_0p1_bs_8"]
     uploads = [o for o in cloud_env.gcs.list_objects(cloud_env.bucket)
                if o.startswith("jobspec-staging/")]
     assert len(uploads) == 1  # one package for the whole group
@@ -169,15 +175,15 @@ def test_matrix_against_the_cloud_stand_ins(cli, cloud_env, tmp_path: Path,
     status = cli("status", "sweep", "--target", "cloud", "--bucket", cloud_env.bucket, "--json")
     assert status.code == 0, status.err
     states = {r["name"]: r["state"] for r in json.loads(status.out)["members"]}
-    assert states == {"sweep_1": "SUCCEEDED", "sweep_2": "RUNNING", "sweep_3": "SUCCEEDED",
-                      "sweep_4": "RUNNING"}
+    assert states == {"sweep_lr_0p1_bs_8": "SUCCEEDED", "sweep_lr_0p1_bs_16": "RUNNING",
+                      "sweep_lr_0p01_bs_8": "SUCCEEDED", "sweep_lr_0p01_bs_16": "RUNNING"}
     cancel = cli("cancel", "sweep", "--bucket", cloud_env.bucket)
     assert cancel.code == 0, cancel.err
-    assert "cancel requested for sweep_2" in cancel.err
-    assert "cancel requested for sweep_4" in cancel.err
-    assert "sweep_1" not in cancel.err  # finished members are left alone
+    assert "cancel requested for sweep_lr_0p1_bs_16" in cancel.err
+    assert "cancel requested for sweep_lr_0p01_bs_16" in cancel.err
+    assert "sweep_lr_0p1_bs_8" not in cancel.err  # finished members are left alone
     for job_id, job in jobs.items():
-        if job["displayName"] in ("sweep_2", "sweep_4"):
+        if job["displayName"] in ("sweep_lr_0p1_bs_16", "sweep_lr_0p01_bs_16"):
             cloud_env.vertex.wait_for_state(job_id, "JOB_STATE_CANCELLED", timeout=30)
     again = cli("run", str(spec), "--target", "cloud", "--detach", *bucket)
     assert again.code == 3 and "group name 'sweep' is taken" in again.err
@@ -210,7 +216,7 @@ def test_matrix_run_on_the_cloud_follows_every_member(cli, cloud_env, tmp_path: 
     out = cli("run", str(spec), "--target", "cloud", "--set",
               f"targets.cloud.bucket={cloud_env.bucket}")
     assert out.code == 0, out.err
-    assert "sweep_1/workerpool0-0 | lr --lr=0.1 key ****" in out.out
-    assert "sweep_2/workerpool0-0 | lr --lr=0.2 key ****" in out.out
+    assert "sweep_lr_0p1/workerpool0-0 | lr --lr=0.1 key ****" in out.out
+    assert "sweep_lr_0p2/workerpool0-0 | lr --lr=0.2 key ****" in out.out
     assert "tok-98765" not in out.out + out.err
-    assert "sweep_1: SUCCEEDED" in out.err and "sweep_2: SUCCEEDED" in out.err
+    assert "sweep_lr_0p1: SUCCEEDED" in out.err and "sweep_lr_0p2: SUCCEEDED" in out.err

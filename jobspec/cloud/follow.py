@@ -12,6 +12,7 @@ from jobspec.cloud.vertex import TERMINAL, Vertex, job_id, short_state
 from jobspec.errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_OK
 from jobspec.output import current
 from jobspec.secrets import Secrets, known, mask
+from jobspec.states import SUCCEEDED
 
 
 def poll_bounds() -> tuple[float, float]:
@@ -78,7 +79,7 @@ def follow(vertex: Vertex, logging_api: Any, project: str, job_name: str, displa
             info(f"interrupted: stopped following; {display} keeps running. Follow it with "
                  f"`{follow_it}`, stop it with `{cancel_it}`")
         return EXIT_INTERRUPTED
-    if state == "JOB_STATE_SUCCEEDED":
+    if state == SUCCEEDED:
         return EXIT_OK
     masking = (secrets if isinstance(secrets, Secrets) else Secrets.of(secrets)) | known()
     error = masking.mask((job.get("error") or {}).get("message", ""))

@@ -32,6 +32,7 @@ from jobspec.errors import (
 from jobspec.output import in_context
 from jobspec.places import followup
 from jobspec.plandata import LABEL_SUBMISSION, CloudPlan
+from jobspec.states import SUCCEEDED
 
 GROUP = ".jobspec/group.json"
 PARALLEL = 4
@@ -174,7 +175,7 @@ def follow_group(vertex: Vertex, logging_api: Any, project: str, jobs: dict[str,
     except KeyboardInterrupt:
         info("interrupted: stopped following; the jobs keep running")
         return EXIT_INTERRUPTED
-    failed = [m for m, s in states.items() if s != "JOB_STATE_SUCCEEDED"]
+    failed = [m for m, s in states.items() if s != SUCCEEDED]
     if failed:
         info(f"{len(failed)} of {len(jobs)} jobs did not succeed: {', '.join(failed)}")
         return EXIT_JOB_FAILED

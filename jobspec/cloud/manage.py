@@ -19,6 +19,7 @@ from jobspec.context import CloudContext, resolve, target_values
 from jobspec.errors import JobspecError, UsageError
 from jobspec.output import current
 from jobspec.plan import LABEL_SUBMISSION
+from jobspec.states import is_terminal
 
 
 @dataclass(frozen=True)
@@ -217,14 +218,14 @@ def cancel(name: str, *, target: str | None, spec: str | None, bucket: str | Non
         if group is not None:
             vertex, rows = group
             for row in rows:
-                if row["job"] and row["state"] not in ("SUCCEEDED", "FAILED", "CANCELLED"):
+                if row["job"] and not is_terminal(row["state"]):
                     vertex.cancel(row["job"])
                     info(f"cancel requested for {row['name']} ({row['job']})")
             after = jobs.group(name)
             _print_group(name, after[1] if after is not None else rows, as_json)
             return 0
         vertex, _, job, _ = jobs.job(name)
-        if job.get("state") in ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED"):
+        if is_terminal(job.get("state")):
             info(f"{name} already ended {short_state(job['state'])}; nothing to cancel")
             if as_json:
                 current().emit_json({"name": name, "job": job["name"],

@@ -17,14 +17,10 @@ from typing import Any
 from jobspec import gcp
 from jobspec.errors import CloudError
 from jobspec.plan import LABEL_SUBMISSION
+from jobspec.states import TERMINAL as TERMINAL
+from jobspec.states import short_state as short_state
 
-TERMINAL = ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED",
-            "JOB_STATE_EXPIRED", "JOB_STATE_PARTIALLY_SUCCEEDED")
 ATTEMPTS = 6
-
-
-def short_state(state: str) -> str:
-    return state.removeprefix("JOB_STATE_")
 
 
 def job_id(resource: str) -> str:

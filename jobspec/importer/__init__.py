@@ -286,13 +286,15 @@ def _write_output(path: Path, shown: str, text: str, *, force: bool) -> None:
 
 def _validation(path: Path, shown: str) -> list[str]:
     """What `jobspec validate` would say now, e.g. about a variable that is not set here."""
-    from jobspec.errors import JobspecError
-    from jobspec.loader import load
+    from jobspec.checkmany import check
 
-    try:
-        load(path, strict_all=True)
-    except JobspecError as exc:
-        problems = exc.render().splitlines()
-        return [f"{shown} does not validate yet (`jobspec validate {shlex.quote(shown)}`):\n  "
-                + "\n  ".join(problems)]
-    return []
+    found = check(path)
+    if found is None:
+        return []
+    text, count = found[0], found[1]
+    if count:
+        head = f"{shown} does not validate yet (`jobspec validate {shlex.quote(shown)}`):"
+    else:  # only variables that are not set here: validate passes, plan and run would not
+        head = (f"{shown} needs variables that are not set here before `jobspec plan` or `run` "
+                f"(`jobspec validate --strict-env {shlex.quote(shown)}`):")
+    return [head + "\n  " + "\n  ".join(text.splitlines())]

@@ -11,7 +11,7 @@ from typing import Any
 from jobspec import runtimes
 from jobspec.errors import UsageError
 from jobspec.importer.words import Word, escape, has_ref, literal, refs
-from jobspec.spec import NAME_RE
+from jobspec.spec import JobName, problem
 
 # variable names people give the job id; `gs://$BUCKET/$JOB_NAME` then means `${name}`
 _JOB_VARS = {"JOB_NAME", "JOB_ID", "JOB", "JOBNAME", "JOBID"}
@@ -117,7 +117,7 @@ def check_machine(name: str, where: str, draft: Draft) -> str:
 
 def spec_name(draft: Draft, override: str | None) -> str:
     if override is not None:
-        if not NAME_RE.fullmatch(override):
+        if problem(JobName, override) is not None:
             raise UsageError(f"--name {override!r}: a job name is a letter, then letters, digits "
                              "or underscores, at most 128 characters")
         return override
@@ -134,7 +134,7 @@ def spec_name(draft: Draft, override: str | None) -> str:
             f"the job name {draft.job_id.raw!r} is a variable, which a spec name cannot be: "
             f"the spec is named {derived!r} (from the module); pass --name to choose")
         return derived
-    if NAME_RE.fullmatch(plain):
+    if problem(JobName, plain) is None:
         return plain
     fixed = re.sub(r"[^A-Za-z0-9_]", "_", plain)
     fixed = (fixed if fixed[:1].isalpha() else "job_" + fixed)[:128]

@@ -19,8 +19,9 @@ from jobspec.importer.draft import (
 )
 from jobspec.importer.flags import Parsed, integer, split_dict, split_list
 from jobspec.importer.words import Word, literal
+from jobspec.states import SCALE_TIERS
 
-_TIERS = ("BASIC", "STANDARD_1", "PREMIUM_1", "BASIC_GPU", "BASIC_TPU", "CUSTOM")
+_TIERS = SCALE_TIERS
 _LOCAL_ONLY = "only applies to gcloud's own local run"
 
 
