@@ -121,10 +121,10 @@ def label_value(text: str) -> str:
 
 def gcloud_text(cmd: Sequence[str]) -> str:
     """The command as one would type it: the verb on the first line, one flag per line."""
-    words = [shlex.quote(part) for part in cmd]
-    head = [w for w in words if not w.startswith("--")]
-    flags = [w for w in words if w.startswith("--")]
-    return " \\\n    ".join([" ".join(head), *flags])
+    first = next((i for i, part in enumerate(cmd) if part.startswith("--")), len(cmd))
+    head = " ".join(shlex.quote(part) for part in cmd[:first])
+    flags = [shlex.quote(part) for part in cmd[first:]]  # in order: a quoted flag stays put
+    return " \\\n    ".join([head, *flags])
 
 
 def base_name(plan: CloudPlan) -> str:

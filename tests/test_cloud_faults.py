@@ -264,9 +264,13 @@ def test_a_silent_claim_create_ends_and_the_same_command_then_works(
     out = timed(cli, *_run(env, project, "--detach"))
     assert out.code == 4
     upload = f"POST /upload/storage/v1/b/{env.bucket}/o: no complete answer within 1 s"
-    assert f"cannot claim gs://{env.bucket}/{NAME}/: gave up after retrying for 1 s: " \
-           f"{upload}" in out.err
-    assert f"jobspec: claiming 'matrix': {upload}; retrying for up to 1 s" in out.err
+    # the upload's own read timeout (the storage library's) may fire before the whole-answer
+    # deadline on a loaded machine: either way it is said at once and ends in exit 4
+    gave_up = f"cannot claim gs://{env.bucket}/{NAME}/: gave up after retrying for 1 s: "
+    assert (gave_up + upload in out.err
+            or gave_up + "no answer within" in out.err
+            or gave_up + "connection failed" in out.err), out.err
+    assert "jobspec: claiming 'matrix': " in out.err and "retrying for up to 1 s" in out.err
     assert "run the same command again" in out.err
     assert not env.gcs.object_exists(env.bucket, CLAIM)
     gcs_proxy.faults.clear()
