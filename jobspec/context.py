@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobspec.errors import UsageError
+from jobspec.states import DEFAULT_REGION
 
-DEFAULT_REGION = "us-central1"
 PROJECT_VARIABLES = ("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT")
 REGION_VARIABLE = "CLOUDSDK_AI_REGION"
 AIPLATFORM_OVERRIDE = "CLOUDSDK_API_ENDPOINT_OVERRIDES_AIPLATFORM"

@@ -20,7 +20,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from jobspec.context import DEFAULT_REGION
 from jobspec.errors import UsageError
 from jobspec.spec import (
     VERSION_RE,
@@ -31,6 +30,7 @@ from jobspec.spec import (
     json_schema,
     problem,
 )
+from jobspec.states import DEFAULT_REGION
 
 SCHEMA_FILE = "jobspec.schema.json"
 # The image the example specs use: the newest TensorFlow image RUNTIMES.md documents. It is

@@ -20,8 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from jobspec.context import DEFAULT_REGION
-from jobspec.states import DEFAULT_SCALE_TIER, ScaleTier
+from jobspec.states import DEFAULT_REGION, DEFAULT_SCALE_TIER, ScaleTier
 
 # Every pattern here is used with fullmatch: `$` in `re.match` also matches before a trailing
 # newline, which let "name\n" through (issue 9). Patterns state the whole value on their own.

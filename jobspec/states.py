@@ -1,9 +1,13 @@
-"""Job states and scale tiers: the constants every module shares (the default region is
-jobspec.context.DEFAULT_REGION). Free of imports, so any module can use them."""
+"""Job states, scale tiers and the default region: the constants every module shares. Free of
+imports, so any module can use them."""
 
 from __future__ import annotations
 
 from typing import Literal
+
+# where a cloud target runs when neither the spec, the environment nor gcloud's configuration
+# names a region (jobspec.context resolves it)
+DEFAULT_REGION = "us-central1"
 
 # Vertex AI JobState values (aiplatform v1). A job in a terminal state never changes again:
 # nothing to cancel, nothing more to wait for.

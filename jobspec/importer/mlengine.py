@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date
 
 from jobspec import runtimes, runtimes_data
-from jobspec.context import DEFAULT_REGION
 from jobspec.errors import UsageError
 from jobspec.importer import config
 from jobspec.importer.draft import (
@@ -19,7 +18,7 @@ from jobspec.importer.draft import (
 )
 from jobspec.importer.flags import Parsed, integer, split_dict, split_list
 from jobspec.importer.words import Word, literal
-from jobspec.states import SCALE_TIERS
+from jobspec.states import DEFAULT_REGION, SCALE_TIERS
 
 _TIERS = SCALE_TIERS
 _LOCAL_ONLY = "only applies to gcloud's own local run"

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import date
 
 from jobspec import runtimes
-from jobspec.context import DEFAULT_REGION
 from jobspec.errors import UsageError
 from jobspec.importer import config
 from jobspec.importer.draft import Draft, PoolDraft, check_machine, settle_package
 from jobspec.importer.flags import WORKER_POOL_KEYS, Parsed, split_dict, split_list
 from jobspec.importer.words import literal
+from jobspec.states import DEFAULT_REGION
 
 _ROLES = ("chief", "workers", "parameter servers", "evaluators")
 
