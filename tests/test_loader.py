@@ -10,7 +10,8 @@ from textwrap import dedent
 import pytest
 
 from jobspec.diagnostics import SpecError
-from jobspec.loader import MAX_ALIASES, load
+from jobspec.loader import load
+from jobspec.yamlread import MAX_ALIASES
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -49,7 +49,8 @@ VERTEX_SCHEDULING_KEYS = ("timeout", "restartJobOnWorkerRestart", "strategy", "d
 
 class _File:
     def __init__(self, word: Word, draft: Draft) -> None:
-        from jobspec.loader import build, read
+        from jobspec.specfile import read
+        from jobspec.yamlread import build
 
         plain = literal(word.text)
         if plain is None:

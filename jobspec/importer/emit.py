@@ -50,7 +50,7 @@ def _command_comment(words: Sequence[Word]) -> list[str]:
 
 def render(draft: Draft, name: str, package_path: str, words: Sequence[Word],
            out_dir: Path) -> str:
-    from jobspec.loader import dump
+    from jobspec.yamlread import dump
 
     trainer: dict[str, Any] = {"package_path": package_path, "module": draft.module}
     if draft.requirements:
