@@ -197,11 +197,16 @@ def _write_plan(path: Path, text: str) -> None:
               help="Local matrix sweeps: run N members at a time (default: one after another).")
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Carry out a plan written by `jobspec plan --out FILE` (instead of SPEC).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the outcome as JSON on stdout (with --detach, the submitted job); "
+              "the trainer's output and messages go to stderr.")
 @click.pass_context
 def run(ctx: click.Context, spec: str | None, target: str | None, sets: tuple[str, ...],
         name: str | None, isolated: bool | None, detach: bool, reclaim: bool,
-        cancel_on_interrupt: bool, parallel: int, plan_file: str | None) -> None:
+        cancel_on_interrupt: bool, parallel: int, plan_file: str | None,
+        as_json: bool) -> None:
     """Run the job on TARGET: here (local) or on Vertex AI (cloud)."""
+    _json(as_json)
     from jobspec.request import Request, RunOptions, execute
 
     options = RunOptions(detach=detach, reclaim=reclaim,

@@ -142,7 +142,8 @@ class Runner:
         self.run = run
         self.python = python
         self.cwd = cwd
-        self.out = out or sys.stdout
+        # under --json stdout carries the outcome only: the trainer's own output goes to stderr
+        self.out = out or (sys.stderr if current().as_json else sys.stdout)
         self.err = err or sys.stderr
         self.interrupt = interrupt
         self.tasks = [_Task(proc, i) for i, proc in enumerate(plan.processes)]

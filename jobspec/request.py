@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,23 +164,56 @@ def execute(the_plan: AnyPlan, options: RunOptions = RunOptions()) -> int:
     for warning in dict.fromkeys(the_plan.warnings):
         warn(warning)
     if isinstance(the_plan, GroupPlan):
-        if isinstance(the_plan.members[0], LocalPlan):
+        group = the_plan
+        local = [m for m in group.members if isinstance(m, LocalPlan)]
+        cloud = [m for m in group.members if isinstance(m, CloudPlan)]
+        if local:
             from jobspec.sweep import run_local_group
 
-            return run_local_group(the_plan.group, list(the_plan.members),
-                                   parallel=options.parallel)
+            return _reported(group, lambda: run_local_group(
+                group.group, local, parallel=options.parallel))
         from jobspec.cloud.group import submit_group
 
-        return submit_group(the_plan.group, list(the_plan.members),
-                            detach=options.detach, reclaim=options.reclaim)
+        return _reported(group, lambda: submit_group(
+            group.group, cloud, detach=options.detach, reclaim=options.reclaim))
     if isinstance(the_plan, LocalPlan):
         from jobspec.local import execute as execute_local
 
-        return execute_local(the_plan)
+        return _reported(the_plan, lambda: execute_local(the_plan))
     from jobspec.cloud.submit import execute as execute_cloud
 
     return execute_cloud(the_plan, detach=options.detach, reclaim=options.reclaim,
                          cancel_on_interrupt=options.cancel_on_interrupt)
+
+
+_STATES = {0: "succeeded", 1: "failed", 130: "interrupted"}
+
+
+def _reported(the_plan: AnyPlan, carry_out: Callable[[], int]) -> int:
+    """Run CARRY_OUT; under `run --json`, its outcome as one JSON object on stdout (also when
+    it fails: the error then goes to stderr as well, as for every command)."""
+    from jobspec.errors import JobspecError
+    from jobspec.output import current
+
+    out = current()
+    if not out.as_json:
+        return carry_out()
+    if isinstance(the_plan, GroupPlan):
+        data: dict[str, Any] = {"kind": "group", "group": the_plan.group,
+                                "members": [m.name for m in the_plan.members]}
+    else:
+        data = {"kind": the_plan.kind, "name": the_plan.name, "target": the_plan.target}
+    try:
+        code = carry_out()
+    except JobspecError as exc:
+        from jobspec.secrets import mask
+
+        out.emit_json({**data, "exit_code": exc.exit_code,
+                       "state": _STATES.get(exc.exit_code, "error"),
+                       "error": mask(exc.message)})
+        raise
+    out.emit_json({**data, "exit_code": code, "state": _STATES.get(code, "error")})
+    return code
 
 
 def run(request: Request) -> int:

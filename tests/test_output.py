@@ -105,8 +105,18 @@ def _json_lines(text: str) -> list[Any]:
 
 def test_every_local_command_prints_json(cli, tmp_path: Path) -> None:
     project = _project(tmp_path / "p")
-    ran = cli("run", "job.yaml", "--target", "local", cwd=project)
+    ran = cli("run", "job.yaml", "--target", "local", "--json", cwd=project)
     assert ran.code == 0, ran.err
+    # stdout: the outcome only; the trainers' own lines went to stderr
+    assert json.loads(ran.out) == {"kind": "local", "name": "probe", "target": "local",
+                                   "exit_code": 0, "state": "succeeded"}
+    assert "token ****" in ran.err and SECRET not in ran.out + ran.err
+    failed = cli("run", "job.yaml", "--target", "local", "--json",
+                 "--name", "probe_fails", "--set", "env.PROBE_EXIT=chief-0=3", cwd=project)
+    assert failed.code == 1
+    outcome = json.loads(failed.out)
+    assert (outcome["exit_code"], outcome["state"]) == (1, "failed")
+    assert outcome["error"].startswith("chief-0 exited with code 3")
 
     valid = cli("validate", "job.yaml", "--json")
     assert valid.code == 0
@@ -126,7 +136,8 @@ def test_every_local_command_prints_json(cli, tmp_path: Path) -> None:
     assert SECRET not in logs.out
 
     listing = json.loads(cli("list", "--json").out)
-    assert [(r["name"], r["state"], r["runs"]) for r in listing] == [("probe", "succeeded", 1)]
+    assert [(r["name"], r["state"], r["runs"]) for r in listing] == [
+        ("probe", "succeeded", 1), ("probe_fails", "failed", 1)]
 
     cancel = cli("cancel", "probe", "--json")
     assert cancel.code == 0
@@ -219,9 +230,13 @@ def test_cloud_status_list_logs_and_cancel_print_json(cli, cloud, tmp_path: Path
         f"env: {{API_TOKEN: {SECRET}}}\n"
         f"targets:\n  cloud:\n    bucket: {cloud.bucket}\n    project: test\n"
         "    executor_image: us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest\n")
-    ran = cli("run", "job.yaml", "--target", "cloud", "--detach", cwd=tmp_path)
+    ran = cli("run", "job.yaml", "--target", "cloud", "--detach", "--json", cwd=tmp_path)
     assert ran.code == 0, ran.err
     (job_id,) = cloud.vertex.jobs
+    submitted = json.loads(ran.out)  # `run --json --detach`: the submitted job
+    assert (submitted["name"], submitted["state"], submitted["bucket"]) == (
+        "probe", "submitted", cloud.bucket)
+    assert submitted["job"].endswith(f"/customJobs/{job_id}")
     cloud.vertex.wait_for_state(job_id, "JOB_STATE_RUNNING", timeout=20)
     where = ["--target", "cloud", "--bucket", cloud.bucket]
 

@@ -321,14 +321,21 @@ def _execute(sub: Submission, clients: gcp.Clients, *, detach: bool,
             raise
         mark("record")
         info(f"submitted {plan.name}: {job['name']}")
+    outcome = {"kind": "cloud", "name": plan.name, "target": plan.target, "job": job["name"],
+               "bucket": plan.bucket, "region": vertex.parent.split("/")[3]}
     if detach:
         info(f"follow it with `{followup('logs', plan.name, plan.bucket, '--follow')}`; "
              f"cancel it with `{followup('cancel', plan.name, plan.bucket)}`")
+        if current().as_json:  # `run --json --detach`: the submitted job
+            current().emit_json({**outcome, "state": "submitted", "exit_code": 0})
         return 0
     try:
-        return follow(vertex, clients.logging, project, job["name"], plan.name,
+        code = follow(vertex, clients.logging, project, job["name"], plan.name,
                       cancel_on_interrupt=cancel_on_interrupt, secrets=secret_values_of(plan),
                       bucket=plan.bucket)
+        if current().as_json:  # `run --json`: after the log lines, the outcome
+            current().emit_json({**outcome, "exit_code": code})
+        return code
     except CloudError as exc:
         # running `run` again would submit a second job: point at the one that exists
         exc.hint = (f"{plan.name} was submitted and keeps running: follow it with "
