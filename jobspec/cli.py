@@ -513,7 +513,7 @@ def import_(output: str | None, name: str | None, from_file: str | None,
                            string=from_string, file=from_file, output=output,
                            name=name, force=force)
     if as_json:
-        from jobspec.loader import build
+        from jobspec.yamlread import build
         from jobspec.located import plain
 
         out.emit_json({"name": result.name, "spec": plain(build(result.text, "import")),
