@@ -513,8 +513,8 @@ def import_(output: str | None, name: str | None, from_file: str | None,
                            string=from_string, file=from_file, output=output,
                            name=name, force=force)
     if as_json:
-        from jobspec.yamlread import build
         from jobspec.located import plain
+        from jobspec.yamlread import build
 
         out.emit_json({"name": result.name, "spec": plain(build(result.text, "import")),
                        "text": result.text, "written": output if result.written else None,
