@@ -251,9 +251,9 @@ def _read_plan(path: Path) -> Any:
 def _records(target: str | None, spec: str | None) -> Any:
     """Local run records live under the project root of the spec (or the current folder)."""
     from jobspec.places import project_root
-    from jobspec.records import Records
+    from jobspec.records import StateDir
 
-    return Records(project_root(spec) / ".jobspec" / "runs")
+    return StateDir(project_root(spec)).records()
 
 
 def _kind(target: str | None, spec: str | None) -> str:

@@ -31,7 +31,7 @@ from jobspec.errors import JobFailed, UsageError
 from jobspec.output import current
 from jobspec.package import write
 from jobspec.plan import LocalPlan
-from jobspec.records import Run
+from jobspec.records import Run, StateDir
 
 try:
     import fcntl
@@ -186,7 +186,7 @@ def venv_for(plan: LocalPlan, cache: Path) -> Path:
 def prepare(plan: LocalPlan, run: Run) -> tuple[str, str]:
     """(python, cwd) for an isolated run: the cached venv, and a fresh empty folder kept in the
     run record so that relative outputs survive."""
-    venv = venv_for(plan, Path(plan.project_root) / ".jobspec" / "venvs")
+    venv = venv_for(plan, StateDir(Path(plan.project_root)).venvs)
     cwd = run.folder / "cwd"
     cwd.mkdir()
     return str(_venv_python(venv)), str(cwd)
