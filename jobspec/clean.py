@@ -101,14 +101,19 @@ def _tree_size(path: Path) -> int:
     return total
 
 
+def _entries(folder: Path) -> list[os.DirEntry[str]]:
+    """FOLDER's entries by name ([] when it cannot be read)."""
+    try:
+        with os.scandir(folder) as found:
+            return sorted(found, key=lambda e: e.name)
+    except OSError:
+        return []
+
+
 def _real_dirs(folder: Path, report: Report) -> list[Path]:
     """FOLDER's subfolders, sorted; symbolic links are noted and left alone."""
     found = []
-    try:
-        entries = sorted(os.scandir(folder), key=lambda e: e.name)
-    except OSError:
-        return []
-    for entry in entries:
+    for entry in _entries(folder):
         if entry.is_symlink():
             report.skipped_links.append(Path(entry.path))
         elif entry.is_dir(follow_symlinks=False):
@@ -200,17 +205,14 @@ class Cleaner:
         """No run record of NAME is left (or, in a dry run, would be left)."""
         folder = self.state.runs / name
         removed = {r.path for r in self.report.removed if r.kind == "run"}
-        try:
-            return not any(Path(e.path) not in removed for e in os.scandir(folder))
-        except OSError:
-            return True
+        return not any(Path(e.path) not in removed for e in _entries(folder))
 
     # groups ----------------------------------------------------------------------------------
 
     def _groups(self) -> None:
         if not _is_real_dir(self.state.groups, self.report):
             return
-        for entry in sorted(os.scandir(self.state.groups), key=lambda e: e.name):
+        for entry in _entries(self.state.groups):
             path = Path(entry.path)
             if entry.is_symlink():
                 self.report.skipped_links.append(path)
@@ -299,7 +301,7 @@ class Cleaner:
         if not _is_real_dir(self.state.plans, self.report):
             return
         now = time.time()
-        for entry in sorted(os.scandir(self.state.plans), key=lambda e: e.name):
+        for entry in _entries(self.state.plans):
             path = Path(entry.path)
             if entry.is_symlink():
                 self.report.skipped_links.append(path)
