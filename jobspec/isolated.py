@@ -100,8 +100,8 @@ def sweep(cache: Path, remove: Callable[[Path], bool] = _rmtree) -> list[Path]:
     if fcntl is None or not cache.is_dir():
         return removed
     for entry in cache.iterdir():
-        if not entry.name.startswith(".") or not entry.is_dir():
-            continue
+        if not entry.name.startswith(".") or entry.is_symlink() or not entry.is_dir():
+            continue  # a link is not a staging folder jobspec made: never followed
         try:
             handle = open(entry / LOCK)  # noqa: SIM115 (held across the removal)
         except FileNotFoundError:
