@@ -256,9 +256,9 @@ def _read_plan(path: Path) -> Any:
 def _records(target: str | None, spec: str | None) -> Any:
     """Local run records live under the project root of the spec (or the current folder)."""
     from jobspec.places import project_root
-    from jobspec.records import Records
+    from jobspec.records import StateDir
 
-    return Records(project_root(spec) / ".jobspec" / "runs")
+    return StateDir(project_root(spec)).records()
 
 
 def _kind(target: str | None, spec: str | None) -> str:
@@ -426,6 +426,57 @@ def list_(target: str | None, spec: str | None, bucket: str | None, as_json: boo
     from jobspec.cloud.manage import list_jobs
 
     raise SystemExit(list_jobs(target=target, spec=spec, bucket=bucket, as_json=as_json))
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    from jobspec.clean import parse_duration
+
+    try:
+        return parse_duration(value)
+    except UsageError as exc:
+        raise click.BadParameter(exc.message) from None
+
+
+@cli.command()
+@click.option("--older-than", "older_than", default="30d", show_default=True,
+              callback=_duration, help="Remove run records and venvs unused for this long "
+              "(a whole number and s, m, h, d or w).")
+@click.option("--keep", default=1, show_default=True, type=click.IntRange(min=0),
+              help="Keep the latest N runs of each job, however old.")
+@click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
+@_json_opt
+def clean(older_than: float, keep: int, dry_run: bool, as_json: bool) -> None:
+    """Remove old run records, unused isolated venvs and stale caches from .jobspec/.
+
+    A run still running and a venv a run uses are never removed; nothing outside .jobspec/ is
+    touched (symbolic links in it are not followed). A path that cannot be removed is a
+    warning: the command still exits 0."""
+    from jobspec.clean import clean as clean_state
+    from jobspec.clean import size_text
+    from jobspec.places import project_root, shown
+    from jobspec.records import StateDir
+
+    out = _json(as_json)
+    state = StateDir(project_root(None))
+    report = clean_state(state, older_than=older_than, keep=keep, dry_run=dry_run)
+    for path, error in report.failed:
+        _warn(f"cannot remove {shown(path)}: {error}")
+    if as_json:
+        out.emit_json(report.data(state))
+        return
+    verb = "would remove" if dry_run else "removed"
+    for removal in report.removed:
+        out.print(f"{verb} {removal.kind} {shown(removal.path)} ({size_text(removal.size)})")
+    for path in report.kept_running:
+        _info(f"kept {shown(path)}: still running")
+    for path in report.skipped_links:
+        _info(f"left alone {shown(path)}: a symbolic link (never followed)")
+    if not report.removed:
+        out.print(f"nothing to clean under {shown(state.root)}")
+    else:
+        freed = "would free" if dry_run else "freed"
+        out.print(f"{freed} {size_text(report.size)} ({len(report.removed)} "
+                  f"item{'s' if len(report.removed) != 1 else ''})")
 
 
 @cli.command()

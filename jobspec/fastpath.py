@@ -201,6 +201,18 @@ def store(argv: Sequence[str], request: Any, loaded: Any, made: Any) -> None:
         return
 
 
+def is_stale(text: bytes) -> bool:
+    """True when a cache entry can never be used again (`jobspec clean`): made on another day or
+    by another jobspec version, or not an entry at all."""
+    import json
+
+    try:
+        entry = json.loads(text)
+        return (entry["version"], entry["day"]) != (__version__, _today())
+    except Exception:  # noqa: BLE001  (damaged or foreign: of no use)
+        return True
+
+
 def lookup(argv: Sequence[str]) -> Any:
     """The cached plan for this command when nothing it was made from has changed, else None.
     """

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 from typing import IO
@@ -31,7 +32,7 @@ from jobspec.errors import JobFailed, UsageError
 from jobspec.output import current
 from jobspec.package import write
 from jobspec.plan import LocalPlan
-from jobspec.records import Run
+from jobspec.records import Run, StateDir
 
 try:
     import fcntl
@@ -39,6 +40,10 @@ except ImportError:  # Windows: no flock; stale staging folders stay (they are n
     fcntl = None  # type: ignore[assignment]
 
 READY = ".jobspec-ready"
+# In a ready venv: touched each time a run uses the venv (its last use, for `jobspec clean`),
+# and held with a shared flock for as long as that run's jobspec lives; `jobspec clean` removes
+# a venv only with an exclusive lock on it.
+USED = ".jobspec-used"
 LOCK = ".building"
 # A staging folder with no lock file yet is being set up, unless it is older than this.
 _SETUP_GRACE = 60.0
@@ -83,14 +88,20 @@ def _host_pip() -> bool:
     return (major, minor) >= (22, 3)
 
 
-def sweep(cache: Path) -> list[Path]:
-    """Remove the staging folders of builds whose builder is gone; the ones removed."""
+def _rmtree(path: Path) -> bool:
+    shutil.rmtree(path, ignore_errors=True)
+    return True
+
+
+def sweep(cache: Path, remove: Callable[[Path], bool] = _rmtree) -> list[Path]:
+    """Remove the staging folders of builds whose builder is gone (with REMOVE, which says
+    whether it did: `jobspec clean --dry-run` removes nothing); the ones removed."""
     removed: list[Path] = []
     if fcntl is None or not cache.is_dir():
         return removed
     for entry in cache.iterdir():
-        if not entry.name.startswith(".") or not entry.is_dir():
-            continue
+        if not entry.name.startswith(".") or entry.is_symlink() or not entry.is_dir():
+            continue  # a link is not a staging folder jobspec made: never followed
         try:
             handle = open(entry / LOCK)  # noqa: SIM115 (held across the removal)
         except FileNotFoundError:
@@ -98,8 +109,7 @@ def sweep(cache: Path) -> list[Path]:
                 stale = time.time() - entry.stat().st_mtime > _SETUP_GRACE
             except OSError:
                 continue
-            if stale:
-                shutil.rmtree(entry, ignore_errors=True)
+            if stale and remove(entry):
                 removed.append(entry)
             continue
         except OSError:
@@ -109,8 +119,8 @@ def sweep(cache: Path) -> list[Path]:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 continue  # its builder is at work
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append(entry)
+            if remove(entry):
+                removed.append(entry)
     return removed
 
 
@@ -183,10 +193,42 @@ def venv_for(plan: LocalPlan, cache: Path) -> Path:
             lock.close()
 
 
+_in_use: list[IO[str]] = []  # kept open (locked) until this jobspec process ends
+
+
+def _use(venv: Path) -> bool:
+    """Mark VENV used now and hold it (shared) while this process lives; False when it was
+    removed meanwhile (`jobspec clean`): then it is made again."""
+    try:
+        handle = open(venv / USED, "a")  # noqa: SIM115 (held until jobspec ends)
+    except FileNotFoundError:
+        return False
+    if fcntl is not None:
+        fcntl.flock(handle, fcntl.LOCK_SH)  # waits while `jobspec clean` decides about it
+    try:
+        os.utime(handle.fileno())
+        ready = (venv / READY).exists() and os.path.samestat(os.fstat(handle.fileno()),
+                                                              os.stat(venv / USED))
+    except OSError:
+        ready = False
+    if not ready:
+        handle.close()
+        return False
+    _in_use.append(handle)
+    return True
+
+
 def prepare(plan: LocalPlan, run: Run) -> tuple[str, str]:
     """(python, cwd) for an isolated run: the cached venv, and a fresh empty folder kept in the
     run record so that relative outputs survive."""
-    venv = venv_for(plan, Path(plan.project_root) / ".jobspec" / "venvs")
+    cache = StateDir(Path(plan.project_root)).venvs
+    for _ in range(3):
+        venv = venv_for(plan, cache)
+        if _use(venv):
+            break
+    else:
+        raise UsageError(f"the isolated venv under {cache} was removed as this run started; "
+                         "run again")
     cwd = run.folder / "cwd"
     cwd.mkdir()
     return str(_venv_python(venv)), str(cwd)

@@ -34,7 +34,7 @@ from jobspec.errors import (
 )
 from jobspec.output import current
 from jobspec.plandata import LocalPlan, Process
-from jobspec.records import Records, Run, utc_now
+from jobspec.records import Records, Run, StateDir, utc_now
 from jobspec.render import plan_json, plan_secrets
 
 GRACE_SECONDS = 5.0  # SIGTERM, then SIGKILL
@@ -442,7 +442,7 @@ def execute(plan: LocalPlan, *, records: Records | None = None, label: str | Non
     """Run the plan; the exit code, which its run record holds too (`jobspec_exit`)."""
     from jobspec.runlock import RunLock
 
-    records = records or Records(Path(plan.project_root) / ".jobspec" / "runs")
+    records = records or StateDir(Path(plan.project_root)).records()
     lock = RunLock(plan)
     lock.acquire()
     try:

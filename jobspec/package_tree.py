@@ -23,6 +23,7 @@ from jobspec import credentials
 from jobspec.credentials import Finding
 from jobspec.errors import UsageError
 from jobspec.fileread import read_regular
+from jobspec.records import STATE_NAME
 
 MAX_PACKAGE_BYTES = 500 * 1024 * 1024
 
@@ -90,7 +91,7 @@ def default_reason(name: str, is_dir: bool) -> str | None:
         return "version control"
     if name == "__pycache__" or (not is_dir and name.endswith((".pyc", ".pyo"))):
         return "bytecode"
-    if name == ".jobspec":
+    if name == STATE_NAME:
         return "jobspec state"
     if name.endswith(".egg-info"):
         return "build metadata"

@@ -35,11 +35,10 @@ def shown(path: Path) -> str:
 
 
 def has_local(name: str, root: Path) -> bool:
-    from jobspec.records import Records
+    from jobspec.records import StateDir
 
-    state = root / ".jobspec"
-    return bool(Records(state / "runs").runs(name)) or (state / "groups" / f"{name}.json"
-                                                        ).is_file()
+    state = StateDir(root)
+    return bool(state.records().runs(name)) or state.group_file(name).is_file()
 
 
 def _specs(spec: str | None) -> tuple[list[Path], list[str]]:

@@ -1,4 +1,5 @@
-"""Local run records: .jobspec/runs/NAME/<utc-timestamp>/{plan.json, log, status.json}."""
+"""Local state under the project root's .jobspec/ (its layout: `StateDir`), and the run records
+in it: .jobspec/runs/NAME/<utc-timestamp>/{plan.json, log, status.json}."""
 
 from __future__ import annotations
 
@@ -238,10 +239,66 @@ def _liveness(status: dict[str, Any]) -> dict[str, Any]:
     return status
 
 
+STATE_NAME = ".jobspec"
+
+
+class StateDir:
+    """The one place that knows the layout of a project's .jobspec/ folder:
+
+    - runs/NAME/<utc-timestamp>/   one run's record (`Records`, `Run`), with cwd/ when isolated
+    - groups/GROUP.json            a local sweep's members (jobspec/sweep.py)
+    - plans/KEY.json               the plan cache, one entry per command line (fastpath.py)
+    - venvs/KEY/                   isolated venvs, and their staging folders .KEY-XXXX
+                                   (jobspec/isolated.py)
+    - locks/                       one local run at a time (jobspec/runlock.py)
+    - .gitignore                   `*`: the folder stays out of git
+
+    Standard library only: the fast path (jobspec/fastpath.py) uses it."""
+
+    def __init__(self, project_root: Path) -> None:
+        self.project_root = Path(project_root)
+        self.root = self.project_root / STATE_NAME
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def groups(self) -> Path:
+        return self.root / "groups"
+
+    @property
+    def plans(self) -> Path:
+        return self.root / "plans"
+
+    @property
+    def venvs(self) -> Path:
+        return self.root / "venvs"
+
+    @property
+    def locks(self) -> Path:
+        return self.root / "locks"
+
+    @property
+    def gitignore(self) -> Path:
+        return self.root / ".gitignore"
+
+    def group_file(self, group: str) -> Path:
+        return self.groups / f"{job_name(group)}.json"
+
+    def records(self) -> Records:
+        return Records(self.runs)
+
+    def ensure_ignored(self) -> None:
+        """.jobspec/ holds local state: keep it out of git without touching the user's
+        .gitignore."""
+        _ensure_ignored(self.root)
+
+
 def plans_dir(project_root: Path) -> Path:
     """The plan cache (jobspec/fastpath.py): one file per command line, .jobspec/plans/KEY.json
     """
-    return project_root / ".jobspec" / "plans"
+    return StateDir(project_root).plans
 
 
 def write_private(path: Path, text: str) -> None:
@@ -256,7 +313,7 @@ def write_private(path: Path, text: str) -> None:
 
 
 def _ensure_ignored(state_dir: Path) -> None:
-    """.jobspec/ holds local state: keep it out of git without touching the user's .gitignore."""
+    """STATE_DIR (a project's .jobspec/) kept out of git: a `*` .gitignore in it."""
     marker = state_dir / ".gitignore"
     if not marker.exists():
         state_dir.mkdir(parents=True, exist_ok=True)

@@ -20,13 +20,14 @@ from typing import Any
 
 from jobspec.errors import UsageError
 from jobspec.plandata import LocalPlan
+from jobspec.records import StateDir
 
 
 class RunLock:
     def __init__(self, plan: LocalPlan) -> None:
         self.plan = plan
         self.fds: list[int] = []
-        folder = Path(plan.project_root) / ".jobspec" / "locks"
+        folder = StateDir(Path(plan.project_root)).locks
         self.paths = [folder / f"name-{plan.name}.lock"]
         job_dir = _job_dir_key(plan)
         if job_dir is not None:

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 from jobspec.errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_OK, JobspecError, UsageError
 from jobspec.output import current, in_context
 from jobspec.plan import LocalPlan
-from jobspec.records import Records, is_job_name, job_name, read_record, utc_now
+from jobspec.records import StateDir, is_job_name, read_record, utc_now
 
 if TYPE_CHECKING:
     from jobspec.local import Interrupt
 
 
 def _group_file(root: Path, group: str) -> Path:
-    return root / ".jobspec" / "groups" / f"{job_name(group)}.json"
+    return StateDir(root).group_file(group)
 
 
 def run_local_group(group: str, plans: list[LocalPlan], *, parallel: int = 1) -> int:
@@ -133,7 +133,7 @@ def group_status(root: Path, group: str, *, as_json: bool) -> str | None:
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise UsageError(f"{path}: not a group record jobspec wrote: "
                          f"{exc.strerror if isinstance(exc, OSError) else exc}") from None
-    records = Records(root / ".jobspec" / "runs")
+    records = StateDir(root).records()
     rows: list[dict[str, Any]] = []
     for member in members:
         runs = records.runs(member)

@@ -38,8 +38,11 @@ def find(name: str, spec: str | None) -> Found:
     root = project_root(spec)
     if has_local(name, root):
         return Found("local")
-    state = shown(root / ".jobspec")
-    looked = [f"{state}/runs/ (no run named {name})", f"{state}/groups/ (no group named {name})"]
+    from jobspec.records import StateDir
+
+    state = StateDir(root)
+    looked = [f"{shown(state.runs)}/ (no run named {name})",
+              f"{shown(state.groups)}/ (no group named {name})"]
     places, notes = cloud_places(spec)
     hits: list[Place] = []
     failed = False
@@ -71,12 +74,13 @@ def cancel_local(name: str, root: Path, outcomes: list[dict[str, Any]] | None = 
     import json
 
     from jobspec.output import current
-    from jobspec.records import Records
+    from jobspec.records import StateDir
 
     info = current().info
 
-    records = Records(root / ".jobspec" / "runs")
-    group = root / ".jobspec" / "groups" / f"{name}.json"
+    layout = StateDir(root)
+    records = layout.records()
+    group = layout.group_file(name)
     members = [name]
     if not records.runs(name):
         if not group.is_file():
