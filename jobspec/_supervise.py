@@ -1,6 +1,6 @@
 """The parent of one trainer process, so that nothing the trainer starts outlives the run.
 
-jobspec.local runs this file as a script (`python -I -S _supervise.py PARENT CTL GRACE LC ARGV...`),
+jobspec.runner runs it as a script (`python -I -S _supervise.py PARENT CTL GRACE LC ARGV...`),
 one per task; it imports only the standard library and nothing of jobspec. It
 - becomes a child subreaper (PR_SET_CHILD_SUBREAPER), so every process the trainer leaves
   behind (a `setsid` daemon, a double-forked helper) is reparented to it, not to init;

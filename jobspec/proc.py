@@ -2,7 +2,7 @@
 start or finish becomes a JobspecError that says which command, what went wrong and what the
 command printed last, never an OSError traceback.
 
-Trainer processes are not helpers: local.py starts and supervises those itself.
+Trainer processes are not helpers: runner.py starts and supervises those itself.
 """
 
 from __future__ import annotations
