@@ -19,12 +19,13 @@ import json
 import os
 import re
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from jobspec import __version__
 from jobspec.errors import UsageError
+from jobspec.secrets import Secrets, is_secret_name
 
 if TYPE_CHECKING:  # packaging (and pathspec) load only when a plan needs an sdist
     from jobspec.context import CloudContext
@@ -176,8 +177,6 @@ def _forms(value: str) -> list[str]:
 
 def _secret_env(plan: LocalPlan | CloudPlan, env: Mapping[str, str]) -> list[str]:
     """The environment variables whose values are secrets of the plan (or inside one)."""
-    from jobspec.render import plan_secrets
-
     raw = [v for v in plan_secrets(plan).values if "\0" not in v]
     return sorted(n for n in plan.env_read
                   if len(env.get(n, "")) >= 8 and any(env[n] in v for v in raw))
@@ -231,8 +230,6 @@ def dump_plan(plan: AnyPlan, env: Mapping[str, str] | None = None) -> str:
         for number, form in sorted(enumerate(_forms(value)), key=lambda f: -len(f[1])):
             token = f"\0{index}.{number}\0"
             data = _walk(data, lambda s, form=form, token=token: s.replace(form, token))
-    from jobspec.render import plan_secrets
-
     strings: list[str] = []
 
     def keep(text: str) -> str:
@@ -374,3 +371,24 @@ def _context(data: dict[str, Any]) -> Any:
         value = data[f.name]
         values[f.name] = _check(value, str(f.type), f.name)
     return CloudContext(**values)
+
+
+def secret_values(env: Mapping[str, str], extra: Iterable[str] = ()) -> list[str]:
+    """Values of env entries with secret names (Secrets.of keeps those long enough to mask)."""
+    extra = tuple(extra)
+    return sorted({v for k, v in env.items() if is_secret_name(k, extra) and v}, key=len,
+                  reverse=True)
+
+
+def plan_secrets(plan: LocalPlan | CloudPlan) -> Secrets:
+    """Everything secret in the plan: its secret values, and the values of env entries with
+    secret names (also for a plan made without secret_values)."""
+    env: dict[str, str] = {}
+    if isinstance(plan, LocalPlan):
+        for proc in plan.processes:
+            env.update(proc.env)
+    else:
+        for pool in plan.body["jobSpec"]["workerPoolSpecs"]:
+            for item in pool.get("pythonPackageSpec", {}).get("env", []):
+                env[item["name"]] = item["value"]
+    return Secrets.of((*plan.secret_values, *secret_values(env, plan.secrets)))

@@ -8,26 +8,20 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from jobspec.plandata import CloudPlan, LocalPlan, gcloud_text
+from jobspec.plandata import (  # plan_secrets, secret_values: used by callers of render
+    CloudPlan,
+    LocalPlan,
+    gcloud_text,
+    plan_secrets,
+    secret_values,
+)
 from jobspec.secrets import MASK, Secrets, is_secret_name
 
 INHERITED = ("jobspec's own, without CLOUDSDK_* (gcloud's leak), with PYTHONUNBUFFERED=1 "
              "unless set and PWD=cwd")
 is_secret = is_secret_name
-
-
-def plan_secrets(plan: LocalPlan | CloudPlan) -> Secrets:
-    """Everything secret in the plan: its secret values, and the values of env entries with
-    secret names (also for a plan made without secret_values)."""
-    env: dict[str, str] = {}
-    if isinstance(plan, LocalPlan):
-        for proc in plan.processes:
-            env.update(proc.env)
-    else:
-        for pool in plan.body["jobSpec"]["workerPoolSpecs"]:
-            for item in pool.get("pythonPackageSpec", {}).get("env", []):
-                env[item["name"]] = item["value"]
-    return Secrets.of((*plan.secret_values, *secret_values(env, plan.secrets)))
+__all__ = ["INHERITED", "is_secret", "mask_env", "plan_json", "plan_secrets", "plan_text",
+           "scrub", "secret_values"]
 
 
 def mask_env(env: Mapping[str, str], extra: Iterable[str] = (),
@@ -35,13 +29,6 @@ def mask_env(env: Mapping[str, str], extra: Iterable[str] = (),
     extra = tuple(extra)
     secrets = secrets or Secrets()
     return {k: (MASK if is_secret(k, extra) and v else secrets.mask(v)) for k, v in env.items()}
-
-
-def secret_values(env: Mapping[str, str], extra: Iterable[str] = ()) -> list[str]:
-    """Values of env entries with secret names (Secrets.of keeps those long enough to mask)."""
-    extra = tuple(extra)
-    return sorted({v for k, v in env.items() if is_secret(k, extra) and v}, key=len,
-                  reverse=True)
 
 
 def scrub(text: str, values: Iterable[str]) -> str:
