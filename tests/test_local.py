@@ -107,7 +107,7 @@ def alive(pid: int) -> bool:
     """Running or stopped, not a zombie: what is left of a process that we care about."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # gone, or going between open and read
         return False
     return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
