@@ -40,6 +40,7 @@ ORPHAN_START: "daemon" starts a `setsid` daemon that keeps our stdout and stderr
 forks twice with setsid in between, so the helper is orphaned at once. Both never end.
 ORPHAN_EXIT=task=code,...: exit with that code; ORPHAN_HANG=task,... or "*": never end.
 ORPHAN_IGNORE_TERM=1: ignore SIGTERM (and so does what it starts). Else it ends with 0.
+ORPHAN_CHIEF_WAITS_FOR=task: the chief ends only once that task has written its record.
 """
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
@@ -75,6 +76,11 @@ part = out / f"{name}-{os.getpid()}.part"
 part.write_text(json.dumps(record))
 part.rename(part.with_suffix(".json"))
 print(f"{name} started", flush=True)
+wait_for = os.environ.get("ORPHAN_CHIEF_WAITS_FOR")
+if wait_for and name == "chief-0":  # until that task has written its record (at most 20 s)
+    until = time.time() + 20
+    while not list(out.glob(f"{wait_for}-*.json")) and time.time() < until:
+        time.sleep(0.02)
 codes = dict(item.split("=") for item in os.environ.get("ORPHAN_EXIT", "").split(",") if item)
 if name in codes:
     sys.exit(int(codes[name]))
@@ -262,11 +268,14 @@ def test_chief_starts_last_and_jobspec_says_what_it_stopped(project: Path, out: 
     spec = write_spec(project, module="probe.orphan",
                       local={"distributed": distributed(port, workers=2, ps=1)})
     run = Run(["run", str(spec), "--target", "local"], project,
-              {"PROBE_OUT": str(out), "ORPHAN_HANG": "worker-1,ps-0"})
+              {"PROBE_OUT": str(out), "ORPHAN_HANG": "worker-1,ps-0",
+               # worker-0 has only its exit left when the chief ends: well inside the linger,
+               # however slow the machine is at starting interpreters
+               "ORPHAN_CHIEF_WAITS_FOR": "worker-0"})
     code, _, err = run.finish()
     assert code == 0, err
-    # the chief ended at once: the others had started before it, and a worker ending by
-    # itself within the linger is not stopped
+    # the chief ended as soon as it could: the others had started before it, and a worker
+    # ending by itself within the linger is not stopped
     found = {r["task"]: r for r in records(out, 3, timeout=1)}
     assert set(found) >= {"chief-0", "worker-0", "worker-1"}
     for task, record in found.items():
