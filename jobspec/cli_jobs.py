@@ -58,26 +58,33 @@ def _find(name: str, target: str | None, spec: str | None, bucket: str | None
     if found.place is None:
         return "local", None, spec, None
     place = found.place
+    from jobspec.places import shown
+
     _info(f"found {name} in gs://{place.bucket}/{name}/ (target {place.target} of "
-          f"{_shown(place.spec)})")
+          f"{shown(place.spec)})")
     return "cloud", place.target, str(place.spec), place.bucket
-
-
-def _shown(path: Path) -> str:
-    from jobspec.diagnostics import display_path
-
-    return display_path(str(path))
 
 
 _where_help = "Default: look in local runs, then in the cloud targets' buckets."
 
 
+def _where_opts(command: Any) -> Any:
+    """--target, --spec and --bucket: where status, logs and cancel look for job NAME."""
+    options = (
+        click.option("--target", "-t", default=None,
+                     help="local or a cloud target. " + _where_help),
+        click.option("--spec", default=None, help="Spec to read the bucket from (cloud)."),
+        click.option("--bucket", default=None, callback=_check_bucket,
+                     help="Bucket holding the job's claim (cloud)."),
+    )
+    for option in reversed(options):  # applied bottom-up, as stacked decorators are
+        command = option(command)
+    return command
+
+
 @click.command()
 @click.argument("name")
-@click.option("--target", "-t", default=None, help="local or a cloud target. " + _where_help)
-@click.option("--spec", default=None, help="Spec to read the bucket from (cloud).")
-@click.option("--bucket", default=None, callback=_check_bucket,
-              help="Bucket holding the job's claim (cloud).")
+@_where_opts
 @_json_opt
 def status(name: str, target: str | None, spec: str | None, bucket: str | None,
            as_json: bool) -> None:
@@ -104,10 +111,7 @@ def status(name: str, target: str | None, spec: str | None, bucket: str | None,
 
 @click.command()
 @click.argument("name")
-@click.option("--target", "-t", default=None, help="local or a cloud target. " + _where_help)
-@click.option("--spec", default=None, help="Spec to read the bucket from (cloud).")
-@click.option("--bucket", default=None, callback=_check_bucket,
-              help="Bucket holding the job's claim (cloud).")
+@_where_opts
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the job ends.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print JSON lines: one object per log line, with its task and text.")
@@ -126,10 +130,7 @@ def logs(name: str, target: str | None, spec: str | None, bucket: str | None,
 
 @click.command()
 @click.argument("name")
-@click.option("--target", "-t", default=None, help="local or a cloud target. " + _where_help)
-@click.option("--spec", default=None, help="Spec to read the bucket from (cloud).")
-@click.option("--bucket", default=None, callback=_check_bucket,
-              help="Bucket holding the job's claim (cloud).")
+@_where_opts
 @_json_opt
 def cancel(name: str, target: str | None, spec: str | None, bucket: str | None,
            as_json: bool) -> None:

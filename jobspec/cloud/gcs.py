@@ -19,6 +19,7 @@ from typing import Any
 from jobspec import gcp
 from jobspec.errors import CloudError
 from jobspec.package import Package
+from jobspec.records import is_job_name
 
 CLAIM = ".jobspec/claim.json"
 RESUMABLE_ABOVE = 8 << 20  # bytes; smaller packages go up in one request
@@ -62,7 +63,6 @@ class BadRecord(CloudError):
     """A claim or group record that is not what jobspec wrote: edited, or damaged."""
 
 
-NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
 STATES = ("claimed", "submitted", "failed", "unknown")
 MAX_RECORD = 1 << 20  # bytes; a record is a few hundred, a 10,000-member group ~1 MB
 _CLAIM_FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -108,7 +108,7 @@ def problem_in_group(record: Any, name: str) -> str | None:
     if not isinstance(members, list):
         return "'members' is missing" if members is None else f"'members' is {_short(members)}"
     for member in members:
-        if not isinstance(member, str) or not NAME.fullmatch(member):
+        if not isinstance(member, str) or not is_job_name(member):
             return f"'members' holds {_short(member)}, not a job name"
     if record.get("group") != name:
         return f"'group' is {_short(record.get('group'))}, not {name!r}"
