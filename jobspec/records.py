@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from jobspec.errors import UsageError
 from jobspec.fileread import open_regular, read_regular
+from jobspec.states import JOB_NAME_PATTERN
 from jobspec.states import LOCAL_TERMINAL as TERMINAL  # noqa: F401 - records.TERMINAL
 
 if TYPE_CHECKING:
@@ -22,9 +23,9 @@ if TYPE_CHECKING:
 MAX_RECORD = 1 << 20  # a status.json or group file jobspec wrote is a few hundred bytes
 
 
-# jobspec.spec.NAME_RE, written again here: a run from a cached plan loads no pydantic
-# (jobspec/fastpath.py); tests/test_request_plan.py checks that the two agree
-_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,127}")
+# the spec's pattern (jobspec.states), without loading the spec: a run from a cached plan loads
+# no pydantic (jobspec/fastpath.py)
+_NAME_RE = re.compile(JOB_NAME_PATTERN)
 
 
 def is_job_name(name: str) -> bool:

@@ -11,9 +11,11 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from jobspec.states import JOB_NAME_PATTERN
+
 # Every pattern here is used with fullmatch: `$` in `re.match` also matches before a trailing
 # newline, which let "name\n" through (issue 9). Patterns state the whole value on their own.
-NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,127}")
+NAME_RE = re.compile(JOB_NAME_PATTERN)
 MODULE_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 # GCS: lowercase letters, digits, '-', '_' and '.', a letter or digit at each end; the rest of
 # Google's rules (lengths, IP form, goog/google, '..') are in bucket_problem()

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from typing import Literal
 
+# a job name: a letter, then letters, digits or underscores, at most 128 characters (ML Engine's
+# rule, kept for Vertex display names); one pattern for the spec and for the stdlib-only
+# records a cached run reads
+JOB_NAME_PATTERN = r"[A-Za-z][A-Za-z0-9_]{0,127}"
+
 # where a cloud target runs when neither the spec, the environment nor gcloud's configuration
 # names a region (jobspec.context resolves it)
 DEFAULT_REGION = "us-central1"
