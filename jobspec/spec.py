@@ -27,10 +27,12 @@ from jobspec.spectypes import (
     Args,
     ArgsEnv,
     BucketName,
+    Build,
     Distributed,
     Env,
     EnvName,
     FieldError,
+    Image,
     JobName,
     Model,
     ModuleName,
@@ -171,7 +173,32 @@ class CloudTarget(_Target):
     python_version: str | None = Field(default=None, description='Python version, e.g. "3.10".',
                                        json_schema_extra={"pattern": value_pattern(VERSION_RE)})
     executor_image: str | None = Field(
-        default=None, description="Prebuilt training image URI, used exactly as given."
+        default=None, description="One of Google's prebuilt training images (pythonPackageSpec), "
+        "used exactly as given. Prebuilt TensorFlow, PyTorch, scikit-learn and XGBoost images "
+        "are past their end of availability: prefer `image`."
+    )
+    image: Image | None = Field(
+        default=None,
+        description="Any container image with python3 and pip (Artifact Registry or Docker Hub). "
+        "The job installs the staged sdist from its /gcs/ path and runs `python3 -m MODULE` "
+        "with the trainer's arguments (containerSpec).",
+    )
+    command: list[str] | None = Field(
+        default=None,
+        description="Bring your own image: the command to run in `image`, which already holds "
+        "the trainer. Nothing is packaged or staged; the trainer's arguments follow the command.",
+        min_length=1,
+    )
+    build: Build | None = Field(
+        default=None,
+        description="Build a dependencies image (base + requirements + system packages) with "
+        "Cloud Build into Artifact Registry, tagged by its content; the code still arrives as "
+        "the sdist.",
+    )
+    allow_unavailable_image: bool = Field(
+        default=False,
+        description="Submit even when the image is one jobspec knows is past its end of "
+        "availability (a warning instead of an error).",
     )
     scale_tier: ScaleTier = Field(
         default=DEFAULT_SCALE_TIER,
@@ -252,6 +279,31 @@ class CloudTarget(_Target):
             raise ValueError(f'expected a Python version like "3.10", got {value!r}')
         return value
 
+    @field_validator("command")
+    @classmethod
+    def _one_line_command(cls, value: list[str] | None) -> list[str] | None:
+        for i, part in enumerate(value or []):
+            if "\x00" in part:
+                raise FieldError((i,), "a command argument cannot hold a NUL character")
+        return value
+
+    @model_validator(mode="after")
+    def _one_image_source(self) -> CloudTarget:
+        given = [key for key in ("image", "build", "runtime_version", "executor_image")
+                 if getattr(self, key) is not None]
+        if not given:
+            raise ValueError("a cloud target needs an image: image (any container image with "
+                             "python3 and pip), build, runtime_version or executor_image")
+        if len(given) > 1:
+            raise FieldError((given[1],), f"{given[1]} and {given[0]} both name the image; keep "
+                             "one: image (any container), build (an image jobspec builds), "
+                             "runtime_version (a framework version) or executor_image (a Google "
+                             "prebuilt image)")
+        if self.command is not None and self.image is None and self.build is None:
+            raise FieldError(("command",), "command runs inside a container image: set image "
+                             "(or build) as well")
+        return self
+
     @field_validator("runtime_version", "executor_image")
     @classmethod
     def _one_line(cls, value: str | None) -> str | None:
@@ -311,10 +363,6 @@ class CloudTarget(_Target):
                 raise ValueError(
                     f"{', '.join(given)} only apply to scale_tier CUSTOM, not {self.scale_tier}"
                 )
-        if self.runtime_version is None and self.executor_image is None:
-            raise ValueError("a cloud target needs runtime_version or executor_image")
-        if self.runtime_version is not None and self.executor_image is not None:
-            raise ValueError("give runtime_version or executor_image, not both")
         return self
 
     def timeout_seconds(self) -> int | None:

@@ -270,6 +270,79 @@ class Pool(Model):
     accelerator: Accelerator | None = Field(default=None, description="GPUs per replica.")
 
 
+# a container image reference: [HOST[:PORT]/]PATH[:TAG][@sha256:DIGEST], lowercase path
+IMAGE_RE = re.compile(
+    r"(?:[a-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-]+[a-z0-9]+)*(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?")
+# a Debian package name (apt-get install NAME), optionally =VERSION
+APT_PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+(?:=[A-Za-z0-9.+:~-]+)?")
+AR_REPOSITORY_RE = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def image_problem(value: str) -> str | None:
+    """What a container image reference must be and ``value`` is not, or None."""
+    if not IMAGE_RE.fullmatch(value):
+        return ("expected a container image like python:3.11-slim or "
+                "us-docker.pkg.dev/PROJECT/REPO/NAME:TAG (lowercase path, optional :TAG or "
+                "@sha256:DIGEST)")
+    return None
+
+
+def _image(value: str) -> str:
+    found = image_problem(value)
+    if found is not None:
+        raise ValueError(f"{found}, got {value!r}")
+    return value
+
+
+Image = Annotated[str, AfterValidator(_image)]
+
+
+class Build(Model):
+    """A dependencies image built by Cloud Build: the base image plus the requirements and system
+    packages; the trainer's code is never baked in (it arrives as the staged sdist)."""
+
+    base: Image = Field(description="Base image with python3 and pip, e.g. python:3.11-slim.")
+    requirements: list[str] | None = Field(
+        default=None,
+        description="pip requirements baked into the image; default: trainer.requirements.")
+    system_packages: list[str] = Field(
+        default_factory=list, description="Debian packages installed with apt-get.",
+        json_schema_extra={"items": {"type": "string",
+                                     "pattern": value_pattern(APT_PACKAGE_RE)}})
+    repository: str = Field(
+        default="jobspec",
+        description="Artifact Registry Docker repository in the target's project and region.",
+        json_schema_extra={"pattern": value_pattern(AR_REPOSITORY_RE)})
+
+    @field_validator("requirements")
+    @classmethod
+    def _one_line_requirements(cls, value: list[str] | None) -> list[str] | None:
+        for i, req in enumerate(value or []):
+            try:
+                no_control(req, "a pip requirement")
+            except ValueError as exc:
+                raise FieldError((i,), str(exc)) from None
+        return value
+
+    @field_validator("system_packages")
+    @classmethod
+    def _apt_names(cls, value: list[str]) -> list[str]:
+        for i, name in enumerate(value):
+            if not APT_PACKAGE_RE.fullmatch(name):
+                raise FieldError((i,), f"expected a Debian package name like libgomp1, got "
+                                 f"{name!r}")
+        return value
+
+    @field_validator("repository")
+    @classmethod
+    def _repository(cls, value: str) -> str:
+        if not AR_REPOSITORY_RE.fullmatch(value):
+            raise ValueError("expected an Artifact Registry repository id: a lowercase letter, "
+                             f"then lowercase letters, digits and '-', got {value!r}")
+        return value
+
+
 class ToolSettings(BaseModel):
     """``[tool.jobspec]`` in pyproject.toml (project.py reads it)."""
 

@@ -882,7 +882,7 @@ CASES = [
             bucket: my-bucket
         """,
         """\
-        spec.yaml:7:3: targets.cloud: a cloud target needs runtime_version or executor_image
+        spec.yaml:7:3: targets.cloud: a cloud target needs an image: image (any container image with python3 and pip), build, runtime_version or executor_image
             7 |   cloud:
               |   ^
         1 problem(s) in 1 file(s)
@@ -903,9 +903,9 @@ CASES = [
             executor_image: us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest
         """,
         """\
-        spec.yaml:7:3: targets.cloud: give runtime_version or executor_image, not both
-            7 |   cloud:
-              |   ^
+        spec.yaml:10:21: targets.cloud.executor_image: executor_image and runtime_version both name the image; keep one: image (any container), build (an image jobspec builds), runtime_version (a framework version) or executor_image (a Google prebuilt image)
+           10 |     executor_image: us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest
+              |                     ^
         1 problem(s) in 1 file(s)
         """,
     ),
