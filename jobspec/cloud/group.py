@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from jobspec import gcp
+from jobspec.cloud.console import job_link
 from jobspec.cloud.follow import drain, info, poll_bounds, print_entries
 from jobspec.cloud.gcs import Bucket, cloud_errors, problem_in_group
 from jobspec.cloud.logs import LogTail
@@ -127,6 +128,7 @@ def submit_group(group: str, plans: list[CloudPlan], *, detach: bool, reclaim: b
             info(f"{member}: {message}" + (f" ({job})" if job else ""))
             if job:
                 jobs[member] = job
+        _say_links(jobs)
         if len(jobs) < len(plans):
             taken = any(m.startswith("taken") for _, _, m in results)
             failed = len(plans) - len(jobs)
@@ -144,7 +146,17 @@ def submit_group(group: str, plans: list[CloudPlan], *, detach: bool, reclaim: b
         vertex = Vertex(clients.vertex, first.parent)
         secrets = sorted({v for plan in plans for v in secret_values_of(plan)}, key=len,
                          reverse=True)
-        return follow_group(vertex, clients.logging, first.project, jobs, secrets)
+        code = follow_group(vertex, clients.logging, first.project, jobs, secrets)
+        _say_links(jobs)
+        return code
+
+
+def _say_links(jobs: dict[str, str]) -> None:
+    """Each member's console page: printed once submitted, again when the group ends."""
+    for member, job in jobs.items():
+        link = job_link(job)
+        if link:
+            info(f"{member} in the console: {link}")
 
 
 def follow_group(vertex: Vertex, logging_api: Any, project: str, jobs: dict[str, str],

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from jobspec import gcp
+from jobspec.cloud.console import job_link
 from jobspec.cloud.follow import follow, info, print_entries
 from jobspec.cloud.gcs import BadRecord, Bucket, Claim, bounded_pages, cloud_errors
 from jobspec.cloud.group import group_table, read_group
@@ -154,6 +155,7 @@ def _no_job_hint(claim: Claim) -> str:
 
 def _print_group(name: str, rows: list[dict[str, Any]], as_json: bool) -> None:
     out = current()
+    rows = [{**r, "console": job_link(r["job"])} for r in rows]
     if as_json:
         out.emit_json({"group": name, "members": rows})
         return
@@ -161,6 +163,12 @@ def _print_group(name: str, rows: list[dict[str, Any]], as_json: bool) -> None:
     for line in out.table([(r["name"], r["state"], r["job"] or "-") for r in rows],
                           ("NAME", "STATE", "JOB"), indent="  "):
         out.print(line)
+    links = [(r["name"], r["console"]) for r in rows if r["console"]]
+    if links:
+        out.print("  console:")
+    wide = max((len(member) for member, _ in links), default=0)
+    for member, link in links:  # never wrapped: a link is clicked or copied whole
+        out.print(f"    {member:<{wide}}  {link}")
 
 
 def _summary(job: dict[str, Any]) -> dict[str, Any]:
@@ -183,10 +191,14 @@ def status(name: str, *, target: str | None, spec: str | None, bucket: str | Non
         out = current()
         if as_json:
             out.print(secrets.mask(json.dumps({"name": name, "job": _summary(job),
+                                               "console": job_link(job["name"]),
                                                "claim": claim.data}, indent=2)))
             return 0
         out.print(f"{name}: {short_state(job.get('state', ''))}")
         out.print(f"  job      {job['name']}")
+        link = job_link(job["name"])
+        if link:
+            out.print(f"  console  {link}")
         for key in ("createTime", "startTime", "endTime"):
             if key in job:
                 out.print(f"  {key[:-4]:<8} {job[key]}")
@@ -255,8 +267,8 @@ def list_jobs(*, target: str | None, spec: str | None, bucket: str | None,
                 claim = jobs.bucket.read_claim(name)
             except BadRecord as exc:  # list the rest; fail at the end
                 broken.append(exc)
-                rows.append({"name": name, "claim": "invalid", "job": None, "state": "-",
-                             "created": None, "user": None})
+                rows.append({"name": name, "claim": "invalid", "job": None, "console": None,
+                             "state": "-", "created": None, "user": None})
                 continue
             if claim is None:
                 continue
@@ -268,7 +280,7 @@ def list_jobs(*, target: str | None, spec: str | None, bucket: str | None,
             if resource and resource not in states:
                 states[resource] = short_state(vertex.get(str(resource)).get("state", ""))
             rows.append({"name": name, "claim": claim.state, "job": resource,
-                         "state": states.get(str(resource), "-"),
+                         "console": job_link(resource), "state": states.get(str(resource), "-"),
                          "created": claim.data.get("created"), "user": claim.data.get("user")})
         out = current()
         if as_json:

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from jobspec import gcp
+from jobspec.cloud.console import job_link
 from jobspec.cloud.follow import follow, info
 from jobspec.cloud.gcs import Bucket, Claim, claim_path
 from jobspec.cloud.logs import secret_spans
@@ -321,8 +322,11 @@ def _execute(sub: Submission, clients: gcp.Clients, *, detach: bool,
             raise
         mark("record")
         info(f"submitted {plan.name}: {job['name']}")
+    link = job_link(job["name"])
+    if link:  # at once, to click while it runs; again when it ends
+        info(f"{plan.name} in the console: {link}")
     outcome = {"kind": "cloud", "name": plan.name, "target": plan.target, "job": job["name"],
-               "bucket": plan.bucket, "region": vertex.parent.split("/")[3]}
+               "console": link, "bucket": plan.bucket, "region": vertex.parent.split("/")[3]}
     if detach:
         info(f"follow it with `{followup('logs', plan.name, plan.bucket, '--follow')}`; "
              f"cancel it with `{followup('cancel', plan.name, plan.bucket)}`")
@@ -333,6 +337,8 @@ def _execute(sub: Submission, clients: gcp.Clients, *, detach: bool,
         code = follow(vertex, clients.logging, project, job["name"], plan.name,
                       cancel_on_interrupt=cancel_on_interrupt, secrets=secret_values_of(plan),
                       bucket=plan.bucket)
+        if link:
+            info(f"{plan.name} in the console: {link}")
         if current().as_json:  # `run --json`: after the log lines, the outcome
             current().emit_json({**outcome, "exit_code": code})
         return code
