@@ -71,6 +71,10 @@ def test_census_job_runs_in_the_stand_in(cli, cloud) -> None:
     assert job["labels"]["jobspec-name"] == "census_single_1"
     claim = json.loads(cloud.gcs.read_object(cloud.bucket, "census_single_1/.jobspec/claim.json"))
     assert claim["state"] == "submitted" and claim["job"] == job["name"]
+    number, job_id = job["name"].split("/")[1], job["name"].split("/")[-1]
+    assert out.err.count("jobspec: census_single_1 in the console: https://console.cloud.google"
+                         f".com/agent-platform/locations/us-central1/training/{job_id}"
+                         f"?project={number}\n") == 2  # when created, and when it ended
     assert {"owner", "fingerprint", "package_sha256", "user", "host", "created"} <= set(claim)
 
 
