@@ -36,7 +36,8 @@ ECHO = """
                       "env": {k: os.environ.get(k) for k in names},
                       "module": __file__}), flush=True)
 """
-# Reads every line of its --in file, writes them upper-cased to --out (creating its folder).
+# Writes its --in file upper-cased to --out (creating that folder) and as it is to --copy (in
+# a folder that exists only because objects lie under it), deletes --drop, prints --note.
 UPPER = """
     import os, sys
 
@@ -46,8 +47,10 @@ UPPER = """
     os.makedirs(os.path.dirname(args["--out"]), exist_ok=True)
     with open(args["--out"], "w") as f:
         f.write(text.upper())
+    with open(args["--copy"], "w") as f:
+        f.write(text)
     os.remove(args["--drop"])
-    print("done", flush=True)
+    print("note", args["--note"], flush=True)
 """
 SLEEP = """
     import os, time
@@ -175,16 +178,22 @@ def test_gcs_paths_are_served_from_the_emulator_and_writes_land_there(
     gcs.write_object(bucket, "data/in.txt", "line one\nline two\n")
     gcs.write_object(bucket, "data/old.txt", "to be removed")
     gcs.write_object(bucket, "data/other.txt", "not named, not touched")
+    gcs.write_object(bucket, "data/sub/keep.txt", "makes the folder data/sub/")
     command = launcher.command(launcher.gcs_path(uri), "uppertrainer.task")
     args = ["--in", f"/gcs/{bucket}/data/in.txt", "--out", f"/gcs/{bucket}/out/x",
-            "--drop", f"/gcs/{bucket}/data/old.txt"]
+            "--copy", f"/gcs/{bucket}/data/sub/copy.txt",
+            "--drop", f"/gcs/{bucket}/data/old.txt", "--note", f"/srv/gcs/{bucket}/a"]
     name, job_id = submit(cloud_env, body(command, args))
     done = poll(cloud_env, name)
-    assert done["state"] == "JOB_STATE_SUCCEEDED", replica_lines(cloud_env, job_id)
+    lines = replica_lines(cloud_env, job_id)
+    assert done["state"] == "JOB_STATE_SUCCEEDED", lines
+    assert lines[-1] == f"note /srv/gcs/{bucket}/a"  # not a mount path: left as given
     assert gcs.read_object(bucket, "out/x") == b"LINE ONE\nLINE TWO\n"
+    assert gcs.read_object(bucket, "data/sub/copy.txt") == b"line one\nline two\n"
     assert gcs.read_object(bucket, "data/in.txt") == b"line one\nline two\n"
     assert not gcs.object_exists(bucket, "data/old.txt")
     assert gcs.read_object(bucket, "data/other.txt") == b"not named, not touched"
+    assert gcs.read_object(bucket, "data/sub/keep.txt") == b"makes the folder data/sub/"
 
 
 # -- failures ------------------------------------------------------------------------------------
