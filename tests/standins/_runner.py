@@ -1,15 +1,15 @@
-"""Runs a CustomJob for real, the way a Vertex AI prebuilt-container replica does.
+"""Runs a CustomJob for real, the way a Vertex AI replica does.
 
-Download the packageUris from the GCS emulator, pip-install them, then run
-`python -m <pythonModule> <args>` in an empty working directory with the Vertex environment.
-Every output line of the replica (pip included) becomes a Cloud Logging entry.
+pythonPackageSpec (a prebuilt-container job): download the packageUris from the GCS emulator,
+pip-install them, then run `python -m <pythonModule> <args>` in an empty working directory with
+the Vertex environment. containerSpec jobs are run by _container.py. Every output line of the
+replica (pip included) becomes a Cloud Logging entry.
 
-Installing offline: `pip install --target` with dependencies cannot see the host's
-site-packages and would try to download them, and a per-job venv costs ~0.8 s more. So the
-package is installed with `--no-deps --target DIR`, then each Requires-Dist of what was
-installed is checked against DIR plus the host site-packages; an unmet requirement fails the
-replica with pip's own "No matching distribution found" wording, as the cloud does for a
-requirement it cannot get.
+Installing a python package offline: `pip install --target` with dependencies cannot see the
+host's site-packages and would try to download them. So the package is installed with
+`--no-deps --target DIR`, then each Requires-Dist of what was installed is checked against DIR
+plus the host site-packages; an unmet requirement fails the replica with pip's own "No matching
+distribution found" wording, as the cloud does for a requirement it cannot get.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -44,6 +45,7 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 class Host(Protocol):
     gcs_url: str
     extra_env: dict[str, str]
+    image_exists: Callable[[str], bool] | None
 
     def log(self, job: Any, task: str, severity: str, text: str) -> None: ...
 
@@ -155,16 +157,10 @@ def cluster_env(job_id: str, spec: dict[str, Any]) -> dict[str, str]:
     return {"TF_CONFIG": json.dumps(tf_config), "CLUSTER_SPEC": json.dumps(cluster_spec)}
 
 
-def trainer_env(host: Host, job: Any, spec: dict[str, Any], home: Path,
-                install_dir: Path) -> dict[str, str]:
-    package = spec["workerPoolSpecs"][0]["pythonPackageSpec"]
-    env = base_env(home)
-    env.update(host.extra_env)
-    env.update({e["name"]: e.get("value", "") for e in package.get("env", [])})
-    env["PYTHONPATH"] = _pythonpath(str(install_dir))
-    env["CLOUD_ML_JOB_ID"] = job.id
-    env["GOOGLE_CLOUD_PROJECT"] = job.project_id
-    env["STORAGE_EMULATOR_HOST"] = host.gcs_url
+def vertex_env(host: Host, job: Any, spec: dict[str, Any]) -> dict[str, str]:
+    """What Vertex itself sets in every replica, whichever kind of spec it runs."""
+    env = {"CLOUD_ML_JOB_ID": job.id, "GOOGLE_CLOUD_PROJECT": job.project_id,
+           "STORAGE_EMULATOR_HOST": host.gcs_url}
     prefix = spec.get("baseOutputDirectory", {}).get("outputUriPrefix")
     if prefix:
         base = prefix if prefix.endswith("/") else prefix + "/"
@@ -175,13 +171,29 @@ def trainer_env(host: Host, job: Any, spec: dict[str, Any], home: Path,
     return env
 
 
+def pool_env(pool_spec: dict[str, Any]) -> dict[str, str]:
+    """The `env` of a pythonPackageSpec or containerSpec, as a dict."""
+    return {e["name"]: e.get("value", "") for e in pool_spec.get("env", [])}
+
+
+def trainer_env(host: Host, job: Any, spec: dict[str, Any], home: Path,
+                install_dir: Path) -> dict[str, str]:
+    package = spec["workerPoolSpecs"][0]["pythonPackageSpec"]
+    env = base_env(home)
+    env.update(host.extra_env)
+    env.update(pool_env(package))
+    env["PYTHONPATH"] = _pythonpath(str(install_dir))
+    env.update(vertex_env(host, job, spec))
+    return env
+
+
 def run_replica(host: Host, job: Any, spec: dict[str, Any]) -> int:
     """Run replica workerpool0-0 to the end; returns its exit status."""
     pool = spec["workerPoolSpecs"][0]
-    if "pythonPackageSpec" not in pool:
-        image = pool.get("containerSpec", {}).get("imageUri", "?")
-        raise ReplicaError(f"The jobspec test stand-in cannot run container images ({image}); "
-                           "only pythonPackageSpec jobs are executed.")
+    if "containerSpec" in pool:
+        from ._container import run_container
+
+        return run_container(host, job, spec)
     package = pool["pythonPackageSpec"]
     with tempfile.TemporaryDirectory(prefix=f"vertex-job-{job.id}-") as tmp_name:
         tmp = Path(tmp_name)

@@ -3,7 +3,8 @@
 The real google-api-python-client talks to it: build("aiplatform", "v1",
 static_discovery=True, credentials=AnonymousCredentials(),
 client_options={"api_endpoint": standin.url}), and build("logging", "v2", ...) likewise.
-Jobs really run (see _runner.py). Routes and request checks are in _api.py.
+Jobs really run (see _runner.py, and _container.py for containerSpec jobs). Routes and
+request checks are in _api.py.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ import traceback
 import uuid
 import zlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from ._api import Handler
+from ._container import missing_image
 from ._http import Faults, RequestLog, RequestRecord
 from ._runner import TASK, ReplicaError, run_replica
 
@@ -68,17 +70,23 @@ class VertexStandin:
     def __init__(self, gcs_url: str, *, queued_delay: float = 0.05, pending_delay: float = 0.05,
                  cancelling_delay: float = 0.05, kill_grace: float = 2.0,
                  run_jobs: bool = True, extra_env: dict[str, str] | None = None,
-                 list_page_size: int = 100) -> None:
+                 list_page_size: int = 100,
+                 image_exists: Callable[[str], bool] | None = None) -> None:
         self.gcs_url = gcs_url.rstrip("/")
         self._defaults = dict(queued_delay=queued_delay, pending_delay=pending_delay,
                               cancelling_delay=cancelling_delay, kill_grace=kill_grace,
-                              run_jobs=run_jobs, list_page_size=list_page_size)
+                              run_jobs=run_jobs, list_page_size=list_page_size,
+                              image_exists=image_exists)
         self.queued_delay = queued_delay
         self.pending_delay = pending_delay
         self.cancelling_delay = cancelling_delay
         self.kill_grace = kill_grace
         self.run_jobs = run_jobs
         self.list_page_size = list_page_size
+        # containerSpec jobs: None runs any image; a function saying False for an image URI
+        # fails the job as Vertex does when it cannot pull the image (set by a test, or by the
+        # Artifact Registry stand-in)
+        self.image_exists: Callable[[str], bool] | None = image_exists
         self.extra_env: dict[str, str] = dict(extra_env or {})
         self._default_env = dict(self.extra_env)
         self.faults = Faults()
@@ -355,9 +363,14 @@ class VertexStandin:
             self.log(job, "service", "INFO", "Waiting for job to be provisioned.")
             if job.cancel.wait(self.pending_delay):
                 return self._finish_cancel(job)
+            spec = copy.deepcopy(job.data["jobSpec"])
+            missing = missing_image(self, spec)
+            if missing:  # the image cannot be pulled: the replica never starts
+                self.log(job, "service", "ERROR", missing)
+                self._set(job, "JOB_STATE_FAILED", error={"code": 3, "message": missing})
+                return None
             self._set(job, "JOB_STATE_RUNNING")
             self.log(job, "service", "INFO", "Job is running.")
-            spec = copy.deepcopy(job.data["jobSpec"])
             try:
                 code = run_replica(self, job, spec)
             except ReplicaError as exc:
