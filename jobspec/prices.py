@@ -206,8 +206,10 @@ def _sum(values: Sequence[float | None]) -> float | None:
 
 def estimate(pools: Sequence[Any], region: str, strategy: str = "ON_DEMAND",
              disk: tuple[str, int] = DEFAULT_DISK, tab: Table | None = None) -> Estimate:
-    """Hourly price of each pool and of the job in one region, for one scheduling strategy."""
-    tab = shipped() if tab is None else tab
+    """Hourly price of each pool and of the job in one region, for one scheduling strategy.
+
+    tab: the price table; by default table(), the user copy where it has a rate."""
+    tab = table() if tab is None else tab
     billed = billed_as(strategy)
     priced = tuple(_pool(tab, p, region, billed, disk) for p in pools)
     lines = [ln for p in priced for ln in p.lines]
@@ -245,7 +247,7 @@ def compare_regions(pools: Sequence[Any], strategy: str = "ON_DEMAND",
                     disk: tuple[str, int] = DEFAULT_DISK,
                     tab: Table | None = None) -> list[Estimate]:
     """Every region where all the job's machines and accelerators are priced, cheapest first."""
-    tab = shipped() if tab is None else tab
+    tab = table() if tab is None else tab
     found = [estimate(pools, r, strategy, disk, tab) for r in tab.regions()]
     priced = [e for e in found if e.compute_per_hour is not None]
     return sorted(priced, key=lambda e: (e.compute_per_hour or 0.0, e.region))
