@@ -78,7 +78,8 @@ def prices(region: str | None, machine: str | None, refresh: bool, compare: str 
     if not rows:
         out.print("no rate matches: the table does not know that machine or region")
         return
-    table_rows = [(k, n, r, _usd(v.get("ON_DEMAND")), _usd(v.get("SPOT")),
+    table_rows = [(k, n, r, _usd(v.get("ON_DEMAND")),
+                   "(same)" if k == "disk" else _usd(v.get("SPOT")),
                    "GiB-month" if k == "disk" else "hour", ",".join(sorted(sources[(k, n, r)])))
                   for (k, n, r), v in rows.items()]
     out.print("\n".join(out.table(table_rows, ["kind", "name", "region", "on-demand",
