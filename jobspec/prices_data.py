@@ -58,51 +58,120 @@ SOURCES: dict[str, Source] = {
 # 730 hours, the month Google's pricing pages use). Flex-start (Dynamic Workload Scheduler)
 # rates could not be sourced: none are shipped, so a FLEX_START estimate says "unknown".
 RATES: tuple[tuple[str, str, str, float | None, float | None, str], ...] = (
-    # Vertex AI custom training (source: the Vertex AI pricing page)
+    # Vertex AI custom training (source: the Vertex AI pricing page). Where Compute Engine's
+    # table has the same machine or GPU, only its Spot rate is kept beside the Vertex rate.
     ("machine", "n1-standard-4", "us-central1", 0.21849885, None, "vertex-page"),
+    ("machine", "n1-standard-4", "us-central1", None, 0.04815, "gce-catalog"),
     ("accelerator", "NVIDIA_TESLA_T4", "europe-west4", 0.4025, None, "vertex-page-t4"),
-    # Compute Engine (lower bounds for Vertex)
-    ("machine", "n1-standard-4", "europe-west4", 0.20917, 0.07782, "gce-catalog"),
-    ("machine", "n1-standard-8", "us-central1", 0.38, 0.0963, "gce-catalog"),
-    ("machine", "n1-standard-8", "europe-west4", 0.41834, 0.15564, "gce-catalog"),
-    ("machine", "n1-standard-8", "asia-east1", 0.44, 0.08447, "gce-catalog"),
-    ("machine", "n1-standard-64", "us-central1", 3.03998, 0.7704, "gce-catalog"),
-    ("machine", "n1-standard-64", "europe-west4", 3.34669, 1.24512, "gce-catalog"),
-    ("machine", "n1-standard-64", "asia-east1", 3.51997, 0.67576, "gce-catalog"),
-    ("machine", "n1-standard-96", "us-central1", 4.55998, 1.1556, "gce-catalog"),
-    ("machine", "n1-standard-96", "europe-west4", 5.02003, 1.86768, "gce-catalog"),
-    ("machine", "n1-standard-96", "asia-east1", 5.27995, 1.01364, "gce-catalog"),
-    ("machine", "n1-highcpu-2", "us-central1", 0.07085, 0.01814, "gce-catalog"),
-    ("machine", "n1-highcpu-2", "europe-west4", 0.078, 0.02899, "gce-catalog"),
-    ("machine", "n1-highcpu-4", "europe-west4", 0.156, 0.05798, "gce-catalog"),
-    ("machine", "n1-highcpu-4", "asia-east1", 0.16407, 0.03151, "gce-catalog"),
-    ("machine", "n1-highcpu-32", "us-central1", 1.13358, 0.29017, "gce-catalog"),
-    ("machine", "n1-highcpu-32", "europe-west4", 1.24799, 0.46387, "gce-catalog"),
-    ("machine", "n1-highcpu-32", "asia-east1", 1.31256, 0.25206, "gce-catalog"),
-    ("machine", "a2-highgpu-1g", "us-central1", 0.73948, 0.29576, "gce-catalog"),
-    ("machine", "a2-highgpu-1g", "europe-west4", 0.81406, 0.31824, "gce-catalog"),
-    ("machine", "a2-highgpu-2g", "us-central1", 1.47895, 0.59151, "gce-catalog"),
-    ("machine", "a2-highgpu-2g", "europe-west4", 1.62813, 0.63648, "gce-catalog"),
-    ("machine", "a2-highgpu-4g", "us-central1", 2.95791, 1.18302, "gce-catalog"),
-    ("machine", "a2-highgpu-4g", "europe-west4", 3.25626, 1.27296, "gce-catalog"),
-    ("machine", "a2-highgpu-8g", "us-central1", 5.91582, 2.36604, "gce-catalog"),
-    ("machine", "a2-highgpu-8g", "europe-west4", 6.51251, 2.54592, "gce-catalog"),
-    ("machine", "a2-ultragpu-1g", "us-central1", 1.09962, 0.43983, "gce-catalog"),
-    ("machine", "a2-ultragpu-1g", "europe-west4", 1.2105, 0.47328, "gce-catalog"),
-    ("machine", "a3-highgpu-1g", "us-central1", 1.18251, 0.27193, "gce-catalog"),
-    ("machine", "a3-highgpu-1g", "europe-west4", 1.24163, 0.2236, "gce-catalog"),
-    ("machine", "a3-highgpu-1g", "asia-east1", 1.36923, 0.2464, "gce-catalog"),
-    ("machine", "a3-highgpu-2g", "us-central1", 2.36502, 0.54387, "gce-catalog"),
-    ("machine", "a3-highgpu-2g", "europe-west4", 2.48327, 0.4472, "gce-catalog"),
-    ("machine", "a3-highgpu-2g", "asia-east1", 2.73845, 0.4928, "gce-catalog"),
-    ("machine", "a3-highgpu-4g", "us-central1", 4.73003, 1.08774, "gce-catalog"),
-    ("machine", "a3-highgpu-4g", "europe-west4", 4.96653, 0.8944, "gce-catalog"),
-    ("machine", "a3-highgpu-4g", "asia-east1", 5.4769, 0.98561, "gce-catalog"),
-    ("accelerator", "NVIDIA_TESLA_A100", "us-central1", 2.93391, 1.1472, "gce-catalog"),
-    ("accelerator", "NVIDIA_TESLA_A100", "europe-west4", 1.61365, 1.1691, "gce-catalog"),
-    ("accelerator", "NVIDIA_L4", "us-central1", 0.56004, 0.2231, "gce-catalog"),
-    ("accelerator", "NVIDIA_L4", "europe-west4", 0.58804, 0.2106, "gce-catalog"),
-    ("accelerator", "NVIDIA_L4", "asia-east1", 0.64847, 0.2118, "gce-catalog"),
+    ("accelerator", "NVIDIA_TESLA_T4", "europe-west4", None, 0.14, "gce-catalog"),
+)
+# Compute Engine rates (lower bounds for Vertex), per machine type or GPU:
+# {region: (on-demand, spot)}, transcribed from the gce-catalog rows of each zone (every zone of
+# a region has the same rates there).
+_GCE: dict[tuple[str, str], dict[str, tuple[float, float]]] = {
+    ("machine", "n1-standard-4"): {
+        "europe-west4": (0.20917, 0.07782), "asia-east1": (0.22, 0.04223),
+        "us-east1": (0.19, 0.04815), "europe-west1": (0.20901, 0.0658),
+        "asia-southeast1": (0.23439, 0.04556)},
+    ("machine", "n1-standard-8"): {
+        "us-central1": (0.38, 0.0963), "europe-west4": (0.41834, 0.15564),
+        "asia-east1": (0.44, 0.08447), "us-east1": (0.38, 0.0963),
+        "europe-west1": (0.41801, 0.13161), "asia-southeast1": (0.46877, 0.09112)},
+    ("machine", "n1-standard-16"): {
+        "us-central1": (0.76, 0.1926), "europe-west4": (0.83667, 0.31128),
+        "asia-east1": (0.87999, 0.16894), "us-east1": (0.76, 0.1926),
+        "europe-west1": (0.83603, 0.26322), "asia-southeast1": (0.93754, 0.18224)},
+    ("machine", "n1-standard-32"): {
+        "us-central1": (1.51999, 0.3852), "europe-west4": (1.67334, 0.62256),
+        "asia-east1": (1.75998, 0.33788), "us-east1": (1.51999, 0.3852),
+        "europe-west1": (1.67206, 0.52644), "asia-southeast1": (1.87509, 0.36448)},
+    ("machine", "n1-standard-64"): {
+        "us-central1": (3.03998, 0.7704), "europe-west4": (3.34669, 1.24512),
+        "asia-east1": (3.51997, 0.67576), "us-east1": (3.03998, 0.7704),
+        "europe-west1": (3.34411, 1.05288), "asia-southeast1": (3.75018, 0.72896)},
+    ("machine", "n1-standard-96"): {
+        "us-central1": (4.55998, 1.1556), "europe-west4": (5.02003, 1.86768),
+        "asia-east1": (5.27995, 1.01364), "us-east1": (4.55998, 1.1556),
+        "europe-west1": (5.01617, 1.57932), "asia-southeast1": (5.62526, 1.09344)},
+    ("machine", "n1-highcpu-2"): {
+        "us-central1": (0.07085, 0.01814), "europe-west4": (0.078, 0.02899),
+        "asia-east1": (0.08203, 0.01575)},
+    ("machine", "n1-highcpu-4"): {
+        "europe-west4": (0.156, 0.05798), "asia-east1": (0.16407, 0.03151)},
+    ("machine", "n1-highcpu-8"): {
+        "us-central1": (0.2834, 0.07254), "europe-west4": (0.312, 0.11597),
+        "asia-east1": (0.32814, 0.06302), "us-east1": (0.2834, 0.07254),
+        "europe-west1": (0.31174, 0.09816), "asia-southeast1": (0.34962, 0.06796)},
+    ("machine", "n1-highcpu-16"): {
+        "us-central1": (0.56679, 0.14509), "europe-west4": (0.624, 0.23194),
+        "asia-east1": (0.65628, 0.12603), "us-east1": (0.56679, 0.14509),
+        "europe-west1": (0.62349, 0.19633), "asia-southeast1": (0.69924, 0.13591)},
+    ("machine", "n1-highcpu-32"): {
+        "us-central1": (1.13358, 0.29017), "europe-west4": (1.24799, 0.46387),
+        "asia-east1": (1.31256, 0.25206), "us-east1": (1.13358, 0.29017),
+        "europe-west1": (1.24697, 0.39265), "asia-southeast1": (1.39848, 0.27182)},
+    ("machine", "n1-highmem-8"): {
+        "us-central1": (0.47321, 0.11922), "europe-west4": (0.52094, 0.19392),
+        "asia-east1": (0.54793, 0.10517), "us-east1": (0.47321, 0.11922),
+        "europe-west1": (0.52056, 0.16388), "asia-southeast1": (0.58374, 0.11347)},
+    ("machine", "n1-highmem-16"): {
+        "asia-east1": (1.09586, 0.21034), "europe-west1": (1.04111, 0.32777)},
+    ("machine", "a2-highgpu-1g"): {
+        "us-central1": (0.73948, 0.29576), "europe-west4": (0.81406, 0.31824),
+        "us-east1": (0.73948, 0.29576), "asia-southeast1": (0.9122, 0.36485)},
+    ("machine", "a2-highgpu-2g"): {
+        "us-central1": (1.47895, 0.59151), "europe-west4": (1.62813, 0.63648)},
+    ("machine", "a2-highgpu-4g"): {
+        "us-central1": (2.95791, 1.18302), "europe-west4": (3.25626, 1.27296)},
+    ("machine", "a2-highgpu-8g"): {
+        "us-central1": (5.91582, 2.36604), "europe-west4": (6.51251, 2.54592),
+        "asia-southeast1": (7.29758, 2.9188)},
+    ("machine", "a2-ultragpu-1g"): {
+        "us-central1": (1.09962, 0.43983), "europe-west4": (1.2105, 0.47328)},
+    ("machine", "a3-highgpu-1g"): {
+        "us-central1": (1.18251, 0.27193), "europe-west4": (1.24163, 0.2236),
+        "asia-east1": (1.36923, 0.2464), "europe-west1": (1.30206, 0.23426),
+        "asia-southeast1": (1.45886, 0.26252)},
+    ("machine", "a3-highgpu-2g"): {
+        "us-central1": (2.36502, 0.54387), "europe-west4": (2.48327, 0.4472),
+        "asia-east1": (2.73845, 0.4928)},
+    ("machine", "a3-highgpu-4g"): {
+        "us-central1": (4.73003, 1.08774), "europe-west4": (4.96653, 0.8944),
+        "asia-east1": (5.4769, 0.98561)},
+    # GPUs: one GPU an hour (the catalog's AcceleratorCount 1 rows)
+    ("accelerator", "NVIDIA_TESLA_T4"): {
+        "us-central1": (0.35, 0.14), "asia-east1": (0.35, 0.14), "us-east1": (0.35, 0.14),
+        "europe-west1": (0.35, 0.14), "asia-southeast1": (0.37, 0.1195)},
+    ("accelerator", "NVIDIA_TESLA_V100"): {
+        "us-central1": (2.48, 0.992), "europe-west4": (2.604, 0.7148),
+        "asia-east1": (2.48, 0.8792), "us-east1": (2.48, 0.992)},
+    ("accelerator", "NVIDIA_TESLA_P100"): {
+        "us-central1": (1.46, 0.584), "europe-west4": (1.533, 0.3265),
+        "asia-east1": (1.6, 0.1852), "us-east1": (1.46, 0.584), "europe-west1": (1.6, 0.371)},
+    ("accelerator", "NVIDIA_TESLA_P4"): {
+        "us-central1": (0.6, 0.24), "europe-west4": (0.63, 0.0822),
+        "asia-southeast1": (0.65, 0.0662)},
+    ("accelerator", "NVIDIA_L4"): {
+        "us-central1": (0.56004, 0.2231), "europe-west4": (0.58804, 0.2106),
+        "asia-east1": (0.64847, 0.2118), "us-east1": (0.56004, 0.2231),
+        "europe-west1": (0.61666, 0.2291), "asia-southeast1": (0.69092, 0.2384)},
+    ("accelerator", "NVIDIA_TESLA_A100"): {
+        "us-central1": (2.93391, 1.1472), "europe-west4": (1.61365, 1.1691),
+        "us-east1": (2.93391, 1.1472), "asia-southeast1": (1.70586, 1.2406)},
+}
+RATES += tuple((kind, name, region, od, spot, "gce-catalog")
+               for (kind, name), regions in _GCE.items()
+               for region, (od, spot) in regions.items())
+RATES += (
+    # Boot disks, per GiB-month; the page's US example, so us-central1 only
     ("disk", "pd-standard", "us-central1", 0.04, None, "gce-disks"),
     ("disk", "pd-ssd", "us-central1", 0.17, None, "gce-disks"),
 )
+# Left out on purpose, with the reason:
+# - NVIDIA_H100_80GB, NVIDIA_A100_80GB: the catalog's rows disagree with themselves (an H100 at
+#   4.20076 in us-central1 against 9.79655 in us-east4; an A100 80GB on-demand barely above its
+#   Spot rate), and the Vertex page's H100 figure (9.79655057) was transcribed without its
+#   region.
+# - TPUs: the catalog carries placeholder rates (700.0) for several TPU v6e regions, and Vertex
+#   prices TPU slices by topology, which the catalog's rows do not map onto.
+# - Flex-start: the Vertex page lists DWS flex-start rates, but no source read here gave them.

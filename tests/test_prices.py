@@ -22,7 +22,7 @@ from jobspec.prices import (
     user_copy_path,
 )
 from jobspec.prices_data import RATES, SOURCES
-from jobspec.runtimes_data import SCALE_TIERS, PoolShape
+from jobspec.runtimes_data import MACHINE_TYPES, SCALE_TIERS, PoolShape
 from tests.standins._http import ApiError
 from tests.standins.billing import BillingStandin, sku
 
@@ -50,8 +50,18 @@ def test_the_table_prices_shipped_machine_types_in_three_regions() -> None:
         for region in THREE:
             assert tab.rate("machine", machine, region, "ON_DEMAND"), (machine, region)
             assert tab.rate("machine", machine, region, "SPOT"), (machine, region)
-    shipped_machines = {p.machine_type for t in SCALE_TIERS for p in t.pools}
-    assert "n1-standard-8" in shipped_machines
+    # every machine jobspec maps a scale tier or a legacy machine name onto
+    shipped_machines = ({p.machine_type for t in SCALE_TIERS for p in t.pools}
+                        | {m.machine_type for m in MACHINE_TYPES})
+    assert shipped_machines >= {"n1-standard-4", "n1-standard-8", "n1-highcpu-16"}
+    for machine in shipped_machines:
+        for region in THREE:
+            for strategy in ("ON_DEMAND", "SPOT"):
+                rate = tab.rate("machine", machine, region, strategy)
+                assert rate is not None and rate.usd > 0, (machine, region, strategy)
+    # BASIC_GPU's T4 too
+    for region in THREE:
+        assert tab.rate("accelerator", "NVIDIA_TESLA_T4", region, "ON_DEMAND"), region
 
 
 def test_estimate_on_demand_and_spot_by_hand() -> None:
@@ -88,9 +98,9 @@ def test_cost_after_uses_the_running_time_and_spot_rates() -> None:
 def test_what_the_table_lacks_is_unknown_never_guessed() -> None:
     assert estimate([Pool("chief", "x9-mega-1", 1)], "us-central1").unknown == (
         "machine x9-mega-1 is not in the price table",)
-    spot = estimate([Pool("chief", "n1-standard-4", 1)], "us-central1", "SPOT")
-    assert spot.per_hour is None and spot.unknown == (
-        "no spot price for n1-standard-4 in us-central1",)
+    missing = estimate([Pool("chief", "n1-highcpu-4", 1)], "us-central1", "ON_DEMAND")
+    assert missing.per_hour is None and missing.unknown == (
+        "no on-demand price for n1-highcpu-4 in us-central1",)
     assert estimate([Pool("chief", "n1-standard-8", 1)], "mars-north1").unknown == (
         "region mars-north1 is not in the price table",)
     flex = estimate([Pool("chief", "a3-highgpu-1g", 1, "NVIDIA_H100_80GB", 1)], "us-central1",
@@ -105,13 +115,19 @@ def test_what_the_table_lacks_is_unknown_never_guessed() -> None:
 
 def test_compare_regions_cheapest_first() -> None:
     pools = [Pool("chief", "n1-standard-8", 1)]
-    assert [e.region for e in compare_regions(pools, "ON_DEMAND")] == list(THREE)
+    # equal rates (us-central1, us-east1) fall back on the region's name
+    assert [e.region for e in compare_regions(pools, "ON_DEMAND")] == [
+        "us-central1", "us-east1", "europe-west1", "europe-west4", "asia-east1",
+        "asia-southeast1"]
     assert [e.region for e in compare_regions(pools, "SPOT")] == [
-        "asia-east1", "us-central1", "europe-west4"]
-    # the A100 is priced in two regions only
+        "asia-east1", "asia-southeast1", "us-central1", "us-east1", "europe-west1",
+        "europe-west4"]
+    # the A100 and its machine are priced together in four regions only
     a100 = [Pool("chief", "a2-highgpu-1g", 1, "NVIDIA_TESLA_A100", 1)]
-    assert [e.region for e in compare_regions(a100, "ON_DEMAND")] == [
-        "europe-west4", "us-central1"]
+    found = compare_regions(a100, "ON_DEMAND")
+    assert [e.region for e in found] == ["europe-west4", "asia-southeast1", "us-central1",
+                                         "us-east1"]
+    assert found[0].compute_per_hour == pytest.approx(0.81406 + 1.61365)
 
 
 @pytest.fixture(autouse=True)
@@ -198,6 +214,7 @@ def test_compare_regions_of_a_spec(cli, home: Path) -> None:
               "spot", "--json")
     assert out.code == 0, out.err
     found = json.loads(out.out)
-    assert [r["region"] for r in found["regions"]] == ["asia-east1", "us-central1",
-                                                      "europe-west4"]
+    assert [r["region"] for r in found["regions"]] == [
+        "asia-east1", "asia-southeast1", "us-central1", "us-east1", "europe-west1",
+        "europe-west4"]
     assert found["regions"][0]["compute_per_hour"] == pytest.approx(3 * 0.08447)
