@@ -56,6 +56,8 @@ def prices(region: str | None, machine: str | None, refresh: bool, compare: str 
     from jobspec.prices import table
 
     tab = table()
+    if tab.note:
+        out.warn(tab.note)
     rows: dict[tuple[str, str, str], dict[str, float]] = {}
     sources: dict[tuple[str, str, str], set[str]] = {}
     for (kind, name, where, how), rate in sorted(tab.rates.items()):
@@ -93,7 +95,8 @@ def prices(region: str | None, machine: str | None, refresh: bool, compare: str 
 
 def _refresh(as_json: bool) -> None:
     from jobspec.gcp.billing import billing_endpoint, service_skus
-    from jobspec.prices import copy_document, rates_from_skus, user_copy_path
+    from jobspec.prices import copy_document, user_copy_path
+    from jobspec.prices_catalog import rates_from_skus
     from jobspec.prices_data import Source
 
     out = _json(as_json)

@@ -44,6 +44,7 @@ class Table:
     sources: Mapping[str, Source]
     copy: str  # "shipped", or the user copy's path
     read: str  # date of the newest figures (the refresh's date for a user copy)
+    note: str = ""  # why a user copy that exists is not used
 
     def rate(self, kind: str, name: str, region: str, strategy: str) -> Rate | None:
         return self.rates.get((kind, name, region, strategy))
@@ -130,8 +131,13 @@ def table(env: Mapping[str, str] | None = None) -> Table:
     path = user_copy_path(env)
     try:
         copy = read_copy(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return base  # none, or unreadable: the shipped table alone (prices says which copy)
+    except FileNotFoundError:
+        return base
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return Table(base.rates, base.sources, base.copy, base.read,
+                     f"the user copy {path} is unreadable ({reason}): using the shipped table; "
+                     "`jobspec prices --refresh` rewrites it")
     rates = dict(base.rates)
     rates.update(copy.rates)
     sources = dict(base.sources)
@@ -154,7 +160,7 @@ def read_copy(text: str) -> Table:
     source = Source(str(src["url"]), str(src["read"]), str(src["basis"]), str(src.get("note", "")))
     rates: dict[tuple[str, str, str, str], Rate] = {}
     for kind, name, region, strategy, usd in doc["rates"]:
-        if not isinstance(usd, (int, float)) or usd <= 0:
+        if isinstance(usd, bool) or not isinstance(usd, (int, float)) or usd <= 0:
             raise ValueError(f"bad rate for {name} in {region}")
         rates[(kind, name, region, strategy)] = Rate(str(kind), str(name), str(region),
                                                      str(strategy), float(usd), "catalog")
@@ -273,65 +279,50 @@ def strategy_of(body: Mapping[str, Any]) -> str:
     return billed_as(str(body.get("jobSpec", {}).get("scheduling", {}).get("strategy", "")))
 
 
-# The Cloud Billing Catalog's SKUs, read as table rates. jobspec's reading of a description:
-# a training SKU names a machine type (n1-standard-4) or an accelerator; a boot disk SKU is a
-# PD capacity SKU. usageType OnDemand is on-demand, Preemptible is Spot; other usage types
-# (commitments) are left out, as are units other than hours and GiB-months.
-_ACCELERATORS = (("h100 80gb", "NVIDIA_H100_80GB"), ("h100 mega", "NVIDIA_H100_MEGA_80GB"),
-                 ("a100 80gb", "NVIDIA_A100_80GB"), ("a100", "NVIDIA_TESLA_A100"),
-                 ("l4", "NVIDIA_L4"), ("t4", "NVIDIA_TESLA_T4"), ("v100", "NVIDIA_TESLA_V100"),
-                 ("p100", "NVIDIA_TESLA_P100"), ("p4", "NVIDIA_TESLA_P4"),
-                 ("tpu v5e", "TPU_V5_LITEPOD"), ("tpu v5 lite", "TPU_V5_LITEPOD"))
-_MACHINE = r"\b([a-z][a-z0-9]*-(?:standard|highmem|highcpu|highgpu|ultragpu|megagpu|edgegpu" \
-           r"|ultramem|megamem)-\d+[a-z]*)\b"
-_USAGE = {"OnDemand": "ON_DEMAND", "Preemptible": "SPOT"}
+
+def group_total(costs: Sequence[Cost]) -> Cost:
+    """A group's (matrix's) cost: the sum of its members' (None when one is unknown)."""
+    usd = _sum([c.usd for c in costs])
+    return Cost(sum(c.seconds for c in costs), usd, any(c.lower_bound for c in costs))
 
 
-def _price(sku: Mapping[str, Any]) -> tuple[float, str] | None:
-    infos = sku.get("pricingInfo") or []
-    if not infos:
-        return None
-    expression = infos[0].get("pricingExpression") or {}
-    for tier in expression.get("tieredRates") or []:
-        money = tier.get("unitPrice") or {}
-        usd = int(money.get("units") or 0) + int(money.get("nanos") or 0) / 1e9
-        if usd > 0 and money.get("currencyCode", "USD") == "USD":
-            return usd, str(expression.get("usageUnit", ""))
-    return None
+def _usd(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:,.4f}"
 
 
-def _named(description: str) -> tuple[str, str] | None:
-    import re
+def describe(est: Estimate, timeout_seconds: float | None = None) -> list[str]:
+    """The estimate as `plan` prints it: each pool's lines, the job, the most it can cost, what
+    is unknown and where every figure came from."""
+    copy = "shipped table" if est.copy == "shipped" else f"user copy {est.copy}"
+    out = [f"price       {est.strategy.lower().replace('_', '-')} in {est.region} "
+           f"({copy}, figures read {est.read}), USD per hour"]
+    for pool in est.pools:
+        for i, line in enumerate(pool.lines):
+            out.append(f"  {pool.role if i == 0 else '':10} {line.what:34} {_usd(line.per_hour)}")
+    bound = ", at least: Compute Engine rates, Vertex bills more" if est.lower_bound else ""
+    out.append(f"  {'job':10} {'':34} {_usd(est.per_hour)}{bound}")
+    if est.per_hour is None and est.compute_per_hour is not None:
+        out.append(f"  {'':10} {'machines and accelerators':34} {_usd(est.compute_per_hour)}")
+    if timeout_seconds is not None:
+        most = max_cost(est, timeout_seconds)
+        out.append(f"  at most {_usd(most)} if it runs until its timeout "
+                   f"({timeout_seconds / 3600:g} h)")
+    out.extend(f"  unknown: {why}" for why in est.unknown)
+    out.extend(f"  source {key}: {src.url} (read {src.read})"
+               for key, src in est.table_sources.items())
+    return out
 
-    text = description.lower()
-    if "pd capacity" in text:
-        return ("disk", "pd-ssd") if "ssd" in text else ("disk", "pd-standard")
-    if "train" not in text:
-        return None
-    machine = re.search(_MACHINE, text)
-    if machine:
-        return "machine", machine.group(1)
-    if any(word in text for word in ("gpu", "tpu", "nvidia")):
-        for fragment, enum in _ACCELERATORS:
-            if re.search(rf"\b{re.escape(fragment)}\b", text):
-                return "accelerator", enum
-    return None
 
-
-def rates_from_skus(skus: Iterable[Mapping[str, Any]]) -> tuple[list[Rate], int]:
-    """The rates the SKUs give, and how many SKUs jobspec could not read as a table rate."""
-    rates: dict[tuple[str, str, str, str], Rate] = {}
-    skipped = 0
-    for sku in skus:
-        strategy = _USAGE.get(str((sku.get("category") or {}).get("usageType", "")))
-        named = _named(str(sku.get("description", "")))
-        price = _price(sku)
-        unit_ok = price is not None and (price[1] == "h" if named and named[0] != "disk"
-                                         else price[1] == "GiBy.mo")
-        if strategy is None or named is None or price is None or not unit_ok:
-            skipped += 1
-            continue
-        for region in sku.get("serviceRegions") or []:
-            key = (named[0], named[1], str(region), strategy)
-            rates[key] = Rate(named[0], named[1], str(region), strategy, price[0], "catalog")
-    return sorted(rates.values(), key=lambda r: (r.kind, r.name, r.region, r.strategy)), skipped
+def to_json(est: Estimate, timeout_seconds: float | None = None) -> dict[str, Any]:
+    return {
+        "region": est.region, "strategy": est.strategy, "currency": "USD",
+        "per_hour": est.per_hour, "compute_per_hour": est.compute_per_hour,
+        "disk_per_hour": est.disk_per_hour, "lower_bound": est.lower_bound,
+        "max_cost": None if timeout_seconds is None else max_cost(est, timeout_seconds),
+        "pools": [{"role": p.role, "count": p.count, "per_hour": p.per_hour,
+                   "lines": [{"what": ln.what, "per_hour": ln.per_hour, "source": ln.source,
+                              "unknown": ln.missing} for ln in p.lines]} for p in est.pools],
+        "unknown": list(est.unknown), "table": est.copy, "read": est.read,
+        "sources": {k: {"url": s.url, "read": s.read, "basis": s.basis}
+                    for k, s in est.table_sources.items()},
+    }

@@ -15,10 +15,13 @@ from jobspec.prices import (
     Pool,
     compare_regions,
     cost_after,
+    describe,
     estimate,
+    group_total,
     max_cost,
     shipped,
     table,
+    to_json,
     user_copy_path,
 )
 from jobspec.prices_data import RATES, SOURCES
@@ -218,3 +221,54 @@ def test_compare_regions_of_a_spec(cli, home: Path) -> None:
         "asia-east1", "asia-southeast1", "us-central1", "us-east1", "europe-west1",
         "europe-west4"]
     assert found["regions"][0]["compute_per_hour"] == pytest.approx(3 * 0.08447)
+
+
+def test_describe_shows_pools_job_maximum_and_sources() -> None:
+    est = estimate([Pool("chief", "a2-highgpu-1g", 1, "NVIDIA_TESLA_A100", 1)], "us-central1",
+                   "SPOT")
+    assert describe(est, 4 * 3600) == [
+        "price       spot in us-central1 (shipped table, figures read 2026-11-27), USD per hour",
+        "  chief      1 x a2-highgpu-1g                  $0.2958",
+        "             1 x NVIDIA_TESLA_A100              $1.1472",
+        "             1 x 100 GiB pd-ssd                 $0.0233",
+        "  job                                           $1.4662, at least: Compute Engine "
+        "rates, Vertex bills more",
+        "  at most $5.8650 if it runs until its timeout (4 h)",
+        f"  source gce-catalog: {SOURCES['gce-catalog'].url} (read 2026-11-27)",
+        f"  source gce-disks: {SOURCES['gce-disks'].url} (read 2026-11-27)",
+    ]
+    data = to_json(est, 4 * 3600)
+    assert data["max_cost"] == pytest.approx(4 * 1.4662476712)
+    assert data["pools"][0]["lines"][1] == {"what": "1 x NVIDIA_TESLA_A100",
+                                            "per_hour": 1.1472, "source": "gce-catalog",
+                                            "unknown": None}
+
+
+def test_a_group_costs_the_sum_of_its_members() -> None:
+    est = estimate([Pool("chief", "n1-standard-8", 1)], "us-central1")
+    one = cost_after(est, "2026-11-27T10:00:00Z", "2026-11-27T11:00:00Z")
+    two = cost_after(est, "2026-11-27T10:00:00Z", "2026-11-27T12:00:00Z")
+    total = group_total([one, two])
+    assert total.seconds == 3 * 3600 and total.usd == pytest.approx(3 * (0.38 + SSD_100))
+    unknown = cost_after(estimate([Pool("chief", "x9-mega-1", 1)], "us-central1"),
+                         "2026-11-27T10:00:00Z", "2026-11-27T11:00:00Z")
+    assert group_total([one, unknown]).usd is None
+
+
+def test_an_unreadable_user_copy_is_reported_and_the_shipped_table_used(cli, home) -> None:
+    path = user_copy_path()
+    path.parent.mkdir(parents=True)
+    path.write_text('{"version": 1, "source": {"url": "u", "read": "r", "basis": "vertex"}, '
+                    '"rates": [["machine", "n1-standard-8", "us-central1", "ON_DEMAND", -1]]}')
+    tab = table()
+    assert tab.copy == "shipped" and str(path) in tab.note
+    assert tab.rate("machine", "n1-standard-8", "us-central1", "ON_DEMAND").usd == 0.38
+    out = cli("prices", "--machine", "n1-standard-8")
+    assert out.code == 0 and "is unreadable" in out.err and "--refresh" in out.err
+
+
+def test_a_catalog_without_vertex_ai_exits_4(cli, billing) -> None:
+    billing.services = billing.services[:2]
+    out = cli("prices", "--refresh")
+    assert out.code == EXIT_CLOUD and "lists no service named 'Vertex AI'" in out.err
+    assert "Traceback" not in out.err
