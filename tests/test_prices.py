@@ -221,6 +221,10 @@ def test_compare_regions_of_a_spec(cli, home: Path) -> None:
         "asia-east1", "asia-southeast1", "us-central1", "us-east1", "europe-west1",
         "europe-west4"]
     assert found["regions"][0]["compute_per_hour"] == pytest.approx(3 * 0.08447)
+    text = cli("prices", "--compare-regions", str(spec), "--target", "cloud")
+    assert text.code == 0, text.err
+    rows = [line.split()[0:2] for line in text.out.splitlines()[2:]]
+    assert rows[:2] == [["us-central1", "(target)"], ["us-east1", "$1.1400"]]
 
 
 def test_describe_shows_pools_job_maximum_and_sources() -> None:
@@ -272,3 +276,11 @@ def test_a_catalog_without_vertex_ai_exits_4(cli, billing) -> None:
     out = cli("prices", "--refresh")
     assert out.code == EXIT_CLOUD and "lists no service named 'Vertex AI'" in out.err
     assert "Traceback" not in out.err
+
+
+def test_refresh_without_credentials_exits_4(cli, home, monkeypatch) -> None:
+    monkeypatch.delenv("CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDBILLING", raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(home / "missing.json"))
+    out = cli("prices", "--refresh")
+    assert out.code == EXIT_CLOUD and "Traceback" not in out.err
+    assert f"cannot use GOOGLE_APPLICATION_CREDENTIALS={home / 'missing.json'}" in out.err
