@@ -201,7 +201,8 @@ def test_prices_lists_the_table_with_sources(cli, home) -> None:
     assert SOURCES["gce-catalog"].url in out.out
 
 
-def test_compare_regions_of_a_spec(cli, home: Path) -> None:
+def test_compare_regions_of_a_spec(cli, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # one line a region, however the tests are run
     (home / "trainer").mkdir()
     (home / "trainer" / "__init__.py").write_text("")
     (home / "trainer" / "task.py").write_text("print('hi')\n")
