@@ -279,6 +279,22 @@ def strategy_of(body: Mapping[str, Any]) -> str:
     return billed_as(str(body.get("jobSpec", {}).get("scheduling", {}).get("strategy", "")))
 
 
+def timeout_of(body: Mapping[str, Any]) -> float | None:
+    """scheduling.timeout of a request body ("14400s", a proto3 Duration) in seconds."""
+    value = body.get("jobSpec", {}).get("scheduling", {}).get("timeout")
+    if not isinstance(value, str) or not value.endswith("s"):
+        return None
+    try:
+        return float(value[:-1])
+    except ValueError:
+        return None
+
+
+def for_body(body: Mapping[str, Any], region: str, tab: Table | None = None) -> Estimate:
+    """The estimate of a CustomJob request body as `plan` builds it (pools, strategy)."""
+    return estimate(pools_of(body), region, strategy_of(body), tab=tab)
+
+
 
 def group_total(costs: Sequence[Cost]) -> Cost:
     """A group's (matrix's) cost: the sum of its members' (None when one is unknown)."""

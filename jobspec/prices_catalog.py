@@ -1,7 +1,9 @@
 """The Cloud Billing Catalog's SKUs read as price-table rates (pure: no I/O).
 
-jobspec's reading of a SKU: its description names a machine type (n1-standard-4) or an
-accelerator and says "training"; a boot disk SKU is a "PD Capacity" SKU; usageType OnDemand is
+jobspec's reading of a SKU: its description says "training" and names a machine type
+(n1-standard-4), an accelerator, or a machine family's core or RAM ("N1 Predefined Instance
+Core"): a machine of that family then costs vCPUs x the core rate + GiB x the RAM rate (its shape
+from prices_data.SHAPES); a boot disk SKU is a "PD Capacity" SKU; usageType OnDemand is
 on-demand, Preemptible is Spot; other usage types (commitments) are left out, as are units other
 than hours ("h") and GiB-months ("GiBy.mo") and prices in another currency. A SKU it cannot read
 is counted, never guessed at.
@@ -14,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from jobspec.prices import Rate
+from jobspec.prices_data import SHAPES
 
 _ACCELERATORS = (("h100 80gb", "NVIDIA_H100_80GB"), ("h100 mega", "NVIDIA_H100_MEGA_80GB"),
                  ("a100 80gb", "NVIDIA_A100_80GB"), ("a100", "NVIDIA_TESLA_A100"),
@@ -47,6 +50,9 @@ def _named(description: str) -> tuple[str, str] | None:
     machine = re.search(_MACHINE, text)
     if machine:
         return "machine", machine.group(1)
+    family = re.search(r"\b(n1|n2|n2d|e2|c2|a2|a3|g2)\b.*\b(core|cpu|ram|memory)\b", text)
+    if family:
+        return ("core" if family.group(2) in ("core", "cpu") else "ram"), family.group(1)
     if any(word in text for word in ("gpu", "tpu", "nvidia")):
         for fragment, enum in _ACCELERATORS:
             if re.search(rf"\b{re.escape(fragment)}\b", text):
@@ -62,12 +68,30 @@ def rates_from_skus(skus: Iterable[Mapping[str, Any]]) -> tuple[list[Rate], int]
         strategy = _USAGE.get(str((sku.get("category") or {}).get("usageType", "")))
         named = _named(str(sku.get("description", "")))
         price = _price(sku)
-        unit_ok = price is not None and (price[1] == "h" if named and named[0] != "disk"
-                                         else price[1] == "GiBy.mo")
+        unit = {"disk": "GiBy.mo", "ram": "GiBy.h"}.get(named[0] if named else "", "h")
+        unit_ok = price is not None and price[1] == unit
         if strategy is None or named is None or price is None or not unit_ok:
             skipped += 1
             continue
         for region in sku.get("serviceRegions") or []:
             key = (named[0], named[1], str(region), strategy)
             rates[key] = Rate(named[0], named[1], str(region), strategy, price[0], "catalog")
+    _machines_from_families(rates)
     return sorted(rates.values(), key=lambda r: (r.kind, r.name, r.region, r.strategy)), skipped
+
+
+def _machines_from_families(rates: dict[tuple[str, str, str, str], Rate]) -> None:
+    """Machine rates from a family's core and RAM rates, where the table has no machine rate."""
+    parts = {k: r for k, r in rates.items() if k[0] in ("core", "ram")}
+    for key in list(parts):
+        rates.pop(key)
+    for (kind, family, region, strategy), core in parts.items():
+        ram = parts.get(("ram", family, region, strategy))
+        if kind != "core" or ram is None:
+            continue
+        for machine, (vcpus, gib) in SHAPES.items():
+            if machine.startswith(f"{family}-") and ("machine", machine, region,
+                                                     strategy) not in rates:
+                rates[("machine", machine, region, strategy)] = Rate(
+                    "machine", machine, region, strategy, vcpus * core.usd + gib * ram.usd,
+                    "catalog")

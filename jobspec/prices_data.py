@@ -175,3 +175,20 @@ RATES += (
 # - TPUs: the catalog carries placeholder rates (700.0) for several TPU v6e regions, and Vertex
 #   prices TPU slices by topology, which the catalog's rows do not map onto.
 # - Flex-start: the Vertex page lists DWS flex-start rates, but no source read here gave them.
+
+# vCPUs and memory (GiB) of the machine types above, from the same gce-catalog rows: what turns a
+# catalog's per-core and per-GiB rates for a machine family into one machine's hourly rate.
+SHAPES: dict[str, tuple[float, float]] = {
+    "n1-standard-1": (1, 3.75), "n1-standard-2": (2, 7.5), "n1-standard-4": (4, 15),
+    "n1-standard-8": (8, 30), "n1-standard-16": (16, 60), "n1-standard-32": (32, 120),
+    "n1-standard-64": (64, 240), "n1-standard-96": (96, 360),
+    "n1-highcpu-2": (2, 1.7998046875), "n1-highcpu-4": (4, 3.599609375),
+    "n1-highcpu-8": (8, 7.2001953125), "n1-highcpu-16": (16, 14.400390625),
+    "n1-highcpu-32": (32, 28.7998046875), "n1-highcpu-64": (64, 57.599609375),
+    "n1-highcpu-96": (96, 86.400390625),
+    "n1-highmem-8": (8, 52), "n1-highmem-16": (16, 104), "n1-highmem-64": (64, 416),
+    "n1-highmem-96": (96, 624),
+    "a2-highgpu-1g": (12, 85), "a2-highgpu-2g": (24, 170), "a2-highgpu-4g": (48, 340),
+    "a2-highgpu-8g": (96, 680), "a2-ultragpu-1g": (12, 170),
+    "a3-highgpu-1g": (26, 234), "a3-highgpu-2g": (52, 468), "a3-highgpu-4g": (104, 936),
+}

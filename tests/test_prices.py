@@ -17,14 +17,16 @@ from jobspec.prices import (
     cost_after,
     describe,
     estimate,
+    for_body,
     group_total,
     max_cost,
     shipped,
     table,
+    timeout_of,
     to_json,
     user_copy_path,
 )
-from jobspec.prices_data import RATES, SOURCES
+from jobspec.prices_data import RATES, SHAPES, SOURCES
 from jobspec.runtimes_data import MACHINE_TYPES, SCALE_TIERS, PoolShape
 from tests.standins._http import ApiError
 from tests.standins.billing import BillingStandin, sku
@@ -44,6 +46,8 @@ def test_every_entry_has_a_positive_price_a_source_and_a_date() -> None:
         src = SOURCES[source]
         assert src.url.startswith("https://") and len(src.read) == 10, source
         assert src.basis in ("vertex", "compute-engine")
+        if kind == "machine":
+            assert name in SHAPES, name
 
 
 def test_the_table_prices_shipped_machine_types_in_three_regions() -> None:
@@ -154,6 +158,10 @@ def billing(monkeypatch: pytest.MonkeyPatch, home: Path) -> Iterator[BillingStan
         sku("A5", "Vertex AI: Online prediction on n1-standard-8", ["us-central1"], 0.5),
         sku("A6", "Vertex AI: Training on n1-standard-8 1 Year Commitment", ["us-central1"],
             0.3, usage="Commit1Yr"),
+        sku("A7", "Vertex AI: Training N1 Predefined Instance Core running in Asia Pacific",
+            ["asia-east1"], 0.0379),
+        sku("A8", "Vertex AI: Training N1 Predefined Instance Ram running in Asia Pacific",
+            ["asia-east1"], 0.0051, unit="GiBy.h"),
     ])
     monkeypatch.setenv("CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDBILLING", standin.url)
     yield standin
@@ -164,12 +172,14 @@ def test_refresh_reads_every_page_and_the_estimator_prefers_the_copy(cli, billin
     out = cli("prices", "--refresh", "--json")
     assert out.code == 0, out.err
     report = json.loads(out.out)
-    assert report["rates"] == 5 and report["skus"] == 6 and report["skipped"] == 2
+    n1_shapes = [m for m in SHAPES if m.startswith("n1-")]
+    assert report["skus"] == 8 and report["skipped"] == 2
+    assert report["rates"] == 5 + len(n1_shapes)
     path = user_copy_path()
     assert report["copy"] == str(path) and path.is_file()
-    # 3 services at 2 a page, 6 SKUs at 2 a page: every page was asked for
+    # 3 services at 2 a page, 8 SKUs at 2 a page: every page was asked for
     assert sum(r.startswith("/v1/services?") for r in billing.requests) == 2
-    assert sum("/skus?" in r for r in billing.requests) == 3
+    assert sum("/skus?" in r for r in billing.requests) == 4
     tab = table()
     assert tab.copy == str(path)
     est = estimate([Pool("chief", "n1-standard-8", 1)], "us-central1")
@@ -177,6 +187,9 @@ def test_refresh_reads_every_page_and_the_estimator_prefers_the_copy(cli, billin
     assert est.sources == ("catalog",) and not est.lower_bound
     t4 = estimate([Pool("chief", "n1-standard-8", 1, "NVIDIA_TESLA_T4", 2)], "europe-west1")
     assert t4.pools[0].lines[1].per_hour == pytest.approx(2 * 0.4025)
+    # a family's core and RAM rates price each of its machines: vCPUs x core + GiB x RAM
+    highmem = estimate([Pool("chief", "n1-highmem-8", 1)], "asia-east1")
+    assert highmem.compute_per_hour == pytest.approx(8 * 0.0379 + 52 * 0.0051)
     listed = cli("prices", "--machine", "n1-standard-8", "--region", "us-central1")
     assert f"price table: {path}" in listed.out and "$0.4370" in listed.out
 
@@ -285,3 +298,21 @@ def test_refresh_without_credentials_exits_4(cli, home, monkeypatch) -> None:
     out = cli("prices", "--refresh")
     assert out.code == EXIT_CLOUD and "Traceback" not in out.err
     assert f"cannot use GOOGLE_APPLICATION_CREDENTIALS={home / 'missing.json'}" in out.err
+
+
+def test_a_request_body_is_priced_with_its_pools_strategy_and_timeout() -> None:
+    body = {"jobSpec": {"workerPoolSpecs": [
+        {"machineSpec": {"machineType": "a2-highgpu-1g", "acceleratorType": "NVIDIA_TESLA_A100",
+                         "acceleratorCount": 1}, "replicaCount": "1",
+         "diskSpec": {"bootDiskType": "pd-standard", "bootDiskSizeGb": 200}},
+        {},
+        {"machineSpec": {"machineType": "n1-highmem-8"}, "replicaCount": "2"}],
+        "scheduling": {"strategy": "SPOT", "timeout": "14400s"}}}
+    est = for_body(body, "us-central1")
+    assert [p.role for p in est.pools] == ["chief", "ps"]
+    chief = 0.29576 + 1.1472 + 200 * 0.04 / HOURS_PER_MONTH
+    ps = 2 * (0.11922 + SSD_100)
+    assert est.strategy == "SPOT" and est.per_hour == pytest.approx(chief + ps)
+    assert timeout_of(body) == 14400
+    assert max_cost(est, timeout_of(body) or 0) == pytest.approx(4 * (chief + ps))
+    assert timeout_of({"jobSpec": {}}) is None
