@@ -103,7 +103,9 @@ def _refresh(as_json: bool) -> None:
     parent, skus = service_skus("Vertex AI")
     rates, skipped = rates_from_skus(skus)
     if not rates:
-        raise UsageError(f"the Cloud Billing Catalog's {parent} has no SKU jobspec can read as "
+        from jobspec.errors import CloudError
+
+        raise CloudError(f"the Cloud Billing Catalog's {parent} has no SKU jobspec can read as "
                          f"a training price ({skipped} SKUs read): the user copy is unchanged")
     source = Source(f"{billing_endpoint().rstrip('/')}/v1/{parent}/skus", date.today().isoformat(),
                     "vertex", f"Cloud Billing Catalog, {len(skus)} SKUs of {parent}")

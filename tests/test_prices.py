@@ -316,3 +316,11 @@ def test_a_request_body_is_priced_with_its_pools_strategy_and_timeout() -> None:
     assert timeout_of(body) == 14400
     assert max_cost(est, timeout_of(body) or 0) == pytest.approx(4 * (chief + ps))
     assert timeout_of({"jobSpec": {}}) is None
+
+
+def test_a_catalog_with_no_readable_sku_leaves_the_copy_alone(cli, billing) -> None:
+    billing.skus = [sku("B1", "Vertex AI: Online prediction on n1-standard-8",
+                        ["us-central1"], 0.5)]
+    out = cli("prices", "--refresh")
+    assert out.code == EXIT_CLOUD and "has no SKU jobspec can read" in out.err
+    assert "the user copy is unchanged" in out.err and not user_copy_path().exists()
