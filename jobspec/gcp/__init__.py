@@ -3,6 +3,8 @@
 transport: timeouts, the requests session that never re-sends, the whole-answer watchdog.
 clients: credentials, connect() and the storage, Vertex AI and Logging clients.
 failures: what an exception from a google client means (classify), storage retries.
+billing: the Cloud Billing Catalog (cloudbilling v1): a service's public SKUs, every page
+(imported as jobspec.gcp.billing by `jobspec prices --refresh` only).
 Imports go one way: clients and failures use transport, nothing uses them but this file.
 """
 

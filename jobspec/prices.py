@@ -1,0 +1,344 @@
+"""What a job costs: hourly rates per pool and per job, the most a timeout allows, the cost of a
+run that ended. Pure: the table is data (prices_data.py, or the user-level copy that
+`jobspec prices --refresh` writes, which wins where it has a rate), and every function returns
+frozen values. A machine, accelerator, disk or region the table lacks is reported as unknown,
+never guessed.
+
+The user-level copy lives at $XDG_CACHE_HOME/jobspec/prices.json (~/.cache/jobspec/prices.json
+when XDG_CACHE_HOME is unset): it is a cache of Google's catalog that can always be rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from jobspec.prices_data import RATES, SOURCES, Source
+
+HOURS_PER_MONTH = 730  # the month of Google's pricing pages ("730 hours per month")
+STRATEGIES = ("ON_DEMAND", "SPOT", "FLEX_START")
+# Scheduling strategies billed at the on-demand rate (aiplatform v1 Scheduling.strategy)
+_ON_DEMAND = {"ON_DEMAND", "STANDARD", "STRATEGY_UNSPECIFIED", ""}
+DEFAULT_DISK = ("pd-ssd", 100)  # Vertex's boot disk when diskSpec is unset (DiskSpec docs)
+COPY_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Rate:
+    kind: str  # "machine" | "accelerator" | "disk"
+    name: str
+    region: str
+    strategy: str  # "ON_DEMAND" | "SPOT" | "FLEX_START"
+    usd: float  # per hour of one machine or accelerator; per GiB-month for a disk
+    source: str  # key of Table.sources
+
+
+@dataclass(frozen=True)
+class Table:
+    rates: Mapping[tuple[str, str, str, str], Rate]
+    sources: Mapping[str, Source]
+    copy: str  # "shipped", or the user copy's path
+    read: str  # date of the newest figures (the refresh's date for a user copy)
+    note: str = ""  # why a user copy that exists is not used
+
+    def rate(self, kind: str, name: str, region: str, strategy: str) -> Rate | None:
+        return self.rates.get((kind, name, region, strategy))
+
+    def regions(self) -> list[str]:
+        return sorted({r.region for r in self.rates.values()})
+
+
+@dataclass(frozen=True)
+class Pool:
+    """One worker pool as the estimator sees it (jobspec.runtimes_data.PoolShape fits too)."""
+
+    role: str
+    machine_type: str
+    count: int
+    accelerator_type: str | None = None
+    accelerator_count: int = 0
+    disk_type: str | None = None  # None: Vertex's default, pd-ssd
+    disk_gb: int | None = None  # None: Vertex's default, 100
+
+
+@dataclass(frozen=True)
+class Line:
+    what: str
+    per_hour: float | None  # None: unknown
+    source: str | None = None
+    missing: str | None = None  # why it is unknown
+
+
+@dataclass(frozen=True)
+class PoolEstimate:
+    role: str
+    count: int
+    lines: tuple[Line, ...]
+    compute_per_hour: float | None  # machines and accelerators, all replicas
+    disk_per_hour: float | None
+    per_hour: float | None
+
+
+@dataclass(frozen=True)
+class Estimate:
+    region: str
+    strategy: str
+    pools: tuple[PoolEstimate, ...]
+    compute_per_hour: float | None
+    disk_per_hour: float | None
+    per_hour: float | None
+    unknown: tuple[str, ...]  # what could not be priced, and why
+    sources: tuple[str, ...]  # keys of the table's sources the figures came from
+    lower_bound: bool  # some figure is a Compute Engine rate: Vertex bills more
+    copy: str
+    read: str
+    table_sources: Mapping[str, Source] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Cost:
+    seconds: float
+    usd: float | None  # None: the job's rates are not all known
+    lower_bound: bool
+
+
+def user_copy_path(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    base = env.get("XDG_CACHE_HOME") or ""
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".cache"
+    return root / "jobspec" / "prices.json"
+
+
+def shipped() -> Table:
+    rates: dict[tuple[str, str, str, str], Rate] = {}
+    for kind, name, region, on_demand, spot, source in RATES:
+        for strategy, usd in (("ON_DEMAND", on_demand), ("SPOT", spot)):
+            if usd is not None:
+                rates[(kind, name, region, strategy)] = Rate(kind, name, region, strategy, usd,
+                                                             source)
+    newest = max(s.read for s in SOURCES.values())
+    return Table(rates, dict(SOURCES), "shipped", newest)
+
+
+def table(env: Mapping[str, str] | None = None) -> Table:
+    """The shipped table, overlaid by the user copy's rates when one can be read."""
+    base = shipped()
+    path = user_copy_path(env)
+    try:
+        copy = read_copy(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return base
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return Table(base.rates, base.sources, base.copy, base.read,
+                     f"the user copy {path} is unreadable ({reason}): using the shipped table; "
+                     "`jobspec prices --refresh` rewrites it")
+    rates = dict(base.rates)
+    rates.update(copy.rates)
+    sources = dict(base.sources)
+    sources.update(copy.sources)
+    return Table(rates, sources, str(path), copy.read)
+
+
+def copy_document(rates: Iterable[Rate], source: Source) -> dict[str, Any]:
+    """The user copy's JSON: one source (the catalog read), its rates."""
+    return {"version": COPY_VERSION, "source": {"url": source.url, "read": source.read,
+                                                "basis": source.basis, "note": source.note},
+            "rates": [[r.kind, r.name, r.region, r.strategy, r.usd] for r in rates]}
+
+
+def read_copy(text: str) -> Table:
+    doc = json.loads(text)
+    if not isinstance(doc, dict) or doc.get("version") != COPY_VERSION:
+        raise ValueError("not a jobspec price copy")
+    src = doc["source"]
+    source = Source(str(src["url"]), str(src["read"]), str(src["basis"]), str(src.get("note", "")))
+    rates: dict[tuple[str, str, str, str], Rate] = {}
+    for kind, name, region, strategy, usd in doc["rates"]:
+        if isinstance(usd, bool) or not isinstance(usd, (int, float)) or usd <= 0:
+            raise ValueError(f"bad rate for {name} in {region}")
+        rates[(kind, name, region, strategy)] = Rate(str(kind), str(name), str(region),
+                                                     str(strategy), float(usd), "catalog")
+    return Table(rates, {"catalog": source}, "user", source.read)
+
+
+def billed_as(strategy: str) -> str:
+    strategy = (strategy or "").upper()
+    return "ON_DEMAND" if strategy in _ON_DEMAND else strategy
+
+
+def _line(tab: Table, kind: str, name: str, region: str, strategy: str, quantity: float,
+          what: str, per: float = 1.0) -> Line:
+    rate = tab.rate(kind, name, region, strategy)
+    if rate is None:
+        known = any(k[0] == kind and k[1] == name for k in tab.rates)
+        why = (f"no {strategy.lower().replace('_', '-')} price for {name} in {region}" if known
+               else f"{kind} {name} is not in the price table")
+        return Line(what, None, None, why)
+    return Line(what, rate.usd * quantity / per, rate.source)
+
+
+def _pool(tab: Table, pool: Any, region: str, strategy: str,
+          disk: tuple[str, int]) -> PoolEstimate:
+    count = int(pool.count)
+    lines = [_line(tab, "machine", pool.machine_type, region, strategy, count,
+                   f"{count} x {pool.machine_type}")]
+    accelerator = getattr(pool, "accelerator_type", None)
+    per_machine = int(getattr(pool, "accelerator_count", 0) or 0)
+    if accelerator and per_machine:
+        lines.append(_line(tab, "accelerator", accelerator, region, strategy,
+                           count * per_machine, f"{count * per_machine} x {accelerator}"))
+    compute = [ln.per_hour for ln in lines]
+    disk_type = getattr(pool, "disk_type", None) or disk[0]
+    disk_gb = getattr(pool, "disk_gb", None) or disk[1]
+    # Boot disks are billed alike whatever the scheduling: the table has one disk rate
+    disk_line = _line(tab, "disk", disk_type, region, "ON_DEMAND", count * disk_gb,
+                      f"{count} x {disk_gb} GiB {disk_type}", per=HOURS_PER_MONTH)
+    lines.append(disk_line)
+    compute_ph = None if None in compute else sum(c for c in compute if c is not None)
+    total = (None if compute_ph is None or disk_line.per_hour is None
+             else compute_ph + disk_line.per_hour)
+    return PoolEstimate(pool.role, count, tuple(lines), compute_ph, disk_line.per_hour, total)
+
+
+def _sum(values: Sequence[float | None]) -> float | None:
+    return None if any(v is None for v in values) else sum(v for v in values if v is not None)
+
+
+def estimate(pools: Sequence[Any], region: str, strategy: str = "ON_DEMAND",
+             disk: tuple[str, int] = DEFAULT_DISK, tab: Table | None = None) -> Estimate:
+    """Hourly price of each pool and of the job in one region, for one scheduling strategy.
+
+    tab: the price table; by default table(), the user copy where it has a rate."""
+    tab = table() if tab is None else tab
+    billed = billed_as(strategy)
+    priced = tuple(_pool(tab, p, region, billed, disk) for p in pools)
+    lines = [ln for p in priced for ln in p.lines]
+    unknown = tuple(dict.fromkeys(ln.missing for ln in lines if ln.missing))
+    used = tuple(dict.fromkeys(ln.source for ln in lines if ln.source))
+    if region not in tab.regions():
+        unknown = (f"region {region} is not in the price table",)
+    return Estimate(region, billed, priced, _sum([p.compute_per_hour for p in priced]),
+                    _sum([p.disk_per_hour for p in priced]), _sum([p.per_hour for p in priced]),
+                    unknown, used,
+                    any(tab.sources[s].basis != "vertex" for s in used), tab.copy, tab.read,
+                    {s: tab.sources[s] for s in used})
+
+
+def max_cost(est: Estimate, timeout_seconds: float) -> float | None:
+    """The most the job can cost when it runs until its timeout (None: a rate is unknown)."""
+    return None if est.per_hour is None else est.per_hour * timeout_seconds / 3600
+
+
+def _when(value: datetime | str) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    # RFC 3339 as the service writes it (2026-11-27T10:00:00.123456Z)
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def cost_after(est: Estimate, start: datetime | str, end: datetime | str) -> Cost:
+    """What a run cost: its running time times its pools' rates (Spot when it ran on Spot)."""
+    seconds = max(0.0, (_when(end) - _when(start)).total_seconds())
+    usd = None if est.per_hour is None else est.per_hour * seconds / 3600
+    return Cost(seconds, usd, est.lower_bound)
+
+
+def compare_regions(pools: Sequence[Any], strategy: str = "ON_DEMAND",
+                    disk: tuple[str, int] = DEFAULT_DISK,
+                    tab: Table | None = None) -> list[Estimate]:
+    """Every region where all the job's machines and accelerators are priced, cheapest first."""
+    tab = table() if tab is None else tab
+    found = [estimate(pools, r, strategy, disk, tab) for r in tab.regions()]
+    priced = [e for e in found if e.compute_per_hour is not None]
+    return sorted(priced, key=lambda e: (e.compute_per_hour or 0.0, e.region))
+
+
+def pools_of(body: Mapping[str, Any]) -> list[Pool]:
+    """The pools of a CustomJob request body (as `plan` builds it), for the estimator."""
+    roles = ("chief", "worker", "ps", "evaluator")
+    found = []
+    for i, spec in enumerate(body.get("jobSpec", {}).get("workerPoolSpecs", [])):
+        machine = spec.get("machineSpec", {})
+        disk = spec.get("diskSpec", {})
+        if not machine or not spec.get("replicaCount"):
+            continue  # an empty placeholder pool keeps the order and runs nothing
+        found.append(Pool(roles[i] if i < len(roles) else f"pool{i}", machine["machineType"],
+                          int(spec["replicaCount"]), machine.get("acceleratorType"),
+                          int(machine.get("acceleratorCount", 0) or 0),
+                          disk.get("bootDiskType"), disk.get("bootDiskSizeGb")))
+    return found
+
+
+def strategy_of(body: Mapping[str, Any]) -> str:
+    return billed_as(str(body.get("jobSpec", {}).get("scheduling", {}).get("strategy", "")))
+
+
+def timeout_of(body: Mapping[str, Any]) -> float | None:
+    """scheduling.timeout of a request body ("14400s", a proto3 Duration) in seconds."""
+    value = body.get("jobSpec", {}).get("scheduling", {}).get("timeout")
+    if not isinstance(value, str) or not value.endswith("s"):
+        return None
+    try:
+        return float(value[:-1])
+    except ValueError:
+        return None
+
+
+def for_body(body: Mapping[str, Any], region: str, tab: Table | None = None) -> Estimate:
+    """The estimate of a CustomJob request body as `plan` builds it (pools, strategy)."""
+    return estimate(pools_of(body), region, strategy_of(body), tab=tab)
+
+
+
+def group_total(costs: Sequence[Cost]) -> Cost:
+    """A group's (matrix's) cost: the sum of its members' (None when one is unknown)."""
+    usd = _sum([c.usd for c in costs])
+    return Cost(sum(c.seconds for c in costs), usd, any(c.lower_bound for c in costs))
+
+
+def _usd(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:,.4f}"
+
+
+def describe(est: Estimate, timeout_seconds: float | None = None) -> list[str]:
+    """The estimate as `plan` prints it: each pool's lines, the job, the most it can cost, what
+    is unknown and where every figure came from."""
+    copy = "shipped table" if est.copy == "shipped" else f"user copy {est.copy}"
+    out = [f"price       {est.strategy.lower().replace('_', '-')} in {est.region} "
+           f"({copy}, figures read {est.read}), USD per hour"]
+    for pool in est.pools:
+        for i, line in enumerate(pool.lines):
+            out.append(f"  {pool.role if i == 0 else '':10} {line.what:34} {_usd(line.per_hour)}")
+    bound = ", at least: Compute Engine rates, Vertex bills more" if est.lower_bound else ""
+    out.append(f"  {'job':10} {'':34} {_usd(est.per_hour)}{bound}")
+    if est.per_hour is None and est.compute_per_hour is not None:
+        out.append(f"  {'':10} {'machines and accelerators':34} {_usd(est.compute_per_hour)}")
+    if timeout_seconds is not None:
+        most = max_cost(est, timeout_seconds)
+        out.append(f"  at most {_usd(most)} if it runs until its timeout "
+                   f"({timeout_seconds / 3600:g} h)")
+    out.extend(f"  unknown: {why}" for why in est.unknown)
+    out.extend(f"  source {key}: {src.url} (read {src.read})"
+               for key, src in est.table_sources.items())
+    return out
+
+
+def to_json(est: Estimate, timeout_seconds: float | None = None) -> dict[str, Any]:
+    return {
+        "region": est.region, "strategy": est.strategy, "currency": "USD",
+        "per_hour": est.per_hour, "compute_per_hour": est.compute_per_hour,
+        "disk_per_hour": est.disk_per_hour, "lower_bound": est.lower_bound,
+        "max_cost": None if timeout_seconds is None else max_cost(est, timeout_seconds),
+        "pools": [{"role": p.role, "count": p.count, "per_hour": p.per_hour,
+                   "lines": [{"what": ln.what, "per_hour": ln.per_hour, "source": ln.source,
+                              "unknown": ln.missing} for ln in p.lines]} for p in est.pools],
+        "unknown": list(est.unknown), "table": est.copy, "read": est.read,
+        "sources": {k: {"url": s.url, "read": s.read, "basis": s.basis}
+                    for k, s in est.table_sources.items()},
+    }
