@@ -284,3 +284,53 @@ def test_run_builds_the_plans_image_before_it_submits(build_env) -> None:
     assert build_env.registry.has_image(image.image)
     assert build_env.cloud.gcs.object_exists(build_env.bucket,
                                              f"stage/here/builds/{image.tag}.tar.gz")
+
+
+def _plan_with_build(spec: Path, bucket: str, image: Any) -> Any:
+    """A CloudPlan carrying a build, as the planner makes one for a `build:` target."""
+    import dataclasses
+
+    from jobspec.plandata import CloudPlan
+    from jobspec.request import Request, plan
+
+    @dataclasses.dataclass(frozen=True)
+    class WithBuild(CloudPlan):
+        build: Any = None
+
+    made = plan(Request(spec=str(spec), target="cloud",
+                        overrides=(f"targets.cloud.bucket={bucket}",)))
+    fields = {f.name: getattr(made, f.name) for f in dataclasses.fields(made)}
+    return WithBuild(**fields, build=image)
+
+
+def _plain_spec(tmp_path: Path) -> Path:
+    spec = _project(tmp_path)
+    spec.write_text(spec.read_text().replace(
+        "    build: {base: 'python:3.11-slim', system_packages: [libgomp1]}\n",
+        "    executor_image: us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest\n"))
+    return spec
+
+
+def test_run_builds_the_image_then_submits(build_env, tmp_path: Path) -> None:
+    from jobspec.cloud.submit import execute
+
+    image = _image()
+    the_plan = _plan_with_build(_plain_spec(tmp_path), build_env.bucket, image)
+    assert execute(the_plan, detach=True) == 0
+    assert build_env.registry.has_image(image.image)
+    assert len(build_env.cloud.vertex.jobs) == 1
+    assert build_env.cloud.gcs.object_exists(build_env.bucket, "probe_job/.jobspec/claim.json")
+
+
+def test_run_with_a_failed_build_submits_nothing_and_claims_no_name(build_env,
+                                                                    tmp_path: Path) -> None:
+    from jobspec.cloud.submit import execute
+    from jobspec.errors import CloudError
+
+    build_env.builds.fail_packages = {"libgomp1"}
+    the_plan = _plan_with_build(_plain_spec(tmp_path), build_env.bucket, _image())
+    with pytest.raises(CloudError) as failed:
+        execute(the_plan, detach=True)
+    assert "E: Unable to locate package libgomp1" in failed.value.message
+    assert build_env.cloud.vertex.jobs == {}
+    assert build_env.cloud.gcs.list_objects(build_env.bucket, "probe_job/") == []
