@@ -27,7 +27,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from jobspec import gcp
@@ -39,6 +39,9 @@ from jobspec.imagebuild import ImageBuild
 from jobspec.output import current
 from jobspec.package import FIXED_MTIME, Package
 from jobspec.secrets import mask
+
+if TYPE_CHECKING:
+    from jobspec.context import CloudContext
 
 BUILDER = "gcr.io/cloud-builders/docker"
 # Build.status in the shipped cloudbuild.v1 discovery document (revision 20261029)
@@ -342,7 +345,8 @@ def _cancel(builds: Builds, build: dict[str, Any], region: str, project: str) ->
     info(f"interrupted: cancelled the image build {build['id']}")
 
 
-def ensure(build: ImageBuild, *, bucket: str, staging_prefix: str, where: Any) -> Outcome:
+def ensure(build: ImageBuild, *, bucket: str, staging_prefix: str,
+           where: CloudContext) -> Outcome:
     """The image, built and pushed first when its tag is not in Artifact Registry."""
     with gcp.connect(build.project, where.aiplatform, build=True) as clients:
         registry = Registry(clients.artifactregistry)
@@ -375,7 +379,8 @@ def ensure(build: ImageBuild, *, bucket: str, staging_prefix: str, where: Any) -
         return Outcome(build.image, built=True, build=str(started["name"]), log_url=link)
 
 
-def ensure_image(build: ImageBuild, *, bucket: str, staging_prefix: str, where: Any) -> str:
+def ensure_image(build: ImageBuild, *, bucket: str, staging_prefix: str,
+                 where: CloudContext) -> str:
     """The image to run: BUILD.image, once it exists in Artifact Registry."""
     return ensure(build, bucket=bucket, staging_prefix=staging_prefix, where=where).image
 
