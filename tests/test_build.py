@@ -334,3 +334,17 @@ def test_run_with_a_failed_build_submits_nothing_and_claims_no_name(build_env,
     assert "E: Unable to locate package libgomp1" in failed.value.message
     assert build_env.cloud.vertex.jobs == {}
     assert build_env.cloud.gcs.list_objects(build_env.bucket, "probe_job/") == []
+
+
+def test_the_log_is_read_as_it_grows_from_where_the_last_read_ended(cli, build_env, gcs_proxy,
+                                                                   tmp_path: Path) -> None:
+    build_env.builds.line_delay = 0.03
+    out = _build(cli, _project(tmp_path), build_env.bucket)
+    assert out.code == 0, out.err
+    reads = [r for r in gcs_proxy.requests_for(r"/log-[0-9a-f-]+\.txt$") if r.method == "GET"]
+    starts = [int(r.headers["range"].removeprefix("bytes=").split("-")[0]) for r in reads]
+    got = [r.outcome for r in reads]
+    assert got.count(206) + got.count(200) >= 3, got  # several reads brought new lines
+    assert starts == sorted(starts) and starts[-1] > 0
+    (build_id,) = build_env.builds.builds
+    assert starts[-1] == len(build_env.builds.log_of(build_id).encode())  # the last: nothing new
