@@ -348,3 +348,12 @@ def test_the_log_is_read_as_it_grows_from_where_the_last_read_ended(cli, build_e
     assert starts == sorted(starts) and starts[-1] > 0
     (build_id,) = build_env.builds.builds
     assert starts[-1] == len(build_env.builds.log_of(build_id).encode())  # the last: nothing new
+
+
+def test_build_is_a_command_and_refuses_a_target_without_a_build(cli, tmp_path: Path) -> None:
+    listed = cli("--help")
+    assert listed.code == 0 and "  build " in listed.out
+    out = cli("build", str(_plain_spec(tmp_path)), "--target", "cloud")
+    assert out.code == 2
+    assert out.err.startswith(f"{tmp_path / 'job.yaml'}:")
+    assert "target 'cloud' has no `build:` block: there is no image to build" in out.err
