@@ -357,3 +357,19 @@ def test_build_is_a_command_and_refuses_a_target_without_a_build(cli, tmp_path: 
     assert out.code == 2
     assert out.err.startswith(f"{tmp_path / 'job.yaml'}:")
     assert "target 'cloud' has no `build:` block: there is no image to build" in out.err
+
+
+def test_malformed_answers_are_exit_4_without_a_traceback(cli, build_env,
+                                                          tmp_path: Path) -> None:
+    spec = _project(tmp_path)
+    build_env.registry.faults.add("GET", r"/tags/", answer=b"<html>", times=1)
+    out = _build(cli, spec, build_env.bucket)
+    assert out.code == 4 and "in Artifact Registry: the answer is " in out.err, out.err
+    build_env.builds.faults.add("GET", r"/builds/[^/]+$", answer=b'{"id": "x"}', times=None)
+    out = _build(cli, spec, build_env.bucket)
+    assert out.code == 4, out.err
+    assert "cannot read the state of the image build" in out.err
+    assert "the answer for build x has no known status" in out.err
+    (build_id,) = build_env.builds.builds
+    assert f"hint: the image build {build_id} goes on: https://console." in out.err
+    assert "Traceback" not in out.err

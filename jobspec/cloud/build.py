@@ -160,6 +160,10 @@ def a_build(answer: Any) -> dict[str, Any]:
     if build.get("status") not in GOING | ENDED:
         raise gcp.BadAnswer(f"the answer for build {build['id']} has no known status: "
                             f"{str(build.get('status'))[:60]!r}")
+    if not isinstance(build.get("statusDetail", ""), str) or not isinstance(
+            build.get("failureInfo", {}), dict):
+        raise gcp.BadAnswer(f"the answer for build {build['id']} is malformed: its statusDetail "
+                            "is not text, or its failureInfo not an object")
     return build
 
 
@@ -325,7 +329,7 @@ def _follow(builds: Builds, tail: LogTail, started: dict[str, Any]) -> dict[str,
 
 
 def _failed(build: dict[str, Any], tail: LogTail, link: str) -> CloudError:
-    why = build.get("statusDetail") or (build.get("failureInfo") or {}).get("detail") or ""
+    why = build.get("statusDetail") or str(build.get("failureInfo", {}).get("detail") or "")
     message = f"the image build {build['id']} ended {build['status']}" + (
         f": {why}" if why else "")
     if tail.last:
