@@ -293,12 +293,15 @@ def _plan_with_build(spec: Path, bucket: str, image: Any) -> Any:
     from jobspec.plandata import CloudPlan
     from jobspec.request import Request, plan
 
-    @dataclasses.dataclass(frozen=True)
-    class WithBuild(CloudPlan):
-        build: Any = None
-
     made = plan(Request(spec=str(spec), target="cloud",
                         overrides=(f"targets.cloud.bucket={bucket}",)))
+    if "build" in {f.name for f in dataclasses.fields(CloudPlan)}:
+        return dataclasses.replace(made, build=image)
+
+    @dataclasses.dataclass(frozen=True)
+    class WithBuild(CloudPlan):  # until CloudPlan has its own `build`
+        build: Any = None
+
     fields = {f.name: getattr(made, f.name) for f in dataclasses.fields(made)}
     return WithBuild(**fields, build=image)
 
@@ -307,7 +310,8 @@ def _plain_spec(tmp_path: Path) -> Path:
     spec = _project(tmp_path)
     spec.write_text(spec.read_text().replace(
         "    build: {base: 'python:3.11-slim', system_packages: [libgomp1]}\n",
-        "    executor_image: us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest\n"))
+        "    executor_image: us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest\n"
+        "    allow_unavailable_image: true\n"))
     return spec
 
 
