@@ -288,13 +288,17 @@ def test_run_builds_the_plans_image_before_it_submits(build_env) -> None:
 
 def _plan_with_build(spec: Path, bucket: str, image: Any) -> Any:
     """A CloudPlan carrying a build, as the planner makes one for a `build:` target."""
+    from jobspec.request import Request, plan
+
+    return _with_build(plan(Request(spec=str(spec), target="cloud",
+                                    overrides=(f"targets.cloud.bucket={bucket}",))), image)
+
+
+def _with_build(made: Any, image: Any) -> Any:
     import dataclasses
 
     from jobspec.plandata import CloudPlan
-    from jobspec.request import Request, plan
 
-    made = plan(Request(spec=str(spec), target="cloud",
-                        overrides=(f"targets.cloud.bucket={bucket}",)))
     if "build" in {f.name for f in dataclasses.fields(CloudPlan)}:
         return dataclasses.replace(made, build=image)
 
@@ -377,3 +381,19 @@ def test_malformed_answers_are_exit_4_without_a_traceback(cli, build_env,
     (build_id,) = build_env.builds.builds
     assert f"hint: the image build {build_id} goes on: https://console." in out.err
     assert "Traceback" not in out.err
+
+
+def test_a_matrix_group_builds_its_image_once_then_submits_every_member(build_env,
+                                                                        tmp_path: Path) -> None:
+    from jobspec.cloud.group import submit_group
+    from jobspec.request import Request, plan
+
+    spec = _plain_spec(tmp_path)
+    spec.write_text(spec.read_text() + "matrix:\n  lr: [0.1, 0.01]\nargs: ['--lr=${matrix.lr}']\n")
+    group = plan(Request(spec=str(spec), target="cloud",
+                         overrides=(f"targets.cloud.bucket={build_env.bucket}",)))
+    image = _image()
+    members = [_with_build(member, image) for member in group.members]
+    assert submit_group(group.group, members, detach=True, reclaim=False) == 0
+    assert len(build_env.builds.builds) == 1 and build_env.registry.has_image(image.image)
+    assert len(build_env.cloud.vertex.jobs) == 2
