@@ -217,11 +217,13 @@ def _read_plan(path: Path) -> Any:
 
 
 # the other commands live beside this module, one file a family; the group takes them here
+from jobspec.cli_build import build  # noqa: E402
 from jobspec.cli_jobs import cancel, clean, list_, logs, status  # noqa: E402
 from jobspec.cli_prices import prices  # noqa: E402
 from jobspec.cli_project import import_, init, runtimes, schema  # noqa: E402
 
-for _command in (status, logs, cancel, list_, clean, schema, runtimes, init, import_, prices):
+for _command in (status, logs, cancel, list_, clean, schema, runtimes, init, import_, build,
+                 prices):
     cli.add_command(_command)
 
 

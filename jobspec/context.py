@@ -13,8 +13,9 @@ The order is the one Google's own tools follow:
 
 Endpoints: CLOUDSDK_API_ENDPOINT_OVERRIDES_{AIPLATFORM,LOGGING} (or the same keys under
 `[api_endpoint_overrides]` in the gcloud configuration), else the public regional and global
-ones; Cloud Storage: STORAGE_EMULATOR_HOST, else the public endpoint. Each value keeps where it
-came from, which `plan` prints. Nothing here imports google.*.
+ones; image builds use CLOUDSDK_API_ENDPOINT_OVERRIDES_{CLOUDBUILD,ARTIFACTREGISTRY} the same
+way (build_endpoints); Cloud Storage: STORAGE_EMULATOR_HOST, else the public endpoint. Each
+value keeps where it came from, which `plan` prints. Nothing here imports google.*.
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ AIPLATFORM_OVERRIDE = "CLOUDSDK_API_ENDPOINT_OVERRIDES_AIPLATFORM"
 LOGGING_OVERRIDE = "CLOUDSDK_API_ENDPOINT_OVERRIDES_LOGGING"
 STORAGE_EMULATOR = "STORAGE_EMULATOR_HOST"
 LOGGING_ENDPOINT = "https://logging.googleapis.com/"
+# gcloud's names for the image-build APIs' overrides; their public endpoints are the rootUrl of
+# the shipped discovery documents cloudbuild.v1 and artifactregistry.v1 (read 2026-11-27)
+BUILD_OVERRIDES = {"cloudbuild": ("CLOUDSDK_API_ENDPOINT_OVERRIDES_CLOUDBUILD",
+                                  "https://cloudbuild.googleapis.com/"),
+                   "artifactregistry": ("CLOUDSDK_API_ENDPOINT_OVERRIDES_ARTIFACTREGISTRY",
+                                        "https://artifactregistry.googleapis.com/")}
 STORAGE_ENDPOINT = "https://storage.googleapis.com"
 ADC = "Application Default Credentials"
 
@@ -275,3 +282,14 @@ def logging_for_env(env: Mapping[str, str]) -> str:
 
 def storage_for_env(env: Mapping[str, str]) -> str:
     return _endpoints(DEFAULT_REGION, env, _Gcloud(env))[2][0]
+
+
+def build_endpoints(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """The Cloud Build and Artifact Registry endpoints, each with where it came from: the
+    CLOUDSDK_API_ENDPOINT_OVERRIDES_ variable, the gcloud configuration, else the public one."""
+    gcloud = _Gcloud(env)
+    found: dict[str, tuple[str, str]] = {}
+    for api, (variable, public) in BUILD_OVERRIDES.items():
+        value, source = _override(env, variable, api, gcloud)
+        found[api] = (value, source) if value else (public, "default")
+    return found

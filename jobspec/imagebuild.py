@@ -14,6 +14,7 @@ import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 TAG_PREFIX = "deps-"
 REQUIREMENTS = "requirements.txt"
@@ -74,3 +75,20 @@ def plan_build(*, base: str, requirements: Sequence[str], system_packages: Seque
                       registry=registry, project=project, location=region,
                       repository=repository, package=package, tag=tag,
                       files=tuple(sorted(files.items())))
+
+
+def for_target(spec: Any, target: Any, *, project: str, region: str) -> ImageBuild | None:
+    """The image a cloud target's `build:` block asks for (None without one): the one function
+    `plan` and `jobspec build` both use, so they always name the same image. The name is the
+    job's base name: a suffix picked at submission (or its placeholder) never changes the image."""
+    build = getattr(target, "build", None)
+    if build is None:
+        return None
+    from jobspec.plandata import NAME_MARKER
+
+    requirements = (build.requirements if build.requirements is not None
+                    else spec.trainer.requirements)
+    return plan_build(base=build.base, requirements=requirements,
+                      system_packages=build.system_packages, repository=build.repository,
+                      project=project, region=region,
+                      job_name=spec.name.removesuffix(NAME_MARKER))

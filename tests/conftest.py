@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.standins.fixtures"]
+pytest_plugins = ["tests.standins.fixtures", "tests.standins.build_fixtures"]
 
 REPO = Path(__file__).resolve().parent.parent
 

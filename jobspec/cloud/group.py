@@ -115,6 +115,14 @@ def _submit_member(plan: CloudPlan, reclaim: bool) -> tuple[str, str | None, str
 
 def submit_group(group: str, plans: list[CloudPlan], *, detach: bool, reclaim: bool) -> int:
     first = plans[0]
+    images: set[str] = set()
+    for plan in plans:  # each distinct dependencies image once, built when missing
+        image = getattr(plan, "build", None)
+        if image is not None and image.image not in images:
+            from jobspec.cloud.build import ensure_plan_image
+
+            with sigterm_as_interrupt():
+                images.add(ensure_plan_image(plan))
     with sigterm_as_interrupt(), gcp.connect(first.project, first.endpoint) as clients:
         lead = Submission(first, clients, reclaim=reclaim)
         lead.bucket.check()

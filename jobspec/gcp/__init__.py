@@ -1,7 +1,8 @@
 """The only package that imports google.*; every import is lazy, so local commands never pay.
 
 transport: timeouts, the requests session that never re-sends, the whole-answer watchdog.
-clients: credentials, connect() and the storage, Vertex AI and Logging clients.
+clients: credentials, connect() and the storage, Vertex AI, Logging, Cloud Build and Artifact
+Registry clients.
 failures: what an exception from a google client means (classify), storage retries.
 billing: the Cloud Billing Catalog (cloudbilling v1): a service's public SKUs, every page
 (imported as jobspec.gcp.billing by `jobspec prices --refresh` only).

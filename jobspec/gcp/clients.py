@@ -1,4 +1,5 @@
-"""Credentials and the three clients a cloud run needs (storage, Vertex AI, Logging).
+"""Credentials and the clients a cloud run needs (storage, Vertex AI, Logging; Cloud Build and
+Artifact Registry when it builds an image).
 
 Endpoints (jobspec.context) follow Google's own tools: STORAGE_EMULATOR_HOST for Cloud Storage
 and CLOUDSDK_API_ENDPOINT_OVERRIDES_{AIPLATFORM,LOGGING} for the REST APIs. Every request says
@@ -69,11 +70,14 @@ def _is_loopback(url: str | None) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
-def all_loopback(aiplatform: str, env: Mapping[str, str]) -> bool:
-    from jobspec.context import logging_for_env, storage_for_env
+def all_loopback(aiplatform: str, env: Mapping[str, str], *, build: bool = False) -> bool:
+    """Every endpoint in use is on loopback; with BUILD, Cloud Build's and Artifact Registry's
+    are in use too."""
+    from jobspec.context import build_endpoints, logging_for_env, storage_for_env
 
+    more = [url for url, _ in build_endpoints(env).values()] if build else []
     return (_is_loopback(storage_for_env(env)) and _is_loopback(aiplatform)
-            and _is_loopback(logging_for_env(env)))
+            and _is_loopback(logging_for_env(env)) and all(_is_loopback(u) for u in more))
 
 
 @dataclass
@@ -87,13 +91,16 @@ class Clients:
     _storage: Any = None
     _vertex: Any = None
     _logging: Any = None
+    _cloudbuild: Any = None
+    _registry: Any = None
 
     def close(self) -> None:
         """Close every connection, so nothing lingers after a command (or a test) ends."""
-        for client in (self._vertex, self._logging, self._storage):
+        for client in (self._vertex, self._logging, self._storage, self._cloudbuild,
+                       self._registry):
             if client is not None:
                 client.close()
-        self._vertex = self._logging = self._storage = None
+        self._vertex = self._logging = self._storage = self._cloudbuild = self._registry = None
 
     def __enter__(self) -> Clients:
         return self
@@ -127,12 +134,34 @@ class Clients:
                                        self.credentials)
         return self._logging
 
+    @property
+    def cloudbuild(self) -> Any:
+        if self._cloudbuild is None:
+            from jobspec.context import build_endpoints
+
+            self._cloudbuild = _discovery("cloudbuild", "v1",
+                                          build_endpoints(self.env)["cloudbuild"][0],
+                                          self.credentials)
+        return self._cloudbuild
+
+    @property
+    def artifactregistry(self) -> Any:
+        if self._registry is None:
+            from jobspec.context import build_endpoints
+
+            self._registry = _discovery("artifactregistry", "v1",
+                                        build_endpoints(self.env)["artifactregistry"][0],
+                                        self.credentials)
+        return self._registry
+
 
 # The resources jobspec calls. Building a client makes a method object for every method of
 # every resource on the way down (aiplatform v1 has ~100 beside customJobs): keeping only these
 # paths in the shipped document saves ~20 ms a client (bench/README.md). Same requests.
 _USED = {("aiplatform", "v1"): ("projects", "locations", "customJobs"),
-         ("logging", "v2"): ("entries",)}
+         ("logging", "v2"): ("entries",),
+         ("cloudbuild", "v1"): ("projects", "locations", "builds"),
+         ("artifactregistry", "v1"): ("projects", "locations", "repositories")}
 
 
 def _only(resources: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
@@ -160,10 +189,12 @@ def _discovery(api: str, version: str, endpoint: str, credentials: Any) -> Any:
 
 
 def connect(project: str | None, aiplatform_endpoint: str,
-            env: Mapping[str, str] | None = None) -> Clients:
+            env: Mapping[str, str] | None = None, *, build: bool = False) -> Clients:
+    """BUILD: the clients will talk to Cloud Build and Artifact Registry too (credentials are
+    anonymous only when those are on loopback as well)."""
     env = os.environ if env is None else env
     os.environ.setdefault("DISABLE_GCS_PYTHON_CLIENT_OTEL_BUCKET_METADATA", "1")
-    if all_loopback(aiplatform_endpoint, env):
+    if all_loopback(aiplatform_endpoint, env, build=build):
         from google.auth.credentials import AnonymousCredentials
 
         return Clients(project, AnonymousCredentials(), aiplatform_endpoint, env)  # type: ignore[no-untyped-call]
