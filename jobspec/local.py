@@ -29,6 +29,10 @@ from jobspec.runner import Runner, _Task
 __all__ = ["LINGER_SECONDS", "Interrupt", "Stop", "check_ports", "describe_exit", "execute",
            "install_sigterm"]
 
+# `docker run` / `podman run` exit codes of their own, not the container's (docker's manual)
+RUNTIME_CODES = {125: "the container runtime failed: see its message above",
+                 126: "the container's command could not be invoked",
+                 127: "the container's command was not found"}
 LINGER_SECONDS = 2.0  # after the chief ends, for the other tasks and leftovers to end by themselves
 
 
@@ -92,7 +96,6 @@ def execute(plan: LocalPlan, *, records: Records | None = None, label: str | Non
 
 def _execute(plan: LocalPlan, records: Records, lock: Any, label: str | None,
              interrupt: Interrupt | None) -> int:
-    python, cwd = None, None
     restore = install_sigterm()
     run: Run | None = None
     runner: Runner | None = None
@@ -105,11 +108,16 @@ def _execute(plan: LocalPlan, records: Records, lock: Any, label: str | None,
             raise UsageError(f"cannot record the run under {records.root}: "
                              f"{exc.strerror}") from None
         lock.note(str(run.folder))
+        running = plan  # as it runs: an isolated plan gets its venv and empty folder here
         if plan.isolated:
             from jobspec.isolated import prepare
 
-            python, cwd = prepare(plan, run)
-        runner = Runner(plan, run, python=python, cwd=cwd, label=label, interrupt=interrupt)
+            running = prepare(plan, run)
+        elif plan.container:
+            from jobspec.container import stage
+
+            stage(plan)  # the file the container mounts at its /gcs/ path
+        runner = Runner(running, run, label=label, interrupt=interrupt)
         if interrupt is not None and interrupt.requested.is_set():
             raise Stop()
         runner.start()
@@ -129,6 +137,8 @@ def _execute(plan: LocalPlan, records: Records, lock: Any, label: str | None,
             return EXIT_OK
         tail = "".join(task.stderr_tail)
         message = describe_exit(who, exit_code)
+        if plan.container and exit_code in RUNTIME_CODES:
+            message += f" ({RUNTIME_CODES[exit_code]})"
         raise JobFailed(plan_secrets(plan).mask(
             message + (f"; last lines of its stderr:\n{tail.rstrip()}" if tail else "")))
     except JobspecError as exc:
@@ -141,6 +151,11 @@ def _execute(plan: LocalPlan, records: Records, lock: Any, label: str | None,
             _say("interrupted; stopping every process of the run (interrupt again to kill "
                  "them at once)")
         if runner is not None:
+            if plan.container:  # the runtime's client may go while its container runs on
+                from jobspec.container import container_name, stop
+
+                if stop(plan):
+                    _say(f"{_member(label)}stopped container {container_name(plan)}")
             runner.stop()
         return EXIT_INTERRUPTED
     finally:
