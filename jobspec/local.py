@@ -124,7 +124,7 @@ def _execute(plan: LocalPlan, records: Records, lock: Any, label: str | None,
         ended = runner.wait()
         task, exit_code = ended
         single = len(plan.processes) == 1
-        who = "trainer" if single else task.label
+        who = ("container" if plan.container else "trainer") if single else task.label
         # after a successful chief, the others may still be finishing: give them a moment
         stopped = runner.stop(linger=LINGER_SECONDS if exit_code == 0 and task.index == 0
                               else 0.0)
