@@ -352,3 +352,23 @@ def _alive(exe: Path) -> bool:
             return True
     return False
 
+
+
+def test_a_runtime_version_runs_the_image_it_resolves_to(cli, only, tmp_path: Path) -> None:
+    only("docker")
+    spec = make_project(tmp_path / "proj", cloud={"runtime_version": "9.9"})
+    (spec.parent / "pyproject.toml").write_text(
+        '[tool.jobspec.runtimes]\n"9.9" = "example.org/frameworks/tf:9.9"\n', encoding="utf-8")
+    plan = json.loads(cli("plan", str(spec), "-t", "local", "--container", "--json").out)
+    argv = plan["processes"][0]["argv"]
+    assert argv[argv.index("--entrypoint"):argv.index("--entrypoint") + 4] == [
+        "--entrypoint", "sh", "example.org/frameworks/tf:9.9", "-c"]
+
+
+def test_one_container_for_a_distributed_target_is_refused(cli, only, tmp_path: Path) -> None:
+    only("docker")
+    spec = make_project(tmp_path / "proj", local={"distributed": {"workers": 1}})
+    done = cli("plan", "job.yaml", "-t", "local", "--container", cwd=spec.parent)
+    assert done.code == 2
+    assert done.err.startswith("job.yaml:19:22: targets.local.distributed: --container runs one "
+                               "container (the chief): run distributed targets without it\n")
