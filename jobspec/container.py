@@ -290,6 +290,9 @@ def containerized(loaded: Loaded, plan: LocalPlan, env: Mapping[str, str],
     for key in [*proc.env, "PYTHONUNBUFFERED"]:
         argv += ["-e", key]  # the value comes from the runtime's own environment
     if _chief_gpus(target):
+        # podman has no --gpus: it names NVIDIA GPUs as CDI devices (NVIDIA Container
+        # Toolkit, "Support for Container Device Interface", docs.nvidia.com/datacenter/
+        # cloud-native/container-toolkit/latest/cdi-support.html, read 2026-11-27)
         argv += (["--gpus", "all"] if _flavor(path) == "docker"
                  else ["--device", "nvidia.com/gpu=all"])
     if target.command is None:

@@ -29,7 +29,9 @@ from jobspec.runner import Runner, _Task
 __all__ = ["LINGER_SECONDS", "Interrupt", "Stop", "check_ports", "describe_exit", "execute",
            "install_sigterm"]
 
-# `docker run` / `podman run` exit codes of their own, not the container's (docker's manual)
+# `docker run` / `podman run` exit codes of their own, not the container's: docker's commit
+# "Change 'docker run' exit codes to distinguish docker/contained errors" (41de7a1, 2015) and
+# https://docs.docker.com/engine/reference/run/#exit-status, read 2026-11-27
 RUNTIME_CODES = {125: "the container runtime failed: see its message above",
                  126: "the container's command could not be invoked",
                  127: "the container's command was not found"}
