@@ -302,8 +302,15 @@ def containerized(loaded: Loaded, plan: LocalPlan, env: Mapping[str, str],
     else:
         argv += ["--entrypoint", target.command[0], image, *target.command[1:], *args]
     container = dataclasses.replace(proc, argv=tuple(argv), cwd=workdir)
+    warnings = plan.warnings
+    if plan.job_dir and os.path.isabs(plan.job_dir) and not Path(plan.job_dir).is_relative_to(
+            workdir):
+        warnings += (f"job_dir {plan.job_dir} is outside {workdir}, the one folder mounted in "
+                     "the container: what the trainer writes there stays in the container, "
+                     "which is removed when it ends",)
     return dataclasses.replace(plan, isolated=False, package=package, staged_sdist=staged,
-                               container=(name, image), processes=(container,))
+                               container=(name, image), processes=(container,),
+                               warnings=warnings)
 
 
 def stop(plan: LocalPlan) -> bool:

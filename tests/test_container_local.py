@@ -365,6 +365,19 @@ def test_a_runtime_version_runs_the_image_it_resolves_to(cli, only, tmp_path: Pa
         "--entrypoint", "sh", "example.org/frameworks/tf:9.9", "-c"]
 
 
+def test_a_job_dir_outside_the_mounted_folder_is_warned_about(cli, only, tmp_path: Path) -> None:
+    only("docker")
+    spec = make_project(tmp_path / "proj", local={"job_dir": str(tmp_path / "elsewhere")})
+    done = cli("plan", "job.yaml", "-t", "local", "--container", cwd=spec.parent)
+    assert done.code == 0, done.err
+    assert (f"warning     job_dir {tmp_path / 'elsewhere'} is outside {spec.parent}, the one "
+            "folder mounted in the container: what the trainer writes there stays in the "
+            "container, which is removed when it ends\n") in done.out
+    inside = make_project(tmp_path / "in", local={"job_dir": str(tmp_path / "in" / "out")})
+    assert "warning" not in cli("plan", "job.yaml", "-t", "local", "--container",
+                                cwd=inside.parent).out
+
+
 def test_one_container_for_a_distributed_target_is_refused(cli, only, tmp_path: Path) -> None:
     only("docker")
     spec = make_project(tmp_path / "proj", local={"distributed": {"workers": 1}})
@@ -372,3 +385,24 @@ def test_one_container_for_a_distributed_target_is_refused(cli, only, tmp_path: 
     assert done.code == 2
     assert done.err.startswith("job.yaml:19:22: targets.local.distributed: --container runs one "
                                "container (the chief): run distributed targets without it\n")
+
+
+def test_a_written_container_plan_runs_as_written(cli, only, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = only("docker")
+    monkeypatch.setenv("JOBSPEC_TEST_TOKEN", SECRET)
+    spec = make_project(tmp_path / "proj")
+    data = json.loads(spec.read_text())
+    data["env"]["API_TOKEN"] = "${JOBSPEC_TEST_TOKEN}"  # a secret a plan file can carry
+    spec.write_text(json.dumps(data), encoding="utf-8")
+    made = cli("plan", "job.yaml", "-t", "local", "--container", "--out", "boxed.plan",
+               cwd=spec.parent)
+    assert made.code == 0, made.err
+    assert SECRET not in (spec.parent / "boxed.plan").read_text()
+    done = cli("run", "--plan", "boxed.plan", cwd=spec.parent)
+    assert done.code == 0, done.err
+    (call,) = calls(rt)
+    plan = json.loads(cli("plan", "job.yaml", "-t", "local", "--container", "--json",
+                          cwd=spec.parent).out)
+    assert call["argv"] == plan["processes"][0]["argv"]
+    assert call["env"]["API_TOKEN"] == SECRET
