@@ -87,6 +87,17 @@ _spec_arg = click.argument("spec", required=False, type=click.Path(dir_okay=Fals
 _set_opt = click.option("--set", "sets", multiple=True, metavar="KEY.PATH=VALUE",
                         help="Override a spec value, validated like the file.")
 _name_opt = click.option("--name", help="Override the job name.")
+_container_opt = click.option(
+    "--container", is_flag=True,
+    help="Local: run the cloud target's image and command with docker or podman "
+    "(JOBSPEC_CONTAINER_RUNTIME picks one).")
+
+
+def _one_way(isolated: bool | None, container: bool) -> bool | None:
+    if isolated and container:
+        raise click.UsageError("--isolated and --container are two ways to run the cloud's "
+                               "launcher here: pass one")
+    return isolated
 
 
 @cli.command()
@@ -95,12 +106,14 @@ _name_opt = click.option("--name", help="Override the job name.")
 @_set_opt
 @_name_opt
 @click.option("--isolated", is_flag=True, default=None, help="Plan an isolated local run.")
+@_container_opt
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.option("--out", type=click.Path(dir_okay=False), metavar="FILE",
               help="Also write the complete plan to FILE, for `jobspec run --plan FILE`.")
 @click.pass_context
 def plan(ctx: click.Context, spec: str | None, target: str, sets: tuple[str, ...],
-         name: str | None, isolated: bool | None, as_json: bool, out: str | None) -> None:
+         name: str | None, isolated: bool | None, container: bool, as_json: bool,
+         out: str | None) -> None:
     """Show exactly what `run` would do, without doing any of it."""
     from jobspec.plandata import GroupPlan, dump_plan
     from jobspec.render import plan_json, plan_text
@@ -108,7 +121,7 @@ def plan(ctx: click.Context, spec: str | None, target: str, sets: tuple[str, ...
     from jobspec.request import plan as make_plan
 
     request = Request(spec=spec, target=target, overrides=sets, extra_args=_trailing(ctx),
-                      name=name, isolated=isolated)
+                      name=name, isolated=_one_way(isolated, container), container=container)
     loaded = load(request)
     made = make_plan(request, loaded)
     if out is not None:
@@ -150,6 +163,7 @@ def _write_plan(path: Path, text: str) -> None:
 @_name_opt
 @click.option("--isolated", is_flag=True, default=None,
               help="Local: install the package's sdist in a venv and run it from an empty folder.")
+@_container_opt
 @click.option("--detach", is_flag=True, help="Cloud: return once the job is submitted.")
 @click.option("--reclaim", is_flag=True, help="Cloud: take over this name's failed claim.")
 @click.option("--cancel-on-interrupt", is_flag=True,
@@ -163,7 +177,7 @@ def _write_plan(path: Path, text: str) -> None:
               "the trainer's output and messages go to stderr.")
 @click.pass_context
 def run(ctx: click.Context, spec: str | None, target: str | None, sets: tuple[str, ...],
-        name: str | None, isolated: bool | None, detach: bool, reclaim: bool,
+        name: str | None, isolated: bool | None, container: bool, detach: bool, reclaim: bool,
         cancel_on_interrupt: bool, parallel: int, plan_file: str | None,
         as_json: bool) -> None:
     """Run the job on TARGET: here (local) or on Vertex AI (cloud)."""
@@ -175,6 +189,7 @@ def run(ctx: click.Context, spec: str | None, target: str | None, sets: tuple[st
     if plan_file is not None:
         given = [flag for flag, value in (("SPEC", spec), ("--target", target), ("--set", sets),
                                           ("--name", name), ("--isolated", isolated),
+                                          ("--container", container),
                                           ("-- ARGS", _trailing(ctx))) if value]
         if given:
             raise click.UsageError(f"--plan runs the plan as written: {', '.join(given)} "
@@ -184,7 +199,8 @@ def run(ctx: click.Context, spec: str | None, target: str | None, sets: tuple[st
         param = next(p for p in ctx.command.params if p.name == "target")
         raise click.MissingParameter(ctx=ctx, param=param)
     request = Request(spec=spec, target=target, overrides=sets, extra_args=_trailing(ctx),
-                      name=name, isolated=isolated, options=options)
+                      name=name, isolated=_one_way(isolated, container), container=container,
+                      options=options)
     raise SystemExit(_run(request, _argv(ctx)))
 
 

@@ -1,6 +1,22 @@
-"""Isolated local runs: the cloud's sdist, pip-installed with its requirements from the package
-index into a clean venv, run from an empty folder. A file left out of the package, or a
-dependency left out of `requirements`, fails here the way it would fail in the cloud.
+"""Isolated local runs: the cloud's container launcher (jobspec/launcher.py) on this machine.
+The sdist is laid out as the cloud job sees it (.jobspec/gcs/BUCKET/PREFIX/packages/SHA/FILE
+plays /gcs/BUCKET/...: jobspec/container.py), pip-installed from there with its requirements
+from the package index into a venv made empty, and run as the launcher runs it,
+`sh -c 'exec python3 -m MODULE "$@"' jobspec ARGS` with the venv's bin first on PATH, from an
+empty folder. A file left out of the package, or a dependency left out of `requirements`,
+fails here the way it would fail in the cloud.
+
+The launcher's install half (`python3 -m pip install OPTIONS /gcs/.../FILE`) runs once per
+venv, not at each run: a venv is made for one sdist (its sha256 covers the code and the
+requirements, which the sdist declares) and one interpreter, by `venv` (nothing in it), then
+by that one `pip install`, with the launcher's options but --no-cache-dir, from that one
+file; it is used only once complete. So each run starts from what a fresh install of that
+sdist makes, on a Python with nothing else installed, as the container does. What differs:
+pip's cache may serve a wheel it built or fetched before (the same version's bytes);
+requirements without a pinned version are resolved when the venv is made, not at each run;
+and a trainer that changes its own environment (pip-installs at run time) leaves that change
+for the next run, where the cloud throws the container away (`jobspec clean` or a new package
+hash starts afresh).
 
 The venv sees nothing of the host's site-packages (nor jobspec's): only the standard library,
 the package and what pip resolved for it. pip reads the user's own settings (PIP_INDEX_URL,
@@ -15,6 +31,7 @@ with its `.jobspec-ready` marker.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 import os
@@ -28,10 +45,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import IO
 
+from jobspec.container import stage
 from jobspec.errors import JobFailed, UsageError
+from jobspec.launcher import PIP_OPTIONS
 from jobspec.output import current
-from jobspec.package import write
-from jobspec.plan import LocalPlan
+from jobspec.plandata import LocalPlan
 from jobspec.records import Run, StateDir
 
 try:
@@ -47,15 +65,20 @@ USED = ".jobspec-used"
 LOCK = ".building"
 # A staging folder with no lock file yet is being set up, unless it is older than this.
 _SETUP_GRACE = 60.0
+# The launcher's pip options, but its cache: the container is thrown away, a venv is not, and
+# where the bytes of a version come from does not change what is installed.
+_PIP_OPTIONS = tuple(o for o in PIP_OPTIONS if o != "--no-cache-dir")
 
 
 def _venv_python(venv: Path) -> Path:
     return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def _output(argv: list[str], what: str) -> subprocess.CompletedProcess[str]:
+def _output(argv: list[str], what: str, env: dict[str, str] | None = None
+            ) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        return subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              env=env)
     except OSError as exc:
         raise UsageError(f"{what}: cannot start {argv[0]}: {exc.strerror}") from None
 
@@ -150,7 +173,8 @@ def venv_for(plan: LocalPlan, cache: Path) -> Path:
     assert plan.package is not None
     sweep(cache)
     identity = _interpreter(plan.python)
-    key = hashlib.sha256(f"{plan.package.sha256}\0{identity}".encode()).hexdigest()[:24]
+    key = hashlib.sha256(f"{plan.package.sha256}\0{identity}\0{_PIP_OPTIONS}".encode()
+                         ).hexdigest()[:24]
     venv = cache / key
     if (venv / READY).exists() and _venv_python(venv).exists():
         return venv
@@ -171,12 +195,14 @@ def venv_for(plan: LocalPlan, cache: Path) -> Path:
                              f"\n{_tail(made)}",
                              hint="isolated runs need the interpreter's `venv` module "
                              "(on Debian and Ubuntu: the python3-venv package)")
-        sdist = write(plan.package, staging)
+        stage(plan)  # where the launcher installs it from: .jobspec/gcs/ plays /gcs/
+        assert plan.staged_sdist is not None
         pip = ([sys.executable, "-m", "pip", "--python", str(_venv_python(build))] if host_pip
                else [str(_venv_python(build)), "-m", "pip"])
         what = f"installing {plan.package.filename} into the isolated venv"
-        done = _output([*pip, "install", "--disable-pip-version-check", "--no-input",
-                        "--quiet", str(sdist)], what)
+        done = _output([*pip, "install", *_PIP_OPTIONS, "--no-input", "--quiet",
+                        plan.staged_sdist], what,
+                       env={**os.environ, "PIP_ROOT_USER_ACTION": "ignore"})
         if done.returncode != 0:
             raise JobFailed(f"{what} failed (exit {done.returncode}), as it would in the cloud:"
                             f"\n{_tail(done)}")
@@ -218,9 +244,10 @@ def _use(venv: Path) -> bool:
     return True
 
 
-def prepare(plan: LocalPlan, run: Run) -> tuple[str, str]:
-    """(python, cwd) for an isolated run: the cached venv, and a fresh empty folder kept in the
-    run record so that relative outputs survive."""
+def prepare(plan: LocalPlan, run: Run) -> LocalPlan:
+    """The plan as it runs: each process with the cached venv's bin first on PATH (the
+    launcher's `python3` is the venv's) and a fresh empty folder, kept in the run record so
+    that relative outputs survive, as its cwd."""
     cache = StateDir(Path(plan.project_root)).venvs
     for _ in range(3):
         venv = venv_for(plan, cache)
@@ -231,4 +258,10 @@ def prepare(plan: LocalPlan, run: Run) -> tuple[str, str]:
                          "run again")
     cwd = run.folder / "cwd"
     cwd.mkdir()
-    return str(_venv_python(venv)), str(cwd)
+    bin_dir = str(_venv_python(venv).parent)
+    processes = tuple(dataclasses.replace(
+        p, cwd=str(cwd),
+        env={**p.env, "PATH": os.pathsep.join(
+            [bin_dir, p.env.get("PATH", os.environ.get("PATH", os.defpath))])})
+        for p in plan.processes)
+    return dataclasses.replace(plan, processes=processes)

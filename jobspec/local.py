@@ -29,6 +29,12 @@ from jobspec.runner import Runner, _Task
 __all__ = ["LINGER_SECONDS", "Interrupt", "Stop", "check_ports", "describe_exit", "execute",
            "install_sigterm"]
 
+# `docker run` / `podman run` exit codes of their own, not the container's: docker's commit
+# "Change 'docker run' exit codes to distinguish docker/contained errors" (41de7a1, 2015) and
+# https://docs.docker.com/engine/reference/run/#exit-status, read 2026-11-27
+RUNTIME_CODES = {125: "the container runtime failed: see its message above",
+                 126: "the container's command could not be invoked",
+                 127: "the container's command was not found"}
 LINGER_SECONDS = 2.0  # after the chief ends, for the other tasks and leftovers to end by themselves
 
 
@@ -92,7 +98,6 @@ def execute(plan: LocalPlan, *, records: Records | None = None, label: str | Non
 
 def _execute(plan: LocalPlan, records: Records, lock: Any, label: str | None,
              interrupt: Interrupt | None) -> int:
-    python, cwd = None, None
     restore = install_sigterm()
     run: Run | None = None
     runner: Runner | None = None
@@ -105,18 +110,23 @@ def _execute(plan: LocalPlan, records: Records, lock: Any, label: str | None,
             raise UsageError(f"cannot record the run under {records.root}: "
                              f"{exc.strerror}") from None
         lock.note(str(run.folder))
+        running = plan  # as it runs: an isolated plan gets its venv and empty folder here
         if plan.isolated:
             from jobspec.isolated import prepare
 
-            python, cwd = prepare(plan, run)
-        runner = Runner(plan, run, python=python, cwd=cwd, label=label, interrupt=interrupt)
+            running = prepare(plan, run)
+        elif plan.container:
+            from jobspec.container import stage
+
+            stage(plan)  # the file the container mounts at its /gcs/ path
+        runner = Runner(running, run, label=label, interrupt=interrupt)
         if interrupt is not None and interrupt.requested.is_set():
             raise Stop()
         runner.start()
         ended = runner.wait()
         task, exit_code = ended
         single = len(plan.processes) == 1
-        who = "trainer" if single else task.label
+        who = ("container" if plan.container else "trainer") if single else task.label
         # after a successful chief, the others may still be finishing: give them a moment
         stopped = runner.stop(linger=LINGER_SECONDS if exit_code == 0 and task.index == 0
                               else 0.0)
@@ -129,6 +139,8 @@ def _execute(plan: LocalPlan, records: Records, lock: Any, label: str | None,
             return EXIT_OK
         tail = "".join(task.stderr_tail)
         message = describe_exit(who, exit_code)
+        if plan.container and exit_code in RUNTIME_CODES:
+            message += f" ({RUNTIME_CODES[exit_code]})"
         raise JobFailed(plan_secrets(plan).mask(
             message + (f"; last lines of its stderr:\n{tail.rstrip()}" if tail else "")))
     except JobspecError as exc:
@@ -141,6 +153,11 @@ def _execute(plan: LocalPlan, records: Records, lock: Any, label: str | None,
             _say("interrupted; stopping every process of the run (interrupt again to kill "
                  "them at once)")
         if runner is not None:
+            if plan.container:  # the runtime's client may go while its container runs on
+                from jobspec.container import container_name, stop
+
+                if stop(plan):
+                    _say(f"{_member(label)}stopped container {container_name(plan)}")
             runner.stop()
         return EXIT_INTERRUPTED
     finally:

@@ -200,13 +200,13 @@ def trainer_python(loaded: Loaded, env: Mapping[str, str]) -> tuple[str, str]:
 
 
 def plan_local(loaded: Loaded, extra_args: Sequence[str] = (), *, host: Host | None = None,
-               isolated: bool | None = None) -> LocalPlan:
+               isolated: bool | None = None, container: bool = False) -> LocalPlan:
     host = host or Host()
     spec = loaded.spec
     assert loaded.target is not None
     target = spec.targets[loaded.target]
     assert isinstance(target, LocalTarget)
-    isolated = target.isolated if isolated is None else isolated
+    isolated = not container and (target.isolated if isolated is None else isolated)
     package_dir = (loaded.base_dir / spec.trainer.package_path).resolve()
     cwd = package_dir.parent
     python, python_from = trainer_python(loaded, host.env)
@@ -247,7 +247,7 @@ def plan_local(loaded: Loaded, extra_args: Sequence[str] = (), *, host: Host | N
             processes.append(Process(f"{kind}-{index}", (python, "-m", spec.trainer.module,
                                                          *args), run_cwd, env))
     warnings += _drift(spec, host.today, facts)
-    return LocalPlan(
+    made = LocalPlan(
         name=spec.name, target=loaded.target, spec_path=str(loaded.path),
         project_root=str(root), module=spec.trainer.module, package_path=str(package_dir),
         python=python, python_from=python_from, job_dir=target.job_dir, isolated=isolated,
@@ -256,6 +256,12 @@ def plan_local(loaded: Loaded, extra_args: Sequence[str] = (), *, host: Host | N
         secrets=tuple(spec.secrets), warnings=tuple(warnings), fingerprint=loaded.fingerprint,
         secret_values=_secrets(loaded, {**spec.env, **target.env}, host.env, args),
         env_read=tuple(sorted(loaded.env_read)))
+    if not (isolated or container):
+        return made
+    from jobspec import container as containers  # the cloud's launcher, here
+
+    return (containers.containerized(loaded, made, host.env, host.today) if container
+            else containers.isolated(loaded, made))
 
 
 def _secrets(loaded: Loaded, env_entries: Mapping[str, str], env: Mapping[str, str],

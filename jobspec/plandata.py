@@ -67,6 +67,10 @@ class LocalPlan:
     kind: str = "local"
     secret_values: tuple[str, ...] = ()  # masked in every output (jobspec/secrets.py)
     env_read: tuple[str, ...] = ()  # environment variables the spec read (names only)
+    # the sdist's copy laid out like /gcs/BUCKET/PREFIX/packages/SHA/FILE under .jobspec/gcs/
+    # (--isolated, --container), and under --container (cloud target, image): jobspec/container.py
+    staged_sdist: str | None = None
+    container: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

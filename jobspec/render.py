@@ -55,7 +55,29 @@ def _package_json(plan: LocalPlan | CloudPlan) -> dict[str, Any] | None:
 
 
 def _inherited(plan: LocalPlan) -> str:
+    if plan.container:
+        return ("the image's own; the container gets only the entries below and "
+                "PYTHONUNBUFFERED, as -e NAME with each value in the runtime's environment")
     return INHERITED + (", without PYTHONPATH (isolated)" if plan.isolated else "")
+
+
+def _launcher_lines(plan: LocalPlan) -> list[str]:
+    """Where the sdist is, and the cloud's launcher as an isolated run reproduces it."""
+    if plan.staged_sdist is None:
+        return []
+    from jobspec import container
+
+    at = container.gcs_path(plan)
+    lines = [f"staged      {plan.staged_sdist}", f"  in cloud  {at}"]
+    if plan.isolated:
+        lines += ["launcher    sh -c " + _quote(container.install_script(at, plan.module)
+                                                + " && " + container.exec_script(plan.module))
+                  + "".join(" " + _quote(a) for a in plan.processes[0].argv[3:])
+                  + "  (as the cloud runs it; .jobspec/gcs/ plays /gcs/)",
+                  "  install   done once per package hash and interpreter, into a cached venv "
+                  "made empty: the processes below run its exec half, with the venv's bin "
+                  "first on PATH"]
+    return lines
 
 
 def plan_json(plan: LocalPlan | CloudPlan) -> dict[str, Any]:
@@ -73,6 +95,9 @@ def _plan_json(plan: LocalPlan | CloudPlan, secrets: Secrets) -> dict[str, Any]:
                 "inherited_env": _inherited(plan),
                 "python": plan.python, "python_from": plan.python_from,
                 "job_dir": plan.job_dir, "isolated": plan.isolated,
+                "staged_sdist": plan.staged_sdist,
+                "container": ({"from": plan.container[0], "image": plan.container[1]}
+                              if plan.container else None),
                 "processes": [{"task": p.task, "argv": list(p.argv), "cwd": p.cwd,
                                "env": mask_env(p.env, plan.secrets, secrets)}
                               for p in plan.processes]}
@@ -104,11 +129,12 @@ def _plan_text(plan: LocalPlan | CloudPlan, secrets: Secrets) -> str:
     lines = [f"plan        {plan.name} on target {plan.target} ({plan.kind})"]
     if isinstance(plan, LocalPlan):
         lines.append(f"job_dir     {plan.job_dir or '(none)'}")
-        lines.append(f"python      {plan.python}  ({plan.python_from})"
-                     + ("; the isolated venv is made from it" if plan.isolated else ""))
-        lines.append("mode        " + ("isolated: the sdist installed in a venv, run from an "
-                                       "empty folder" if plan.isolated else "source tree"))
+        if not plan.container:
+            lines.append(f"python      {plan.python}  ({plan.python_from})"
+                         + ("; the isolated venv is made from it" if plan.isolated else ""))
+        lines.append("mode        " + _mode(plan))
         lines += _excluded_lines(plan)
+        lines += _launcher_lines(plan)
         lines.append(f"environment {_inherited(plan)}; each process adds:")
         for proc in plan.processes:
             lines.append(f"process     {proc.task}")
@@ -133,6 +159,17 @@ def _plan_text(plan: LocalPlan | CloudPlan, secrets: Secrets) -> str:
         lines.append("equivalent  " + gcloud_text([secrets.mask(w) for w in plan.gcloud]))
     lines += [f"warning     {w}" for w in plan.warnings]
     return "\n".join(lines)
+
+
+def _mode(plan: LocalPlan) -> str:
+    if plan.container:
+        source, image = plan.container
+        runtime = plan.processes[0].argv[0]
+        return f"container: {image}, the image of target {source!r}, run by {runtime}"
+    if plan.isolated:
+        return ("isolated: the cloud's launcher, the sdist installed from its /gcs/-like path "
+                "into a fresh venv, run from an empty folder")
+    return "source tree"
 
 
 def _from(plan: CloudPlan, key: str) -> str:

@@ -39,6 +39,7 @@ class Request:
     extra_args: tuple[str, ...] = ()  # after `--`: the trainer's, untouched
     name: str | None = None  # --name
     isolated: bool | None = None  # None: as the target says
+    container: bool = False  # local: run the cloud target's container (jobspec/container.py)
     options: RunOptions = RunOptions()
 
     @property
@@ -127,9 +128,14 @@ def _plan_one(loaded: Any, request: Request, here: Any, submission: str, *,
     from jobspec.project import settings
 
     target = loaded.spec.targets[loaded.target]
+    if request.container and target.kind != "local":
+        from jobspec.errors import UsageError
+
+        raise UsageError(f"--container runs a cloud target's container on this machine: "
+                         f"--target {loaded.target} is a cloud target; name a local one")
     if target.kind == "local":
         return planner.plan_local(loaded, request.extra_args, host=here,
-                                  isolated=request.isolated)
+                                  isolated=request.isolated, container=request.container)
     extra = settings(loaded.path.parent).runtimes
     if member or target.name_suffix == "none":
         return planner.plan_cloud(loaded, request.extra_args, submission_id=submission,

@@ -144,6 +144,12 @@ class LocalTarget(_Target):
     distributed: Distributed | None = Field(
         default=None, description="Run a chief plus workers, parameter servers and evaluators."
     )
+    container_from: str | None = Field(
+        default=None,
+        description="The cloud target whose image and command `--container` runs here; default: "
+        "the spec's only cloud target with image, build or runtime_version.",
+        json_schema_extra={"pattern": key_pattern(TARGET_NAME_RE)},
+    )
 
     @field_validator("python")
     @classmethod

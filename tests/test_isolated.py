@@ -8,6 +8,7 @@ wheels made in the test, and pip is told to use nothing else, so no test reaches
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -38,6 +39,10 @@ elif what == "yaml":
     print("yaml imported")
 elif what == "where":
     print(json.dumps({"executable": sys.executable, "prefix": sys.prefix, "path": sys.path}))
+elif what == "argv":
+    import os
+    print(json.dumps({"argv": sys.argv[1:], "cwd": os.getcwd(), "listing": os.listdir("."),
+                      "executable": sys.executable}))
 '''
 
 
@@ -292,3 +297,59 @@ def test_a_killed_build_is_cleaned_up_by_the_next_run(
     assert done.out == "hello_dep says hi\n"
     assert [name for name in venvs(project) if name.startswith(".")] == []
     assert len(venvs(project)) == 1  # the shared venv; nothing of the killed build is used
+
+
+def test_isolated_runs_the_cloud_launcher_on_the_sdist_at_its_gcs_like_path(
+        iso: tuple[Path, Outcome]) -> None:
+    spec, first = iso
+    assert first.code == 0, first.err
+    project = spec.parent
+    args = ["argv", "two words", "$HOME", "", "it's", "--flag=a b"]
+    plain = jobspec("run", str(spec), "--target", "local", "--", *args, cwd=project)
+    done = jobspec("run", str(spec), "--target", "local", "--isolated", "--", *args, cwd=project)
+    assert plain.code == 0 and done.code == 0, plain.err + done.err
+    source, isolated = json.loads(plain.out), json.loads(done.out)
+    assert isolated["argv"] == source["argv"] == args  # through "$@", never re-quoted
+    assert isolated["listing"] == []  # an empty folder, as in the container
+    assert Path(isolated["cwd"]).parent.parent == project / ".jobspec" / "runs" / "iso"
+    (venv,) = venvs(project)
+    assert isolated["executable"] == str(project / ".jobspec" / "venvs" / venv / "bin" /
+                                         "python3")  # the launcher's `python3`, the venv's
+    plan = json.loads(jobspec("plan", str(spec), "-t", "local", "--isolated", "--json",
+                              cwd=project).out)
+    sha = plan["package"]["sha256"]
+    staged = (project / ".jobspec" / "gcs" / "jobspec-local" / "jobspec-staging" / "packages" /
+              sha / "trainer-0.0.0.tar.gz")
+    assert plan["staged_sdist"] == str(staged)
+    assert hashlib.sha256(staged.read_bytes()).hexdigest() == sha
+    # pip recorded where it installed the trainer from (PEP 610): that file
+    (direct,) = (project / ".jobspec" / "venvs" / venv).glob(
+        "lib/python*/site-packages/trainer-0.0.0.dist-info/direct_url.json")
+    assert json.loads(direct.read_text())["url"] == staged.as_uri()
+    assert plan["processes"][0]["argv"] == [
+        "sh", "-c", 'exec python3 -m trainer.task "$@"', "jobspec"]
+    assert plan["processes"][0]["cwd"] is None
+
+
+def test_plan_isolated_shows_the_launcher_and_the_cloud_targets_bucket(tmp_path: Path) -> None:
+    spec = make_project(tmp_path / "proj", [])
+    data = json.loads(spec.read_text())
+    data["targets"]["cloud"] = {"project": "p", "bucket": "their-bucket",
+                               "staging_prefix": "/deep/er/", "image": "python:3.11-slim"}
+    spec.write_text(json.dumps(data), encoding="utf-8")
+    project = spec.parent
+    plan = json.loads(jobspec("plan", str(spec), "-t", "local", "--isolated", "--json", "--",
+                              "x y", cwd=project).out)
+    sha = plan["package"]["sha256"]
+    tail = f"their-bucket/deep/er/packages/{sha}/trainer-0.0.0.tar.gz"
+    assert plan["staged_sdist"] == str(project / ".jobspec" / "gcs" / tail)
+    shown = jobspec("plan", str(spec), "-t", "local", "--isolated", "--", "x y", cwd=project)
+    assert shown.code == 0, shown.err
+    install = ("PIP_ROOT_USER_ACTION=ignore python3 -m pip install --no-cache-dir "
+               f"--disable-pip-version-check --progress-bar off /gcs/{tail}")
+    assert (f"staged      {project / '.jobspec' / 'gcs' / tail}\n"
+            f"  in cloud  /gcs/{tail}\n"
+            f"launcher    sh -c '{install} && exec python3 -m trainer.task \"$@\"' jobspec "
+            "'x y'  (as the cloud runs it; .jobspec/gcs/ plays /gcs/)\n") in shown.out
+    assert ("  cwd       (a fresh empty folder)\n"
+            "  argv      sh -c 'exec python3 -m trainer.task \"$@\"' jobspec 'x y'\n") in shown.out

@@ -703,7 +703,7 @@ def test_isolated_runs_installed_package_from_an_empty_folder(
     assert dump["cwd"] == str(record / "cwd")
     assert list((record / "cwd").iterdir()) == []
     (venv,) = _venvs(iso_project)
-    assert dump["executable"] == str(venv / "bin" / "python")
+    assert dump["executable"] == str(venv / "bin" / "python3")  # the launcher's `python3`
     assert dump["argv"][0].startswith(str(venv))  # the installed copy, not the source tree
     assert trainer_args(dump) == ["--table=probe/data/table.csv", "--job-dir", "out"]
     # the relative path exists here but not in the empty folder: warned before the run
