@@ -141,8 +141,8 @@ def _expired(image: VertexImage, key: str, target: str, override: bool) -> str:
     head = (f"{key} {image.name} reached its end of availability on"
             f" {image.end_of_availability.isoformat()} ({image.source.cite()}): Google's policy"
             " is that it can no longer be used, and Vertex AI may refuse the job.")
-    use = (f"Use instead `image: {instead}` ({why}), any image with python3 and pip: jobspec"
-           " installs the package there and runs the module.")
+    use = (f"Use instead `image: {instead}` ({why}): on any image with python3 and pip, jobspec"
+           " installs the package and runs the module.")
     if override:
         return f"{head} Submitting anyway (allow_unavailable_image: true). {use}"
     return (f"{head} {use} If you know the image still works: allow_unavailable_image: true"
