@@ -89,7 +89,7 @@ def _plan_json(plan: LocalPlan | CloudPlan, secrets: Secrets) -> dict[str, Any]:
 
 def _command(plan: CloudPlan) -> list[str] | None:
     """The containerSpec command every pool runs (None in python-package mode)."""
-    first = next((p for p in plan.body["jobSpec"]["workerPoolSpecs"] if p), {})
+    first: dict[str, Any] = next((p for p in plan.body["jobSpec"]["workerPoolSpecs"] if p), {})
     command = first.get("containerSpec", {}).get("command")
     return list(command) if command else None
 

@@ -88,7 +88,8 @@ def _record(plan: CloudPlan, owner: str) -> dict[str, Any]:
         user = "unknown"
     return {"version": 1, "name": plan.name, "owner": owner, "state": "claimed",
             "submission": plan.submission_id, "fingerprint": plan.fingerprint,
-            "package_sha256": plan.package.sha256 if plan.package else None, "user": user, "host": socket.gethostname(),
+            "package_sha256": plan.package.sha256 if plan.package else None, "user": user,
+            "host": socket.gethostname(),
             "created": _now().isoformat(timespec="seconds"), "project": plan.project,
             "region": plan.region, "bucket": plan.bucket, "target": plan.target,
             "job_dir": plan.job_dir, "job": None, "secret_names": list(plan.secrets),
