@@ -111,6 +111,9 @@ def _pools(pools: list[dict[str, str]], draft: Draft) -> None:
             draft.warnings += runtimes.resolve(runtime_version=None, executor_image=image,
                                                region=DEFAULT_REGION, gpu=False,
                                                today=date.today()).warnings
+            if date.today() >= known.end_of_availability:
+                instead, why = runtimes.replacement(known)
+                draft.image_comment = f"image: {instead}  # {why}: use instead of executor_image"
     if "local-package-path" in shared:
         draft.package = shared["local-package-path"]
         draft.package_is_workdir = True
