@@ -17,7 +17,6 @@ from pathlib import Path
 from jobspec.spec import json_schema
 
 
-
 def tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes()
             for p in sorted(root.rglob("*")) if p.is_file()}
