@@ -119,8 +119,11 @@ _MODES = {"container": "container: the launcher installs the staged sdist, then 
 def _image_lines(plan: CloudPlan) -> list[str]:
     lines = [f"mode        {_MODES.get(plan.mode, plan.mode)}", f"image       {plan.image}"]
     if plan.build is not None:
-        lines.append(f"build       {plan.build.image}: {plan.build.dockerfile.splitlines()[0]} + "
-                     "requirements (built by Cloud Build unless the tag exists)")
+        lines.append(f"build       {plan.build.image}  (Cloud Build makes it first, unless "
+                     "Artifact Registry has the tag)")
+        lines += [f"  docker    {line}" for line in plan.build.dockerfile.splitlines()]
+        requirements = dict(plan.build.files).get("requirements.txt", "")
+        lines += [f"  pip       {line}" for line in requirements.splitlines()]
     if plan.staging_uri is not None:
         lines.append(f"staging     {plan.staging_uri}")
     staged = _staged_path(plan)

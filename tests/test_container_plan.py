@@ -167,7 +167,14 @@ def test_build_runs_the_planned_dependencies_image(cli, tmp_path: Path) -> None:
     assert build["files"]["Dockerfile"].startswith("FROM python:3.11-slim\n")
     assert plan["mode"] == "container" and plan["staging_uri"] is not None
     text = cli("plan", str(spec), "--target", "cloud").out
-    assert f"build       {build['image']}: FROM python:3.11-slim + requirements" in text
+    lines = text.splitlines()
+    at = lines.index(f"build       {build['image']}  (Cloud Build makes it first, unless Artifact"
+                     " Registry has the tag)")
+    assert lines[at + 1:at + 3] == ["  docker    FROM python:3.11-slim",
+                                    "  docker    RUN apt-get update && apt-get install -y"
+                                    " --no-install-recommends libgomp1 && rm -rf"
+                                    " /var/lib/apt/lists/*"]
+    assert lines[at + 5:at + 7] == ["  pip       numpy", "  pip       scipy"]
     # the build's own requirements win over the trainer's; a code change keeps the tag
     own = _plan(cli, spec, "--set", "targets.cloud.build.requirements=[numpy]")
     assert own["build"]["files"]["requirements.txt"] == "numpy\n"

@@ -118,8 +118,9 @@ def _flags(parsed: Parsed, user_args: list[Word], draft: Draft) -> None:
         draft.package_uris += [(uri, "--packages") for uri in split_list(word.text) if uri]
     for flag in ("--master-image-uri", "--worker-image-uri", "--parameter-server-image-uri"):
         if parsed.has(flag):
-            draft.unsupported(flag, "custom containers are not supported: jobspec runs the "
-                              "package on a prebuilt image")
+            draft.unsupported(flag, "custom containers are not imported: for an image that "
+                              "already holds the trainer, write image: and command: in the "
+                              "spec's cloud target yourself")
     if (word := parsed.one("--use-chief-in-tf-config")) is not None:
         if (literal(word.text) or "").lower() in ("true", "yes", "1", "on"):
             draft.notes.append("--use-chief-in-tf-config: Vertex AI always names the first "

@@ -64,7 +64,9 @@ def _pools(pools: list[dict[str, str]], draft: Draft) -> None:
         where = f"worker pool {index} ({_ROLES[index]})"
         if "container-image-uri" in spec:
             raise UsageError(f"{where}: custom containers ({spec['container-image-uri']}) are not "
-                             "supported: jobspec runs a Python package on a prebuilt image")
+                             "supported by import: for an image that already holds the "
+                             "trainer, write image: and command: in the spec's cloud target "
+                             "yourself")
         if "script" in spec:
             raise UsageError(f"{where}: script={spec['script']} is not supported: jobspec runs "
                              "a module (python-module=...)")
