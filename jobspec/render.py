@@ -13,6 +13,7 @@ from jobspec.plandata import (  # plan_secrets, secret_values: used by callers o
     LocalPlan,
     gcloud_text,
     plan_secrets,
+    pool_spec,
     secret_values,
 )
 from jobspec.secrets import MASK, Secrets, is_secret_name
@@ -38,7 +39,7 @@ def scrub(text: str, values: Iterable[str]) -> str:
 def _masked_body(plan: CloudPlan, secrets: Secrets) -> dict[str, Any]:
     body: dict[str, Any] = json.loads(json.dumps(plan.body))
     for pool in body["jobSpec"]["workerPoolSpecs"]:
-        for item in pool.get("pythonPackageSpec", {}).get("env", []):
+        for item in pool_spec(pool).get("env", []):
             if is_secret(item["name"], plan.secrets) and item["value"]:
                 item["value"] = MASK
     masked: dict[str, Any] = secrets.mask_data(body)
@@ -103,10 +104,61 @@ def _plan_json(plan: LocalPlan | CloudPlan, secrets: Secrets) -> dict[str, Any]:
                               for p in plan.processes]}
     return {**common, "project": plan.project, "region": plan.region, "bucket": plan.bucket,
             "job_dir": plan.job_dir, "endpoint": plan.endpoint, "parent": plan.parent,
-            "staging_uri": plan.staging_uri, "name_suffix": plan.name_suffix,
+            "mode": plan.mode, "image": plan.image, "build": _build_json(plan),
+            "command": _command(plan), "staging_uri": plan.staging_uri,
+            "staged_path": _staged_path(plan), "name_suffix": plan.name_suffix,
             "pools": list(plan.pools), "request": _masked_body(plan, secrets),
             "gcloud": [secrets.mask(word) for word in plan.gcloud],
             "context": plan.context.sources() if plan.context else None}
+
+
+def _command(plan: CloudPlan) -> list[str] | None:
+    """The containerSpec command every pool runs (None in python-package mode)."""
+    first: dict[str, Any] = next((p for p in plan.body["jobSpec"]["workerPoolSpecs"] if p), {})
+    command = first.get("containerSpec", {}).get("command")
+    return list(command) if command else None
+
+
+def _staged_path(plan: CloudPlan) -> str | None:
+    """Where the job sees the staged sdist: /gcs/BUCKET/... through Cloud Storage FUSE."""
+    if plan.mode != "container" or plan.staging_uri is None:
+        return None
+    from jobspec.launcher import gcs_path
+
+    return gcs_path(plan.staging_uri)
+
+
+def _build_json(plan: CloudPlan) -> dict[str, Any] | None:
+    build = plan.build
+    if build is None:
+        return None
+    return {"image": build.image, "tag": build.tag, "repository": build.repository_name,
+            "files": dict(build.files)}
+
+
+_MODES = {"container": "container: the launcher installs the staged sdist, then runs the module",
+          "command": "container, bring your own image: its own command, nothing staged",
+          "python-package": "python package on a Google prebuilt image (pythonPackageSpec)"}
+
+
+def _image_lines(plan: CloudPlan) -> list[str]:
+    lines = [f"mode        {_MODES.get(plan.mode, plan.mode)}", f"image       {plan.image}"]
+    if plan.build is not None:
+        lines.append(f"build       {plan.build.image}  (Cloud Build makes it first, unless "
+                     "Artifact Registry has the tag)")
+        lines += [f"  docker    {line}" for line in plan.build.dockerfile.splitlines()]
+        requirements = dict(plan.build.files).get("requirements.txt", "")
+        lines += [f"  pip       {line}" for line in requirements.splitlines()]
+    if plan.staging_uri is not None:
+        lines.append(f"staging     {plan.staging_uri}")
+    staged = _staged_path(plan)
+    if staged is not None:
+        lines.append(f"  in job    {staged}")
+    command = _command(plan)
+    if command is not None:
+        lines.append("command     " + " ".join(_quote(word) for word in command))
+        lines.append("  + args    the trainer's args (below), appended by the service")
+    return lines
 
 
 def _excluded_lines(plan: LocalPlan | CloudPlan) -> list[str]:
@@ -149,14 +201,17 @@ def _plan_text(plan: LocalPlan | CloudPlan, secrets: Secrets) -> str:
                   f"job_dir     {plan.job_dir}",
                   _name_line(plan),
                   f"claim       gs://{plan.bucket}/{_final(plan)}/.jobspec/claim.json "
-                  "(created only if absent)",
-                  f"staging     {plan.staging_uri}"]
+                  "(created only if absent)"]
+        lines += _image_lines(plan)
         lines += _excluded_lines(plan)
         lines += [f"pool        {p}" for p in plan.pools]
         lines.append(f"request     POST {plan.endpoint}v1/{plan.parent}/customJobs")
         body = json.dumps(_masked_body(plan, secrets), indent=2)
         lines += ["  " + line for line in body.splitlines()]
         lines.append("equivalent  " + gcloud_text([secrets.mask(w) for w in plan.gcloud]))
+        if any(pool_spec(p).get("env") for p in plan.body["jobSpec"]["workerPoolSpecs"]):
+            lines.append("  note      gcloud has no flag for the env above: give it in a --config "
+                         "file (a CustomJobSpec) to make exactly this job")
     lines += [f"warning     {w}" for w in plan.warnings]
     return "\n".join(lines)
 

@@ -354,5 +354,8 @@ class ToolSettings(BaseModel):
     )
     runtimes: dict[str, str] = Field(
         default_factory=dict,
-        description="More runtime versions: version -> prebuilt training image URI.",
+        description="More runtime versions: version -> image URI. A container image (e.g. "
+        "tensorflow/tensorflow:2.20.0) runs the staged package through jobspec's launcher "
+        "(containerSpec); one of Google's prebuilt training images runs it with "
+        "pythonPackageSpec.",
     )

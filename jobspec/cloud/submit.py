@@ -89,7 +89,8 @@ def _record(plan: CloudPlan, owner: str) -> dict[str, Any]:
         user = "unknown"
     return {"version": 1, "name": plan.name, "owner": owner, "state": "claimed",
             "submission": plan.submission_id, "fingerprint": plan.fingerprint,
-            "package_sha256": plan.package.sha256, "user": user, "host": socket.gethostname(),
+            "package_sha256": plan.package.sha256 if plan.package else None, "user": user,
+            "host": socket.gethostname(),
             "created": _now().isoformat(timespec="seconds"), "project": plan.project,
             "region": plan.region, "bucket": plan.bucket, "target": plan.target,
             "job_dir": plan.job_dir, "job": None, "secret_names": list(plan.secrets),
@@ -248,8 +249,10 @@ class Submission:
         self.fail_claim("interrupted while claiming the name; no job was created")
 
     def stage(self) -> None:
-        path = self.plan.staging_uri.removeprefix(f"gs://{self.plan.bucket}/")
         package = self.plan.package
+        if package is None or self.plan.staging_uri is None:
+            return  # "command" mode: the image holds the trainer, nothing is staged
+        path = self.plan.staging_uri.removeprefix(f"gs://{self.plan.bucket}/")
         if self.bucket.staged(path, package.md5_b64):
             info(f"package unchanged, not uploaded ({package.filename}, sha256 "
                  f"{package.sha256[:12]})")

@@ -64,7 +64,9 @@ def _pools(pools: list[dict[str, str]], draft: Draft) -> None:
         where = f"worker pool {index} ({_ROLES[index]})"
         if "container-image-uri" in spec:
             raise UsageError(f"{where}: custom containers ({spec['container-image-uri']}) are not "
-                             "supported: jobspec runs a Python package on a prebuilt image")
+                             "supported by import: for an image that already holds the "
+                             "trainer, write image: and command: in the spec's cloud target "
+                             "yourself")
         if "script" in spec:
             raise UsageError(f"{where}: script={spec['script']} is not supported: jobspec runs "
                              "a module (python-module=...)")
@@ -111,6 +113,9 @@ def _pools(pools: list[dict[str, str]], draft: Draft) -> None:
             draft.warnings += runtimes.resolve(runtime_version=None, executor_image=image,
                                                region=DEFAULT_REGION, gpu=False,
                                                today=date.today()).warnings
+            if date.today() >= known.end_of_availability:
+                instead, why = runtimes.replacement(known)
+                draft.image_comment = f"image: {instead}  # {why}: use instead of executor_image"
     if "local-package-path" in shared:
         draft.package = shared["local-package-path"]
         draft.package_is_workdir = True
