@@ -25,7 +25,6 @@ from jobspec.errors import UsageError
 from jobspec.plandata import (
     LABEL_NAME,
     LABEL_SUBMISSION,
-    NAME_MARKER,
     CloudPlan,
     GroupPlan,
     LocalPlan,
@@ -440,14 +439,10 @@ def plan_cloud(loaded: Loaded, extra_args: Sequence[str] = (), *, submission_id:
         raise loaded.error(("targets", loaded.target, *_image_key(target)), exc.message) from None
     image, build = resolved.image_uri, None
     if target.build is not None:
-        from jobspec.imagebuild import plan_build
+        from jobspec.imagebuild import for_target
 
-        wanted = target.build.requirements
-        build = plan_build(
-            base=target.build.base,
-            requirements=spec.trainer.requirements if wanted is None else wanted,
-            system_packages=target.build.system_packages, repository=target.build.repository,
-            project=project, region=region, job_name=spec.name.removesuffix(NAME_MARKER))
+        build = for_target(spec, target, project=project, region=region)
+        assert build is not None
         image = build.image
     mode = "command" if target.command is not None else resolved.mode
     root = project_root(loaded.path)
