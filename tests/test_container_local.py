@@ -252,8 +252,8 @@ def test_a_build_target_runs_its_dependencies_image(cli, only, tmp_path: Path) -
     plan = json.loads(cli("plan", str(spec), "-t", "local", "--container", "--json").out)
     built = plan_build(base=IMAGE, requirements=["numpy==2.1.0"], system_packages=[],
                        repository="jobspec", project="p", region="europe-west4",
-                       job_name="boxed").image
-    assert built.startswith("europe-west4-docker.pkg.dev/p/jobspec/boxed:deps-")
+                       job_name="trainer").image
+    assert built.startswith("europe-west4-docker.pkg.dev/p/jobspec/trainer:deps-")
     argv = plan["processes"][0]["argv"]
     assert argv[argv.index("--entrypoint") + 2] == built
     assert plan["container"] == {"from": "cloud", "image": built}

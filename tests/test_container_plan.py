@@ -160,7 +160,7 @@ def test_build_runs_the_planned_dependencies_image(cli, tmp_path: Path) -> None:
     _valid(plan["request"])
     build = plan["build"]
     assert build["image"] == plan["image"] == _pools(plan)[0]["containerSpec"]["imageUri"]
-    assert build["image"].startswith("europe-west4-docker.pkg.dev/proj/jobspec/probe:deps-")
+    assert build["image"].startswith("europe-west4-docker.pkg.dev/proj/jobspec/trainer:deps-")
     assert build["tag"] == build["image"].rsplit(":", 1)[1]
     assert build["repository"] == "projects/proj/locations/europe-west4/repositories/jobspec"
     assert build["files"]["requirements.txt"] == "numpy\nscipy\n"  # trainer.requirements

@@ -117,7 +117,7 @@ def submit_group(group: str, plans: list[CloudPlan], *, detach: bool, reclaim: b
     first = plans[0]
     images: set[str] = set()
     for plan in plans:  # each distinct dependencies image once, built when missing
-        image = getattr(plan, "build", None)
+        image = plan.build
         if image is not None and image.image not in images:
             from jobspec.cloud.build import ensure_plan_image
 

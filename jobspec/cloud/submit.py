@@ -284,7 +284,7 @@ class Submission:
 def execute(plan: CloudPlan, *, detach: bool = False, reclaim: bool = False,
             cancel_on_interrupt: bool = False) -> int:
     mark("plan")  # phase marks: no-ops unless JOBSPEC_TIMINGS is set (bench/submission.py)
-    if getattr(plan, "build", None) is not None:  # its image first, built when missing, before
+    if plan.build is not None:  # its image first, built when missing, before
         from jobspec.cloud.build import ensure_plan_image  # the claim: a build takes minutes
 
         with sigterm_as_interrupt():
