@@ -271,9 +271,10 @@ class MachinePool(Pool):
         if value is None:
             return value
         if value.type not in ACCELERATOR_TYPES:
+            current = [name for name, (old, _) in ACCELERATOR_TYPES.items() if not old]
             raise FieldError(("type",), f"{value.type} is not an accelerator type of the "
-                             f"aiplatform v1 API{did_you_mean(value.type, ACCELERATOR_TYPES)}; "
-                             f"expected one of {', '.join(ACCELERATOR_TYPES)}")
+                             f"aiplatform v1 API{did_you_mean(value.type, current)}; "
+                             f"expected one of {', '.join(current)}")
         try:
             _deprecated(ACCELERATOR_TYPES, value.type, "accelerator type", "")
         except ValueError as exc:
