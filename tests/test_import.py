@@ -377,7 +377,7 @@ def test_custom_job_pools_and_workdir(cli: Any, repo: Path) -> None:
     assert (cloud.workers.count, cloud.workers.accelerator.type if cloud.workers.accelerator
             else None) == (2, "NVIDIA_TESLA_T4")
     assert cloud.labels == {"team": "ml"}
-    assert "--enable-web-access is not supported" in out.err
+    assert cloud.enable_web_access  # the interactive shell: a spec setting now
 
 
 def test_custom_job_config(cli: Any, repo: Path) -> None:

@@ -382,3 +382,42 @@ def test_status_of_a_job_without_options_adds_no_option_lines(cli, cloud,
     assert "shell" not in status.out and "schedule" not in status.out
     assert "webAccessUris" not in json.loads(
         cli("status", "probe", "--bucket", cloud.bucket, "--json").out)["job"]
+
+
+# -- `jobspec import` --------------------------------------------------------------------------
+def test_import_maps_the_gcloud_option_flags(cli, tmp_path: Path) -> None:
+    _spec(tmp_path, "")
+    out = cli("import", "-o", "imported.yaml", "--", "gcloud", "ai", "custom-jobs", "create",
+              "--region=us-central1", "--project=proj", "--display-name=shell_job",
+              f"--worker-pool-spec=machine-type=n1-standard-4,executor-image-uri={IMAGE},"
+              "python-module=trainer.task,local-package-path=.",
+              "--enable-web-access", "--enable-dashboard-access",
+              "--persistent-resource-id=my-pool", "--kms-key=key", "--kms-keyring=ring",
+              "--kms-location=us-central1", cwd=tmp_path)
+    assert out.code == 0, out.err
+    text = (tmp_path / "imported.yaml").read_text()
+    for line in ("persistent_resource_id: my-pool", "enable_web_access: true",
+                 "enable_dashboard_access: true",
+                 "kms_key: projects/proj/locations/us-central1/keyRings/ring/cryptoKeys/key"):
+        assert f"    {line}\n" in text
+    plan = cli("plan", str(tmp_path / "imported.yaml"), "--target", "cloud", "--json",
+               "--set", "targets.cloud.bucket=my-bucket", "--set",
+               "targets.cloud.allow_unavailable_image=true")
+    assert plan.code == 0, plan.err
+    job = _accepted(json.loads(plan.out)["request"])
+    assert (job["jobSpec"]["enableWebAccess"], job["jobSpec"]["enableDashboardAccess"],
+            job["jobSpec"]["persistentResourceId"]) == (True, True, "my-pool")
+    assert job["encryptionSpec"] == {
+        "kmsKeyName": "projects/proj/locations/us-central1/keyRings/ring/cryptoKeys/key"}
+
+
+def test_import_reports_a_kms_key_id_it_cannot_complete(cli, tmp_path: Path) -> None:
+    _spec(tmp_path, "")
+    out = cli("import", "-o", "imported.yaml", "--", "gcloud", "ai", "custom-jobs", "create",
+              "--region=us-central1", "--display-name=k",
+              f"--worker-pool-spec=machine-type=n1-standard-4,executor-image-uri={IMAGE},"
+              "python-module=trainer.task,local-package-path=.", "--kms-key=key", cwd=tmp_path)
+    assert out.code == 0, out.err
+    assert ("--kms-key key is not supported: a key ID needs --kms-keyring and --kms-location "
+            "and --kms-project (or --project) as well" in " ".join(out.err.split()))
+    assert "kms_key" not in (tmp_path / "imported.yaml").read_text()
