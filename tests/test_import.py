@@ -407,7 +407,7 @@ workerPoolSpecs:
     assert (cloud.service_account, cloud.network) == ("trainer@p.iam.gserviceaccount.com",
                                                       "projects/123/global/networks/vpc")
     assert cloud.timeout_seconds() == 3600 and cloud.scale_tier == "BASIC"
-    assert "job.yaml:4: scheduling.restartJobOnWorkerRestart is not supported" in out.err
+    assert cloud.scheduling is not None and cloud.scheduling.restart_job_on_worker_restart
 
 
 def test_custom_container_is_refused(cli: Any, repo: Path) -> None:

@@ -421,3 +421,42 @@ def test_import_reports_a_kms_key_id_it_cannot_complete(cli, tmp_path: Path) -> 
     assert ("--kms-key key is not supported: a key ID needs --kms-keyring and --kms-location "
             "and --kms-project (or --project) as well" in " ".join(out.err.split()))
     assert "kms_key" not in (tmp_path / "imported.yaml").read_text()
+
+
+def test_import_maps_the_option_keys_of_a_config_file(cli, tmp_path: Path) -> None:
+    _spec(tmp_path, "")
+    (tmp_path / "job.yaml").write_text(f"""\
+network: projects/123/global/networks/vpc
+reservedIpRanges: [vertex-range]
+persistentResourceId: my-pool
+tensorboard: {PARENT}/tensorboards/7
+experiment: {PARENT}/metadataStores/default/contexts/exp
+experimentRun: {PARENT}/metadataStores/default/contexts/exp-run-1
+enableWebAccess: true
+enableDashboardAccess: false
+scheduling: {{strategy: FLEX_START, maxWaitDuration: 3600s, timeout: 7200s,
+             restartJobOnWorkerRestart: true, disableRetries: true}}
+workerPoolSpecs:
+  - machineSpec: {{machineType: n1-standard-4}}
+    replicaCount: 1
+    pythonPackageSpec: {{executorImageUri: {IMAGE}, pythonModule: trainer.task,
+                        packageUris: [gs://my-bucket/staging/trainer-0.0.0.tar.gz]}}
+""")
+    out = cli("import", "-o", "imported.yaml", "--", "gcloud", "ai", "custom-jobs", "create",
+              "--region=us-central1", "--project=proj", "--display-name=cfg", "--config=job.yaml",
+              cwd=tmp_path)
+    assert out.code == 0, out.err
+    assert "not supported" not in out.err, out.err
+    plan = cli("plan", str(tmp_path / "imported.yaml"), "--target", "cloud", "--json",
+               "--set", "targets.cloud.allow_unavailable_image=true")
+    assert plan.code == 0, plan.err
+    job = _accepted(json.loads(plan.out)["request"])["jobSpec"]
+    assert {k: v for k, v in job.items() if k not in ("workerPoolSpecs",
+                                                      "baseOutputDirectory")} == {
+        "network": "projects/123/global/networks/vpc", "reservedIpRanges": ["vertex-range"],
+        "persistentResourceId": "my-pool", "tensorboard": f"{PARENT}/tensorboards/7",
+        "experiment": f"{PARENT}/metadataStores/default/contexts/exp",
+        "experimentRun": f"{PARENT}/metadataStores/default/contexts/exp-run-1",
+        "enableWebAccess": True,
+        "scheduling": {"strategy": "FLEX_START", "maxWaitDuration": "3600s", "timeout": "7200s",
+                       "restartJobOnWorkerRestart": True, "disableRetries": True}}

@@ -4,11 +4,16 @@ and `gcloud ai-platform jobs submit training` (gcloud 528) take them."""
 
 from __future__ import annotations
 
-from jobspec.importer.draft import Draft
+from typing import Any
+
+from jobspec.importer.draft import Draft, duration
 from jobspec.importer.flags import Parsed
+from jobspec.joboptions import STRATEGIES
+from jobspec.located import LDict
 
 # where these keys go in the emitted cloud target, after the keys emit.py orders itself
-OPTION_KEYS = ("persistent_resource_id", "enable_web_access", "enable_dashboard_access",
+OPTION_KEYS = ("scheduling", "persistent_resource_id", "reserved_ip_ranges", "tensorboard",
+               "experiment", "experiment_run", "enable_web_access", "enable_dashboard_access",
                "kms_key")
 
 
@@ -43,3 +48,55 @@ def option_flags(parsed: Parsed, draft: Draft) -> None:
     assert ring is not None and location is not None
     draft.target["kms_key"] = (f"projects/{project_text}/locations/{location.text}/keyRings/"
                                f"{ring.text}/cryptoKeys/{key.text}")
+
+
+# --config files: CustomJobSpec keys (and ML Engine trainingInput keys) the spec has
+_CONFIG_TEXT = {"persistentResourceId": "persistent_resource_id", "tensorboard": "tensorboard",
+                "experiment": "experiment", "experimentRun": "experiment_run"}
+_CONFIG_SWITCH = {"enableWebAccess": "enable_web_access",
+                  "enableDashboardAccess": "enable_dashboard_access"}
+CONFIG_KEYS = (*_CONFIG_TEXT, *_CONFIG_SWITCH, "reservedIpRanges")
+_SCHEDULING_SWITCH = {"restartJobOnWorkerRestart": "restart_job_on_worker_restart",
+                      "disableRetries": "disable_retries"}
+SCHEDULING_KEYS = ("strategy", "maxWaitDuration", *_SCHEDULING_SWITCH)
+
+
+def config_option(conf: Any, node: LDict, key: str, path: str, draft: Draft) -> None:
+    """One of CONFIG_KEYS of a --config file (conf: its reader in importer/config.py)."""
+    if key in _CONFIG_TEXT:
+        draft.target[_CONFIG_TEXT[key]] = conf.text(node, key, path)
+    elif key in _CONFIG_SWITCH:
+        if _switch(conf, node, key, path):
+            draft.target[_CONFIG_SWITCH[key]] = True
+    else:
+        draft.target["reserved_ip_ranges"] = conf.texts(node, key, path)
+
+
+def config_scheduling(conf: Any, node: LDict, key: str, path: str, draft: Draft) -> None:
+    """One of SCHEDULING_KEYS of a Vertex `scheduling` block, into the spec's scheduling."""
+    scheduling = draft.target.setdefault("scheduling", {})
+    if key in _SCHEDULING_SWITCH:
+        if _switch(conf, node, key, path):
+            scheduling[_SCHEDULING_SWITCH[key]] = True
+    elif key == "strategy":
+        strategy = conf.text(node, key, path)
+        if strategy in STRATEGIES:
+            scheduling["strategy"] = strategy
+        else:
+            conf.unsupported(node, key, path, f"{strategy!r} is not ON_DEMAND, STANDARD, SPOT "
+                             "or FLEX_START")
+    else:
+        text = conf.text(node, key, path)
+        wait = 0 if text.strip() in ("0", "0s") else duration(
+            text, conf.where(node, key, path), draft)
+        if wait is not None:
+            scheduling["max_wait"] = wait
+    if not scheduling:
+        draft.target.pop("scheduling")
+
+
+def _switch(conf: Any, node: LDict, key: str, path: str) -> bool:
+    value = node[key]
+    if not isinstance(value, bool):
+        raise conf.fail(node.val_locs[key], f"{path}.{key}".lstrip("."), "expected true or false")
+    return value
