@@ -372,6 +372,20 @@ def test_status_shows_the_shell_uris_and_the_schedule(cli, cloud, tmp_path: Path
                                   "restartJobOnWorkerRestart": True}
 
 
+def test_status_of_a_flex_start_job_waiting_for_machines(cli, cloud, tmp_path: Path) -> None:
+    cloud.vertex.queued_delay = 30  # the service has not found the machines yet
+    spec = _spec(tmp_path, "    scheduling: {strategy: FLEX_START, max_wait: 4h}\n")
+    out = cli("run", str(spec), "--target", "cloud", "--set", f"targets.cloud.bucket={cloud.bucket}",
+              "--set", "targets.cloud.project=test", "--detach")
+    assert out.code == 0, out.err
+    status = cli("status", "probe", "--bucket", cloud.bucket)
+    assert status.out.splitlines()[0] == "probe: QUEUED"
+    assert "  schedule FLEX_START, max wait 4h" in status.out.splitlines()
+    assert ("  waiting  for its machines (flex-start queues until all are free)"
+            in status.out.splitlines())
+    assert cli("cancel", "probe", "--bucket", cloud.bucket).code == 0
+
+
 def test_status_of_a_job_without_options_adds_no_option_lines(cli, cloud,
                                                               tmp_path: Path) -> None:
     spec = _spec(tmp_path, "")
@@ -460,3 +474,15 @@ workerPoolSpecs:
         "enableWebAccess": True,
         "scheduling": {"strategy": "FLEX_START", "maxWaitDuration": "3600s", "timeout": "7200s",
                        "restartJobOnWorkerRestart": True, "disableRetries": True}}
+
+
+def test_import_maps_ml_engine_web_access_and_cmek(cli, tmp_path: Path) -> None:
+    _spec(tmp_path, "")
+    key = "projects/proj/locations/us-central1/keyRings/ring/cryptoKeys/key"
+    out = cli("import", "-o", "imported.yaml", "--", "gcloud", "ai-platform", "jobs", "submit",
+              "training", "census", "--module-name", "trainer.task", "--package-path",
+              "trainer", "--runtime-version", "2.15", "--region", "us-central1", "--job-dir",
+              "gs://my-bucket/census", "--enable-web-access", f"--kms-key={key}", cwd=tmp_path)
+    assert out.code == 0, out.err
+    text = (tmp_path / "imported.yaml").read_text()
+    assert "    enable_web_access: true\n" in text and f"    kms_key: {key}\n" in text
