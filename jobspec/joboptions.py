@@ -38,12 +38,14 @@ GCE_NAME_RE = re.compile(r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?")
 NETWORK_ATTACHMENT_RE = re.compile(
     r"(?:projects/[a-z0-9.:-]+/regions/[a-z]+-[a-z]+[0-9]+/networkAttachments/)?"
     + GCE_NAME_RE.pattern)
-TENSORBOARD_RE = re.compile(r"projects/[^/\s]+/locations/[^/\s]+/tensorboards/[0-9]+")
+# one segment of a resource name: no '/', no whitespace or control characters
+_SEG = r"[A-Za-z0-9._:-]+"
+TENSORBOARD_RE = re.compile(rf"projects/{_SEG}/locations/{_SEG}/tensorboards/[0-9]+")
 # a metadata Context id (experiment, experiment run): the document's contexts.create contextId
 CONTEXT_ID_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,127}")
 EXPERIMENT_RE = re.compile(
-    r"projects/[^/\s]+/locations/[^/\s]+/metadataStores/[^/\s]+/contexts/[a-z0-9][a-z0-9-]*")
-KMS_KEY_RE = re.compile(r"projects/[^/\s]+/locations/[^/\s]+/keyRings/[^/\s]+/cryptoKeys/[^/\s]+")
+    rf"projects/{_SEG}/locations/{_SEG}/metadataStores/{_SEG}/contexts/[a-z0-9][a-z0-9-]*")
+KMS_KEY_RE = re.compile(rf"projects/{_SEG}/locations/{_SEG}/keyRings/{_SEG}/cryptoKeys/{_SEG}")
 DNS_DOMAIN_RE = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+")
 PROJECT_ID_RE = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
 
@@ -312,10 +314,14 @@ def check_target(target: CloudTarget) -> None:
     if target.experiment_run is not None and target.experiment is None:
         raise FieldError(("experiment_run",), "an experiment run belongs to an experiment: set "
                          "experiment as well")
-    if target.experiment_run is not None and target.experiment is not None and (
-            "/" in target.experiment) != ("/" in target.experiment_run):
-        raise FieldError(("experiment_run",), "give experiment and experiment_run the same way: "
-                         "both as names, or both as resource names")
+    if target.experiment_run is not None and target.experiment is not None:
+        if ("/" in target.experiment) != ("/" in target.experiment_run):
+            raise FieldError(("experiment_run",), "give experiment and experiment_run the same "
+                             "way: both as names, or both as resource names")
+        run_id = f"{target.experiment}-{target.experiment_run}"
+        if "/" not in run_id and len(run_id) > 128:
+            raise FieldError(("experiment_run",), f"the run's context id {run_id!r} (EXPERIMENT-"
+                             f"RUN) has {len(run_id)} characters; at most 128")
 
 
 def timeout_seconds(target: CloudTarget) -> int | None:
