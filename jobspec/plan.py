@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from jobspec import runtimes
 from jobspec.assemble import Loaded
 from jobspec.errors import UsageError
+from jobspec.joboptions import apply_options, gcloud_flags
 
 # the plan types live in a light module, for runs from a cached plan (jobspec/fastpath.py)
 from jobspec.plandata import (
@@ -361,6 +362,7 @@ def _gcloud(plan_body: dict[str, Any], project: str, region: str, mode: str,
         cmd.append(f"--service-account={job_spec['serviceAccount']}")
     if "network" in job_spec:
         cmd.append(f"--network={job_spec['network']}")
+    cmd += gcloud_flags(plan_body)
     return tuple(cmd)
 
 
@@ -480,6 +482,7 @@ def plan_cloud(loaded: Loaded, extra_args: Sequence[str] = (), *, submission_id:
     labels = {**target.labels, LABEL_NAME: label_value(spec.name),
               LABEL_SUBMISSION: label_value(submission_id)}
     body = {"displayName": spec.name, "labels": labels, "jobSpec": job_spec}
+    body = apply_options(target, body, parent=f"projects/{project}/locations/{region}")
     described = tuple(
         f"{s.role}: {s.count} x {s.machine_type}"
         + (f" + {s.accelerator_count} x {s.accelerator_type}" if s.accelerator_type else "")

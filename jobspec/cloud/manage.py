@@ -15,6 +15,7 @@ from jobspec.cloud.follow import follow, info, print_entries
 from jobspec.cloud.gcs import BadRecord, Bucket, Claim, bounded_pages, cloud_errors
 from jobspec.cloud.group import group_table, read_group
 from jobspec.cloud.logs import LogTail, job_secrets
+from jobspec.cloud.reported import reported, reported_lines
 from jobspec.cloud.vertex import Vertex, job_id, short_state
 from jobspec.context import CloudContext, resolve, target_values
 from jobspec.errors import JobspecError, UsageError
@@ -190,7 +191,8 @@ def status(name: str, *, target: str | None, spec: str | None, bucket: str | Non
         secrets = job_secrets(job, claim.data)
         out = current()
         if as_json:
-            out.print(secrets.mask(json.dumps({"name": name, "job": _summary(job),
+            out.print(secrets.mask(json.dumps({"name": name, "job": {**_summary(job),
+                                                                     **reported(job)},
                                                "console": job_link(job["name"]),
                                                "claim": claim.data}, indent=2)))
             return 0
@@ -204,6 +206,8 @@ def status(name: str, *, target: str | None, spec: str | None, bucket: str | Non
                 out.print(f"  {key[:-4]:<8} {job[key]}")
         if job.get("error"):
             out.print(f"  error    {secrets.mask(str(job['error'].get('message')))}")
+        for line in reported_lines(job):  # the options' outcome: schedule, wait, shell URIs
+            out.print(secrets.mask(line))
         return 0
 
 

@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from jobspec.importer.draft import Draft
+from jobspec.importer.options import OPTION_KEYS
 from jobspec.importer.words import Word
 from jobspec.project import find_root
 
 _CLOUD_ORDER = ("project", "bucket", "region", "image", "runtime_version", "executor_image",
                 "python_version", "scale_tier", "chief", "workers", "parameter_servers",
                 "evaluators", "job_dir", "job_dir_outside_claim", "labels", "service_account",
-                "network", "max_running_time")
+                "network", "max_running_time", *OPTION_KEYS)
 
 
 def schema_line(out_dir: Path) -> str:

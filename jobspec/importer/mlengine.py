@@ -17,6 +17,7 @@ from jobspec.importer.draft import (
     settle_package,
 )
 from jobspec.importer.flags import Parsed, integer, split_dict, split_list
+from jobspec.importer.options import option_flags
 from jobspec.importer.words import Word, literal
 from jobspec.states import DEFAULT_REGION, SCALE_TIERS
 
@@ -134,11 +135,7 @@ def _flags(parsed: Parsed, user_args: list[Word], draft: Draft) -> None:
     if parsed.switches.get("--async"):
         draft.notes.append("--async: `jobspec run` waits for the job and follows its logs; "
                            "`jobspec run --detach` returns once the job is submitted, like --async")
-    if parsed.switches.get("--enable-web-access"):
-        draft.unsupported("--enable-web-access", "the spec has no interactive shell setting")
-    for flag in ("--kms-key", "--kms-keyring", "--kms-location", "--kms-project"):
-        if parsed.has(flag):
-            draft.unsupported(flag, "the spec has no customer-managed encryption key setting")
+    option_flags(parsed, draft)  # --enable-web-access, --kms-*
     if parsed.has("--tpu-tf-version"):
         draft.unsupported("--tpu-tf-version", "TPU jobs are not supported")
 

@@ -9,6 +9,7 @@ from jobspec.errors import UsageError
 from jobspec.importer import config
 from jobspec.importer.draft import Draft, PoolDraft, check_machine, settle_package
 from jobspec.importer.flags import WORKER_POOL_KEYS, Parsed, split_dict, split_list
+from jobspec.importer.options import option_flags
 from jobspec.importer.words import literal
 from jobspec.states import DEFAULT_REGION
 
@@ -135,12 +136,5 @@ def _unsupported_flags(parsed: Parsed, draft: Draft) -> None:
     settle_package(draft, "local-package-path in --worker-pool-spec")
     if parsed.has("--command"):
         draft.unsupported("--command", "it only applies to custom containers")
-    if (word := parsed.one("--persistent-resource-id")) is not None:
-        draft.unsupported(f"--persistent-resource-id {word.raw}", "the spec has no such setting")
-    for flag in ("--enable-web-access", "--enable-dashboard-access"):
-        if parsed.switches.get(flag):
-            draft.unsupported(flag, "the spec has no such setting")
-    for flag in ("--kms-key", "--kms-keyring", "--kms-location", "--kms-project"):
-        if parsed.has(flag):
-            draft.unsupported(flag, "the spec has no customer-managed encryption key setting")
+    option_flags(parsed, draft)  # web/dashboard access, persistent resource, CMEK key
 

@@ -31,6 +31,7 @@ from ._api import Handler
 from ._container import missing_image
 from ._http import Faults, RequestLog, RequestRecord
 from ._runner import TASK, ReplicaError, run_replica
+from ._webaccess import web_access_uris
 
 TERMINAL = frozenset({"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED"})
 
@@ -350,6 +351,9 @@ class VertexStandin:
             job.data["updateTime"] = now
             if state == "JOB_STATE_RUNNING":
                 job.data.setdefault("startTime", now)
+                uris = web_access_uris(job.data, job.id, job.location)
+                if uris:
+                    job.data["webAccessUris"] = uris
             if state in TERMINAL:
                 job.data["endTime"] = now
             job.data.update(fields)
