@@ -33,7 +33,7 @@ def _project(tmp_path: Path, body: str, more: str = "") -> Path:
     spec.write_text(
         "version: 1\nname: probe\ntrainer: {package_path: trainer, module: trainer.task}\n"
         f"targets:\n  cloud:\n    bucket: placeholder-bucket\n    project: {PROJECT}\n"
-        "    executor_image: us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest\n"
+        "    image: python:3.11-slim\n"
         + more)
     return spec
 
