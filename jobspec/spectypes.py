@@ -86,7 +86,7 @@ def no_control(value: str, what: str) -> str:
 
 def job_dir_problem(job_dir: str, bucket: str, name: str) -> str | None:
     """Why a cloud ``job_dir`` is not inside gs://BUCKET/NAME/, the folder the name's claim
-    protects (DESIGN.md, "Names"), or None."""
+    protects, or None."""
     claimed = f"gs://{bucket}/{name}"
     inside = job_dir == claimed or job_dir.startswith(claimed + "/")
     rest = job_dir[len(claimed):].split("/") if inside else []

@@ -1,7 +1,7 @@
 """`--container`: the cloud target's image and command, run here with docker or podman.
 
 These machines cannot run containers (no docker daemon; podman cannot start one; no registry
-is reachable: DESIGN.md), so what is proved here is what jobspec hands the runtime: the
+is reachable), so what is proved here is what jobspec hands the runtime: the
 container command argument by argument, and, through a stand-in `docker`/`podman` executable
 (a few lines of Python in the test's folder that record their argv and environment and exit
 with a chosen code), that jobspec runs exactly that command, gives the env values through the
