@@ -228,11 +228,16 @@ class Study:
             code = exc.exit_code
             if run is not None and run.status().get("state") == "running":
                 run.set_status(state="failed", end=utc_now(), jobspec_exit=code)
-        trial.exit_code, trial.end = code, utc_now()
+        trial.end = utc_now()
+        trainer = run.status().get("exit_code") if run is not None else None
+        trial.exit_code = trainer if isinstance(trainer, int) and not isinstance(
+            trainer, bool) else None
         if code == EXIT_INTERRUPTED:
             trial.state, trial.reason = "stopped", "stopped with the study"
         elif code != EXIT_OK:
-            trial.state, trial.reason = "failed", f"exit {code}"
+            trial.state = "failed"
+            trial.reason = (f"the trainer exited with code {trial.exit_code}"
+                            if trial.exit_code not in (None, 0) else f"jobspec exit {code}")
         else:
             assert run is not None
             metric = self.tuning.metric
