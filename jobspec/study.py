@@ -421,6 +421,7 @@ def plan_text(plan: StudyPlan) -> str:
                 f", seed {plan.seed} (from {plan.seed_from})"),
              f"metric      {spec['metrics'][0]['goal'].lower()} {spec['metrics'][0]['metricId']}"
              f" (reported with cloudml-hypertune)"]
+    lines += [f"warning     {w}" for w in plan.notes]
     for param in spec["parameters"]:
         kind = next(k for k in param if k.endswith("ValueSpec"))
         lines.append(f"parameter   --{param['parameterId']}: {kind} "
