@@ -100,7 +100,10 @@ def trial_plan(run: LocalPlan, study: str, trial_id: int, values: Values,
             else:
                 args += flags
             config.setdefault("job", {})["args"] = args
-            config.setdefault("task", {})["trial"] = str(trial_id)  # as ML Engine's TF_CONFIG
+            if config.get("task"):  # a cluster's task: with its trial, as ML Engine gave it.
+                # An empty task stays empty (gcloud's single process): trainers read a task
+                # that is not empty as one with a type.
+                config["task"]["trial"] = str(trial_id)
             env["TF_CONFIG"] = json.dumps(config)
         processes.append(dataclasses.replace(proc, argv=argv, env=env))
     return dataclasses.replace(run, name=trial_name(study, trial_id), job_dir=job_dir,

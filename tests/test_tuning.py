@@ -293,3 +293,29 @@ def test_a_study_on_a_cloud_target_is_refused_for_now(cli, tmp_path: Path) -> No
     out = cli("run", str(spec), "--target", "cloud", cwd=tmp_path)
     assert out.code == 2
     assert "a study on Vertex AI (a HyperparameterTuningJob) is not supported yet" in out.err
+
+
+def test_the_census_example_study_reports_its_accuracy(cli, tmp_path: Path) -> None:
+    """specs/census-tuning.yaml (extending census.yaml) with the census trainer, one random
+    trial (a census run takes seconds): its metric is the eval accuracy the trainer wrote,
+    for the flags it got."""
+    import shutil
+
+    for part in ("trainer", "data/census", "specs"):
+        shutil.copytree(REPO / part, tmp_path / part,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "pyproject.toml").write_text("[tool.census-copy]\n")
+    out = cli("run", "specs/census-tuning.yaml", "--target", "local", "--json",
+              "--set", "tuning.max_trial_count=1", "--set", "tuning.parallel_trial_count=1",
+              "--set", "tuning.algorithm=RANDOM_SEARCH",
+              cwd=tmp_path)
+    assert out.code == 0, out.err
+    study = json.loads(out.out)
+    assert study["study"] == "census_tuning" and len(study["trials"]) == 1
+    for trial in study["trials"]:
+        written = json.loads((tmp_path / "output" / "census_tuning" / str(trial["id"]) /
+                              "metrics.json").read_text())
+        assert trial["state"] == "succeeded"
+        assert trial["metric"] == pytest.approx(written["accuracy"])
+        assert written["steps"] == int(trial["parameters"]["train-steps"])
+        assert 0.001 <= float(trial["parameters"]["learning-rate"]) <= 1.0
