@@ -175,6 +175,7 @@ class Study:
         self.reason: str | None = None
         self.created = utc_now()
         self.lock = threading.Lock()
+        self.unsaved = False
         self.path = study_file(self.root, plan.study)
 
     # --- the record ---------------------------------------------------------------------
@@ -196,10 +197,18 @@ class Study:
                 "trials": [t.data(self.plan.study) for t in self.trials]}
 
     def save(self) -> None:
+        """Write the study record; a folder that cannot be written is said once, and the study
+        goes on (its trials keep their own records)."""
         with self.lock:
             data = self.data()
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            _write_json(self.path, data)
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                _write_json(self.path, data)
+            except OSError as exc:
+                if not self.unsaved:
+                    current().warn(f"cannot write the study record {self.path}: "
+                                   f"{exc.strerror}; `status {self.plan.study}` will not see it")
+                self.unsaved = True
 
     # --- one trial, in a worker thread ---------------------------------------------------
 
@@ -213,8 +222,12 @@ class Study:
             if interrupt.requested.is_set():
                 trial.state, trial.reason = "stopped", "not started: the study was stopped"
                 return
-            run = self.records.start(name, {"kind": "local", "name": name,
-                                            "target": self.plan.target})
+            try:
+                run = self.records.start(name, {"kind": "local", "name": name,
+                                                "target": self.plan.target})
+            except OSError as exc:
+                raise UsageError(f"cannot record trial {trial.id} under "
+                                 f"{self.records.root}: {exc.strerror}") from None
             trial.record, trial.start, trial.state = str(run.folder), utc_now(), "running"
             self.save()
             plan = trial_plan(self.plan.run, self.plan.study, trial.id, trial.values,
@@ -273,6 +286,10 @@ class Study:
         _say(f"study {self.plan.study}: up to {tuning.max_trial_count} trials, "
              f"{algorithm[tuning.algorithm]}{seed}, {self.parallel} at a time; "
              f"{tuning.metric.goal.lower()} {tuning.metric.metric_id}")
+        size = getattr(search, "size", None)
+        if isinstance(size, int) and size < tuning.max_trial_count:
+            _say(f"the grid has {size} points: the study runs {size} trials, not "
+                 f"max_trial_count {tuning.max_trial_count}")
         self.save()
         interrupt = Interrupt()
         restore = install_sigterm()
