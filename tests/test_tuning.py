@@ -319,3 +319,14 @@ def test_the_census_example_study_reports_its_accuracy(cli, tmp_path: Path) -> N
         assert trial["metric"] == pytest.approx(written["accuracy"])
         assert written["steps"] == int(trial["parameters"]["train-steps"])
         assert 0.001 <= float(trial["parameters"]["learning-rate"]) <= 1.0
+
+
+def test_parallel_on_the_command_line_overrides_the_block(cli, tmp_path: Path) -> None:
+    spec = project(tmp_path, tuning("RANDOM_SEARCH", trials=3, seed=2))
+    code, study, err = run_json(cli, spec, "--parallel", "3")
+    assert code == 0, err
+    assert study["parallel_trial_count"] == 3
+    assert "3 at a time" in err
+    listed = cli("list", cwd=tmp_path)
+    assert listed.out.splitlines()[-2].split() == ["STUDY", "STATE", "TRIALS", "STARTED"]
+    assert listed.out.splitlines()[-1].split()[:3] == ["toy", "succeeded", "3"]

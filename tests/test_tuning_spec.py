@@ -3,6 +3,7 @@ field for field, checked against the aiplatform v1 discovery document by the str
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +202,12 @@ def test_plan_shows_the_study_and_one_trial(cli, tmp_path: Path) -> None:
                                  "--activation=VALUE"]
     assert lines[2] == ("warning     tuning.median_automated_stopping_spec applies on Vertex AI "
                         "only: local trials run to their end")
+    as_json = json.loads(cli("plan", str(spec), "-t", "local", "--json", cwd=tmp_path).out)
+    from jobspec.tuning import study_spec
+
+    assert as_json["study_spec"] == study_spec(_tuning(tmp_path, FULL))
+    assert (as_json["maxTrialCount"], as_json["parallelTrialCount"]) == (20, 4)
+    assert as_json["trial"]["processes"][0]["env"]["CLOUD_ML_TRIAL_ID"] == "1"
     refused = cli("plan", str(spec), "-t", "local", "--out", str(tmp_path / "p.json"),
                   cwd=tmp_path)
     assert refused.code == 2 and "a study's plan cannot be written with --out" in refused.err
