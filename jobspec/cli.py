@@ -124,6 +124,17 @@ def plan(ctx: click.Context, spec: str | None, target: str, sets: tuple[str, ...
                       name=name, isolated=_one_way(isolated, container), container=container)
     loaded = load(request)
     made = make_plan(request, loaded)
+    from jobspec.studyplan import StudyPlan
+
+    if isinstance(made, StudyPlan):
+        from jobspec import study
+
+        if out is not None:
+            raise UsageError("a study's plan cannot be written with --out: its trials are "
+                             "planned as it runs", hint="run the spec itself")
+        click.echo(json.dumps(study.plan_data(made), indent=2) if as_json
+                   else study.plan_text(made))
+        return
     if out is not None:
         _write_plan(Path(out), dump_plan(made))
     plans: list[Any] = [shown(m) for m in made.members] if isinstance(made, GroupPlan) else [

@@ -62,6 +62,7 @@ from jobspec.spectypes import (
     value_pattern,
 )
 from jobspec.states import DEFAULT_REGION, DEFAULT_SCALE_TIER, ScaleTier
+from jobspec.tuning import Tuning, arg_collisions
 
 __all__ = [
     "NAME_RE", "PROJECT_RE", "REGION_RE", "VERSION_RE", "BucketName", "CloudTarget",
@@ -465,6 +466,12 @@ class Spec(ArgsEnv):
         default_factory=list,
         description="More env names whose values are masked in output and run records.",
     )
+    tuning: Tuning | None = Field(
+        default=None,
+        description="A hyperparameter study (Vertex AI's StudySpec): each trial is a run with "
+        "--PARAMETER_ID=VALUE flags added before --job-dir, reporting its metric with "
+        "cloudml-hypertune.",
+    )
     targets: dict[str, Target] = Field(
         description="Where to run: --target NAME picks one.", min_length=1,
         json_schema_extra={"propertyNames": {"pattern": key_pattern(TARGET_NAME_RE)}},
@@ -488,6 +495,24 @@ class Spec(ArgsEnv):
                 problem = job_dir_problem(target.job_dir, target.bucket, self.name)
                 if problem is not None:
                     raise FieldError(("targets", key, "job_dir"), problem)
+        return self
+
+    @model_validator(mode="after")
+    def _tuning_fits(self) -> Spec:
+        if self.tuning is None:
+            return self
+        if self.matrix is not None:
+            raise FieldError(("tuning",), "a spec has a matrix or a tuning block, not both: a "
+                             "study picks its own values")
+        longest = len(f"{self.name}_trial_{self.tuning.max_trial_count}")
+        if longest > 128:
+            raise FieldError(("name",), f"a study's trials are named NAME_trial_N: keep the "
+                             f"name under {128 - longest + len(self.name)} characters")
+        found = arg_collisions(self.tuning, self.args, ("args",))
+        for key, target in self.targets.items():
+            found = found or arg_collisions(self.tuning, target.args, ("targets", key, "args"))
+        if found is not None:
+            raise found
         return self
 
     @field_validator("targets")

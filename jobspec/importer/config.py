@@ -181,7 +181,11 @@ def training_input(word: Word, draft: Draft) -> None:
         elif key == "useChiefInTfConfig":
             draft.notes.append(f"{conf.where(ti, key, path)}: Vertex AI always names the first "
                                "pool 'chief' in TF_CONFIG")
-        else:  # hyperparameters
+        elif key == "hyperparameters":
+            from jobspec.importer.tuning import ml_engine
+
+            draft.tuning = ml_engine(conf, ti[key], ti.val_locs[key], f"{path}.{key}")
+        else:
             conf.unsupported(ti, key, path, "the spec has no such setting")
 
 
@@ -209,7 +213,13 @@ def _replica(conf: _File, ti: LDict, key: str, path: str, roles: dict[str, int])
 def custom_job_spec(word: Word, draft: Draft) -> list[dict[str, str]]:
     """A CustomJobSpec file; returns its worker pools in --worker-pool-spec form."""
     conf = _File(word, draft)
-    spec = conf.mapping(conf.tree, Loc(conf.file, 1, 1), "", CUSTOM_JOB_SPEC_KEYS)
+    return custom_job_spec_node(conf, conf.tree, Loc(conf.file, 1, 1), "")
+
+
+def custom_job_spec_node(conf: _File, node: Any, loc: Loc, path: str) -> list[dict[str, str]]:
+    """A CustomJobSpec at NODE of a config file (its top, or a tuning job's trialJobSpec)."""
+    draft = conf.draft
+    spec = conf.mapping(node, loc, path, CUSTOM_JOB_SPEC_KEYS)
     pools: list[dict[str, str]] = []
     for key in spec:
         if key in ("serviceAccount", "network"):

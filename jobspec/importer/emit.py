@@ -63,6 +63,8 @@ def render(draft: Draft, name: str, package_path: str, words: Sequence[Word],
         data["args"] = draft.args
     if draft.env:
         data["env"] = draft.env
+    if draft.tuning is not None:
+        data["tuning"] = draft.tuning
     if draft.kind == "cloud":
         cloud = {k: draft.target[k] for k in _CLOUD_ORDER if k in draft.target}
         data["targets"] = {"local": {}, "cloud": cloud}

@@ -16,7 +16,9 @@ from jobspec.states import DEFAULT_REGION
 _ROLES = ("chief", "workers", "parameter servers", "evaluators")
 
 
-def custom_job(parsed: Parsed, draft: Draft) -> None:
+def custom_job(parsed: Parsed, draft: Draft,
+               config_pools: list[dict[str, str]] | None = None) -> None:
+    """``config_pools``: the pools of a config read already (a tuning job's trialJobSpec)."""
     if parsed.positionals:
         raise UsageError(f"`{parsed.command}` takes no positional argument, got "
                          f"{parsed.positionals[0].raw!r}")
@@ -25,7 +27,8 @@ def custom_job(parsed: Parsed, draft: Draft) -> None:
         raise UsageError(f"`{parsed.command}` needs --display-name (gcloud requires it too)")
     draft.job_id = name
     conf = parsed.one("--config")
-    pools = config.custom_job_spec(conf, draft) if conf is not None else []
+    pools = (config_pools if config_pools is not None else
+             config.custom_job_spec(conf, draft) if conf is not None else [])
     given = [split_dict(w.text, "--worker-pool-spec", WORKER_POOL_KEYS)
              for w in parsed.values.get("--worker-pool-spec", [])]
     if given:
