@@ -69,7 +69,12 @@ def env(cloud_env, monkeypatch: pytest.MonkeyPatch):
     return cloud_env
 
 
-def _project(root: Path, bucket: str, args: tuple[str, ...] = ()) -> Path:
+def _project(root: Path, bucket: str, args: tuple[str, ...] = (), *,
+             image: bool = True) -> Path:
+    """A tiny repo with a cloud target. IMAGE: the target's image holds the trainer (the
+    stand-in's image is this machine's Python; PYTHONPATH puts the trainer in it), so a trial
+    starts at once; else a python-package target, whose trials pip-install the staged sdist
+    (~2-4 s each here)."""
     root.mkdir(parents=True, exist_ok=True)
     (root / ".git").mkdir(exist_ok=True)
     package = root / "trainer"
@@ -77,11 +82,14 @@ def _project(root: Path, bucket: str, args: tuple[str, ...] = ()) -> Path:
     (package / "__init__.py").write_text("")
     (package / "task.py").write_text(TRAINER)
     spec = root / "job.yaml"
+    where = ("    image: us-docker.pkg.dev/test/images/trainer:1\n"
+             "    command: [python3, -m, trainer.task]\n" if image else
+             f"    executor_image: {RAY}\n")
+    env = {"PYTHONPATH": str(root)} if image else {}
     spec.write_text(
         f"version: 1\nname: {NAME}\ntrainer: {{package_path: trainer, module: trainer.task}}\n"
-        f"args: {json.dumps(list(args))}\n"
-        f"targets:\n  cloud:\n    bucket: {bucket}\n    project: test\n"
-        f"    executor_image: {RAY}\n")
+        f"args: {json.dumps(list(args))}\nenv: {json.dumps(env)}\n"
+        f"targets:\n  cloud:\n    bucket: {bucket}\n    project: test\n{where}")
     return spec
 
 
@@ -180,7 +188,7 @@ def test_run_follows_the_trials_and_ends_with_the_best(cli, env, tmp_path: Path)
 
 def test_trials_that_crash_fail_the_study_at_the_failure_budget(cli, env,
                                                                 tmp_path: Path) -> None:
-    spec = _project(tmp_path / "p", env.bucket, ("--crash-above=0.2",))
+    spec = _project(tmp_path / "p", env.bucket, ("--crash-above=0.2",), image=False)
     study = {**GRID, "parallelTrialCount": 1, "maxFailedTrialCount": 1}
     study["studySpec"] = {**GRID["studySpec"], "parameters": [
         {"parameterId": "lr", "discreteValueSpec": {"values": [0.5, 0.1]}}]}
