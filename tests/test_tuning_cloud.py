@@ -186,6 +186,34 @@ def test_run_follows_the_trials_and_ends_with_the_best(cli, env, tmp_path: Path)
                                     for line in listed.out.splitlines()), listed.out
 
 
+
+def test_random_search_draws_in_the_ranges_and_passes_what_it_drew(cli, env,
+                                                                   tmp_path: Path) -> None:
+    spec = _project(tmp_path / "p", env.bucket)
+    study = {"studySpec": {"metrics": [{"metricId": "accuracy", "goal": "MINIMIZE"}],
+                           "parameters": [
+                               {"parameterId": "lr", "scaleType": "UNIT_LOG_SCALE",
+                                "doubleValueSpec": {"minValue": 0.001, "maxValue": 0.5}},
+                               {"parameterId": "units", "integerValueSpec": {
+                                   "minValue": "3", "maxValue": "9"}}],
+                           "algorithm": "RANDOM_SEARCH"},
+             "maxTrialCount": 3, "parallelTrialCount": 3}
+    out = cli("run", "--plan", _plan_file(tmp_path, _plan(spec, study)))
+    assert out.code == 0, out.err
+    (job,) = env.vertex.jobs.values()
+    lines = out.out.splitlines()
+    scores = {}
+    for trial in job["trials"]:
+        lr, units = (p["value"] for p in trial["parameters"])
+        assert 0.001 <= lr <= 0.5 and units in range(3, 10)
+        # the trainer parsed the very values the trial reports (flags, not defaults)
+        assert (f"trial {trial['id']} workerpool0-0 | training lr={lr!r} units={units} "
+                f"trial={trial['id']}") in lines, out.out
+        scores[trial["id"]] = trial["finalMeasurement"]["metrics"][0]["value"]
+    lowest = min(scores, key=lambda k: scores[k])
+    assert f"best trial: {lowest} (" in out.out and ", minimized" in out.out
+
+
 def test_trials_that_crash_fail_the_study_at_the_failure_budget(cli, env,
                                                                 tmp_path: Path) -> None:
     spec = _project(tmp_path / "p", env.bucket, ("--crash-above=0.2",), image=False)
