@@ -288,3 +288,30 @@ def test_a_claim_whose_create_was_lost_is_adopted_by_reclaim(cli, env, tmp_path:
     assert f"did create a job: {job['name']}; adopting it" in again.err
     assert env.vertex.counters["hyperparameterTuningJobs.create"] == 1
 
+
+
+def test_a_metric_the_trainer_never_reports_fails_every_trial(cli, env,
+                                                              tmp_path: Path) -> None:
+    """A tag typo: the study asks for "acurracy", the trainer reports "accuracy"."""
+    spec = _project(tmp_path / "p", env.bucket)
+    study = {**GRID, "maxTrialCount": 2, "maxFailedTrialCount": 0}
+    study["studySpec"] = {**GRID["studySpec"],
+                          "metrics": [{"metricId": "acurracy", "goal": "MAXIMIZE"}]}
+    out = cli("run", "--plan", _plan_file(tmp_path, _plan(spec, study)))
+    assert out.code == 1, out.err
+    (job,) = env.vertex.jobs.values()
+    assert [t["state"] for t in job["trials"]] == ["INFEASIBLE"] * 2
+    assert (f'{NAME}: trial 1: INFEASIBLE (lr=0.1 units=1): The trial reported no value of the '
+            'metric "acurracy".') in out.err
+    assert f"{NAME} ended FAILED: 2 trials failed, and none succeeded." in out.err
+
+
+def test_a_study_the_service_refuses_creates_nothing(cli, env, tmp_path: Path) -> None:
+    spec = _project(tmp_path / "p", env.bucket)
+    study = {**GRID, "studySpec": {**GRID["studySpec"], "parameters": [
+        {"parameterId": "lr", "doubleValueSpec": {"minValue": 0.1, "maxValue": 0.3}}]}}
+    out = cli("run", "--plan", _plan_file(tmp_path, _plan(spec, study)))
+    assert out.code == 4, out.err
+    assert f"submitting {NAME!r} failed: " in out.err and "GRID_SEARCH cannot search" in out.err
+    assert "no job was created" in out.err and "Traceback" not in out.err
+    assert env.vertex.jobs == {}

@@ -64,13 +64,15 @@ def follow(vertex: Vertex, logging_api: Any, project: str, job_name: str, displa
     try:
         while True:
             job = vertex.get(job_name)
-            if trials is not None:  # first: a trial ends before its study does
-                trials.update(job)
+            if trials is not None and job.get("state") in TERMINAL:
+                trials.update(job)  # its last trials end before the study does
             changed = job.get("state") != state
             if changed:
                 state = job.get("state")
                 if show_states:
                     info(f"{display}: {short_state(str(state))}")
+            if trials is not None:
+                trials.update(job)
             printed = print_entries(tail.fetch(), secrets)
             if state in TERMINAL:
                 drain(tail, low, secrets)
