@@ -215,6 +215,11 @@ def _plan_text(plan: LocalPlan | CloudPlan, secrets: Secrets) -> str:
         if any(pool_spec(p).get("env") for p in plan.body["jobSpec"]["workerPoolSpecs"]):
             lines.append("  note      gcloud has no flag for the env above: give it in a --config "
                          "file (a CustomJobSpec) to make exactly this job")
+        if plan.study is not None:  # gcloud 528: `ai hp-tuning-jobs create --config` reads
+            # a HyperparameterTuningJob (studySpec, trialJobSpec, counts) in YAML
+            lines.append("  note      that line makes one job; the study is `gcloud ai "
+                         f"hp-tuning-jobs create --region={plan.region} --config FILE` with "
+                         "the request above as FILE")
     lines += [f"warning     {w}" for w in plan.warnings]
     return "\n".join(lines)
 

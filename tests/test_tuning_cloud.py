@@ -143,6 +143,9 @@ def test_plan_text_shows_the_tuning_request(cli, tmp_path: Path,
             in text.splitlines())
     assert '"trialJobSpec": {' in text and '"algorithm": "GRID_SEARCH"' in text
     assert plan_json(plan)["request"] == request_body(plan)
+    assert ("  note      that line makes one job; the study is `gcloud ai hp-tuning-jobs create "
+            "--region=us-central1 --config FILE` with the request above as FILE"
+            in text.splitlines())
 
 
 def test_run_follows_the_trials_and_ends_with_the_best(cli, env, tmp_path: Path) -> None:
@@ -315,3 +318,22 @@ def test_a_study_the_service_refuses_creates_nothing(cli, env, tmp_path: Path) -
     assert f"submitting {NAME!r} failed: " in out.err and "GRID_SEARCH cannot search" in out.err
     assert "no job was created" in out.err and "Traceback" not in out.err
     assert env.vertex.jobs == {}
+
+
+def test_run_json_ends_with_the_trials_and_the_best(cli, env, tmp_path: Path) -> None:
+    spec = _project(tmp_path / "p", env.bucket)
+    out = cli("run", "--plan", _plan_file(tmp_path, _plan(spec, {**GRID, "maxTrialCount": 2})),
+              "--json")
+    assert out.code == 0, out.err
+    lines, text, decoder = [], out.out.strip(), json.JSONDecoder()
+    while text:  # one object a log line, then the outcome (indented)
+        item, end = decoder.raw_decode(text)
+        lines.append(item)
+        text = text[end:].strip()
+    assert {"trial": "2", "task": "workerpool0-0",
+            "text": "training lr=0.1 units=2 trial=2"} in lines
+    outcome = lines[-1]
+    assert (outcome["exit_code"], outcome["best_trial"]) == (0, "1")
+    assert [(t["id"], t["state"], t["parameters"]) for t in outcome["trials"]] == [
+        ("1", "SUCCEEDED", "lr=0.1 units=1"), ("2", "SUCCEEDED", "lr=0.1 units=2")]
+    assert outcome["trials"][0]["metric"] == pytest.approx(0.79)

@@ -357,6 +357,10 @@ def _execute(sub: Submission, clients: gcp.Clients, *, detach: bool,
         if link:
             info(f"{plan.name} in the console: {link}")
         if current().as_json:  # `run --json`: after the log lines, the outcome
+            if plan.study is not None:  # and a study's trials and best trial
+                from jobspec.cloud.tuning import summary
+
+                outcome.update(summary(vertex.get(job["name"])))
             current().emit_json({**outcome, "exit_code": code})
         return code
     except CloudError as exc:
