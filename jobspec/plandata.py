@@ -109,6 +109,10 @@ class CloudPlan:
     env_read: tuple[str, ...] = ()  # environment variables the spec read (names only)
     name_marker: str = ""  # NAME_MARKER when the suffix is picked at submission, else ""
     context: CloudContext | None = None  # where project, region and endpoints came from
+    # A tuning study (`tuning:`): {"studySpec", "maxTrialCount", "parallelTrialCount",
+    # "maxFailedTrialCount"}. Set: the job is a HyperparameterTuningJob whose trialJobSpec is
+    # body["jobSpec"] exactly (request_body); None: the CustomJob `body`.
+    study: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,32 @@ class GroupPlan:
 
 
 AnyPlan = LocalPlan | CloudPlan | GroupPlan
+
+
+CUSTOM_JOBS = "customJobs"
+TUNING_JOBS = "hyperparameterTuningJobs"
+
+
+def collection(plan: CloudPlan) -> str:
+    """The Vertex collection the plan's job is created in."""
+    return CUSTOM_JOBS if plan.study is None else TUNING_JOBS
+
+
+def request_body(plan: CloudPlan) -> dict[str, Any]:
+    """The create request exactly as sent: the CustomJob body, or for a study the
+    HyperparameterTuningJob whose trialJobSpec is that body's jobSpec, with its display name,
+    labels (the submission label included) and encryption."""
+    if plan.study is None:
+        return plan.body
+    body = plan.body
+    tuning: dict[str, Any] = {"displayName": body["displayName"]}
+    if "labels" in body:
+        tuning["labels"] = body["labels"]
+    tuning.update(plan.study)
+    tuning["trialJobSpec"] = body["jobSpec"]
+    if "encryptionSpec" in body:
+        tuning["encryptionSpec"] = body["encryptionSpec"]
+    return tuning
 
 
 def label_value(text: str) -> str:
@@ -347,7 +377,7 @@ def _from_data(data: Any) -> AnyPlan:
     cls: type[LocalPlan] | type[CloudPlan] = {"local": LocalPlan, "cloud": CloudPlan}[str(kind)]
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
-        value = data[f.name]
+        value: Any = data.get(f.name) if f.name == "study" else data[f.name]
         if f.name == "processes":
             value = tuple(Process(task=_check(p["task"], "str", "task"),
                                   argv=_check(p["argv"], "tuple[str, ...]", "argv"),
@@ -361,6 +391,10 @@ def _from_data(data: Any) -> AnyPlan:
             value = None if value is None else _context(value)
         elif f.name == "build":
             value = None if value is None else _build(value)
+        elif f.name == "study":
+            value = data.get("study")  # absent from a plan written before studies
+            if value is not None and not isinstance(value, dict):
+                raise ValueError("'study' is not a mapping")
         elif f.name == "mode":
             value = _check(value, "str", "mode")
             if value not in MODES:

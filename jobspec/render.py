@@ -4,6 +4,7 @@ gcloud line)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -11,9 +12,11 @@ from typing import Any
 from jobspec.plandata import (  # plan_secrets, secret_values: used by callers of render
     CloudPlan,
     LocalPlan,
+    collection,
     gcloud_text,
     plan_secrets,
     pool_spec,
+    request_body,
     secret_values,
 )
 from jobspec.secrets import MASK, Secrets, is_secret_name
@@ -43,7 +46,7 @@ def _masked_body(plan: CloudPlan, secrets: Secrets) -> dict[str, Any]:
             if is_secret(item["name"], plan.secrets) and item["value"]:
                 item["value"] = MASK
     masked: dict[str, Any] = secrets.mask_data(body)
-    return masked
+    return request_body(dataclasses.replace(plan, body=masked))  # a study: the tuning job
 
 
 def _package_json(plan: LocalPlan | CloudPlan) -> dict[str, Any] | None:
@@ -205,13 +208,18 @@ def _plan_text(plan: LocalPlan | CloudPlan, secrets: Secrets) -> str:
         lines += _image_lines(plan)
         lines += _excluded_lines(plan)
         lines += [f"pool        {p}" for p in plan.pools]
-        lines.append(f"request     POST {plan.endpoint}v1/{plan.parent}/customJobs")
+        lines.append(f"request     POST {plan.endpoint}v1/{plan.parent}/{collection(plan)}")
         body = json.dumps(_masked_body(plan, secrets), indent=2)
         lines += ["  " + line for line in body.splitlines()]
         lines.append("equivalent  " + gcloud_text([secrets.mask(w) for w in plan.gcloud]))
         if any(pool_spec(p).get("env") for p in plan.body["jobSpec"]["workerPoolSpecs"]):
             lines.append("  note      gcloud has no flag for the env above: give it in a --config "
                          "file (a CustomJobSpec) to make exactly this job")
+        if plan.study is not None:  # gcloud 528: `ai hp-tuning-jobs create --config` reads
+            # a HyperparameterTuningJob (studySpec, trialJobSpec, counts) in YAML
+            lines.append("  note      that line makes one job; the study is `gcloud ai "
+                         f"hp-tuning-jobs create --region={plan.region} --config FILE` with "
+                         "the request above as FILE")
     lines += [f"warning     {w}" for w in plan.warnings]
     return "\n".join(lines)
 

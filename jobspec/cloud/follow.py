@@ -7,8 +7,8 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from jobspec.cloud.logs import LogTail, task_of, text_of
-from jobspec.cloud.vertex import TERMINAL, Vertex, job_id, short_state
+from jobspec.cloud.logs import LogTail, task_of, text_of, trial_of
+from jobspec.cloud.vertex import TERMINAL, Vertex, collection_of, job_id, short_state
 from jobspec.errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_OK
 from jobspec.output import current
 from jobspec.secrets import Secrets, known, mask
@@ -28,19 +28,22 @@ def info(message: str) -> None:
 
 def print_entries(entries: Iterable[dict[str, Any]], secrets: Sequence[str] | Secrets = (),
                   prefix: str = "") -> int:
-    """Print each entry as `[prefix]task | line`, or under --json as one JSON line per line
-    {"task", "text"}; secret values are masked (those given, and those of every plan made in
-    this process)."""
+    """Print each entry as `[prefix][trial N ]task | line`, or under --json as one JSON line
+    per line {"task", "text"} (and "trial" for a tuning trial's line); secret values are
+    masked (those given, and those of every plan made in this process)."""
     count = 0
     masking = (secrets if isinstance(secrets, Secrets) else Secrets.of(secrets)) | known()
     out = current()
     for entry in entries:
         text = masking.mask(text_of(entry).rstrip("\n"))
+        trial = trial_of(entry)
         for line in text.splitlines() or [""]:
             if out.as_json:
-                out.json_line({"task": f"{prefix}{task_of(entry)}", "text": line})
+                out.json_line({"task": f"{prefix}{task_of(entry)}", "text": line}
+                              | ({"trial": trial} if trial else {}))
             else:
-                out.print(f"{prefix}{task_of(entry)} | {line}")
+                at = f"trial {trial} " if trial else ""
+                out.print(f"{prefix}{at}{task_of(entry)} | {line}")
         count += 1
     return count
 
@@ -53,17 +56,28 @@ def follow(vertex: Vertex, logging_api: Any, project: str, job_name: str, displa
     interval = low
     state = None
     job: dict[str, Any] = {}
+    trials = None  # a tuning job's trials, reported as they change
+    if collection_of(job_name) == "hyperparameterTuningJobs":
+        from jobspec.cloud.tuning import TrialWatch
+
+        trials = TrialWatch(display) if show_states else None
     try:
         while True:
             job = vertex.get(job_name)
+            if trials is not None and job.get("state") in TERMINAL:
+                trials.update(job)  # its last trials end before the study does
             changed = job.get("state") != state
             if changed:
                 state = job.get("state")
                 if show_states:
                     info(f"{display}: {short_state(str(state))}")
+            if trials is not None:
+                trials.update(job)
             printed = print_entries(tail.fetch(), secrets)
             if state in TERMINAL:
                 drain(tail, low, secrets)
+                if trials is not None:
+                    trials.finish(job)
                 break
             interval = low if (printed or changed) else min(interval * 1.5, high)
             time.sleep(interval)

@@ -16,7 +16,7 @@ from jobspec.cloud.gcs import BadRecord, Bucket, Claim, bounded_pages, cloud_err
 from jobspec.cloud.group import group_table, read_group
 from jobspec.cloud.logs import LogTail, job_secrets
 from jobspec.cloud.reported import reported, reported_lines
-from jobspec.cloud.vertex import Vertex, job_id, short_state
+from jobspec.cloud.vertex import Vertex, collection_in, collection_of, job_id, short_state
 from jobspec.context import CloudContext, resolve, target_values
 from jobspec.errors import JobspecError, UsageError
 from jobspec.output import current
@@ -112,7 +112,8 @@ class Jobs:
             if api_endpoint not in self._regional:
                 self._regional[api_endpoint] = gcp.connect(project, api_endpoint)
             clients = self._regional[api_endpoint]
-        return Vertex(clients.vertex, f"projects/{project}/locations/{region}"), project
+        return Vertex(clients.vertex, f"projects/{project}/locations/{region}",
+                      collection_in(claim.data)), project
 
     def group(self, name: str) -> tuple[Vertex, list[dict[str, Any]]] | None:
         """A matrix group's members and their states, when NAME names a group."""
@@ -180,6 +181,14 @@ def _summary(job: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _study(job: dict[str, Any]) -> dict[str, Any]:
+    if collection_of(job["name"]) != "hyperparameterTuningJobs":
+        return {}
+    from jobspec.cloud.tuning import summary
+
+    return summary(job)
+
+
 def status(name: str, *, target: str | None, spec: str | None, bucket: str | None,
            as_json: bool) -> int:
     with Jobs(_where(target, spec, bucket)) as jobs:
@@ -192,7 +201,8 @@ def status(name: str, *, target: str | None, spec: str | None, bucket: str | Non
         out = current()
         if as_json:
             out.print(secrets.mask(json.dumps({"name": name, "job": {**_summary(job),
-                                                                     **reported(job)},
+                                                                     **reported(job),
+                                                                     **_study(job)},
                                                "console": job_link(job["name"]),
                                                "claim": claim.data}, indent=2)))
             return 0
@@ -208,6 +218,13 @@ def status(name: str, *, target: str | None, spec: str | None, bucket: str | Non
             out.print(f"  error    {secrets.mask(str(job['error'].get('message')))}")
         for line in reported_lines(job):  # the options' outcome: schedule, wait, shell URIs
             out.print(secrets.mask(line))
+        if collection_of(job["name"]) == "hyperparameterTuningJobs":
+            from jobspec.cloud.tuning import best_line, table_lines
+
+            out.print("  trials")
+            for line in table_lines(job, indent="    "):
+                out.print(secrets.mask(line))
+            out.print(f"  {best_line(job)}")
         return 0
 
 

@@ -23,12 +23,19 @@ from jobspec.cloud.console import job_link
 from jobspec.cloud.follow import follow, info
 from jobspec.cloud.gcs import Bucket, Claim, claim_path
 from jobspec.cloud.logs import secret_spans
-from jobspec.cloud.vertex import CreateFailed, Vertex
+from jobspec.cloud.vertex import CreateFailed, Vertex, collection_in
 from jobspec.errors import CloudError, JobspecError, NameTaken
 from jobspec.output import current
 from jobspec.places import followup
 from jobspec.plan import endpoint
-from jobspec.plandata import LABEL_SUBMISSION, CloudPlan, base_name, with_suffix
+from jobspec.plandata import (
+    LABEL_SUBMISSION,
+    CloudPlan,
+    base_name,
+    collection,
+    request_body,
+    with_suffix,
+)
 from jobspec.render import plan_secrets
 from jobspec.timings import mark
 
@@ -94,6 +101,7 @@ def _record(plan: CloudPlan, owner: str) -> dict[str, Any]:
             "created": _now().isoformat(timespec="seconds"), "project": plan.project,
             "region": plan.region, "bucket": plan.bucket, "target": plan.target,
             "job_dir": plan.job_dir, "job": None, "secret_names": list(plan.secrets),
+            "collection": collection(plan),  # where a lost create's job is looked up
             # where the secrets sit in the request, never their values (cloud/logs.py)
             "secret_spans": secret_spans(plan.body, plan_secrets(plan).values)}
 
@@ -130,7 +138,7 @@ class Submission:
         self.reclaim = reclaim
         self.owner = uuid.uuid4().hex
         self.claim: Claim | None = None
-        self.vertex = Vertex(clients.vertex, plan.parent)
+        self.vertex = Vertex(clients.vertex, plan.parent, collection(plan))
         self.adopted: dict[str, Any] | None = None  # the job an earlier submission made
         self.adopted_vertex: Vertex | None = None
         self._other: list[gcp.Clients] = []
@@ -145,14 +153,15 @@ class Submission:
         current target says (the endpoint is regional)."""
         project, region = str(claim.data["project"]), str(claim.data["region"])
         parent = f"projects/{project}/locations/{region}"
-        if parent == self.plan.parent:
+        kind = collection_in(claim.data)
+        if parent == self.plan.parent and kind == self.vertex.collection:
             return self.vertex
         api_endpoint = endpoint(region, os.environ)
         if api_endpoint == self.plan.endpoint:
-            return Vertex(self.clients.vertex, parent)
+            return Vertex(self.clients.vertex, parent, kind)
         other = gcp.connect(project, api_endpoint)
         self._other.append(other)
-        return Vertex(other.vertex, parent)
+        return Vertex(other.vertex, parent, kind)
 
     def choose_name(self) -> None:
         """A timestamp suffix is picked now; a counter's when claiming. Either way the name
@@ -267,7 +276,7 @@ class Submission:
         info(f"uploaded {package.filename} ({package.size:,} bytes) to {self.plan.staging_uri}")
 
     def create(self) -> dict[str, Any]:
-        return self.vertex.create(self.plan.body,
+        return self.vertex.create(request_body(self.plan),
                                   on_retry=lambda why: info(f"create failed ({why}); retrying"))
 
     def record_job(self, job: dict[str, Any]) -> None:
@@ -348,6 +357,10 @@ def _execute(sub: Submission, clients: gcp.Clients, *, detach: bool,
         if link:
             info(f"{plan.name} in the console: {link}")
         if current().as_json:  # `run --json`: after the log lines, the outcome
+            if plan.study is not None:  # and a study's trials and best trial
+                from jobspec.cloud.tuning import summary
+
+                outcome.update(summary(vertex.get(job["name"])))
             current().emit_json({**outcome, "exit_code": code})
         return code
     except CloudError as exc:
