@@ -151,18 +151,16 @@ def _plan_one(loaded: Any, request: Request, here: Any, submission: str, *,
     return dataclasses.replace(made, name_marker=NAME_MARKER, fingerprint=loaded.fingerprint)
 
 
-def _plan_study(loaded: Any, request: Request, here: Any) -> StudyPlan:
-    """A spec with a tuning block: a study, its trials planned as one local run each."""
+def _plan_study(loaded: Any, request: Request, here: Any) -> StudyPlan | CloudPlan:
+    """A spec with a tuning block: on a local target a study whose trials are planned as one
+    local run each; on a cloud target the single job's plan whose request becomes a
+    HyperparameterTuningJob, its trialJobSpec exactly the job's jobSpec."""
     from jobspec.errors import UsageError
     from jobspec.search import name_seed
-    from jobspec.tuning import tuned_flag
+    from jobspec.tuning import study_spec, trial_counts, tuned_flag
 
     tuning = loaded.spec.tuning
     target = loaded.spec.targets[loaded.target]
-    if target.kind != "local":
-        raise UsageError(f"--target {loaded.target}: a study on Vertex AI (a "
-                         "HyperparameterTuningJob) is not supported yet",
-                         hint="run the study on this machine with a local target")
     if request.container:
         raise UsageError("--container runs one job: a study's trials run as local runs",
                          hint="drop --container (--isolated works)")
@@ -171,6 +169,13 @@ def _plan_study(loaded: Any, request: Request, here: Any) -> StudyPlan:
         if name is not None:
             raise UsageError(f"{arg!r} after -- passes --{name}, which the study tunes: each "
                              f"trial gets --{name}=VALUE", hint="drop it from the command line")
+    if target.kind != "local":
+        import uuid
+
+        job = _plan_one(loaded, request, here, uuid.uuid4().hex[:16], member=False)
+        assert isinstance(job, CloudPlan)
+        return dataclasses.replace(job, study={"studySpec": study_spec(tuning),
+                                               **trial_counts(tuning)})
     run = _plan_one(loaded, request, here, "", member=False)
     assert isinstance(run, LocalPlan)
     seed, seed_from = ((tuning.seed, "tuning.seed") if tuning.seed is not None

@@ -469,7 +469,7 @@ class Spec(ArgsEnv):
     tuning: Tuning | None = Field(
         default=None,
         description="A hyperparameter study (Vertex AI's StudySpec): each trial is a run with "
-        "--PARAMETER_ID=VALUE flags added before --job-dir, reporting its metric with "
+        "--PARAMETER_ID=VALUE flags appended to its args, as Vertex appends them, reporting its metric with "
         "cloudml-hypertune.",
     )
     targets: dict[str, Target] = Field(

@@ -2,9 +2,10 @@
 each a normal local run (its own record, output prefixed by trial), N at a time; the study's
 record, its table of trials, and `status`/`list`/`cancel` on it.
 
-Each trial gets what a Vertex AI trial gets: `--PARAM=VALUE` flags after the trainer's args and
-before `--job-dir`, CLOUD_ML_TRIAL_ID, and CLOUD_ML_HP_METRIC_FILE, which cloudml-hypertune
-writes its JSON lines to (DESIGN.md); here that file is in the trial's own run record, and the
+Each trial gets what a Vertex AI trial gets: `--PARAM=VALUE` flags after all the trainer's args,
+`--job-dir` included (Vertex appends them to the container's args, and a trial's args are the
+single job's, which end with `--job-dir`), CLOUD_ML_TRIAL_ID, and CLOUD_ML_HP_METRIC_FILE, which
+cloudml-hypertune writes its JSON lines to; here that file is in the trial's own run record, and the
 trial's metric is the last (or, with BEST_MEASUREMENT, the best) value of the metric's tag in
 it. A trial that ends without reporting the metric failed: a tag typo shows at once.
 """
@@ -72,8 +73,7 @@ class Trial:
 
 def trial_plan(run: LocalPlan, study: str, trial_id: int, values: Values,
                metric_file: Path) -> LocalPlan:
-    """RUN as trial TRIAL_ID: the flags before --job-dir (the last two args when the run has
-    a job dir, as plan.trainer_args puts them), its own job dir JOB_DIR/TRIAL_ID and the
+    """RUN as trial TRIAL_ID: the flags after every arg, as Vertex appends them; its own job dir JOB_DIR/TRIAL_ID and the
     AIP_*_DIR variables under it, and the hypertune environment. Vertex gives each trial's
     CustomJob "a subdirectory of name id" of the tuning job's baseOutputDirectory, and
     AIP_MODEL_DIR = BASE/TRIAL_ID/model/ (aiplatform v1 discovery document,
@@ -86,7 +86,7 @@ def trial_plan(run: LocalPlan, study: str, trial_id: int, values: Values,
         argv = proc.argv
         if run.job_dir:
             assert argv[-2:] == ("--job-dir", run.job_dir), argv
-            argv = (*argv[:-2], *flags, "--job-dir", str(job_dir))
+            argv = (*argv[:-2], "--job-dir", str(job_dir), *flags)
         else:
             argv = (*argv, *flags)
         env = {**proc.env, "CLOUD_ML_TRIAL_ID": str(trial_id),
@@ -99,7 +99,7 @@ def trial_plan(run: LocalPlan, study: str, trial_id: int, values: Values,
             config = json.loads(proc.env["TF_CONFIG"])
             args = list(config.get("job", {}).get("args", []))
             if run.job_dir and args[-2:] == ["--job-dir", run.job_dir]:
-                args = [*args[:-2], *flags, "--job-dir", str(job_dir)]
+                args = [*args[:-2], "--job-dir", str(job_dir), *flags]
             else:
                 args += flags
             config.setdefault("job", {})["args"] = args

@@ -108,9 +108,9 @@ def test_random_search_is_seeded_and_gets_near_the_optimum(cli, tmp_path: Path) 
         # the metric is the last value the trainer reported, read from its own record
         assert trial["metric"] == pytest.approx(score(lr, units))
         got = seen(tmp_path, trial["id"])
-        # as Vertex gives them: the flags after the trainer's args, before --job-dir
-        assert got["argv"] == [f"--lr={trial['parameters']['lr']}",
-                               f"--units={units}", "--job-dir", f"out/{trial['id']}"]
+        # as Vertex gives them: the flags appended after the trainer's args, --job-dir included
+        assert got["argv"] == ["--job-dir", f"out/{trial['id']}",
+                               f"--lr={trial['parameters']['lr']}", f"--units={units}"]
         assert got["trial"] == str(trial["id"])
         assert got["metric_file"] == str(Path(trial["record"]) / "output.metrics")
     best = max(trials, key=lambda t: t["metric"])
