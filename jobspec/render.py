@@ -109,7 +109,21 @@ def _plan_json(plan: LocalPlan | CloudPlan, secrets: Secrets) -> dict[str, Any]:
             "staged_path": _staged_path(plan), "name_suffix": plan.name_suffix,
             "pools": list(plan.pools), "request": _masked_body(plan, secrets),
             "gcloud": [secrets.mask(word) for word in plan.gcloud],
-            "context": plan.context.sources() if plan.context else None}
+            "context": plan.context.sources() if plan.context else None,
+            "price": _price_json(plan)}
+
+
+def _price_json(plan: CloudPlan) -> dict[str, Any]:
+    """The estimate of the request body itself, in the target's region (jobspec.prices)."""
+    from jobspec.prices import plan_json as price_json
+
+    return price_json(plan.body, plan.region)
+
+
+def _price_lines(plan: CloudPlan) -> list[str]:
+    from jobspec.prices import plan_lines
+
+    return plan_lines(plan.body, plan.region)
 
 
 def _command(plan: CloudPlan) -> list[str] | None:
@@ -212,6 +226,7 @@ def _plan_text(plan: LocalPlan | CloudPlan, secrets: Secrets) -> str:
         if any(pool_spec(p).get("env") for p in plan.body["jobSpec"]["workerPoolSpecs"]):
             lines.append("  note      gcloud has no flag for the env above: give it in a --config "
                          "file (a CustomJobSpec) to make exactly this job")
+        lines += _price_lines(plan)
     lines += [f"warning     {w}" for w in plan.warnings]
     return "\n".join(lines)
 
