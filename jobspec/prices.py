@@ -485,3 +485,15 @@ def group_cost_text(data: Mapping[str, Any]) -> str:
     bound = ", at least" if data["lower_bound"] and data["usd"] is not None else ""
     return (f"the group ran {duration(data['seconds'])} in all{of}, estimated cost "
             f"{money(data['usd'])}{bound}")
+
+
+def total_json(costs: Sequence[Mapping[str, Any] | None]) -> dict[str, Any] | None:
+    """group_cost() over cost_json() records (status of a group reads them per member)."""
+    ended = [c for c in costs if c is not None]
+    if not ended:
+        return None
+    usd = [c.get("usd") for c in ended]
+    return {"seconds": sum(float(c["seconds"]) for c in ended),
+            "usd": None if None in usd else sum(float(u) for u in usd if u is not None),
+            "currency": "USD", "lower_bound": any(bool(c.get("lower_bound")) for c in ended),
+            "ended": len(ended), "members": len(costs)}
