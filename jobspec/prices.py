@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from jobspec.prices_data import RATES, SOURCES, Source
+from jobspec.prices_data import FLEX_RATES, RATES, SOURCES, Source
 
 HOURS_PER_MONTH = 730  # the month of Google's pricing pages ("730 hours per month")
 STRATEGIES = ("ON_DEMAND", "SPOT", "FLEX_START")
@@ -121,6 +121,9 @@ def shipped() -> Table:
             if usd is not None:
                 rates[(kind, name, region, strategy)] = Rate(kind, name, region, strategy, usd,
                                                              source)
+    for kind, name, region, usd, source in FLEX_RATES:
+        rates[(kind, name, region, "FLEX_START")] = Rate(kind, name, region, "FLEX_START", usd,
+                                                         source)
     newest = max(s.read for s in SOURCES.values())
     return Table(rates, dict(SOURCES), "shipped", newest)
 
