@@ -213,8 +213,19 @@ def test_prices_lists_the_table_with_sources(cli, home) -> None:
     assert out.code == 0, out.err
     assert "price table: shipped" in out.out
     assert "n1-standard-8" in out.out and "$0.4400" in out.out and "$0.0845" in out.out
-    assert "us-central1" not in out.out.split("flex-start")[0]
+    assert "us-central1" not in out.out.split("\ngce-catalog:")[0]
     assert SOURCES["gce-catalog"].url in out.out
+
+
+def test_prices_shows_flex_start_rates(cli, home) -> None:
+    out = cli("prices", "--machine", "NVIDIA_H100_80GB")
+    assert out.code == 0, out.err
+    header, row = out.out.splitlines()[1:3]
+    assert header.split() == ["kind", "name", "region", "on-demand", "spot", "flex-start", "per",
+                              "source"]
+    assert row.split() == ["accelerator", "NVIDIA_H100_80GB", "us-central1", "$11.2660",
+                           "unknown", "$5.6702", "hour", "vertex-skus-a3"]
+    assert SOURCES["vertex-skus-a3"].url in out.out
 
 
 def test_compare_regions_of_a_spec(cli, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
