@@ -363,11 +363,13 @@ def plan_lines(body: Mapping[str, Any], region: str, tab: Table | None = None) -
     tab = table() if tab is None else tab
     est = for_body(body, region, tab)
     out = describe(est, timeout_of(body))
-    others = [f"{_strategy_word(e.strategy)} {_usd(e.per_hour)}"
-              for e in alternatives(body, region, tab)]
+    others = [f"{_strategy_word(e.strategy)} " + (
+        f"{_usd(e.per_hour)}/h" if e.per_hour is not None
+        else f"unknown ({e.unknown[0] if e.unknown else 'a rate is unknown'})")
+        for e in alternatives(body, region, tab)]
     if others:
         out.insert(len(out) - len(est.unknown) - len(est.table_sources),
-                   f"  {'instead':10} {', '.join(others)} per hour")
+                   f"  {'instead':10} {'; '.join(others)}")
     if tab.note:
         out.append(f"  note: {tab.note}")
     return out

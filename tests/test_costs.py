@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import REPO
 from tests.standins.fixtures import PROJECT
 
 FAST_POLL = {"JOBSPEC_POLL_MIN": "0.1", "JOBSPEC_POLL_MAX": "0.3", "JOBSPEC_RETRY_BASE": "0.05"}
@@ -180,3 +181,105 @@ def test_a_local_run_shows_no_cost(cli, cloud, tmp_path: Path) -> None:
     assert out.code == 0, out.err
     assert "cost" not in out.err
     assert "cost" not in _last_json(out.out)
+
+
+# -- the price before the job: the two acceptance examples, planned --------------------------
+
+EXAMPLES = REPO / "docs" / "examples"
+SSD_100 = 100 * 0.17 / 730  # the default boot disk, 100 GiB pd-ssd, an hour in us-central1
+FLEX_A3_1G = 26 * (0.010934 + 0.0038247) + 234 * (0.000952 + 0.0003331) + 750 * 0.0001096
+FLEX_H100 = 4.200761 + 1.4694826
+
+
+def _usd(value: float) -> str:
+    return f"${value:,.4f}"
+
+
+def _price_section(text: str) -> list[str]:
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("price       "))
+    return lines[start:]
+
+
+@pytest.fixture
+def shipped_table(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # no user copy
+
+
+def test_plan_prices_the_spot_a100_example(cli, shipped_table) -> None:
+    out = cli("plan", str(EXAMPLES / "spot-a100.yaml"), "--target", "cloud")
+    assert out.code == 0, out.err
+    job = 0.29576 + 1.1472 + SSD_100
+    assert _price_section(out.out) == [
+        "price       spot in us-central1 (shipped table, figures read 2026-11-27), USD per hour",
+        f"  chief      1 x a2-highgpu-1g                  {_usd(0.29576)}",
+        f"             1 x NVIDIA_TESLA_A100              {_usd(1.1472)}",
+        f"             1 x 100 GiB pd-ssd                 {_usd(SSD_100)}",
+        f"  job                                           {_usd(job)}, at least: Compute Engine "
+        "rates, Vertex bills more",
+        f"  at most {_usd(4 * job)} if it runs until its timeout (4 h)",
+        f"  instead    on-demand {_usd(0.73948 + 2.93391 + SSD_100)}/h; flex-start unknown (no "
+        "flex-start price for a2-highgpu-1g in us-central1)",
+        "  source gce-catalog: https://github.com/skypilot-org/skypilot-catalog/blob/"
+        "017e2502fb63c7a28757acd94002b2d6099d3e3d/catalogs/v7/gcp/vms.csv (read 2026-11-27)",
+        "  source gce-disks: https://cloud.google.com/compute/disks-image-pricing "
+        "(read 2026-11-27)",
+    ]
+    assert _usd(job) == "$1.4662" and _usd(4 * job) == "$5.8650"
+
+
+def test_plan_prices_the_flex_start_h100_example(cli, shipped_table) -> None:
+    out = cli("plan", str(EXAMPLES / "flex-start-h100.yaml"), "--target", "cloud")
+    assert out.code == 0, out.err
+    job = FLEX_A3_1G + FLEX_H100 + SSD_100
+    section = _price_section(out.out)
+    assert section[:7] == [
+        "price       flex-start in us-central1 (shipped table, figures read 2026-11-27), USD "
+        "per hour",
+        f"  chief      1 x a3-highgpu-1g                  {_usd(FLEX_A3_1G)}",
+        f"             1 x NVIDIA_H100_80GB               {_usd(FLEX_H100)}",
+        f"             1 x 100 GiB pd-ssd                 {_usd(SSD_100)}",
+        f"  job                                           {_usd(job)}, at least: Compute Engine "
+        "rates, Vertex bills more",
+        f"  at most {_usd(4 * job)} if it runs until its timeout (4 h)",
+        "  instead    on-demand unknown (no on-demand price for a3-highgpu-1g in us-central1); "
+        "spot unknown (no spot price for NVIDIA_H100_80GB in us-central1)",
+    ]
+    assert section[7].startswith("  source vertex-skus-a3: https://zenn.dev/google_cloud_jp/"
+                                 "articles/dws-flex-new-skus (read 2026-11-27)")
+    assert _usd(job) == "$6.4602" and _usd(4 * job) == "$25.8407"
+
+    data = json.loads(cli("plan", str(EXAMPLES / "flex-start-h100.yaml"), "--target", "cloud",
+                          "--json").out)
+    price = data["price"]
+    assert (price["strategy"], price["region"], price["currency"]) == (
+        "FLEX_START", "us-central1", "USD")
+    assert price["per_hour"] == pytest.approx(job)
+    assert price["max_cost"] == pytest.approx(4 * job)
+    assert price["pools"][0]["lines"][1] == {"what": "1 x NVIDIA_H100_80GB",
+                                             "per_hour": pytest.approx(FLEX_H100),
+                                             "source": "vertex-skus-a3", "unknown": None}
+    assert price["instead"]["SPOT"] == {
+        "per_hour": None, "unknown": ["no spot price for NVIDIA_H100_80GB in us-central1"]}
+    # what is priced is what is sent: the request body's own pool and strategy
+    pool = data["request"]["jobSpec"]["workerPoolSpecs"][0]["machineSpec"]
+    assert pool == {"machineType": "a3-highgpu-1g", "acceleratorType": "NVIDIA_H100_80GB",
+                    "acceleratorCount": 1}
+    assert data["request"]["jobSpec"]["scheduling"]["strategy"] == "FLEX_START"
+
+
+def test_plan_of_a_group_shows_its_total(cli, shipped_table, tmp_path: Path) -> None:
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text((EXAMPLES / "spot-a100.yaml").read_text().replace(
+        "package_path: ../../trainer", f"package_path: {REPO / 'trainer'}")
+        + "matrix:\n  lr: [1, 2, 3]\n")
+    job = 0.29576 + 1.1472 + SSD_100
+    out = cli("plan", str(spec), "--target", "cloud")
+    assert out.code == 0, out.err
+    assert out.out.splitlines()[-1] == (
+        f"price       the group's 3 jobs together: {_usd(3 * job)} per hour, at most "
+        f"{_usd(3 * 4 * job)} if each runs until its timeout")
+    data = json.loads(cli("plan", str(spec), "--target", "cloud", "--json").out)
+    assert data["price"]["per_hour"] == pytest.approx(3 * job)
+    assert data["price"]["max_cost"] == pytest.approx(12 * job)
+    assert [m["price"]["per_hour"] for m in data["members"]] == pytest.approx([job] * 3)
