@@ -219,6 +219,7 @@ def _plan_text(plan: LocalPlan | CloudPlan, secrets: Secrets) -> str:
         lines += _image_lines(plan)
         lines += _excluded_lines(plan)
         lines += [f"pool        {p}" for p in plan.pools]
+        lines += _price_lines(plan)
         lines.append(f"request     POST {plan.endpoint}v1/{plan.parent}/customJobs")
         body = json.dumps(_masked_body(plan, secrets), indent=2)
         lines += ["  " + line for line in body.splitlines()]
@@ -226,7 +227,6 @@ def _plan_text(plan: LocalPlan | CloudPlan, secrets: Secrets) -> str:
         if any(pool_spec(p).get("env") for p in plan.body["jobSpec"]["workerPoolSpecs"]):
             lines.append("  note      gcloud has no flag for the env above: give it in a --config "
                          "file (a CustomJobSpec) to make exactly this job")
-        lines += _price_lines(plan)
     lines += [f"warning     {w}" for w in plan.warnings]
     return "\n".join(lines)
 

@@ -196,9 +196,12 @@ def _usd(value: float) -> str:
 
 
 def _price_section(text: str) -> list[str]:
+    """The plan's price lines: from `price` to the request they price."""
     lines = text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("price       "))
-    return lines[start:]
+    end = next(i for i, line in enumerate(lines) if line.startswith("request     POST "))
+    assert start < end
+    return lines[start:end]
 
 
 @pytest.fixture
