@@ -112,7 +112,21 @@ def _plan_json(plan: LocalPlan | CloudPlan, secrets: Secrets) -> dict[str, Any]:
             "staged_path": _staged_path(plan), "name_suffix": plan.name_suffix,
             "pools": list(plan.pools), "request": _masked_body(plan, secrets),
             "gcloud": [secrets.mask(word) for word in plan.gcloud],
-            "context": plan.context.sources() if plan.context else None}
+            "context": plan.context.sources() if plan.context else None,
+            "price": _price_json(plan)}
+
+
+def _price_json(plan: CloudPlan) -> dict[str, Any]:
+    """The estimate of the request body itself, in the target's region (jobspec.prices)."""
+    from jobspec.prices import plan_json as price_json
+
+    return price_json(plan.body, plan.region)
+
+
+def _price_lines(plan: CloudPlan) -> list[str]:
+    from jobspec.prices import plan_lines
+
+    return plan_lines(plan.body, plan.region)
 
 
 def _command(plan: CloudPlan) -> list[str] | None:
@@ -208,6 +222,7 @@ def _plan_text(plan: LocalPlan | CloudPlan, secrets: Secrets) -> str:
         lines += _image_lines(plan)
         lines += _excluded_lines(plan)
         lines += [f"pool        {p}" for p in plan.pools]
+        lines += _price_lines(plan)
         lines.append(f"request     POST {plan.endpoint}v1/{plan.parent}/{collection(plan)}")
         body = json.dumps(_masked_body(plan, secrets), indent=2)
         lines += ["  " + line for line in body.splitlines()]

@@ -469,8 +469,8 @@ class Spec(ArgsEnv):
     tuning: Tuning | None = Field(
         default=None,
         description="A hyperparameter study (Vertex AI's StudySpec): each trial is a run with "
-        "--PARAMETER_ID=VALUE flags appended to its args, as Vertex appends them, reporting its metric with "
-        "cloudml-hypertune.",
+        "--PARAMETER_ID=VALUE flags appended to its args, as Vertex appends them, reporting its "
+        "metric with cloudml-hypertune.",
     )
     targets: dict[str, Target] = Field(
         description="Where to run: --target NAME picks one.", min_length=1,

@@ -73,12 +73,12 @@ class Trial:
 
 def trial_plan(run: LocalPlan, study: str, trial_id: int, values: Values,
                metric_file: Path) -> LocalPlan:
-    """RUN as trial TRIAL_ID: the flags after every arg, as Vertex appends them; its own job dir JOB_DIR/TRIAL_ID and the
-    AIP_*_DIR variables under it, and the hypertune environment. Vertex gives each trial's
-    CustomJob "a subdirectory of name id" of the tuning job's baseOutputDirectory, and
-    AIP_MODEL_DIR = BASE/TRIAL_ID/model/ (aiplatform v1 discovery document,
-    CustomJobSpec.baseOutputDirectory, read 2026-11-27); here --job-dir follows it too, so two
-    trials at once never write one folder (nor take one job-dir lock)."""
+    """RUN as trial TRIAL_ID: the flags after every arg, as Vertex appends them; its own job dir
+    JOB_DIR/TRIAL_ID and the AIP_*_DIR variables under it, and the hypertune environment. Vertex
+    gives each trial's CustomJob "a subdirectory of name id" of the tuning job's
+    baseOutputDirectory, and AIP_MODEL_DIR = BASE/TRIAL_ID/model/ (aiplatform v1 discovery
+    document, CustomJobSpec.baseOutputDirectory, read 2026-11-27); here --job-dir follows it
+    too, so two trials at once never write one folder (nor take one job-dir lock)."""
     flags = tuple(f"--{k}={flag_value(v)}" for k, v in values.items())
     job_dir = f"{run.job_dir.rstrip('/')}/{trial_id}" if run.job_dir else None
     processes = []

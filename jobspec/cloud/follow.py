@@ -50,7 +50,9 @@ def print_entries(entries: Iterable[dict[str, Any]], secrets: Sequence[str] | Se
 
 def follow(vertex: Vertex, logging_api: Any, project: str, job_name: str, display: str, *,
            cancel_on_interrupt: bool = False, show_states: bool = True,
-           secrets: Sequence[str] | Secrets = (), bucket: str) -> int:
+           secrets: Sequence[str] | Secrets = (), bucket: str,
+           final: dict[str, Any] | None = None) -> int:
+    """final: filled with the job as the service last reported it (its times, for the cost)."""
     tail = LogTail(logging_api, project, job_id(job_name))
     low, high = poll_bounds()
     interval = low
@@ -78,6 +80,10 @@ def follow(vertex: Vertex, logging_api: Any, project: str, job_name: str, displa
                 drain(tail, low, secrets)
                 if trials is not None:
                     trials.finish(job)
+                if final is not None:
+                    final.update(job)
+                if show_states:
+                    say_cost(display, job)
                 break
             interval = low if (printed or changed) else min(interval * 1.5, high)
             time.sleep(interval)
@@ -99,6 +105,15 @@ def follow(vertex: Vertex, logging_api: Any, project: str, job_name: str, displa
     error = masking.mask((job.get("error") or {}).get("message", ""))
     info(f"{display} ended {short_state(str(state))}" + (f": {error}" if error else ""))
     return EXIT_JOB_FAILED
+
+
+def say_cost(display: str, job: dict[str, Any]) -> None:
+    """The running time and estimated cost of a job that ended (jobspec.prices)."""
+    from jobspec.prices import cost_text, job_cost
+
+    found = job_cost(job)
+    if found is not None:
+        info(f"{display} {cost_text(found)}")
 
 
 def drain(tail: LogTail, pause: float, secrets: Sequence[str] | Secrets,

@@ -158,19 +158,47 @@ def _no_job_hint(claim: Claim) -> str:
 def _print_group(name: str, rows: list[dict[str, Any]], as_json: bool) -> None:
     out = current()
     rows = [{**r, "console": job_link(r["job"])} for r in rows]
+    costs = [r.get("cost") for r in rows]
+    total = None
+    if any(costs):
+        from jobspec.prices import total_json
+
+        total = total_json(costs)
     if as_json:
-        out.emit_json({"group": name, "members": rows})
+        out.emit_json({"group": name, "members": rows, "cost": total})
         return
     out.print(f"group {name}: {len(rows)} jobs")
-    for line in out.table([(r["name"], r["state"], r["job"] or "-") for r in rows],
-                          ("NAME", "STATE", "JOB"), indent="  "):
+    for line in out.table([(r["name"], r["state"], r["job"] or "-", _cost_cell(r.get("cost")))
+                           for r in rows], ("NAME", "STATE", "JOB", "COST"), indent="  "):
         out.print(line)
+    if total is not None:
+        from jobspec.prices import group_cost_text
+
+        out.print(f"  {group_cost_text(total)}")
     links = [(r["name"], r["console"]) for r in rows if r["console"]]
     if links:
         out.print("  console:")
     wide = max((len(member) for member, _ in links), default=0)
     for member, link in links:  # never wrapped: a link is clicked or copied whole
         out.print(f"    {member:<{wide}}  {link}")
+
+
+def _cost_cell(cost: dict[str, Any] | None) -> str:
+    """A table's COST cell: the estimate once the job ended, "-" before (or for a local run)."""
+    if cost is None:
+        return "-"
+    from jobspec.prices import money
+
+    return money(cost.get("usd"))
+
+
+def _job_cost(job: dict[str, Any]) -> dict[str, Any] | None:
+    if not job.get("endTime"):
+        return None
+    from jobspec.prices import cost_json, job_cost
+
+    found = job_cost(job)
+    return cost_json(found) if found is not None else None
 
 
 def _summary(job: dict[str, Any]) -> dict[str, Any]:
@@ -204,6 +232,7 @@ def status(name: str, *, target: str | None, spec: str | None, bucket: str | Non
                                                                      **reported(job),
                                                                      **_study(job)},
                                                "console": job_link(job["name"]),
+                                               "cost": _job_cost(job),
                                                "claim": claim.data}, indent=2)))
             return 0
         out.print(f"{name}: {short_state(job.get('state', ''))}")
@@ -214,6 +243,12 @@ def status(name: str, *, target: str | None, spec: str | None, bucket: str | Non
         for key in ("createTime", "startTime", "endTime"):
             if key in job:
                 out.print(f"  {key[:-4]:<8} {job[key]}")
+        if _job_cost(job) is not None:
+            from jobspec.prices import cost_text, job_cost
+
+            found = job_cost(job)
+            assert found is not None
+            out.print(f"  cost     {cost_text(found)}")
         if job.get("error"):
             out.print(f"  error    {secrets.mask(str(job['error'].get('message')))}")
         for line in reported_lines(job):  # the options' outcome: schedule, wait, shell URIs
@@ -282,6 +317,7 @@ def list_jobs(*, target: str | None, spec: str | None, bucket: str | None,
             names = [p.rstrip("/") for page in bounded_pages(
                 iterator, f"cannot list gs://{where.bucket}") for p in page.prefixes]
         states: dict[str, str] = {}
+        costs: dict[str, dict[str, Any] | None] = {}  # each ended job's, for the COST column
         broken: list[BadRecord] = []
         for name in names:
             try:
@@ -289,7 +325,7 @@ def list_jobs(*, target: str | None, spec: str | None, bucket: str | None,
             except BadRecord as exc:  # list the rest; fail at the end
                 broken.append(exc)
                 rows.append({"name": name, "claim": "invalid", "job": None, "console": None,
-                             "state": "-", "created": None, "user": None})
+                             "state": "-", "created": None, "user": None, "cost": None})
                 continue
             if claim is None:
                 continue
@@ -299,18 +335,22 @@ def list_jobs(*, target: str | None, spec: str | None, bucket: str | None,
                 found = vertex.find_by_label(LABEL_SUBMISSION, str(claim.data["submission"]))
                 resource = found[0]["name"] if found else None
             if resource and resource not in states:
-                states[resource] = short_state(vertex.get(str(resource)).get("state", ""))
+                found_job = vertex.get(str(resource))
+                states[resource] = short_state(found_job.get("state", ""))
+                costs[resource] = _job_cost(found_job)
             rows.append({"name": name, "claim": claim.state, "job": resource,
                          "console": job_link(resource), "state": states.get(str(resource), "-"),
-                         "created": claim.data.get("created"), "user": claim.data.get("user")})
+                         "created": claim.data.get("created"), "user": claim.data.get("user"),
+                         "cost": costs.get(str(resource))})
         out = current()
         if as_json:
             out.emit_json(rows)
         elif not rows:
             out.print(f"no jobspec jobs in gs://{where.bucket}")
         else:
-            for line in out.table([(r["name"], r["state"], r["claim"], r["created"] or "-")
-                                   for r in rows], ("NAME", "STATE", "CLAIM", "CREATED")):
+            for line in out.table([(r["name"], r["state"], r["claim"], r["created"] or "-",
+                                    _cost_cell(r["cost"]))
+                                   for r in rows], ("NAME", "STATE", "CLAIM", "CREATED", "COST")):
                 out.print(line)
         if broken:
             raise BadRecord("; ".join(exc.message for exc in broken), hint=broken[0].hint)

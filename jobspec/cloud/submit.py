@@ -351,9 +351,10 @@ def _execute(sub: Submission, clients: gcp.Clients, *, detach: bool,
             current().emit_json({**outcome, "state": "submitted", "exit_code": 0})
         return 0
     try:
+        final: dict[str, Any] = {}
         code = follow(vertex, clients.logging, project, job["name"], plan.name,
                       cancel_on_interrupt=cancel_on_interrupt, secrets=secret_values_of(plan),
-                      bucket=plan.bucket)
+                      bucket=plan.bucket, final=final)
         if link:
             info(f"{plan.name} in the console: {link}")
         if current().as_json:  # `run --json`: after the log lines, the outcome
@@ -361,7 +362,7 @@ def _execute(sub: Submission, clients: gcp.Clients, *, detach: bool,
                 from jobspec.cloud.tuning import summary
 
                 outcome.update(summary(vertex.get(job["name"])))
-            current().emit_json({**outcome, "exit_code": code})
+            current().emit_json({**outcome, "exit_code": code, "cost": _cost_json(final)})
         return code
     except CloudError as exc:
         # running `run` again would submit a second job: point at the one that exists
@@ -408,6 +409,14 @@ def _stage_and_create(sub: Submission) -> dict[str, Any]:
         sub.fail_claim(exc.message)
         raise CloudError(f"submitting {plan.name!r} failed: {exc.message}",
                          hint=reclaim) from None
+
+
+def _cost_json(job: dict[str, Any]) -> dict[str, Any] | None:
+    """The ended job's running time and estimated cost (None: it has not ended, or never ran)."""
+    from jobspec.prices import cost_json, job_cost
+
+    found = job_cost(job) if job else None
+    return cost_json(found) if found is not None else None
 
 
 def secret_values_of(plan: CloudPlan) -> list[str]:
