@@ -284,17 +284,6 @@ def test_without_optuna_the_default_search_names_the_extra(tmp_path: Path) -> No
     assert not (tmp_path / ".jobspec" / "runs").exists()  # no trial ran
 
 
-def test_a_study_on_a_cloud_target_is_refused_for_now(cli, tmp_path: Path) -> None:
-    spec = project(tmp_path, tuning("RANDOM_SEARCH"))
-    data = yaml.safe_load(spec.read_text())
-    data["targets"]["cloud"] = {"bucket": "my-bucket", "image": "python:3.11-slim",
-                                "project": "my-project"}
-    spec.write_text(yaml.safe_dump(data))
-    out = cli("run", str(spec), "--target", "cloud", cwd=tmp_path)
-    assert out.code == 2
-    assert "a study on Vertex AI (a HyperparameterTuningJob) is not supported yet" in out.err
-
-
 def test_the_census_example_study_reports_its_accuracy(cli, tmp_path: Path) -> None:
     """specs/census-tuning.yaml (extending census.yaml) with the census trainer, one random
     trial (a census run takes seconds): its metric is the eval accuracy the trainer wrote,
