@@ -142,8 +142,11 @@ def test_compare_regions_cheapest_first() -> None:
 
 @pytest.fixture(autouse=True)
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A user cache of the test's own: no user copy unless the test writes one."""
+    """A user cache of the test's own: no user copy unless the test writes one. Output is a
+    pipe with no COLUMNS, so tables are not cut to a width (a COLUMNS another test of the
+    same worker left behind cut them once)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("COLUMNS", raising=False)
     return tmp_path
 
 
