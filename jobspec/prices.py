@@ -426,13 +426,26 @@ def region_of(job_name: str) -> str:
 
 def job_cost(job: Mapping[str, Any], tab: Table | None = None) -> JobCost | None:
     """The running time and estimated cost of a Vertex CustomJob resource as the service reports
-    it: endTime - startTime x the rates of its pools (Spot where it ran on Spot), in its region.
-    None while it has not ended, or when it never started (no startTime: never billed)."""
+    it: endTime - startTime x the rates of its pools (Spot where it ran on Spot), in its region;
+    for a HyperparameterTuningJob the sum over its trials of each trial's own running time x
+    the rates of the trial job's pools. None while it has not ended, or when it never started
+    (no startTime: never billed)."""
     start, end = job.get("startTime"), job.get("endTime")
     if not isinstance(start, str) or not isinstance(end, str) or not start or not end:
         return None
     try:
-        est = for_body(job, region_of(str(job.get("name", ""))), tab)
+        region = region_of(str(job.get("name", "")))
+        if "trialJobSpec" in job:  # a tuning job: each trial is a job of that spec, billed
+            # for its own running time; the study's own time is the wall clock around them
+            est = for_body({"jobSpec": job["trialJobSpec"]}, region, tab)
+            spans = [(t.get("startTime"), t.get("endTime")) for t in job.get("trials", [])]
+            costs = [cost_after(est, a, b) for a, b in spans
+                     if isinstance(a, str) and isinstance(b, str) and a and b]
+            total = group_total(costs)
+            wall = cost_after(est, start, end).seconds
+            return JobCost(Cost(wall, total.usd, total.lower_bound), est,
+                           str(job.get("state", "")))
+        est = for_body(job, region, tab)
         return JobCost(cost_after(est, start, end), est, str(job.get("state", "")))
     except ValueError:  # a time the service wrote in a shape we do not read
         return None

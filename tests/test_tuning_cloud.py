@@ -373,3 +373,32 @@ def test_a_specs_tuning_block_runs_as_a_vertex_study(cli, env, tmp_path: Path) -
     assert "/hyperparameterTuningJobs/" in job["name"]
     assert [t["state"] for t in job["trials"]] == ["SUCCEEDED"] * 4
     assert "best trial: 3 (lr=0.3 units=1) accuracy=0.99, maximized" in out.out
+
+
+def test_a_studys_cost_is_its_trials_running_time(cli, env, tmp_path: Path) -> None:
+    """A tuning job is billed per trial: the cost after it is each trial's own running time
+    (the service's startTime..endTime of the trial) x the trial job's hourly rate, summed."""
+    from datetime import datetime
+
+    from jobspec import prices
+
+    spec = _project(tmp_path / "p", env.bucket)
+    out = cli("run", "--plan", _plan_file(tmp_path, _plan(spec)), "--json")
+    assert out.code == 0, out.err
+    (job,) = env.vertex.jobs.values()
+
+    def seconds(a: str, b: str) -> float:
+        return (datetime.fromisoformat(b.replace("Z", "+00:00"))
+                - datetime.fromisoformat(a.replace("Z", "+00:00"))).total_seconds()
+
+    per_hour = prices.for_body({"jobSpec": job["trialJobSpec"]}, "us-central1").per_hour
+    assert per_hour is not None and per_hour > 0
+    trial_seconds = sum(seconds(t["startTime"], t["endTime"]) for t in job["trials"])
+    wall = seconds(job["startTime"], job["endTime"])
+    assert trial_seconds > wall  # two trials at a time: billed time exceeds the wall clock
+    text, decoder, outcome = out.out.strip(), json.JSONDecoder(), None
+    while text:  # one object a log line, then the outcome
+        outcome, end = decoder.raw_decode(text)
+        text = text[end:].strip()
+    assert outcome is not None
+    assert outcome["cost"]["usd"] == pytest.approx(per_hour * trial_seconds / 3600, rel=1e-6)
