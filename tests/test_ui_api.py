@@ -166,6 +166,11 @@ def project(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def ui_of() -> Iterator[Any]:
+    """start(ROOT, *ARGS): a `jobspec ui` process in ROOT; each is ended after the test."""
+    yield from ui_servers()
+
+
+def ui_servers() -> Iterator[Any]:
     started: list[Ui] = []
 
     def start(root: Path, *args: str) -> Ui:
@@ -195,9 +200,9 @@ def test_the_table_lists_a_finished_local_run_and_a_cloud_job(project: Path, clo
     make_project_bucket = cloud_env.bucket
     (project / "job.yaml").write_text((project / "job.yaml").read_text().replace(
         "placeholder-bucket", make_project_bucket))
+    done = run_job(project, "--target", "cloud", wait=False)  # meanwhile, the local run
     assert run_job(project, "--target", "local").returncode == 0
-    done = run_job(project, "--target", "cloud")
-    assert done.returncode == 0, done.stderr
+    assert isinstance(done, subprocess.Popen) and done.wait(timeout=120) == 0
     ui = ui_of(project)
     row = local_row(ui, "tiny")
     assert row["state"] == "succeeded" and row["target"] == "local" and row["exit_code"] == 0

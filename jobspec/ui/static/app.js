@@ -87,12 +87,12 @@ function matches(row) {
 }
 
 function rowHTML(row, cls) {
-  const who = [row.user, row.host || row.region].filter(Boolean).join(" @ ");
+  const who = [row.user, row.host].filter(Boolean).join(" @ ");
   const link = `#/job/${encodeURIComponent(row.id)}`;
   const running = row.state === "running";
   return `<tr class="${cls}${row.latest === false ? " earlier" : ""}" data-id="${esc(row.id)}" data-state="${esc(row.state)}">`
     + `<td><a href="${link}">${esc(row.name)}</a>${row.latest === false ? ' <span class="muted">(earlier run)</span>' : ""}</td>`
-    + `<td>${esc(row.where)}</td><td>${esc(row.target)}</td><td>${stateCell(row.state)}</td>`
+    + `<td>${esc(row.where)}${row.region ? " " + esc(row.region) : ""}</td><td>${esc(row.target)}</td><td>${stateCell(row.state)}</td>`
     + `<td>${esc(when(row.start))}</td><td>${esc(duration(row.seconds, row.start, running))}</td>`
     + `<td>${esc(who)}</td><td>${esc(cost(row.cost))}</td><td>${esc(row.spec)}</td>`
     + `<td>${esc(row.commit ? String(row.commit).slice(0, 10) : "")}</td></tr>`;
@@ -203,17 +203,24 @@ async function showJobs() {
 
 function markTracebacks(text) {
   // a Python traceback: from "Traceback (most recent call last):" to the exception line
+  // ("ValueError: ...", "KeyboardInterrupt"); the trainer's stdout may be interleaved with it
+  // (two pipes), so a plain line inside it is shown unmarked and the traceback goes on
   const lines = text.split("\n");
   const out = [];
   let inside = false;
+  let plain = 0;
   for (const line of lines) {
     const body = line.replace(/^[\w./-]+ \| /, "");
-    if (body.startsWith("Traceback (most recent call last):")) { inside = true; }
-    if (inside) {
+    if (body.startsWith("Traceback (most recent call last):")) { inside = true; plain = 0; }
+    const part = inside && (/^\s/.test(body) || body.startsWith("Traceback") || body === ""
+      || body.startsWith("During handling") || body.startsWith("The above exception"));
+    const last = inside && !part && /^[A-Za-z_][\w.]*(: |:$|$)/.test(body);
+    if (part || last) {
       out.push(`<span class="traceback">${esc(line)}</span>`);
-      if (!/^\s/.test(body) && !body.startsWith("Traceback") && body.trim() !== "") { inside = false; }
+      if (last) { inside = false; }
     } else {
       out.push(esc(line) + "\n");
+      if (inside && ++plain > 200) { inside = false; }
     }
   }
   return out.join("").replace(/\n$/, "");
