@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -89,11 +90,20 @@ def test_the_table_shows_a_finished_local_run_and_a_cloud_job(tmp_path: Path, cl
     cloud = run_job(project, "--target", "cloud", wait=False)  # meanwhile, the local runs
     assert run_job(project, "--target", "local").returncode == 0
     assert run_job(project, "--target", "local", "--", "--fail").returncode == 1
+    sweep = (project / "job.yaml").read_text().replace("name: tiny", "name: sweep")
+    (project / "sweep.yaml").write_text(
+        sweep + "matrix:\n  steps: [2, 3]\nargs: ['--steps=${matrix.steps}']\n")
+    done = subprocess.run([sys.executable, "-m", "jobspec", "run", "sweep.yaml", "--target",
+                           "local"], cwd=project, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
     assert isinstance(cloud, subprocess.Popen) and cloud.wait(timeout=120) == 0
     ui = ui_of(project)
     browser.get(ui.url)
     shown = until(lambda: (r := rows(browser)) and any(k.startswith("cloud/") for k in r) and r,
                   message="a local run and a cloud job in the table")
+    group = browser.find_element(By.CSS_SELECTOR, "#jobs tr.group").text
+    assert "matrix, 2 members" in group and "succeeded" in group
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#jobs tr.member")) == 2
     local = [text for key, text in shown.items() if key.startswith("local/tiny/")]
     assert len(local) == 2 and any("succeeded" in t for t in local)
     assert any("failed" in t for t in local)
@@ -105,7 +115,8 @@ def test_the_table_shows_a_finished_local_run_and_a_cloud_job(tmp_path: Path, cl
     (only,) = rows(browser).values()
     assert "failed" in only
     browser.find_element(By.CSS_SELECTOR, "#filter-state option[value='']").click()
-    until(lambda: len(rows(browser)) == 3, message="every row again")
+    until(lambda: len(rows(browser)) == 5, message="every row again")
+    browser.set_window_size(1400, 360)
     browser.save_screenshot(str(shots / "ui-jobs.png"))
     assert SECRET not in browser.page_source
 
