@@ -223,6 +223,12 @@ def test_the_table_lists_a_finished_local_run_and_a_cloud_job(project: Path, clo
     code, log = ui.get("api/log/cloud/cloud/tiny?offset=0")
     assert code == 200 and "step 5 loss 0.2000" in log["text"] and not log["running"]
     assert "workerpool0-0" in log["tasks"]
+    # cancel of a job that ended: `jobspec cancel`'s answer, once
+    code, answer = ui.post("cancel", "cloud/cloud/tiny", ui.token)
+    assert code == 200 and answer["result"] == "already ended", answer
+    assert answer["state"] == "JOB_STATE_SUCCEEDED"
+    code, again = ui.post("cancel", "cloud/cloud/tiny", ui.token)
+    assert again["result"] == "already requested" and again["noop"]
     assert ui.stop() == 130
 
 
@@ -384,16 +390,60 @@ def test_cancel_stops_a_running_run_once(project: Path, ui_of) -> None:
             running.kill()
 
 
-def test_cancel_of_a_cloud_job_that_ended_says_so(project: Path, cloud_env, ui_of) -> None:
+def test_a_running_cloud_job_is_followed_and_cancelled_once(project: Path, cloud_env,
+                                                            ui_of) -> None:
     (project / "job.yaml").write_text((project / "job.yaml").read_text().replace(
         "placeholder-bucket", cloud_env.bucket))
-    assert run_job(project, "--target", "cloud").returncode == 0
+    stop = project / "stop"
+    try:
+        done = run_job(project, "--target", "cloud", "--detach", "--", "--wait-for", str(stop))
+        assert done.returncode == 0, done.stderr
+        ui = ui_of(project)
+        seen, cursor = "", 0
+        deadline = time.monotonic() + 30
+        while "tick 2" not in seen and time.monotonic() < deadline:
+            code, chunk = ui.get(f"api/log/cloud/cloud/tiny?offset={cursor}")
+            assert code == 200, chunk
+            seen += chunk["text"]
+            cursor = chunk["next"]
+            time.sleep(0.2)
+        assert "workerpool0-0 | tick 1\n" in seen and chunk["running"]
+        assert "token in the trainer: ****" in seen and SECRET not in seen
+        code, first = ui.post("cancel", "cloud/cloud/tiny", ui.token)
+        assert code == 200 and first["result"] == "cancel requested", first
+        code, second = ui.post("cancel", "cloud/cloud/tiny", ui.token)
+        assert second["result"] == "already requested" and second["noop"]
+        state = ""
+        while state != "cancelled" and time.monotonic() < deadline:
+            state = ui.get("api/job/cloud/cloud/tiny")[1]["state"]
+            time.sleep(0.2)
+        assert state == "cancelled"
+        (job,) = cloud_env.vertex.jobs.values()
+        assert job["state"] == "JOB_STATE_CANCELLED"
+    finally:
+        stop.touch()
+
+
+def test_damaged_records_do_not_break_the_page(project: Path, ui_of) -> None:
+    assert run_job(project, "--target", "local").returncode == 0
+    runs = project / ".jobspec/runs"
+    for name, status, plan in (("broken", "{not json", "[1, 2]"),
+                               ("odd", '{"state": 7, "start": {"a": 1}, "end": "yesterday"}',
+                                '{"processes": "x", "job_dir": 5, "spec": ["a"]}')):
+        folder = runs / name / "20260101T000000.000000Z"
+        folder.mkdir(parents=True)
+        (folder / "status.json").write_text(status)
+        (folder / "plan.json").write_text(plan)
+    (project / ".jobspec/groups").mkdir()
+    (project / ".jobspec/groups/g.json").write_text('{"members": "not a list"}')
     ui = ui_of(project)
-    code, answer = ui.post("cancel", "cloud/cloud/tiny", ui.token)
-    assert code == 200 and answer["result"] == "already ended", answer
-    assert answer["state"] == "JOB_STATE_SUCCEEDED"
-    code, again = ui.post("cancel", "cloud/cloud/tiny", ui.token)
-    assert again["result"] == "already requested" and again["noop"]
+    code, data = ui.get("api/local")
+    assert code == 200 and {r["name"] for r in data["rows"]} == {"tiny", "broken", "odd"}
+    states = {r["name"]: r["state"] for r in data["rows"]}
+    assert states["broken"] == "unknown" and states["tiny"] == "succeeded"
+    for row in data["rows"]:
+        assert ui.get(f"api/job/{row['id']}")[0] == 200
+        assert ui.get(f"api/log/{row['id']}?offset=0")[0] == 200
 
 
 # --- the server itself ------------------------------------------------------------------------

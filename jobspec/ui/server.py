@@ -16,6 +16,7 @@ from __future__ import annotations
 import hmac
 import json
 import secrets
+import sys
 import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -27,6 +28,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from jobspec.errors import CloudError, JobspecError
+from jobspec.secrets import mask
 from jobspec.ui.capture import captured
 from jobspec.ui.cloudjobs import CloudJobs
 from jobspec.ui.localjobs import LocalJobs
@@ -213,6 +215,13 @@ class Handler(BaseHTTPRequestHandler):
             return
         except JobspecError as exc:
             self._json(HTTPStatus.NOT_FOUND, {"error": exc.message, "hint": exc.hint})
+            return
+        except Exception as exc:  # a defect here: one line where the server runs, not a page
+            # of traceback; the page shows the error and asks again
+            sys.stderr.write(f"jobspec ui: {self.command} {urlsplit(self.path).path}: "
+                             f"{type(exc).__name__}: {mask(str(exc))}\n")
+            self._json(HTTPStatus.INTERNAL_SERVER_ERROR,
+                       {"error": f"internal error: {type(exc).__name__}"})
             return
         if data is None:
             self._json(HTTPStatus.NOT_FOUND, {"error": "no such job"})

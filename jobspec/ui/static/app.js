@@ -327,7 +327,9 @@ async function showJob(id) {
   const filter = document.getElementById("task-filter");
   const draw = () => {
     const task = filter.value;
-    const text = task ? log.text.split("\n").filter(l => l.startsWith(task + " | ")).join("\n") : log.text;
+    // a line's task is its "TASK | " prefix (a sweep member's may read "NAME/TASK | ")
+    const prefix = new RegExp("^(?:[^ |]*/)?" + task.replace(/[.*+?^${}()|[\]\\]/g, "\\$&") + " *\\| ");
+    const text = task ? log.text.split("\n").filter(l => prefix.test(l)).join("\n") : log.text;
     const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
     pre.innerHTML = markTracebacks(text);
     if (atEnd) { pre.scrollTop = pre.scrollHeight; }
