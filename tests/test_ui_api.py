@@ -223,6 +223,9 @@ def test_the_table_lists_a_finished_local_run_and_a_cloud_job(project: Path, clo
     code, log = ui.get("api/log/cloud/cloud/tiny?offset=0")
     assert code == 200 and "step 5 loss 0.2000" in log["text"] and not log["running"]
     assert "workerpool0-0" in log["tasks"]
+    code, rerun = ui.post("rerun", "cloud/cloud/tiny", ui.token)
+    assert rerun["command"] == "jobspec run job.yaml --target cloud"
+    assert f"tiny stays taken in gs://{cloud_env.bucket}" in rerun["note"]
     # cancel of a job that ended: `jobspec cancel`'s answer, once
     code, answer = ui.post("cancel", "cloud/cloud/tiny", ui.token)
     assert code == 200 and answer["result"] == "already ended", answer
@@ -301,6 +304,9 @@ def test_a_sweeps_members_are_grouped_under_it(project: Path, ui_of) -> None:
     code, page = ui.get(f"api/group/local/{group['name']}")
     assert code == 200 and [r["state"] for r in page["rows"]] == ["succeeded", "succeeded"]
     assert page["study"] is None
+    code, rerun = ui.post("rerun", page["rows"][0]["id"], ui.token)
+    assert rerun["command"] == "jobspec run job.yaml --target local --name tiny"
+    assert rerun["note"] == "reruns every member of matrix tiny"
 
 
 # --- served safely -------------------------------------------------------------------------

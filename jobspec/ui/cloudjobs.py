@@ -228,14 +228,17 @@ class CloudJobs:
                 "running": not is_terminal(job.get("state")),
                 "tasks": sorted({line["task"] for line in lines})}
 
-    def rerun_command(self, target: str, name: str) -> str | None:
+    def rerun_command(self, target: str, name: str) -> dict[str, str] | None:
         import shlex
 
         place = self.places.get(target)
         if place is None:
             return None
-        return shlex.join(["jobspec", "run", _shown(place.place.spec, self.root), "--target",
-                           target])
+        command = shlex.join(["jobspec", "run", _shown(place.place.spec, self.root), "--target",
+                              target])
+        return {"command": command,
+                "note": f"{name} stays taken in gs://{place.place.bucket}: the spec's "
+                        "name_suffix picks the next free name, or pass --name"}
 
     def cancel(self, target: str, name: str) -> dict[str, Any] | None:
         """`jobspec cancel NAME --target T --spec SPEC --json`, its answer as data."""

@@ -149,14 +149,22 @@ class LocalJobs:
                 "cancel_command": shlex.join(["jobspec", "cancel", name, "--target", "local"]),
                 "group": next((g["name"] for g in self.groups() if name in g["members"]), None)}
 
-    def rerun_command(self, name: str, run: str) -> str | None:
+    def rerun_command(self, name: str, run: str) -> dict[str, str] | None:
+        """The command that would run this job again, and what it does: a sweep's member is
+        rerun with its sweep (`--name` names a matrix spec's group, not one member)."""
         folder = self.folder(name, run)
         if folder is None:
             return None
         plan = _plan(folder)
         spec = _shown_spec(plan.get("spec"), self.root) or "SPEC"
-        return shlex.join(["jobspec", "run", spec, "--target", str(plan.get("target") or "local"),
-                           "--name", name])
+        target = str(plan.get("target") or "local")
+        group = next((g for g in self.groups() if name in g["members"]), None)
+        named = group["name"] if group is not None else name
+        command = shlex.join(["jobspec", "run", spec, "--target", target, "--name", named])
+        note = (f"reruns every member of {group['kind']} {named}" if group is not None else
+                "overrides the first run had (--set, arguments after --) are not recorded: "
+                "add them")
+        return {"command": command, "note": note}
 
     def log(self, name: str, run: str, offset: int) -> dict[str, Any] | None:
         """The log from byte OFFSET on (at most LOG_CHUNK bytes, cut at a line's end when it

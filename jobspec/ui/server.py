@@ -121,7 +121,7 @@ class App:
                        if parts[0] == "cloud" and len(parts) == 3 else None)
             if command is None:
                 raise NotFound(job)
-            return {"id": job, "command": command}
+            return {"id": job, **command}
         if action != "cancel":
             raise NotFound(action)
         with self._act_lock:  # a second click, or a second tab: the first cancel stands

@@ -306,7 +306,7 @@ function renderJob(job) {
     const result = document.getElementById("action-result");
     try {
       const answer = await act("rerun", job.id);
-      result.textContent = answer.command;
+      result.textContent = answer.command + (answer.note ? "  (" + answer.note + ")" : "");
       result.dataset.command = answer.command;
       if (navigator.clipboard) { navigator.clipboard.writeText(answer.command).catch(() => {}); }
     } catch (e) { result.textContent = e.message; }
