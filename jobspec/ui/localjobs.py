@@ -79,7 +79,9 @@ class LocalJobs:
                 kind = record.get("kind") if isinstance(record.get("kind"), str) else "matrix"
                 found.append({"name": name, "kind": kind, "members": members,
                               "created": record.get("created")})
-        return found
+        from jobspec.ui.studies import local_studies
+
+        return found + local_studies(self.root)
 
     def rows(self) -> list[dict[str, Any]]:
         """Every run of every job, oldest first; the latest run of each job is marked."""

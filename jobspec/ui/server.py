@@ -104,7 +104,11 @@ class App:
         if group is None:
             return None
         rows = [r for r in self.local.rows() if r["name"] in group["members"] and r["latest"]]
-        study = study_page(group, rows) if group["kind"] == "study" else None
+        study = study_page(self.local.root, name) if group["kind"] == "study" else None
+        if study is not None:  # trials in trial order, each with its run's row when it has one
+            by_name = {r["name"]: r for r in rows}
+            study["trials"] = [{**t, "run": by_name.get(str(t["name"]), {}).get("id")}
+                               for t in study["trials"]]
         return {**group, "rows": rows, "study": study,
                 "cancel_command": f"jobspec cancel {name} --target local"}
 

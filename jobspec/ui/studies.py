@@ -1,22 +1,72 @@
-"""The hook for tuning studies (issue 13: `jobspec run` with a `tuning:` block).
+"""Tuning studies on the page (issue 13: `jobspec run` with a `tuning:` block).
 
-The jobs table already groups a study's trials under the study as it groups a matrix sweep's
-members: any record in .jobspec/groups/ (or a cloud group record) is a group, and its `kind`
-(a study's record says "study") is shown. What a study's own page adds (the trials table with
-parameters and metric, the metric per trial plotted, the best trial marked) comes from
-`study_page`: it returns None until the study record's format is settled, and the page then
-shows the group's members as it does for a matrix sweep. On the page, `renderStudy` in
-static/app.js is the matching hook.
+The jobs table groups a study's trials under the study as it groups a matrix sweep's members:
+`local_studies` gives each local study as a group (kind "study", members its trials' run
+names). A study's own page (its trials with their parameters and metric, the metric per trial
+plotted, the best trial marked) is `study_page`'s data, drawn by `renderStudy` in
+static/app.js.
+
+Both read the study record through jobspec.study (`read_study`, `study_rows`), where local
+studies are run and recorded; where that module is absent, there are no studies to show and
+both give nothing.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from jobspec.errors import JobspecError
 
-def study_page(group: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The study page's data for GROUP (a group record whose kind is "study") and the rows of
-    its trials: {"metric", "goal", "trials": [{"name", "parameters", "metric", "state"}],
-    "best"}. None: not known yet, show the group as a group."""
-    del group, rows
-    return None
+
+def _study_module() -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module("jobspec.study")
+    except ImportError:
+        return None
+
+
+def local_studies(root: Path) -> list[dict[str, Any]]:
+    """Each local study as a group of the jobs table: name, kind, members (its trials' run
+    names, in trial order), created, state."""
+    study = _study_module()
+    if study is None:
+        return []
+    groups = []
+    for row in study.study_rows(root):
+        try:
+            data = study.read_study(root, row["name"])
+        except JobspecError:
+            continue
+        if data is None:
+            continue
+        trials = [t for t in data["trials"] if isinstance(t, dict)]
+        groups.append({"name": row["name"], "kind": "study",
+                       "members": [str(t.get("name")) for t in trials],
+                       "created": data.get("created"), "state": data.get("state")})
+    return groups
+
+
+def study_page(root: Path, name: str) -> dict[str, Any] | None:
+    """The study page's data: its metric and goal, parameters, state and reason, the trials
+    ({"id", "name", "parameters", "metric", "state", "reason"}) and the best trial's id; None
+    when NAME is no local study."""
+    study = _study_module()
+    if study is None:
+        return None
+    try:
+        data = study.read_study(root, name)
+    except JobspecError:
+        return None
+    if data is None:
+        return None
+    metric = data.get("metric") if isinstance(data.get("metric"), dict) else {}
+    trials = [{key: t.get(key) for key in ("id", "name", "parameters", "metric", "state",
+                                           "reason", "start", "end")}
+              for t in data["trials"] if isinstance(t, dict)]
+    return {"metric": metric.get("metric_id"), "goal": metric.get("goal"),
+            "parameters": [str(p) for p in data.get("parameters") or []],
+            "algorithm": data.get("algorithm"), "state": data.get("state"),
+            "reason": data.get("reason"), "best": data.get("best"), "trials": trials}

@@ -376,26 +376,61 @@ async function showJob(id) {
 }
 
 function renderStudy(group) {
-  // the tuning study's own page (trials table, metric per trial, best marked): see
-  // jobspec/ui/studies.py. Until a study's data is known (group.study is null), a study is
-  // shown as its group of trials.
-  return group.study ? "" : "";
+  // a tuning study's own page: its trials with their parameters and metric, the metric per
+  // trial plotted, the best trial marked (data: jobspec/ui/studies.py study_page)
+  const s = group.study;
+  if (!s) { return ""; }
+  const params = s.parameters || [];
+  const metric = v => (typeof v === "number" ? Number(v.toPrecision(6)) : "-");
+  const rows = s.trials.map(t => {
+    const best = t.id === s.best;
+    const name = t.run ? `<a href="#/job/${encodeURIComponent(t.run)}">${esc(t.name)}</a>` : esc(t.name);
+    return `<tr class="${best ? "best" : ""}" data-trial="${esc(t.id)}"><td>${esc(t.id)}${best ? " ★ best" : ""}</td><td>${name}</td>`
+      + params.map(p => `<td>${esc((t.parameters || {})[p])}</td>`).join("")
+      + `<td>${esc(metric(t.metric))}</td><td>${stateCell(t.state)}</td><td>${esc(t.reason || "")}</td></tr>`;
+  }).join("");
+  return `<p>${esc(s.algorithm || "")} search, ${esc((s.goal || "").toLowerCase())} ${esc(s.metric)}: ${stateCell(s.state)} ${esc(s.reason || "")}</p>
+    <div id="study-plot" class="chart" data-metric="${esc(s.metric)}"></div>
+    <table id="trials"><thead><tr><th>Trial</th><th>Run</th>${params.map(p => `<th>${esc(p)}</th>`).join("")}
+      <th>${esc(s.metric)}</th><th>State</th><th>Reason</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+function plotStudy(study) {
+  const el = document.getElementById("study-plot");
+  const done = study.trials.filter(t => typeof t.metric === "number");
+  if (!el || !done.length) { return; }
+  const dots = (color, size) => ({ show: true, size: size, stroke: color, fill: color });
+  new uPlot({ title: `${study.metric} per trial (best in red)`, width: Math.min(720, Math.max(320, el.clientWidth || 640)),
+              height: 240, scales: { x: { time: false } }, legend: { show: true },
+              series: [{ label: "trial" },
+                       { label: study.metric, stroke: "#1a73e8", paths: () => null, points: dots("#1a73e8", 9) },
+                       { label: "best", stroke: "#d93025", paths: () => null, points: dots("#d93025", 15) }],
+              axes: [{ label: "trial" }, {}] },
+            [done.map(t => t.id), done.map(t => t.metric), done.map(t => (t.id === study.best ? t.metric : null))], el);
 }
 
 function renderGroup(group) {
   const rows = group.rows || group.members || [];
-  document.getElementById("main").innerHTML = `<h1>${esc(group.name)} <span class="muted">${esc(group.kind || "matrix")}</span></h1>
-    ${renderStudy(group)}
-    <div class="actions"><code class="cmd">${esc(group.cancel_command)}</code></div>
-    <table id="members"><thead><tr><th>Name</th><th>State</th><th>Started</th><th>Job</th></tr></thead><tbody>
+  const members = `<table id="members"><thead><tr><th>Name</th><th>State</th><th>Started</th><th>Job</th></tr></thead><tbody>
     ${rows.map(r => `<tr data-id="${esc(r.id || "")}"><td>${r.id ? `<a href="#/job/${encodeURIComponent(r.id)}">${esc(r.name)}</a>` : esc(r.name)}</td>
       <td>${stateCell(r.state)}</td><td>${esc(when(r.start))}</td><td>${r.console ? `<a href="${esc(r.console)}" target="_blank" rel="noopener noreferrer">${esc(r.job)}</a>` : esc(r.job || "")}</td></tr>`).join("")}
     </tbody></table>`;
+  document.getElementById("main").innerHTML = `<h1>${esc(group.name)} <span class="muted">${esc(group.kind || "matrix")}</span></h1>
+    <div class="actions"><code class="cmd">${esc(group.cancel_command)}</code></div>
+    ${group.study ? renderStudy(group) : members}`;
+  if (group.study) { plotStudy(group.study); }
 }
 
 async function showGroup(name) {
-  try { renderGroup(await getJSON("/api/group/local/" + encodeURIComponent(name))); }
-  catch (e) { document.getElementById("main").innerHTML = `<div class="banner">${esc(e.message)}</div>`; }
+  const route = state.route;
+  let group;
+  try { group = await getJSON("/api/group/local/" + encodeURIComponent(name)); }
+  catch (e) { document.getElementById("main").innerHTML = `<div class="banner">${esc(e.message)}</div>`; return; }
+  if (state.route !== route) { return; }
+  renderGroup(group);
+  const running = group.study ? group.study.state === "running"
+    : (group.rows || []).some(r => r.state === "running");
+  if (running) { later(() => { if (state.route === route) { showGroup(name); } }, 2000); }
 }
 
 // --- routes ----------------------------------------------------------------------------------
