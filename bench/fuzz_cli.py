@@ -2,7 +2,7 @@
 case run as a real `python -m jobspec` process in a throw-away project.
 
 A case fails when its output holds a traceback, when it runs past the timeout (a hang), or
-when its exit code is not one DESIGN.md documents (0 ok, 1 job failed, 2 usage, 3 name taken,
+when its exit code is not one README.md documents (0 ok, 1 job failed, 2 usage, 3 name taken,
 4 cloud/network, 130 interrupted). No case can reach the internet: the endpoints point at a
 loopback port nothing listens on, credentials at a file that does not exist, and every Python
 process runs under the test suite's network guard (tests/standins/netguard.py), which turns an

@@ -634,6 +634,8 @@ def main() -> int:
         for module in ("task", "oops"):  # the modules the example specs name: validate checks
             (Path(tmp) / "trainer" / f"{module}.py").write_text("")
         (Path(tmp) / "specs").mkdir()
+        for base in (REPO / "specs").glob("*.yaml"):  # what an example extends (census.yaml)
+            (Path(tmp) / "specs" / base.name).write_text(base.read_text())
         spec = Path(tmp) / "specs" / "case.yaml"
         for index in indices:
             case = make_case(args.seed, index, bases)

@@ -11,7 +11,7 @@ stand-ins: fake-gcs-server (tests/standins/gcs.py) and the Vertex AI / ML v1 sta
 - minimal: bench/_minimal_submit.py: tarfile + google-cloud-storage upload + discovery
   customJobs.create; no name check, no claim, no retry logic.
 - gcloud: `gcloud ai-platform jobs submit training` (ML v1) pointed at the same stand-ins with
-  the recipe from DESIGN.md; it builds the sdist with setup.py and uploads it.
+  gcloud's endpoint-override recipe; it builds the sdist with setup.py and uploads it.
 
 A last pass sends each through a counting proxy (bench/_proxy.py) to count requests and the
 bytes sent to the emulator's upload routes: a re-submission of an unchanged package must send

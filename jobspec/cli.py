@@ -124,12 +124,24 @@ def plan(ctx: click.Context, spec: str | None, target: str, sets: tuple[str, ...
                       name=name, isolated=_one_way(isolated, container), container=container)
     loaded = load(request)
     made = make_plan(request, loaded)
+    from jobspec.studyplan import StudyPlan
+
+    if isinstance(made, StudyPlan):
+        from jobspec import study
+
+        if out is not None:
+            raise UsageError("a study's plan cannot be written with --out: its trials are "
+                             "planned as it runs", hint="run the spec itself")
+        click.echo(json.dumps(study.plan_data(made), indent=2) if as_json
+                   else study.plan_text(made))
+        return
     if out is not None:
         _write_plan(Path(out), dump_plan(made))
     plans: list[Any] = [shown(m) for m in made.members] if isinstance(made, GroupPlan) else [
         shown(made)]
     if as_json:
-        data = ({"group": made.group, "members": [plan_json(p) for p in plans]}
+        data = ({"group": made.group, "members": [plan_json(p) for p in plans],
+                 **_group_price(plans)}
                 if isinstance(made, GroupPlan) else plan_json(plans[0]))
         click.echo(json.dumps(data, indent=2))
     elif isinstance(made, GroupPlan):
@@ -137,10 +149,26 @@ def plan(ctx: click.Context, spec: str | None, target: str, sets: tuple[str, ...
         for member, each in zip(loaded.members, plans, strict=True):
             values = ", ".join(f"{k}={v}" for k, v in (member.matrix or {}).items())
             click.echo(f"\n=== {each.name} ({values}) ===\n{plan_text(each)}")
+        price = _group_price(plans)
+        if price:
+            from jobspec.prices import group_plan_line
+
+            click.echo("\n" + group_plan_line(price["price"]))
     else:
         click.echo(plan_text(plans[0]))
     if out is not None:
         _info(f"wrote the plan to {out}: `jobspec run --plan {out}` carries it out")
+
+
+def _group_price(plans: list[Any]) -> dict[str, Any]:
+    """A cloud group's total price ({"price": ...}); nothing for a local group."""
+    from jobspec.plandata import CloudPlan
+
+    if not plans or not all(isinstance(p, CloudPlan) for p in plans):
+        return {}
+    from jobspec.prices import group_plan
+
+    return {"price": group_plan([(p.body, p.region) for p in plans])}
 
 
 def _write_plan(path: Path, text: str) -> None:

@@ -92,10 +92,13 @@ def status(name: str, target: str | None, spec: str | None, bucket: str | None,
     out = _json(as_json)
     kind, target, spec, bucket = _find(name, target, spec, bucket)
     if kind == "local":
+        from jobspec.study import study_status
         from jobspec.sweep import group_status
 
         records = _records(target, spec)
-        group = group_status(records.root.parent.parent, name, as_json=as_json)
+        root = records.root.parent.parent
+        group = (study_status(root, name, as_json=as_json)
+                 or group_status(root, name, as_json=as_json))
         if group is not None:
             out.print(group)
         elif as_json:
@@ -139,10 +142,13 @@ def cancel(name: str, target: str | None, spec: str | None, bucket: str | None,
     kind, target, spec, bucket = _find(name, target, spec, bucket)
     if kind == "local":
         from jobspec.places import project_root
+        from jobspec.study import cancel_study
         from jobspec.whereis import cancel_local
 
         outcomes: list[dict[str, Any]] = []
-        code = cancel_local(name, project_root(spec), outcomes)
+        code = cancel_study(project_root(spec), name, outcomes)
+        if code is None:
+            code = cancel_local(name, project_root(spec), outcomes)
         if as_json:
             out.emit_json({"name": name, "where": "local", "members": outcomes})
         raise SystemExit(code)
@@ -162,11 +168,20 @@ def list_(target: str | None, spec: str | None, bucket: str | None, as_json: boo
     """List jobs: local run records, or (with a cloud --target or --bucket) a bucket's jobs."""
     out = _json(as_json)
     if bucket is None and _kind(target, spec) == "local":
+        from jobspec.study import study_rows
+
         records = _records(target, spec)
+        studies = study_rows(records.root.parent.parent)
         if as_json:
-            out.emit_json(records.list_rows())
+            out.emit_json(records.list_rows() + studies)
         else:
             records.print_list(out)
+            if studies:
+                out.print()
+            for line in out.table([(r["name"], str(r["state"]), str(r["runs"]),
+                                    str(r["start"])) for r in studies],
+                                  ("STUDY", "STATE", "TRIALS", "STARTED")) if studies else ():
+                out.print(line)
         if target is None:
             import shlex
 

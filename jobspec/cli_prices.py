@@ -82,11 +82,11 @@ def prices(region: str | None, machine: str | None, refresh: bool, compare: str 
         return
     table_rows = [(k, n, r, _usd(v.get("ON_DEMAND")),
                    "(same)" if k == "disk" else _usd(v.get("SPOT")),
+                   "(same)" if k == "disk" else _usd(v.get("FLEX_START")),
                    "GiB-month" if k == "disk" else "hour", ",".join(sorted(sources[(k, n, r)])))
                   for (k, n, r), v in rows.items()]
     out.print("\n".join(out.table(table_rows, ["kind", "name", "region", "on-demand",
-                                                "spot", "per", "source"])))
-    out.print("flex-start: no sourced rate (estimates say unknown)")
+                                                "spot", "flex-start", "per", "source"])))
     used = {s for group in sources.values() for s in group}
     for key in sorted(used):
         src = tab.sources[key]

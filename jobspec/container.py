@@ -225,18 +225,14 @@ def _image(loaded: Loaded, name: str, target: CloudTarget, env: Mapping[str, str
     if target.image is not None:
         return str(target.image)
     if target.build is not None:
-        from jobspec.imagebuild import plan_build
+        from jobspec.imagebuild import for_target
         from jobspec.plan import cloud_context
 
-        build = target.build
         where = cloud_context(target, env)
-        project = where.require_project(f"target {name!r}")
-        reqs = (build.requirements if build.requirements is not None
-                else loaded.spec.trainer.requirements)
-        return plan_build(base=str(build.base), requirements=reqs,
-                          system_packages=build.system_packages, repository=build.repository,
-                          project=project, region=where.region,
-                          job_name=loaded.spec.name).image
+        build = for_target(loaded.spec, target, project=where.require_project(f"target {name!r}"),
+                           region=where.region)
+        assert build is not None
+        return build.image
     from jobspec import runtimes
     from jobspec.project import settings
 

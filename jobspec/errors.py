@@ -1,4 +1,4 @@
-"""The one family of expected errors, each with its fixed exit code (DESIGN.md)."""
+"""The one family of expected errors, each with its fixed exit code (README.md lists them)."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ image that exists under its tag never needs building again.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shlex
 from collections.abc import Sequence
@@ -41,9 +42,10 @@ class ImageBuild:
         return f"projects/{self.project}/locations/{self.location}/repositories/{self.repository}"
 
 
-def image_name(job_name: str) -> str:
-    """A job name as a Docker image name: lowercase, '_' runs as '-'."""
-    return re.sub(r"_+", "-", job_name.lower()).strip("-") or "trainer"
+def image_name(name: str) -> str:
+    """A folder or job name as a Docker image name: lowercase letters, digits and single '-'
+    (Docker's rules allow less than a folder name may hold)."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "trainer"
 
 
 def dockerfile(base: str, requirements: Sequence[str], system_packages: Sequence[str]) -> str:
@@ -79,16 +81,16 @@ def plan_build(*, base: str, requirements: Sequence[str], system_packages: Seque
 
 def for_target(spec: Any, target: Any, *, project: str, region: str) -> ImageBuild | None:
     """The image a cloud target's `build:` block asks for (None without one): the one function
-    `plan` and `jobspec build` both use, so they always name the same image. The name is the
-    job's base name: a suffix picked at submission (or its placeholder) never changes the image."""
+    `plan`, `--container` and `jobspec build` use, so they always name the same image. It is
+    named after the trainer's package folder, not the job: `--name`, a matrix member's name or
+    a suffix picked at submission never changes it, and jobs with the same dependencies share
+    one image (the tag is the content)."""
     build = getattr(target, "build", None)
     if build is None:
         return None
-    from jobspec.plandata import NAME_MARKER
-
     requirements = (build.requirements if build.requirements is not None
                     else spec.trainer.requirements)
+    package = os.path.basename(os.path.normpath(spec.trainer.package_path))
     return plan_build(base=build.base, requirements=requirements,
                       system_packages=build.system_packages, repository=build.repository,
-                      project=project, region=region,
-                      job_name=spec.name.removesuffix(NAME_MARKER))
+                      project=project, region=region, job_name=package)

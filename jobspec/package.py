@@ -1,8 +1,8 @@
 """Deterministic source distribution of the trainer package, and its content hash.
 
-In the cloud the trainer is pip-installed from an sdist built the way gcloud builds it
-(DESIGN.md): with the package root's (the parent folder's) own setup.py or pyproject.toml if it
-has one, otherwise with a generated `setup(name=<dir>, packages=find_packages())`. Building that
+In the cloud the trainer is pip-installed from an sdist built the way gcloud builds it: with
+the package root's (the parent folder's) own setup.py or pyproject.toml if it has one,
+otherwise with a generated `setup(name=<dir>, packages=find_packages())`. Building that
 sdist here, in memory and byte-for-byte reproducibly, lets the planner name the staging path by
 content hash and lets the local isolated mode install exactly what the cloud installs.
 

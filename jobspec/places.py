@@ -38,7 +38,8 @@ def has_local(name: str, root: Path) -> bool:
     from jobspec.records import StateDir
 
     state = StateDir(root)
-    return bool(state.records().runs(name)) or state.group_file(name).is_file()
+    return (bool(state.records().runs(name)) or state.group_file(name).is_file()
+            or state.study_file(name).is_file())
 
 
 def _specs(spec: str | None) -> tuple[list[Path], list[str]]:

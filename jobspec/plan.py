@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from jobspec import runtimes
 from jobspec.assemble import Loaded
 from jobspec.errors import UsageError
+from jobspec.joboptions import apply_options, gcloud_flags
 
 # the plan types live in a light module, for runs from a cached plan (jobspec/fastpath.py)
 from jobspec.plandata import (
@@ -31,6 +32,7 @@ from jobspec.plandata import (
     Process,
     gcloud_text,
     label_value,
+    pool_spec,
 )
 from jobspec.project import find_root, project_root
 from jobspec.spec import CloudTarget, LocalTarget, Pool, Spec, job_dir_problem
@@ -145,13 +147,15 @@ def _cluster_spec(cluster: dict[str, list[str]], primary: str, task: tuple[str, 
 
 
 def _drift(spec: Spec, today: date, host: _Facts) -> list[str]:
-    """One warning when the trainer's interpreter differs from a cloud target's runtime."""
+    """One warning when the trainer's interpreter differs from a cloud target's image, as far
+    as the runtime table knows that image's Python and TensorFlow."""
     for name, target in spec.targets.items():
         if not isinstance(target, CloudTarget):
             continue
         try:
             resolved = runtimes.resolve(
                 runtime_version=target.runtime_version, executor_image=target.executor_image,
+                image=target.image, build_base=target.build.base if target.build else None,
                 region=target.region, gpu=False, today=today)
         except runtimes.RuntimeUnavailable:
             continue
@@ -271,14 +275,13 @@ def _secrets(loaded: Loaded, env_entries: Mapping[str, str], env: Mapping[str, s
     return plan_secrets(loaded, env_entries, env, [*args, *env_entries.values()])
 
 
-def _pool_body(role: str, machine: str, count: int, accel: str | None, accel_count: int,
-               python_spec: dict[str, Any]) -> dict[str, Any]:
-    machine_spec: dict[str, Any] = {"machineType": machine}
-    if accel:
-        machine_spec["acceleratorType"] = accel
-        machine_spec["acceleratorCount"] = accel_count
-    return {"machineSpec": machine_spec, "replicaCount": str(count),
-            "pythonPackageSpec": python_spec}
+def _pool_body(shape: runtimes.PoolShape, spec_key: str, run: dict[str, Any]
+               ) -> dict[str, Any]:
+    machine_spec: dict[str, Any] = {"machineType": shape.machine_type}
+    if shape.accelerator_type:
+        machine_spec["acceleratorType"] = shape.accelerator_type
+        machine_spec["acceleratorCount"] = shape.accelerator_count
+    return {"machineSpec": machine_spec, "replicaCount": str(shape.count), spec_key: run}
 
 
 def _shapes(target: CloudTarget) -> list[runtimes.PoolShape]:
@@ -320,12 +323,17 @@ def cloud_context(target: CloudTarget, env: Mapping[str, str]) -> CloudContext:
     return where
 
 
-def _gcloud(plan_body: dict[str, Any], project: str, region: str, module: str,
-            staging_uri: str, args: Sequence[str], shapes: Sequence[runtimes.PoolShape],
-            image: str) -> tuple[str, ...]:
+def _gcloud(plan_body: dict[str, Any], project: str, region: str, mode: str,
+            shapes: Sequence[runtimes.PoolShape]) -> tuple[str, ...]:
+    """`gcloud ai custom-jobs create` making the same job: gcloud gives --args (and --command)
+    to every pool's containerSpec or pythonPackageSpec (custom_jobs_util.ConstructCustomJobSpec
+    in gcloud 528). Environment variables have no flag; render.py says so beside the line."""
     cmd = ["gcloud", "ai", "custom-jobs", "create", f"--project={project}",
-           f"--region={region}", f"--display-name={plan_body['displayName']}",
-           f"--python-package-uris={staging_uri}"]
+           f"--region={region}", f"--display-name={plan_body['displayName']}"]
+    first = next(p for p in plan_body["jobSpec"]["workerPoolSpecs"] if p)
+    run = pool_spec(first)
+    if mode == "python-package":
+        cmd.append("--python-package-uris=" + gcloud_list(run["packageUris"]))
     for shape in shapes:
         if not shape.count:
             cmd.append("--worker-pool-spec=")  # keeps positions: pools are ordered
@@ -334,12 +342,18 @@ def _gcloud(plan_body: dict[str, Any], project: str, region: str, module: str,
         if shape.accelerator_type:
             spec += [f"accelerator-type={shape.accelerator_type}",
                      f"accelerator-count={shape.accelerator_count}"]
-        spec += [f"executor-image-uri={image}", f"python-module={module}"]
+        if mode == "python-package":
+            spec += [f"executor-image-uri={run['executorImageUri']}",
+                     f"python-module={run['pythonModule']}"]
+        else:
+            spec.append(f"container-image-uri={run['imageUri']}")
         cmd.append("--worker-pool-spec=" + gcloud_list(spec))
     while cmd[-1] == "--worker-pool-spec=":
         cmd.pop()
-    if args:
-        cmd.append("--args=" + gcloud_list(args))
+    if run.get("command"):
+        cmd.append("--command=" + gcloud_list(run["command"]))
+    if run.get("args"):
+        cmd.append("--args=" + gcloud_list(run["args"]))
     labels = plan_body.get("labels", {})
     if labels:
         cmd.append("--labels=" + gcloud_list([f"{k}={v}" for k, v in sorted(labels.items())]))
@@ -348,6 +362,7 @@ def _gcloud(plan_body: dict[str, Any], project: str, region: str, module: str,
         cmd.append(f"--service-account={job_spec['serviceAccount']}")
     if "network" in job_spec:
         cmd.append(f"--network={job_spec['network']}")
+    cmd += gcloud_flags(plan_body)
     return tuple(cmd)
 
 
@@ -369,6 +384,40 @@ def gcloud_list(items: Sequence[str]) -> str:
     return text + delim if items and items[-1] == "" else text
 
 
+def _image_key(target: CloudTarget) -> tuple[str, ...]:
+    """Where the target names its image: the spec line an image error points at."""
+    if target.image is not None:
+        return ("image",)
+    if target.build is not None:
+        return ("build", "base")
+    return ("runtime_version",) if target.runtime_version is not None else ("executor_image",)
+
+
+def _run_spec(mode: str, image: str, module: str, staging_uri: str | None,
+              command: Sequence[str] | None, args: list[str], env: Mapping[str, str]
+              ) -> tuple[str, dict[str, Any]]:
+    """(the pool's spec key, the spec): what every pool runs, with the same args and env."""
+    run: dict[str, Any]
+    if mode == "python-package":
+        assert staging_uri is not None
+        key, run = "pythonPackageSpec", {"executorImageUri": image, "packageUris": [staging_uri],
+                                         "pythonModule": module}
+    elif mode == "container":
+        from jobspec import launcher
+
+        assert staging_uri is not None
+        key, run = "containerSpec", {
+            "imageUri": image,
+            "command": launcher.command(launcher.gcs_path(staging_uri), module)}
+    else:
+        assert command is not None
+        key, run = "containerSpec", {"imageUri": image, "command": list(command)}
+    run["args"] = args
+    if env:
+        run["env"] = [{"name": k, "value": v} for k, v in env.items()]
+    return key, run
+
+
 def plan_cloud(loaded: Loaded, extra_args: Sequence[str] = (), *, submission_id: str,
                host: Host | None = None, runtime_extra: Mapping[str, str] | None = None
                ) -> CloudPlan:
@@ -382,35 +431,43 @@ def plan_cloud(loaded: Loaded, extra_args: Sequence[str] = (), *, submission_id:
     shapes = _shapes(target)
     gpu = any(s.accelerator_type for s in shapes)
     try:
-        resolved = runtimes.resolve(runtime_version=target.runtime_version,
-                                    executor_image=target.executor_image, region=region,
-                                    gpu=gpu, today=host.today, extra=runtime_extra)
+        resolved = runtimes.resolve(
+            runtime_version=target.runtime_version, executor_image=target.executor_image,
+            image=target.image, build_base=target.build.base if target.build else None,
+            region=region, gpu=gpu, today=host.today, extra=runtime_extra,
+            allow_unavailable=target.allow_unavailable_image, refuse_unavailable=True,
+            target=loaded.target)
     except runtimes.RuntimeUnavailable as exc:
-        key = "runtime_version" if target.runtime_version is not None else "executor_image"
-        raise loaded.error(("targets", loaded.target, key), exc.message) from None
+        raise loaded.error(("targets", loaded.target, *_image_key(target)), exc.message) from None
+    image, build = resolved.image_uri, None
+    if target.build is not None:
+        from jobspec.imagebuild import for_target
+
+        build = for_target(spec, target, project=project, region=region)
+        assert build is not None
+        image = build.image
+    mode = "command" if target.command is not None else resolved.mode
     root = project_root(loaded.path)
     package_dir = (loaded.base_dir / spec.trainer.package_path).resolve()
     mark("plan")  # no-op unless JOBSPEC_TIMINGS is set (bench/submission.py)
-    from jobspec.package import build_sdist
+    package, staging_uri = None, None
+    if mode != "command":  # bring-your-own-image: the image holds the trainer
+        from jobspec.package import build_sdist
 
-    package = build_sdist(package_dir, requirements=spec.trainer.requirements,
-                          allow_outside=spec.trainer.allow_outside_repo,
-                          allow_credentials=spec.trainer.allow_credentials,
-                          repo_root=find_root(loaded.base_dir))
-    mark("package")
-    prefix = target.staging_prefix.strip("/")
-    staging_uri = f"gs://{target.bucket}/{prefix}/packages/{package.sha256}/{package.filename}"
+        package = build_sdist(package_dir, requirements=spec.trainer.requirements,
+                              allow_outside=spec.trainer.allow_outside_repo,
+                              allow_credentials=spec.trainer.allow_credentials,
+                              repo_root=find_root(loaded.base_dir))
+        mark("package")
+        prefix = target.staging_prefix.strip("/")
+        staging_uri = (f"gs://{target.bucket}/{prefix}/packages/{package.sha256}/"
+                       f"{package.filename}")
     job_dir = target.job_dir or f"gs://{target.bucket}/{spec.name}"
     args = trainer_args(spec, target, extra_args, job_dir)
     env = {**spec.env, **target.env}
-    python_spec: dict[str, Any] = {
-        "executorImageUri": resolved.image_uri, "packageUris": [staging_uri],
-        "pythonModule": spec.trainer.module, "args": args}
-    if env:
-        python_spec["env"] = [{"name": k, "value": v} for k, v in env.items()]
-    pools = [_pool_body(s.role, s.machine_type, s.count, s.accelerator_type,
-                        s.accelerator_count, python_spec) if s.count else {}
-             for s in shapes]
+    spec_key, run = _run_spec(mode, image, spec.trainer.module, staging_uri, target.command,
+                              args, env)
+    pools = [_pool_body(s, spec_key, run) if s.count else {} for s in shapes]
     while pools and not pools[-1]:
         pools.pop()
     job_spec: dict[str, Any] = {"workerPoolSpecs": pools,
@@ -425,6 +482,7 @@ def plan_cloud(loaded: Loaded, extra_args: Sequence[str] = (), *, submission_id:
     labels = {**target.labels, LABEL_NAME: label_value(spec.name),
               LABEL_SUBMISSION: label_value(submission_id)}
     body = {"displayName": spec.name, "labels": labels, "jobSpec": job_spec}
+    body = apply_options(target, body, parent=f"projects/{project}/locations/{region}")
     described = tuple(
         f"{s.role}: {s.count} x {s.machine_type}"
         + (f" + {s.accelerator_count} x {s.accelerator_type}" if s.accelerator_type else "")
@@ -442,10 +500,9 @@ def plan_cloud(loaded: Loaded, extra_args: Sequence[str] = (), *, submission_id:
         project_root=str(root), project=project, region=region, bucket=target.bucket,
         job_dir=job_dir, endpoint=where.aiplatform,
         parent=f"projects/{project}/locations/{region}", body=body, package=package,
-        staging_uri=staging_uri, submission_id=submission_id, name_suffix=target.name_suffix,
-        pools=described,
-        gcloud=_gcloud(body, project, region, spec.trainer.module, staging_uri, args,
-                       shapes, resolved.image_uri),
+        staging_uri=staging_uri, image=image, mode=mode, build=build,
+        submission_id=submission_id, name_suffix=target.name_suffix, pools=described,
+        gcloud=_gcloud(body, project, region, mode, shapes),
         secrets=tuple(spec.secrets), warnings=tuple(warnings), fingerprint=loaded.fingerprint,
         secret_values=_secrets(loaded, env, host.env, args), context=where,
         env_read=tuple(sorted(loaded.env_read)))

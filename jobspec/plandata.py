@@ -29,6 +29,7 @@ from jobspec.secrets import Secrets, is_secret_name
 
 if TYPE_CHECKING:  # packaging (and pathspec) load only when a plan needs an sdist
     from jobspec.context import CloudContext
+    from jobspec.imagebuild import ImageBuild
     from jobspec.package import Package
 
 LABEL_NAME = "jobspec-name"
@@ -36,6 +37,7 @@ LABEL_SUBMISSION = "jobspec-submission"
 FORMAT = 1  # the version of a plan file's layout
 # Stands for the suffix picked at submission; lowercase, as labels and bucket names must be.
 NAME_MARKER = "__jsx0"
+MODES = ("container", "command", "python-package")  # CloudPlan.mode
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,15 @@ class CloudPlan:
     endpoint: str
     parent: str  # projects/P/locations/R
     body: dict[str, Any]  # the CustomJob request body, exactly as sent
-    package: Package
-    staging_uri: str
+    # The sdist staged at staging_uri; None in "command" mode (the image holds the trainer:
+    # nothing is built, staged or uploaded)
+    package: Package | None
+    staging_uri: str | None
+    image: str  # the image every pool runs (in "python-package" mode, the executor image)
+    # "container": containerSpec, the launcher installs the staged sdist and runs the module;
+    # "command": containerSpec, the target's own command; "python-package": pythonPackageSpec
+    mode: str
+    build: ImageBuild | None  # the dependencies image to build first (`build:`), else None
     submission_id: str
     name_suffix: str
     pools: tuple[str, ...]  # human-readable pool shapes, for `plan`
@@ -100,6 +109,10 @@ class CloudPlan:
     env_read: tuple[str, ...] = ()  # environment variables the spec read (names only)
     name_marker: str = ""  # NAME_MARKER when the suffix is picked at submission, else ""
     context: CloudContext | None = None  # where project, region and endpoints came from
+    # A tuning study (`tuning:`): {"studySpec", "maxTrialCount", "parallelTrialCount",
+    # "maxFailedTrialCount"}. Set: the job is a HyperparameterTuningJob whose trialJobSpec is
+    # body["jobSpec"] exactly (request_body); None: the CustomJob `body`.
+    study: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +129,32 @@ class GroupPlan:
 
 
 AnyPlan = LocalPlan | CloudPlan | GroupPlan
+
+
+CUSTOM_JOBS = "customJobs"
+TUNING_JOBS = "hyperparameterTuningJobs"
+
+
+def collection(plan: CloudPlan) -> str:
+    """The Vertex collection the plan's job is created in."""
+    return CUSTOM_JOBS if plan.study is None else TUNING_JOBS
+
+
+def request_body(plan: CloudPlan) -> dict[str, Any]:
+    """The create request exactly as sent: the CustomJob body, or for a study the
+    HyperparameterTuningJob whose trialJobSpec is that body's jobSpec, with its display name,
+    labels (the submission label included) and encryption."""
+    if plan.study is None:
+        return plan.body
+    body = plan.body
+    tuning: dict[str, Any] = {"displayName": body["displayName"]}
+    if "labels" in body:
+        tuning["labels"] = body["labels"]
+    tuning.update(plan.study)
+    tuning["trialJobSpec"] = body["jobSpec"]
+    if "encryptionSpec" in body:
+        tuning["encryptionSpec"] = body["encryptionSpec"]
+    return tuning
 
 
 def label_value(text: str) -> str:
@@ -153,7 +192,8 @@ def with_suffix(plan: CloudPlan, suffix: str) -> CloudPlan:
         return value
 
     changes = {f.name: swap(getattr(plan, f.name)) for f in dataclasses.fields(plan)
-               if f.name not in ("package", "name_marker", "secret_values", "submission_id")}
+               if f.name not in ("package", "build", "name_marker", "secret_values",
+                                 "submission_id")}
     final = str(changes["name"])
     body = changes["body"]
     body["labels"] = {**body.get("labels", {}), LABEL_NAME: label_value(final)}
@@ -216,6 +256,9 @@ def _to_data(plan: Any) -> Any:
         elif f.name == "context" and value is not None:
             value = {g.name: (list(v) if isinstance(v := getattr(value, g.name), tuple) else v)
                      for g in dataclasses.fields(value)}
+        elif f.name == "build" and value is not None:
+            value = {**{g.name: getattr(value, g.name) for g in dataclasses.fields(value)},
+                     "files": [list(pair) for pair in value.files]}
         elif isinstance(value, tuple):
             value = list(value)
         out[f.name] = value
@@ -334,7 +377,7 @@ def _from_data(data: Any) -> AnyPlan:
     cls: type[LocalPlan] | type[CloudPlan] = {"local": LocalPlan, "cloud": CloudPlan}[str(kind)]
     values: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
-        value = data[f.name]
+        value: Any = data.get(f.name) if f.name == "study" else data[f.name]
         if f.name == "processes":
             value = tuple(Process(task=_check(p["task"], "str", "task"),
                                   argv=_check(p["argv"], "tuple[str, ...]", "argv"),
@@ -346,6 +389,16 @@ def _from_data(data: Any) -> AnyPlan:
             value = None if value is None else _package(value)
         elif f.name == "context":
             value = None if value is None else _context(value)
+        elif f.name == "build":
+            value = None if value is None else _build(value)
+        elif f.name == "study":
+            value = data.get("study")  # absent from a plan written before studies
+            if value is not None and not isinstance(value, dict):
+                raise ValueError("'study' is not a mapping")
+        elif f.name == "mode":
+            value = _check(value, "str", "mode")
+            if value not in MODES:
+                raise ValueError(f"'mode' is not one of {', '.join(MODES)}")
         else:
             value = _check(value, str(f.type), f.name)
         values[f.name] = value
@@ -365,6 +418,23 @@ def _package(data: dict[str, Any]) -> Package:
                    files=_check(data["files"], "tuple[str, ...]", "files"),
                    excluded=tuple(Excluded(str(p), str(r)) for p, r in data["excluded"]),
                    build=_check(data["build"], "str", "build"))
+
+
+def _build(data: dict[str, Any]) -> ImageBuild:
+    from jobspec.imagebuild import ImageBuild
+
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(ImageBuild):
+        if f.name == "files":
+            files = data["files"]
+            if not isinstance(files, list) or not all(
+                    isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p)
+                    for p in files):
+                raise ValueError("'files' is not a list of (name, text) pairs")
+            values["files"] = tuple((name, text) for name, text in files)
+        else:
+            values[f.name] = _check(data[f.name], "str", f.name)
+    return ImageBuild(**values)
 
 
 def _context(data: dict[str, Any]) -> Any:
@@ -393,6 +463,13 @@ def plan_secrets(plan: LocalPlan | CloudPlan) -> Secrets:
             env.update(proc.env)
     else:
         for pool in plan.body["jobSpec"]["workerPoolSpecs"]:
-            for item in pool.get("pythonPackageSpec", {}).get("env", []):
+            for item in pool_spec(pool).get("env", []):
                 env[item["name"]] = item["value"]
     return Secrets.of((*plan.secret_values, *secret_values(env, plan.secrets)))
+
+
+def pool_spec(pool: dict[str, Any]) -> dict[str, Any]:
+    """A worker pool's containerSpec or pythonPackageSpec ({} for a placeholder pool): where
+    its args and env are, whatever the mode."""
+    found: dict[str, Any] = pool.get("containerSpec") or pool.get("pythonPackageSpec") or {}
+    return found

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from jobspec.prices_data import RATES, SOURCES, Source
+from jobspec.prices_data import FLEX_RATES, RATES, SOURCES, Source
 
 HOURS_PER_MONTH = 730  # the month of Google's pricing pages ("730 hours per month")
 STRATEGIES = ("ON_DEMAND", "SPOT", "FLEX_START")
@@ -121,6 +121,9 @@ def shipped() -> Table:
             if usd is not None:
                 rates[(kind, name, region, strategy)] = Rate(kind, name, region, strategy, usd,
                                                              source)
+    for kind, name, region, usd, source in FLEX_RATES:
+        rates[(kind, name, region, "FLEX_START")] = Rate(kind, name, region, "FLEX_START", usd,
+                                                         source)
     newest = max(s.read for s in SOURCES.values())
     return Table(rates, dict(SOURCES), "shipped", newest)
 
@@ -290,11 +293,11 @@ def timeout_of(body: Mapping[str, Any]) -> float | None:
         return None
 
 
-def for_body(body: Mapping[str, Any], region: str, tab: Table | None = None) -> Estimate:
-    """The estimate of a CustomJob request body as `plan` builds it (pools, strategy)."""
-    return estimate(pools_of(body), region, strategy_of(body), tab=tab)
-
-
+def for_body(body: Mapping[str, Any], region: str, tab: Table | None = None,
+             strategy: str | None = None) -> Estimate:
+    """The estimate of a CustomJob request body as `plan` builds it (pools, strategy): what is
+    priced is what is sent. strategy: price the same pools another way (plan's comparison)."""
+    return estimate(pools_of(body), region, strategy or strategy_of(body), tab=tab)
 
 def group_total(costs: Sequence[Cost]) -> Cost:
     """A group's (matrix's) cost: the sum of its members' (None when one is unknown)."""
@@ -342,3 +345,160 @@ def to_json(est: Estimate, timeout_seconds: float | None = None) -> dict[str, An
         "sources": {k: {"url": s.url, "read": s.read, "basis": s.basis}
                     for k, s in est.table_sources.items()},
     }
+
+
+def _strategy_word(strategy: str) -> str:
+    return strategy.lower().replace("_", "-")
+
+
+def alternatives(body: Mapping[str, Any], region: str, tab: Table) -> list[Estimate]:
+    """The same pools under the other scheduling strategies (on-demand, Spot, flex-start)."""
+    own = strategy_of(body)
+    return [for_body(body, region, tab, s) for s in STRATEGIES if s != own]
+
+
+def plan_lines(body: Mapping[str, Any], region: str, tab: Table | None = None) -> list[str]:
+    """`plan`'s price section: describe() for the body's own strategy, then one line giving the
+    job's hourly price under each other strategy."""
+    tab = table() if tab is None else tab
+    est = for_body(body, region, tab)
+    out = describe(est, timeout_of(body))
+    others = [f"{_strategy_word(e.strategy)} " + (
+        f"{_usd(e.per_hour)}/h" if e.per_hour is not None
+        else f"unknown ({e.unknown[0] if e.unknown else 'a rate is unknown'})")
+        for e in alternatives(body, region, tab)]
+    if others:
+        out.insert(len(out) - len(est.unknown) - len(est.table_sources),
+                   f"  {'instead':10} {'; '.join(others)}")
+    if tab.note:
+        out.append(f"  note: {tab.note}")
+    return out
+
+
+def plan_json(body: Mapping[str, Any], region: str, tab: Table | None = None) -> dict[str, Any]:
+    """`plan --json`'s "price": to_json() of the body's own strategy, plus "instead": the job's
+    hourly price under each other strategy."""
+    tab = table() if tab is None else tab
+    data = to_json(for_body(body, region, tab), timeout_of(body))
+    data["instead"] = {e.strategy: {"per_hour": e.per_hour, "unknown": list(e.unknown)}
+                       for e in alternatives(body, region, tab)}
+    return data
+
+
+def group_plan(members: Sequence[tuple[Mapping[str, Any], str]],
+               tab: Table | None = None) -> dict[str, Any]:
+    """A matrix group's price: its members' hourly prices and maximum costs added up (None when
+    one of them is unknown). members: (request body, region) of each."""
+    tab = table() if tab is None else tab
+    per_hour, most = [], []
+    for body, region in members:
+        est = for_body(body, region, tab)
+        per_hour.append(est.per_hour)
+        timeout = timeout_of(body)
+        most.append(None if timeout is None else max_cost(est, timeout))
+    timed = all(timeout_of(body) is not None for body, _ in members)
+    return {"currency": "USD", "members": len(members), "per_hour": _sum(per_hour),
+            "timeout_set": timed, "max_cost": _sum(most) if timed else None}
+
+
+def group_plan_line(data: Mapping[str, Any]) -> str:
+    line = (f"price       the group's {data['members']} jobs together: "
+            f"{_usd(data['per_hour'])} per hour")
+    if data["timeout_set"]:
+        line += f", at most {_usd(data['max_cost'])} if each runs until its timeout"
+    return line
+
+
+@dataclass(frozen=True)
+class JobCost:
+    """What a job that ended cost, from the service's startTime and endTime."""
+
+    cost: Cost
+    estimate: Estimate
+    state: str
+
+
+def region_of(job_name: str) -> str:
+    """projects/P/locations/REGION/customJobs/ID -> REGION ("" when the name has no region)."""
+    parts = job_name.split("/")
+    return parts[3] if len(parts) > 3 and parts[2] == "locations" else ""
+
+
+def job_cost(job: Mapping[str, Any], tab: Table | None = None) -> JobCost | None:
+    """The running time and estimated cost of a Vertex CustomJob resource as the service reports
+    it: endTime - startTime x the rates of its pools (Spot where it ran on Spot), in its region.
+    None while it has not ended, or when it never started (no startTime: never billed)."""
+    start, end = job.get("startTime"), job.get("endTime")
+    if not isinstance(start, str) or not isinstance(end, str) or not start or not end:
+        return None
+    try:
+        est = for_body(job, region_of(str(job.get("name", ""))), tab)
+        return JobCost(cost_after(est, start, end), est, str(job.get("state", "")))
+    except ValueError:  # a time the service wrote in a shape we do not read
+        return None
+
+
+def money(value: float | None) -> str:
+    """A cost: cents and below keep six decimals (a seconds-long job costs fractions of one)."""
+    if value is None:
+        return "unknown"
+    return f"${value:,.2f}" if value >= 100 else f"${value:,.4f}" if value >= 0.01 else (
+        f"${value:.6f}")
+
+
+def duration(seconds: float) -> str:
+    whole = int(seconds)
+    h, m, s = whole // 3600, whole % 3600 // 60, seconds - whole // 60 * 60
+    return f"{h}h {m:02d}m {int(s):02d}s" if h else f"{m}m {int(s):02d}s" if m else f"{s:.1f}s"
+
+
+def cost_text(found: JobCost) -> str:
+    """One line: `ran 1m 05s, estimated cost $0.004167 (spot in us-central1, ...)`."""
+    est, cost = found.estimate, found.cost
+    where = f"{_strategy_word(est.strategy)} in {est.region or 'an unknown region'}"
+    if cost.usd is None:
+        why = "; ".join(est.unknown) or "a rate is unknown"
+        return f"ran {duration(cost.seconds)}, cost unknown ({where}: {why})"
+    bound = "at least: Compute Engine rates, Vertex bills more; " if cost.lower_bound else ""
+    copy = "shipped table" if est.copy == "shipped" else f"user copy {est.copy}"
+    return (f"ran {duration(cost.seconds)}, estimated cost {money(cost.usd)} ({where}, "
+            f"{bound}{copy} read {est.read})")
+
+
+def cost_json(found: JobCost) -> dict[str, Any]:
+    est, cost = found.estimate, found.cost
+    return {"seconds": cost.seconds, "usd": cost.usd, "currency": "USD",
+            "per_hour": est.per_hour, "strategy": est.strategy, "region": est.region,
+            "lower_bound": cost.lower_bound, "unknown": list(est.unknown), "table": est.copy,
+            "read": est.read, "sources": {k: {"url": s.url, "read": s.read}
+                                          for k, s in est.table_sources.items()}}
+
+
+def group_cost(found: Sequence[JobCost | None]) -> dict[str, Any] | None:
+    """A group's total over the members that ended (None when none has)."""
+    ended = [f for f in found if f is not None]
+    if not ended:
+        return None
+    total = group_total([f.cost for f in ended])
+    return {"seconds": total.seconds, "usd": total.usd, "currency": "USD",
+            "lower_bound": total.lower_bound, "ended": len(ended), "members": len(found)}
+
+
+def group_cost_text(data: Mapping[str, Any]) -> str:
+    of = (f" ({data['ended']} of {data['members']} ended)"
+          if data["ended"] != data["members"] else "")
+    bound = ", at least" if data["lower_bound"] and data["usd"] is not None else ""
+    return (f"the group ran {duration(data['seconds'])} in all{of}, estimated cost "
+            f"{money(data['usd'])}{bound}")
+
+
+def total_json(costs: Sequence[Mapping[str, Any] | None]) -> dict[str, Any] | None:
+    """group_cost() over cost_json() records (status of a group reads them per member)."""
+    ended = [c for c in costs if c is not None]
+    if not ended:
+        return None
+    usd = [c.get("usd") for c in ended]
+    return {"seconds": sum(float(c["seconds"]) for c in ended),
+            "usd": None if None in usd else sum(float(u) for u in usd if u is not None),
+            "currency": "USD", "lower_bound": any(bool(c.get("lower_bound")) for c in ended),
+            "ended": len(ended), "members": len(costs)}

@@ -1,9 +1,10 @@
 """The shipped price table: hourly rates for Vertex AI custom training, each with its source.
 
 Every figure below was read from the source named next to it on the date given; nothing is
-derived or guessed. A rate the sources did not give is absent, and the estimator says "unknown"
-for it. `jobspec prices --refresh` writes a user-level copy from the Cloud Billing Catalog API,
-which the estimator prefers (jobspec/prices.py).
+guessed. The one arithmetic: a machine's rate from a source's per-vCPU, per-GiB (and flex-start's
+two-SKU) rates, added as that source adds them (A3_UNITS). A rate the sources did not give is
+absent, and the estimator says "unknown" for it. `jobspec prices --refresh` writes a user-level
+copy from the Cloud Billing Catalog API, which the estimator prefers (jobspec/prices.py).
 
 basis says what the figure prices:
 - "vertex": Vertex AI custom training's own rate (what a CustomJob is billed).
@@ -46,6 +47,20 @@ SOURCES: dict[str, Source] = {
         "2026-11-27", "compute-engine",
         "Compute Engine on-demand (Price) and Spot (SpotPrice) per hour, per region, as "
         "SkyPilot's catalog records them from Google's billing catalog"),
+    "vertex-skus-a3": Source(
+        "https://zenn.dev/google_cloud_jp/articles/dws-flex-new-skus", "2026-11-27", "vertex",
+        "Google Cloud Japan's article comparing one a3-highgpu-8g Vertex AI custom training job in "
+        "us-central1 run on demand and with DWS flex-start, SKU by SKU from Cloud Billing (read "
+        "by its author in August 2025): on demand, 'Vertex AI: Training/Pipelines on NVIDIA H100 "
+        "80GB in Iowa' (3F95-001E-B747) $11.2660332/h, '... on A3 Instance Core in Iowa' "
+        "$0.0293227/vCPU-h, '... on A3 Instance RAM in Iowa' $0.0025534/GiB-h; flex-start, the "
+        "Compute Engine 'DWS Defined Duration' SKUs (H100 $4.200761/h, A3 Core $0.010934/vCPU-h, "
+        "A3 Ram $0.000952/GiB-h, SSD backed Local Storage $0.0001096/GiB-h) plus Vertex AI's "
+        "'Training/Pipelines management fee' SKUs (H100 $1.4694826/h, A3 Core $0.0038247/vCPU-h, "
+        "A3 RAM $0.0003331/GiB-h). A machine's rate is its vCPUs x the core rate + its GiB x the "
+        "RAM rate (+ under flex-start its local SSD, billed then), as the article adds them; "
+        "Vertex runs A3 High machines smaller than a3-highgpu-8g only under Spot or flex-start "
+        "(the article, after Google's announcement of the smaller A3 High machines)"),
     "gce-disks": Source(
         "https://cloud.google.com/compute/disks-image-pricing", "2026-11-27", "compute-engine",
         "'based off US pricing, a 200 GB standard Persistent Disk volume would cost $8.00 for "
@@ -56,7 +71,8 @@ SOURCES: dict[str, Source] = {
 # (kind, name, region, on-demand, spot, source). kind: "machine" and "accelerator" rates are per
 # hour of one machine / one accelerator; "disk" rates are per GiB-month (prices.py divides by
 # 730 hours, the month Google's pricing pages use). Flex-start (Dynamic Workload Scheduler)
-# rates could not be sourced: none are shipped, so a FLEX_START estimate says "unknown".
+# rates are FLEX_RATES below (A3 High and its H100 in us-central1 only): elsewhere a FLEX_START
+# estimate says "unknown".
 RATES: tuple[tuple[str, str, str, float | None, float | None, str], ...] = (
     # Vertex AI custom training (source: the Vertex AI pricing page). Where Compute Engine's
     # table has the same machine or GPU, only its Spot rate is kept beside the Vertex rate.
@@ -159,7 +175,11 @@ _GCE: dict[tuple[str, str], dict[str, tuple[float, float]]] = {
         "us-central1": (2.93391, 1.1472), "europe-west4": (1.61365, 1.1691),
         "us-east1": (2.93391, 1.1472), "asia-southeast1": (1.70586, 1.2406)},
 }
-RATES += tuple((kind, name, region, od, spot, "gce-catalog")
+# Vertex AI runs A3 High machines smaller than a3-highgpu-8g only under Spot or flex-start
+# (source vertex-skus-a3): their Compute Engine on-demand rates are not kept, so an on-demand
+# estimate of them says "unknown" rather than price a job Vertex would not run.
+_NOT_ON_DEMAND = {"a3-highgpu-1g", "a3-highgpu-2g", "a3-highgpu-4g"}
+RATES += tuple((kind, name, region, None if name in _NOT_ON_DEMAND else od, spot, "gce-catalog")
                for (kind, name), regions in _GCE.items()
                for region, (od, spot) in regions.items())
 RATES += (
@@ -167,14 +187,50 @@ RATES += (
     ("disk", "pd-standard", "us-central1", 0.04, None, "gce-disks"),
     ("disk", "pd-ssd", "us-central1", 0.17, None, "gce-disks"),
 )
+
+# A3 High on Vertex AI custom training in us-central1 (source: vertex-skus-a3), per vCPU-hour,
+# per GiB-hour of memory and per GiB-hour of local SSD, by strategy: on demand the Training SKUs;
+# flex-start the Compute Engine DWS SKU plus Vertex AI's management fee SKU (local SSD: the DWS
+# SKU alone; on demand no local SSD SKU is billed).
+A3_UNITS: dict[str, tuple[float, float, float]] = {
+    "ON_DEMAND": (0.0293227, 0.0025534, 0.0),
+    "FLEX_START": (0.010934 + 0.0038247, 0.000952 + 0.0003331, 0.0001096),
+}
+H100_RATES = {"ON_DEMAND": 11.2660332, "FLEX_START": 4.200761 + 1.4694826}
+# Local SSD that comes with each A3 High machine, GiB (750 and 6,000: the article's tables; 1,500
+# and 3,000: github.com/Cyclenerd/google-cloud-pricing-cost-calculator build/gcp.yml, "N TB of
+# Local SSD is automatically added to VMs created by using the A3 machine type").
+A3_LOCAL_SSD = {"a3-highgpu-1g": 750, "a3-highgpu-2g": 1500, "a3-highgpu-4g": 3000,
+                "a3-highgpu-8g": 6000}
+# Flex-start (Dynamic Workload Scheduler) rates: (kind, name, region, usd, source).
+FLEX_RATES: tuple[tuple[str, str, str, float, str], ...] = ()
+for _strategy, (_core, _ram, _ssd) in A3_UNITS.items():
+    for _machine, _gib_ssd in A3_LOCAL_SSD.items():
+        if _strategy == "ON_DEMAND" and _machine != "a3-highgpu-8g":
+            continue  # not offered on demand: no rate, so plan says so
+        _vcpus, _gib = {"a3-highgpu-1g": (26, 234), "a3-highgpu-2g": (52, 468),
+                        "a3-highgpu-4g": (104, 936), "a3-highgpu-8g": (208, 1872)}[_machine]
+        _usd = _vcpus * _core + _gib * _ram + _gib_ssd * _ssd
+        if _strategy == "FLEX_START":
+            FLEX_RATES += (("machine", _machine, "us-central1", _usd, "vertex-skus-a3"),)
+        else:
+            RATES += (("machine", _machine, "us-central1", _usd, None, "vertex-skus-a3"),)
+RATES += (("accelerator", "NVIDIA_H100_80GB", "us-central1", H100_RATES["ON_DEMAND"], None,
+           "vertex-skus-a3"),)
+FLEX_RATES += (("accelerator", "NVIDIA_H100_80GB", "us-central1", H100_RATES["FLEX_START"],
+                "vertex-skus-a3"),)
+
 # Left out on purpose, with the reason:
-# - NVIDIA_H100_80GB, NVIDIA_A100_80GB: the catalog's rows disagree with themselves (an H100 at
-#   4.20076 in us-central1 against 9.79655 in us-east4; an A100 80GB on-demand barely above its
-#   Spot rate), and the Vertex page's H100 figure (9.79655057) was transcribed without its
-#   region.
+# - NVIDIA_H100_80GB outside us-central1, and its Spot rate: the catalog's rows disagree with
+#   themselves (4.20076 in us-central1, which is the flex-start "DWS Defined Duration" SKU above,
+#   against 9.79655 in us-east4), and the Vertex page's figure 9.79655057 (transcribed without
+#   its region) is the Compute Engine rate: the Vertex AI Training SKU in Iowa is 1.15 times it,
+#   11.2660332, as n1-standard-4's is (0.21849885 against 0.19).
+# - NVIDIA_A100_80GB: the catalog's on-demand rate is barely above its Spot rate.
 # - TPUs: the catalog carries placeholder rates (700.0) for several TPU v6e regions, and Vertex
 #   prices TPU slices by topology, which the catalog's rows do not map onto.
-# - Flex-start: the Vertex page lists DWS flex-start rates, but no source read here gave them.
+# - Flex-start beyond A3 High in us-central1: no source read here gave the DWS SKUs of other
+#   machines (A2 included) or regions.
 
 # vCPUs and memory (GiB) of the machine types above, from the same gce-catalog rows: what turns a
 # catalog's per-core and per-GiB rates for a machine family into one machine's hourly rate.
@@ -191,4 +247,5 @@ SHAPES: dict[str, tuple[float, float]] = {
     "a2-highgpu-1g": (12, 85), "a2-highgpu-2g": (24, 170), "a2-highgpu-4g": (48, 340),
     "a2-highgpu-8g": (96, 680), "a2-ultragpu-1g": (12, 170),
     "a3-highgpu-1g": (26, 234), "a3-highgpu-2g": (52, 468), "a3-highgpu-4g": (104, 936),
+    "a3-highgpu-8g": (208, 1872),
 }

@@ -76,7 +76,8 @@ def settings(start: Path) -> Settings:
 
 _EXPECTED: dict[tuple[str, ...], str] = {
     ("default-spec",): "expected the path of a spec file, relative to pyproject.toml",
-    ("runtimes",): "expected a table of runtime versions, each mapped to an image URI",
+    ("runtimes",): "expected a table of runtime versions, each mapped to an image URI (a "
+                   "container image, or one of Google's prebuilt training images)",
 }
 
 

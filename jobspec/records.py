@@ -251,6 +251,7 @@ class StateDir:
 
     - runs/NAME/<utc-timestamp>/   one run's record (`Records`, `Run`), with cwd/ when isolated
     - groups/GROUP.json            a local sweep's members (jobspec/sweep.py)
+    - studies/STUDY.json           a local study and its trials (jobspec/study.py)
     - plans/KEY.json               the plan cache, one entry per command line (fastpath.py)
     - venvs/KEY/                   isolated venvs, and their staging folders .KEY-XXXX
                                    (jobspec/isolated.py)
@@ -272,6 +273,10 @@ class StateDir:
         return self.root / "groups"
 
     @property
+    def studies(self) -> Path:
+        return self.root / "studies"
+
+    @property
     def plans(self) -> Path:
         return self.root / "plans"
 
@@ -289,6 +294,9 @@ class StateDir:
 
     def group_file(self, group: str) -> Path:
         return self.groups / f"{job_name(group)}.json"
+
+    def study_file(self, study: str) -> Path:
+        return self.studies / f"{job_name(study)}.json"
 
     def records(self) -> Records:
         return Records(self.runs)

@@ -4,6 +4,7 @@ gcloud line)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -11,8 +12,11 @@ from typing import Any
 from jobspec.plandata import (  # plan_secrets, secret_values: used by callers of render
     CloudPlan,
     LocalPlan,
+    collection,
     gcloud_text,
     plan_secrets,
+    pool_spec,
+    request_body,
     secret_values,
 )
 from jobspec.secrets import MASK, Secrets, is_secret_name
@@ -38,11 +42,11 @@ def scrub(text: str, values: Iterable[str]) -> str:
 def _masked_body(plan: CloudPlan, secrets: Secrets) -> dict[str, Any]:
     body: dict[str, Any] = json.loads(json.dumps(plan.body))
     for pool in body["jobSpec"]["workerPoolSpecs"]:
-        for item in pool.get("pythonPackageSpec", {}).get("env", []):
+        for item in pool_spec(pool).get("env", []):
             if is_secret(item["name"], plan.secrets) and item["value"]:
                 item["value"] = MASK
     masked: dict[str, Any] = secrets.mask_data(body)
-    return masked
+    return request_body(dataclasses.replace(plan, body=masked))  # a study: the tuning job
 
 
 def _package_json(plan: LocalPlan | CloudPlan) -> dict[str, Any] | None:
@@ -103,10 +107,75 @@ def _plan_json(plan: LocalPlan | CloudPlan, secrets: Secrets) -> dict[str, Any]:
                               for p in plan.processes]}
     return {**common, "project": plan.project, "region": plan.region, "bucket": plan.bucket,
             "job_dir": plan.job_dir, "endpoint": plan.endpoint, "parent": plan.parent,
-            "staging_uri": plan.staging_uri, "name_suffix": plan.name_suffix,
+            "mode": plan.mode, "image": plan.image, "build": _build_json(plan),
+            "command": _command(plan), "staging_uri": plan.staging_uri,
+            "staged_path": _staged_path(plan), "name_suffix": plan.name_suffix,
             "pools": list(plan.pools), "request": _masked_body(plan, secrets),
             "gcloud": [secrets.mask(word) for word in plan.gcloud],
-            "context": plan.context.sources() if plan.context else None}
+            "context": plan.context.sources() if plan.context else None,
+            "price": _price_json(plan)}
+
+
+def _price_json(plan: CloudPlan) -> dict[str, Any]:
+    """The estimate of the request body itself, in the target's region (jobspec.prices)."""
+    from jobspec.prices import plan_json as price_json
+
+    return price_json(plan.body, plan.region)
+
+
+def _price_lines(plan: CloudPlan) -> list[str]:
+    from jobspec.prices import plan_lines
+
+    return plan_lines(plan.body, plan.region)
+
+
+def _command(plan: CloudPlan) -> list[str] | None:
+    """The containerSpec command every pool runs (None in python-package mode)."""
+    first: dict[str, Any] = next((p for p in plan.body["jobSpec"]["workerPoolSpecs"] if p), {})
+    command = first.get("containerSpec", {}).get("command")
+    return list(command) if command else None
+
+
+def _staged_path(plan: CloudPlan) -> str | None:
+    """Where the job sees the staged sdist: /gcs/BUCKET/... through Cloud Storage FUSE."""
+    if plan.mode != "container" or plan.staging_uri is None:
+        return None
+    from jobspec.launcher import gcs_path
+
+    return gcs_path(plan.staging_uri)
+
+
+def _build_json(plan: CloudPlan) -> dict[str, Any] | None:
+    build = plan.build
+    if build is None:
+        return None
+    return {"image": build.image, "tag": build.tag, "repository": build.repository_name,
+            "files": dict(build.files)}
+
+
+_MODES = {"container": "container: the launcher installs the staged sdist, then runs the module",
+          "command": "container, bring your own image: its own command, nothing staged",
+          "python-package": "python package on a Google prebuilt image (pythonPackageSpec)"}
+
+
+def _image_lines(plan: CloudPlan) -> list[str]:
+    lines = [f"mode        {_MODES.get(plan.mode, plan.mode)}", f"image       {plan.image}"]
+    if plan.build is not None:
+        lines.append(f"build       {plan.build.image}  (Cloud Build makes it first, unless "
+                     "Artifact Registry has the tag)")
+        lines += [f"  docker    {line}" for line in plan.build.dockerfile.splitlines()]
+        requirements = dict(plan.build.files).get("requirements.txt", "")
+        lines += [f"  pip       {line}" for line in requirements.splitlines()]
+    if plan.staging_uri is not None:
+        lines.append(f"staging     {plan.staging_uri}")
+    staged = _staged_path(plan)
+    if staged is not None:
+        lines.append(f"  in job    {staged}")
+    command = _command(plan)
+    if command is not None:
+        lines.append("command     " + " ".join(_quote(word) for word in command))
+        lines.append("  + args    the trainer's args (below), appended by the service")
+    return lines
 
 
 def _excluded_lines(plan: LocalPlan | CloudPlan) -> list[str]:
@@ -149,14 +218,23 @@ def _plan_text(plan: LocalPlan | CloudPlan, secrets: Secrets) -> str:
                   f"job_dir     {plan.job_dir}",
                   _name_line(plan),
                   f"claim       gs://{plan.bucket}/{_final(plan)}/.jobspec/claim.json "
-                  "(created only if absent)",
-                  f"staging     {plan.staging_uri}"]
+                  "(created only if absent)"]
+        lines += _image_lines(plan)
         lines += _excluded_lines(plan)
         lines += [f"pool        {p}" for p in plan.pools]
-        lines.append(f"request     POST {plan.endpoint}v1/{plan.parent}/customJobs")
+        lines += _price_lines(plan)
+        lines.append(f"request     POST {plan.endpoint}v1/{plan.parent}/{collection(plan)}")
         body = json.dumps(_masked_body(plan, secrets), indent=2)
         lines += ["  " + line for line in body.splitlines()]
         lines.append("equivalent  " + gcloud_text([secrets.mask(w) for w in plan.gcloud]))
+        if any(pool_spec(p).get("env") for p in plan.body["jobSpec"]["workerPoolSpecs"]):
+            lines.append("  note      gcloud has no flag for the env above: give it in a --config "
+                         "file (a CustomJobSpec) to make exactly this job")
+        if plan.study is not None:  # gcloud 528: `ai hp-tuning-jobs create --config` reads
+            # a HyperparameterTuningJob (studySpec, trialJobSpec, counts) in YAML
+            lines.append("  note      that line makes one job; the study is `gcloud ai "
+                         f"hp-tuning-jobs create --region={plan.region} --config FILE` with "
+                         "the request above as FILE")
     lines += [f"warning     {w}" for w in plan.warnings]
     return "\n".join(lines)
 

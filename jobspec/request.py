@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from jobspec.plandata import NAME_MARKER, AnyPlan, CloudPlan, GroupPlan, LocalPlan
+from jobspec.studyplan import StudyPlan
 
 
 @dataclass(frozen=True)
@@ -109,12 +110,14 @@ def _local_tensorflow() -> str | None:
     return None
 
 
-def plan(request: Request, loaded: Any = None) -> AnyPlan:
+def plan(request: Request, loaded: Any = None) -> AnyPlan | StudyPlan:
     """The plan `run` would carry out, or an error (nothing is done)."""
     import uuid
 
     loaded = loaded if loaded is not None else load(request)
     here = host()
+    if loaded.spec.tuning is not None:
+        return _plan_study(loaded, request, here)
     if loaded.members:  # each member is a submission of its own, with its own id
         members = tuple(_plan_one(m, request, here, uuid.uuid4().hex[:16], member=True)
                         for m in loaded.members)
@@ -148,6 +151,42 @@ def _plan_one(loaded: Any, request: Request, here: Any, submission: str, *,
     return dataclasses.replace(made, name_marker=NAME_MARKER, fingerprint=loaded.fingerprint)
 
 
+def _plan_study(loaded: Any, request: Request, here: Any) -> StudyPlan | CloudPlan:
+    """A spec with a tuning block: on a local target a study whose trials are planned as one
+    local run each; on a cloud target the single job's plan whose request becomes a
+    HyperparameterTuningJob, its trialJobSpec exactly the job's jobSpec."""
+    from jobspec.errors import UsageError
+    from jobspec.search import name_seed
+    from jobspec.tuning import study_spec, trial_counts, tuned_flag
+
+    tuning = loaded.spec.tuning
+    target = loaded.spec.targets[loaded.target]
+    if request.container:
+        raise UsageError("--container runs one job: a study's trials run as local runs",
+                         hint="drop --container (--isolated works)")
+    for arg in request.extra_args:
+        name = tuned_flag(arg, tuning)
+        if name is not None:
+            raise UsageError(f"{arg!r} after -- passes --{name}, which the study tunes: each "
+                             f"trial gets --{name}=VALUE", hint="drop it from the command line")
+    if target.kind != "local":
+        import uuid
+
+        job = _plan_one(loaded, request, here, uuid.uuid4().hex[:16], member=False)
+        assert isinstance(job, CloudPlan)
+        return dataclasses.replace(job, study={"studySpec": study_spec(tuning),
+                                               **trial_counts(tuning)})
+    run = _plan_one(loaded, request, here, "", member=False)
+    assert isinstance(run, LocalPlan)
+    seed, seed_from = ((tuning.seed, "tuning.seed") if tuning.seed is not None
+                       else (name_seed(loaded.spec.name), "the study's name"))
+    notes = tuple(f"tuning.{key} applies on Vertex AI only: local trials run to their end"
+                  for key in ("decay_curve_stopping_spec", "median_automated_stopping_spec")
+                  if getattr(tuning, key) is not None)
+    return StudyPlan(study=loaded.spec.name, run=run, tuning=tuning.model_dump(mode="json"),
+                     seed=seed, seed_from=seed_from, notes=notes)
+
+
 def shown(the_plan: AnyPlan) -> AnyPlan:
     """The plan as `plan` shows it: a name picked at submission shows as the base name."""
     from jobspec.plandata import with_suffix
@@ -165,10 +204,14 @@ def warn(message: str) -> None:
     current().warn(mask(message))
 
 
-def execute(the_plan: AnyPlan, options: RunOptions = RunOptions()) -> int:
+def execute(the_plan: AnyPlan | StudyPlan, options: RunOptions = RunOptions()) -> int:
     """Carry the plan out: its warnings first, then the one executor for its kind."""
     for warning in dict.fromkeys(the_plan.warnings):
         warn(warning)
+    if isinstance(the_plan, StudyPlan):
+        from jobspec.study import execute_study
+
+        return execute_study(the_plan, options.parallel)
     if isinstance(the_plan, GroupPlan):
         group = the_plan
         local = [m for m in group.members if isinstance(m, LocalPlan)]

@@ -1,5 +1,6 @@
-"""Runtime policy (RUNTIMES.md): which image a cloud target runs on, what is still available,
-and how legacy scale tiers and machine types map to Vertex worker pools.
+"""Runtime policy: which image a cloud target runs on and how (the container launcher, or
+Google's pythonPackageSpec), what is still available, and how legacy scale tiers and machine
+types map to Vertex worker pools.
 
 The table itself is data (runtimes_data.py); `jobspec runtimes` prints it (runtimes_table.py).
 The functions are pure: "today" is always a parameter, never read from the clock, so the same
@@ -16,10 +17,12 @@ from datetime import date
 from jobspec.errors import EXIT_USAGE, JobspecError
 from jobspec.runtimes_data import (
     AI_PLATFORM,
+    CONTAINER_IMAGES,
     LEGACY_RUNTIMES,
     MACHINE_TYPES,
     SCALE_TIERS,
     VERTEX_IMAGES,
+    ContainerImage,
     LegacyRuntimeRange,
     MachineMapping,
     ScaleTier,
@@ -65,15 +68,6 @@ def _status(image: VertexImage, today: date) -> str:
     return "available"
 
 
-def _describe(image: VertexImage, today: date) -> str:
-    if today >= image.end_of_availability:
-        return f"unavailable since {image.end_of_availability.isoformat()}"
-    until = f"available until {image.end_of_availability.isoformat()}"
-    if today >= image.end_of_patch:
-        return f"{until}, unpatched since {image.end_of_patch.isoformat()}"
-    return until
-
-
 def _tf_images(variant: str) -> list[VertexImage]:
     found = [i for i in VERTEX_IMAGES if i.framework == "TensorFlow" and i.variant == variant]
     return sorted(found, key=lambda image: _key(image.version))
@@ -93,49 +87,66 @@ def nearest_vertex_tf(version: str, *, gpu: bool = False) -> VertexImage | None:
     return images[-1] if images else None
 
 
-def _way_forward(image: VertexImage, today: date) -> str:
-    newer = sorted(
-        (
-            other
-            for other in VERTEX_IMAGES
-            if other.framework == image.framework
-            and other.variant == image.variant
-            and _key(other.version) > _key(image.version)
-        ),
-        key=lambda other: _key(other.version),
-    )
-    usable = [other for other in newer if today < other.end_of_availability]
-    if usable:
-        best = usable[-1]
-        return (
-            f"jobspec knows of a newer {image.framework} image, {best.name}"
-            f" ({_describe(best, today)})."
-        )
-    tail = "check the prebuilt containers page or use your own image."
-    if newer:
-        newest = newer[-1]
-        return (
-            f"The newest {image.framework} image jobspec knows of, {newest.name}, is past its"
-            f" end of availability too ({newest.end_of_availability.isoformat()}); {tail}"
-        )
-    return f"jobspec does not know of a newer {image.framework} image; {tail}"
+def _containers(framework: str) -> list[ContainerImage]:
+    found = [c for c in CONTAINER_IMAGES if c.framework == framework]
+    return sorted(found, key=lambda c: _key(c.version))
+
+
+def nearest_container_tf(version: str) -> ContainerImage:
+    """The maintained TensorFlow image of VERSION, else the next newer one, else the newest:
+    upgrading is the usual way out of a dead runtime, so a missing version rounds up."""
+    images = _containers("TensorFlow")
+    if _VERSION.fullmatch(version):
+        newer = [c for c in images if _key(c.version) >= _key(version)]
+        if newer:
+            return newer[0]
+    return images[-1]
+
+
+def _python_image(python: str) -> ContainerImage:
+    images = _containers("Python")
+    return next((c for c in images if c.version == python), images[-1])
+
+
+def replacement(image: VertexImage) -> tuple[str, str]:
+    """(image, why) to use instead of an expired Google prebuilt IMAGE: a maintained image of the
+    same framework (the same version when the table has it), run through the launcher."""
+    gpu = image.variant == "gpu"
+    if image.framework == "TensorFlow":
+        near = nearest_container_tf(image.version)
+        same = "the same version" if near.version == image.version else "the nearest newer one"
+        return near.image(gpu), f"TensorFlow {near.version}, {same}"
+    if image.framework == "PyTorch":
+        newest = _containers("PyTorch")[-1]
+        return newest.image(gpu), f"PyTorch {newest.version}, the newest jobspec knows"
+    python = _python_image(image.python_version)
+    package = {"scikit-learn": "scikit-learn", "XGBoost": "xgboost"}.get(image.framework)
+    extra = f"; add {package} to trainer.requirements" if package else ""
+    return python.cpu, f"Python {python.version}, as in {image.name}{extra}"
 
 
 def _image_warnings(image: VertexImage, today: date) -> tuple[str, ...]:
-    cite = image.source.cite()
-    if today >= image.end_of_availability:
-        return (
-            f"executor image {image.name} reached its end of availability on"
-            f" {image.end_of_availability.isoformat()} ({cite}); the job may fail to start."
-            f" {_way_forward(image, today)}",
-        )
-    if today >= image.end_of_patch:
+    if today >= image.end_of_patch and today < image.end_of_availability:
         return (
             f"image {image.name} has had no patches since"
             f" {image.end_of_patch.isoformat()} and reaches its end of availability on"
-            f" {image.end_of_availability.isoformat()} ({cite}).",
+            f" {image.end_of_availability.isoformat()} ({image.source.cite()}).",
         )
     return ()
+
+
+def _expired(image: VertexImage, key: str, target: str, override: bool) -> str:
+    """The refusal (or, with allow_unavailable_image, the warning) for an expired image."""
+    instead, why = replacement(image)
+    head = (f"{key} {image.name} reached its end of availability on"
+            f" {image.end_of_availability.isoformat()} ({image.source.cite()}): Google's policy"
+            " is that it can no longer be used, and Vertex AI may refuse the job.")
+    use = (f"Use instead `image: {instead}` ({why}): on any image with python3 and pip, jobspec"
+           " installs the package and runs the module.")
+    if override:
+        return f"{head} Submitting anyway (allow_unavailable_image: true). {use}"
+    return (f"{head} {use} If you know the image still works: allow_unavailable_image: true"
+            f" (or --set targets.{target}.allow_unavailable_image=true).")
 
 
 def known_image(uri: str) -> VertexImage | None:
@@ -144,21 +155,49 @@ def known_image(uri: str) -> VertexImage | None:
     return _BY_NAME.get(match.group("name")) if match else None
 
 
+def known_container(uri: str) -> ContainerImage | None:
+    """The table's record for a container image URI (either variant), if it is one."""
+    bare = uri.removeprefix("docker.io/").removeprefix("library/")
+    return next((c for c in CONTAINER_IMAGES if bare in (c.cpu, c.gpu)), None)
+
+
 @dataclass(frozen=True)
 class Resolved:
     image_uri: str
-    source: str  # "executor_image" | "runtime_version" | "pyproject"
+    source: str  # "image" | "build" | "executor_image" | "runtime_version" | "pyproject"
     framework: str | None
     python_version: str | None
     warnings: tuple[str, ...]
+    # "container" (the launcher runs the sdist) | "python-package" (a Google prebuilt image);
+    # a target's `command` turns "container" into "command" (plan.py)
+    mode: str = "python-package"
 
 
-def _from_uri(uri: str, source: str, today: date, extra_warnings: tuple[str, ...]) -> Resolved:
+@dataclass(frozen=True)
+class _Policy:
+    target: str
+    allow: bool  # allow_unavailable_image: true
+    refuse: bool  # an expired image is an error (plan, run), not a warning (init, import)
+
+
+def _check_prebuilt(uri: str, source: str, mode: str, key: str, policy: _Policy,
+                    today: date, extra_warnings: tuple[str, ...] = ()) -> Resolved:
+    """URI as given; a prebuilt image the table knows is judged by its dates."""
     image = known_image(uri)
     if image is None:
-        return Resolved(uri, source, None, None, extra_warnings)
-    warnings = extra_warnings + _image_warnings(image, today)
-    return Resolved(uri, source, image.label, image.python_version, warnings)
+        container = known_container(uri)
+        if container is None:
+            return Resolved(uri, source, None, None, extra_warnings, mode)
+        return Resolved(uri, source, container.label, container.python_version,
+                        extra_warnings, mode)
+    if today >= image.end_of_availability:
+        message = _expired(image, key, policy.target, policy.allow)
+        if policy.refuse and not policy.allow:
+            raise RuntimeUnavailable(message)
+        return Resolved(uri, source, image.label, image.python_version,
+                        (*extra_warnings, message), mode)
+    return Resolved(uri, source, image.label, image.python_version,
+                    extra_warnings + _image_warnings(image, today), mode)
 
 
 def _legacy_range(version: str) -> LegacyRuntimeRange | None:
@@ -169,44 +208,58 @@ def _legacy_range(version: str) -> LegacyRuntimeRange | None:
     return next((r for r in LEGACY_RUNTIMES if r.contains(major, minor)), None)
 
 
-def _legacy_error(version: str, legacy: LegacyRuntimeRange, region: str, gpu: bool,
-                  today: date) -> RuntimeUnavailable:
+def _legacy_error(version: str, legacy: LegacyRuntimeRange, gpu: bool) -> RuntimeUnavailable:
     python = " and ".join(legacy.python_versions)
-    near = nearest_vertex_tf(version, gpu=gpu)
-    nearest = "" if near is None else (
-        f" the nearest Vertex AI TensorFlow image, {near.uri(registry_host(region))}"
-        f" (TensorFlow {near.version}, {_describe(near, today)}), or"
-    )
+    near = nearest_container_tf(version)
+    major = (" (TensorFlow 2 changed the 1.x API: the trainer may need porting)"
+             if version.startswith("1.") else "")
     return RuntimeUnavailable(
         f"runtime_version '{version}' is an AI Platform Training runtime (TensorFlow {version},"
         f" Python {python}). AI Platform Training was shut down on"
         f" {AI_PLATFORM.shut_down_on.isoformat()} ({AI_PLATFORM.source.cite()}), so this job"
-        f" cannot run anywhere. Use instead{nearest} set executor_image to an image you know"
-        " works."
+        f" cannot run anywhere. Use instead `image: {near.image(gpu)}` (TensorFlow"
+        f" {near.version}, the nearest maintained TensorFlow image jobspec knows){major}, or"
+        f' runtime_version: "{near.version}".'
     )
 
 
-def _vertex_tf_versions() -> list[str]:
-    """TF versions that runtime_version can name: legacy runtimes shadow 2.8, 2.9, 2.11."""
-    versions = {i.version for i in _tf_images("cpu") if _legacy_range(i.version) is None}
-    return sorted(versions, key=_key)
+def runtime_versions() -> list[str]:
+    """The TensorFlow versions runtime_version resolves to a maintained image."""
+    return [c.version for c in _containers("TensorFlow")]
 
 
-def _unknown_error(version: str, extra: Mapping[str, str]) -> RuntimeUnavailable:
+def _unknown_error(version: str, extra: Mapping[str, str], gpu: bool) -> RuntimeUnavailable:
     why = ""
     if version == "2.0":
         why = " (there was no runtime 2.0: TensorFlow 2.0 users were sent to 1.15)"
     legacy = ", ".join(r.label for r in LEGACY_RUNTIMES)
     known = (
-        f"Vertex AI TensorFlow {', '.join(_vertex_tf_versions())};"
+        f"TensorFlow {', '.join(runtime_versions())} (maintained images);"
         f" AI Platform runtimes {legacy} (shut down {AI_PLATFORM.shut_down_on.isoformat()})"
     )
     if extra:
         known += f"; [tool.jobspec.runtimes] in pyproject.toml: {', '.join(sorted(extra))}"
+    near = nearest_container_tf(version)
     return RuntimeUnavailable(
-        f"unknown runtime_version '{version}'{why}. Known versions: {known}. Set"
-        " executor_image, or map the version to an image in [tool.jobspec.runtimes]"
-        " in pyproject.toml."
+        f"unknown runtime_version '{version}'{why}. Known versions: {known}. Set image (e.g."
+        f" `image: {near.image(gpu)}`), or map the version to an image in"
+        " [tool.jobspec.runtimes] in pyproject.toml."
+    )
+
+
+def _vertex_only(version: str, gpu: bool) -> RuntimeUnavailable | None:
+    """A TensorFlow version only Google's expired prebuilt images had: no maintained image."""
+    image = next((i for i in _tf_images("gpu" if gpu else "cpu") if i.version == version), None)
+    if image is None:
+        return None
+    near = nearest_container_tf(version)
+    return RuntimeUnavailable(
+        f"runtime_version '{version}': the only image of TensorFlow {version} jobspec knows is"
+        f" the Vertex AI prebuilt {image.name}, which reached its end of availability on"
+        f" {image.end_of_availability.isoformat()} ({image.source.cite()}). Use instead"
+        f" `image: {near.image(gpu)}` (TensorFlow {near.version}, the nearest newer maintained"
+        f' image), or runtime_version: "{near.version}", or map \'{version}\' to an image in'
+        " [tool.jobspec.runtimes] in pyproject.toml."
     )
 
 
@@ -218,45 +271,45 @@ def resolve(
     gpu: bool,
     today: date,
     extra: Mapping[str, str] | None = None,
+    image: str | None = None,
+    build_base: str | None = None,
+    allow_unavailable: bool = False,
+    refuse_unavailable: bool = False,
+    target: str = "T",
 ) -> Resolved:
-    """The training image for a cloud target, following the policy in RUNTIMES.md."""
+    """The training image for a cloud target and how it runs: `image` and `build` run the
+    staged sdist through the launcher (containerSpec); `runtime_version` resolves to a
+    maintained image the same way; `executor_image` keeps Google's pythonPackageSpec. A known
+    prebuilt image past its end of availability is refused when REFUSE_UNAVAILABLE (what `plan`
+    and `run` ask) unless ALLOW_UNAVAILABLE (the target's allow_unavailable_image); otherwise it
+    is a warning."""
     extra = extra or {}
+    policy = _Policy(target, allow_unavailable, refuse_unavailable)
+    if image is not None:
+        return _check_prebuilt(image, "image", "container", "image", policy, today)
+    if build_base is not None:
+        return _check_prebuilt(build_base, "build", "container", "build.base", policy, today)
     if executor_image is not None:
         if not executor_image.strip():
             raise RuntimeUnavailable("executor_image is empty: give a container image URI")
-        ignored: tuple[str, ...] = ()
-        if runtime_version is not None:
-            ignored = (
-                f"runtime_version '{runtime_version}' is ignored: executor_image is given"
-                " and is used exactly as written.",
-            )
-        return _from_uri(executor_image, "executor_image", today, ignored)
+        return _check_prebuilt(executor_image, "executor_image", "python-package",
+                               "executor_image", policy, today)
     if runtime_version is None:
         raise RuntimeUnavailable(
-            "a cloud target needs executor_image or runtime_version: neither is set"
+            "a cloud target needs an image: image, build, runtime_version or executor_image"
         )
     if runtime_version in extra:
-        return _from_uri(extra[runtime_version], "pyproject", today, ())
+        uri = extra[runtime_version]
+        mode = "python-package" if known_image(uri) is not None else "container"
+        return _check_prebuilt(uri, "pyproject", mode, "runtime_version", policy, today)
     legacy = _legacy_range(runtime_version)
     if legacy is not None:
-        raise _legacy_error(runtime_version, legacy, region, gpu, today)
-    if runtime_version not in _vertex_tf_versions():
-        raise _unknown_error(runtime_version, extra)
-    variant = "gpu" if gpu else "cpu"
-    image = next(i for i in _tf_images(variant) if i.version == runtime_version)
-    if today >= image.end_of_availability:
-        raise RuntimeUnavailable(
-            f"runtime_version '{runtime_version}' maps to the Vertex AI prebuilt image"
-            f" {image.name}, which reached its end of availability on"
-            f" {image.end_of_availability.isoformat()} ({image.source.cite()})."
-            f" {_way_forward(image, today)} Set executor_image to an image you know works,"
-            f" or map '{runtime_version}' to an image in"
-            " [tool.jobspec.runtimes] in pyproject.toml."
-        )
-    uri = image.uri(registry_host(region))
-    return Resolved(
-        uri, "runtime_version", image.label, image.python_version, _image_warnings(image, today)
-    )
+        raise _legacy_error(runtime_version, legacy, gpu)
+    found = next((c for c in _containers("TensorFlow") if c.version == runtime_version), None)
+    if found is None:
+        raise _vertex_only(runtime_version, gpu) or _unknown_error(runtime_version, extra, gpu)
+    return Resolved(found.image(gpu), "runtime_version", found.label, found.python_version, (),
+                    "container")
 
 
 # --- Status for `jobspec runtimes` ---------------------------------------------------------
@@ -264,7 +317,7 @@ def resolve(
 
 @dataclass(frozen=True)
 class StatusRow:
-    kind: str  # "ai-platform-runtime" | "vertex-image"
+    kind: str  # "container-image" | "vertex-image" | "ai-platform-runtime"
     name: str
     framework: str
     python_version: str
@@ -274,6 +327,8 @@ class StatusRow:
     available: bool  # "end of patch passed" still runs; only availability decides
     source: Source
     note: str = ""
+    use_instead: str = ""  # for what is not usable: the image to use
+    gpu_image: str = ""  # container images: the variant for jobs with accelerators
 
 
 def _legacy_status(today: date) -> str:
@@ -285,21 +340,33 @@ def _legacy_status(today: date) -> str:
 
 
 def status_rows(today: date) -> list[StatusRow]:
+    """Every entry with its status on TODAY, what is usable first: maintained container images,
+    then Google's prebuilt images still available, then what has ended (with what to use)."""
     rows = [
+        StatusRow(
+            "container-image", c.cpu, c.label, c.python_version or "not sourced", None, None,
+            f"exists (checked {c.source.read_on.isoformat()})", True, c.source, c.note,
+            gpu_image=c.gpu or "",
+        )
+        for c in CONTAINER_IMAGES
+    ]
+    vertex = [
+        StatusRow(
+            "vertex-image", i.name, i.label, i.python_version, i.end_of_patch,
+            i.end_of_availability, _status(i, today), today < i.end_of_availability, i.source,
+            i.note, "" if today < i.end_of_availability else replacement(i)[0],
+        )
+        for i in VERTEX_IMAGES
+    ]
+    rows += [r for r in vertex if r.available] + [r for r in vertex if not r.available]
+    rows += [
         StatusRow(
             "ai-platform-runtime", r.label, f"TensorFlow {r.label}", "/".join(r.python_versions),
             None, AI_PLATFORM.shut_down_on, _legacy_status(today),
             today < AI_PLATFORM.shut_down_on, r.source, r.note,
+            nearest_container_tf(f"{r.major}.{r.last_minor}").cpu,
         )
         for r in LEGACY_RUNTIMES
-    ]
-    rows += [
-        StatusRow(
-            "vertex-image", i.name, i.label, i.python_version, i.end_of_patch,
-            i.end_of_availability, _status(i, today), today < i.end_of_availability, i.source,
-            i.note,
-        )
-        for i in VERTEX_IMAGES
     ]
     return rows
 

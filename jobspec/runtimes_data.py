@@ -1,5 +1,5 @@
-"""The runtime and image table as dated data (RUNTIMES.md): what exists, when it ends, and where
-each fact was read. No policy here: runtimes.py decides, runtimes_table.py prints.
+"""The runtime and image table as dated data: what exists, when it ends, and where each fact was
+read. No policy here: runtimes.py decides, runtimes_table.py prints.
 
 Every fact is a frozen record carrying the source it came from and the day it was read, so
 keeping the table current is a data change.
@@ -32,18 +32,44 @@ AIP_RUNTIME_DOCS = Source(
     "Google's public documentation; the exact page was not recorded",
 )
 VERTEX_PREBUILT = Source(
-    "Vertex AI prebuilt containers for custom training page",
-    "Vertex AI documentation; the URL was not recorded",
+    "Vertex AI supported frameworks list (prebuilt containers for custom training)",
+    "https://cloud.google.com/vertex-ai/docs/supported-frameworks-list",
 )
 VERTEX_POLICY = Source(
     "Vertex AI prebuilt containers support policy",
-    "the framework support policy page linked from the prebuilt containers page",
+    "https://cloud.google.com/vertex-ai/docs/framework-support-policy",
 )
 SECONDARY = Source(
     "secondary source, not Google's documentation",
-    "recorded in RUNTIMES.md; the original page was not recorded",
+    "the original page was not recorded",
 )
-JOBSPEC_POLICY = Source("jobspec runtime policy", "RUNTIMES.md, 'Policy that follows from this'")
+JOBSPEC_POLICY = Source(
+    "jobspec's own choice",
+    "not a documented fact: jobspec picks it because nothing official could be found",
+)
+
+# Container images: what `image:` and `runtime_version` run today (read 2026-11-27). Docker Hub's
+# own tag pages could not be read from here; each source says how the tags were checked.
+CHECKED_ON = date(2026, 11, 27)
+DOCKER_PYTHON = Source(
+    "Docker Official Images, python (the tag list Docker Hub serves as python:TAG)",
+    "https://github.com/docker-library/official-images/blob/master/library/python"
+    " (commit 01732a42e52e; lists 3.10.19, 3.11.14, 3.12.12, 3.13.9 with their -slim tags)",
+    CHECKED_ON,
+)
+TF_DOCKER = Source(
+    "TensorFlow's Docker images, tensorflow/tensorflow on Docker Hub",
+    "https://hub.docker.com/r/tensorflow/tensorflow/tags (tags X.Y.Z for CPU and X.Y.Z-gpu"
+    " with CUDA, the format https://www.tensorflow.org/install/docker documents); each tag"
+    " listed was seen pulled by public Dockerfiles in a code search",
+    CHECKED_ON,
+)
+PYTORCH_DOCKER = Source(
+    "PyTorch's Docker images, pytorch/pytorch on Docker Hub",
+    "https://hub.docker.com/r/pytorch/pytorch/tags; the tag listed was seen pulled by public"
+    " Dockerfiles in a code search",
+    CHECKED_ON,
+)
 
 # Facts that were looked for and not found; printed by `jobspec runtimes` so nobody mistakes
 # a jobspec choice for a documented fact.
@@ -52,6 +78,8 @@ UNSOURCED: tuple[str, ...] = (
     " any X.Y in 1.0-1.15 or 2.1-2.11 is treated as a legacy runtime",
     "the historical machine counts of scale tiers STANDARD_1 and PREMIUM_1",
     "a documented successor to tf-cpu.2-17 / tf-gpu.2-17",
+    "the Python version inside tensorflow/tensorflow:2.17.0 and 2.20.0 and inside"
+    " pytorch/pytorch images (third-party Dockerfiles say 3.11 for 2.18.0 and 2.19.0)",
 )
 
 
@@ -139,7 +167,7 @@ def _pair(
 
 
 _TF = "TensorFlow"
-_RAY_GPU = "gpu names written 'ray-gpu.…' in RUNTIMES.md; read by analogy with the cpu names"
+_RAY_GPU = "gpu names given as 'ray-gpu.…' by the source; read by analogy with the cpu names"
 
 VERTEX_IMAGES: tuple[VertexImage, ...] = (
     *_pair(_TF, "2.17", "tf-{}.2-17.py310", "3.10", "2025-07-11", "2026-07-11"),
@@ -158,6 +186,53 @@ VERTEX_IMAGES: tuple[VertexImage, ...] = (
     *_pair("Ray", "2.47.1", "ray-{}.2-47.py311", "3.11", "2026-07-28", "2027-07-28"),
     *_pair("Ray", "2.42.0", "ray-{}.2-42.py311", "3.11", "2026-03-01", "2027-03-01", note=_RAY_GPU),
     *_pair("Ray", "2.42.0", "ray-{}.2-42.py310", "3.10", "2026-03-01", "2027-03-01", note=_RAY_GPU),
+)
+
+
+# --- Container images that exist today -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContainerImage:
+    """A maintained image with python3 and pip: the staged sdist runs on it through the launcher
+    (jobspec/launcher.py). `gpu` is the variant for jobs with accelerators (CUDA inside); None
+    when the one image serves both."""
+
+    framework: str  # "TensorFlow" | "PyTorch" | "Python"
+    version: str  # "X.Y": what runtime_version names (TensorFlow only)
+    cpu: str
+    gpu: str | None
+    python_version: str | None  # None: could not be sourced
+    source: Source
+    note: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.framework} {self.version}"
+
+    def image(self, gpu: bool) -> str:
+        return self.gpu if gpu and self.gpu else self.cpu
+
+
+_PY311 = "Python 3.11 per third-party Dockerfiles built on it, not TensorFlow's own pages"
+_SLIM = ("no CUDA libraries: on a GPU machine only frameworks whose wheels bring their own CUDA"
+         " (e.g. torch) use the GPU")
+
+CONTAINER_IMAGES: tuple[ContainerImage, ...] = (
+    ContainerImage("TensorFlow", "2.20", "tensorflow/tensorflow:2.20.0",
+                   "tensorflow/tensorflow:2.20.0-gpu", None, TF_DOCKER),
+    ContainerImage("TensorFlow", "2.19", "tensorflow/tensorflow:2.19.0",
+                   "tensorflow/tensorflow:2.19.0-gpu", "3.11", TF_DOCKER, note=_PY311),
+    ContainerImage("TensorFlow", "2.18", "tensorflow/tensorflow:2.18.0",
+                   "tensorflow/tensorflow:2.18.0-gpu", "3.11", TF_DOCKER, note=_PY311),
+    ContainerImage("TensorFlow", "2.17", "tensorflow/tensorflow:2.17.0",
+                   "tensorflow/tensorflow:2.17.0-gpu", None, TF_DOCKER),
+    ContainerImage("PyTorch", "2.9", "pytorch/pytorch:2.9.1-cuda12.8-cudnn9-runtime", None,
+                   None, PYTORCH_DOCKER, note="CUDA 12.8 inside; runs on CPU machines too"),
+    ContainerImage("Python", "3.13", "python:3.13-slim", None, "3.13", DOCKER_PYTHON, note=_SLIM),
+    ContainerImage("Python", "3.12", "python:3.12-slim", None, "3.12", DOCKER_PYTHON, note=_SLIM),
+    ContainerImage("Python", "3.11", "python:3.11-slim", None, "3.11", DOCKER_PYTHON, note=_SLIM),
+    ContainerImage("Python", "3.10", "python:3.10-slim", None, "3.10", DOCKER_PYTHON, note=_SLIM),
 )
 
 # --- Legacy scale tiers and machine types -> Vertex worker pools ---------------------------
@@ -186,10 +261,10 @@ _CHOICE = "jobspec's choice; historical counts could not be sourced"
 _CUSTOM = "CUSTOM takes explicit machine types and counts from the spec"
 
 SCALE_TIERS: tuple[ScaleTier, ...] = (
-    ScaleTier("BASIC", (PoolShape("chief", "n1-standard-4", 1),), "RUNTIMES.md policy",
+    ScaleTier("BASIC", (PoolShape("chief", "n1-standard-4", 1),), "jobspec policy",
               JOBSPEC_POLICY),
     ScaleTier("BASIC_GPU", (PoolShape("chief", "n1-standard-8", 1, "NVIDIA_TESLA_T4", 1),),
-              "RUNTIMES.md policy", JOBSPEC_POLICY,
+              "jobspec policy", JOBSPEC_POLICY,
               note="K80 GPUs are retired; jobspec defaults to NVIDIA_TESLA_T4"),
     ScaleTier("STANDARD_1", (PoolShape("chief", "n1-highcpu-8", 1),
                              PoolShape("worker", "n1-highcpu-8", 4),

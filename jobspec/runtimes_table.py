@@ -8,7 +8,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from jobspec.output import table
-from jobspec.runtimes import status_rows
+from jobspec.runtimes import runtime_versions, status_rows
 from jobspec.runtimes_data import (
     AI_PLATFORM,
     MACHINE_TYPES,
@@ -16,9 +16,9 @@ from jobspec.runtimes_data import (
     SCALE_TIERS,
     SECONDARY,
     UNSOURCED,
-    VERTEX_POLICY,
     VERTEX_PREBUILT,
     PoolShape,
+    Source,
 )
 
 if TYPE_CHECKING:
@@ -37,27 +37,60 @@ def _pools_text(pools: tuple[PoolShape, ...]) -> str:
 Section = str | tuple[tuple[str, ...], Sequence[Sequence[str]]] | list[str]
 
 
+def _sources(today: date) -> list[Source]:
+    """Every source the table cites, numbered in order of first use."""
+    found: list[Source] = []
+    for row in status_rows(today):
+        if row.source not in found:
+            found.append(row.source)
+    for source in (VERTEX_PREBUILT, *(t.source for t in SCALE_TIERS),
+                   *(m.source for m in MACHINE_TYPES)):
+        if source not in found:
+            found.append(source)
+    return found
+
+
 def _sections(today: date) -> list[Section]:
     rows = status_rows(today)
-    legacy = [(r.name, r.framework, r.python_version, r.status)
-              for r in rows if r.kind == "ai-platform-runtime"]
-    images = [(r.name, r.framework, r.python_version, str(r.end_of_patch),
-               str(r.end_of_availability), r.status) for r in rows if r.kind == "vertex-image"]
+    sources = _sources(today)
+
+    def ref(source: Source) -> str:
+        return f"[{sources.index(source) + 1}]"
+
+    containers = [(r.name, r.gpu_image or "(same)", r.framework, r.python_version, r.status,
+                   ref(r.source)) for r in rows if r.kind == "container-image"]
+    vertex = [r for r in rows if r.kind == "vertex-image"]
+    usable = [(r.name, r.framework, r.python_version, str(r.end_of_patch),
+               str(r.end_of_availability), r.status, ref(r.source)) for r in vertex if r.available]
+    ended = [(r.name, r.framework, r.status, f"image: {r.use_instead}", ref(r.source))
+             for r in vertex if not r.available]
+    legacy = [(r.name, r.framework, r.python_version, r.status, f"image: {r.use_instead}",
+               ref(r.source)) for r in rows if r.kind == "ai-platform-runtime"]
     tiers = [(t.name, _pools_text(t.pools) or "-",
               t.provenance + (f": {t.refused}" if t.refused else ""), t.note)
              for t in SCALE_TIERS]
     machines = [(m.legacy_name, m.machine_type, m.accelerator_type or "-", m.note)
                 for m in MACHINE_TYPES]
     return [
-        f"Status on {today.isoformat()}; facts read {READ_ON.isoformat()}. Newer images may exist.",
+        f"Status on {today.isoformat()}, usable first. Newer images may exist.",
         "",
-        f"AI Platform Training runtimes ({AI_PLATFORM.source.cite()}):",
-        (("RUNTIME", "FRAMEWORK", "PYTHON", "STATUS"), legacy),
+        "Usable today: container images (`image: IMAGE`, or runtime_version \"X.Y\" for"
+        f" TensorFlow {', '.join(runtime_versions())}). jobspec stages the package and the job"
+        " runs `python3 -m pip install` on it, then the module:",
+        (("IMAGE", "WITH ACCELERATORS", "FRAMEWORK", "PYTHON", "STATUS", "SOURCE"), containers),
         "",
-        "Vertex AI prebuilt training images, {us,europe,asia}-docker.pkg.dev/vertex-ai/training/"
-        f"NAME:latest ({VERTEX_PREBUILT.cite()}; dates: {VERTEX_POLICY.cite()}):",
-        (("NAME", "FRAMEWORK", "PYTHON", "END OF PATCH", "END OF AVAILABILITY", "STATUS"),
-         images),
+        "Usable today: Google's prebuilt training images (executor_image, pythonPackageSpec),"
+        " {us,europe,asia}-docker.pkg.dev/vertex-ai/training/NAME:latest:",
+        (("NAME", "FRAMEWORK", "PYTHON", "END OF PATCH", "END OF AVAILABILITY", "STATUS",
+          "SOURCE"), usable),
+        "",
+        "Past their end of availability: refused by plan and run (allow_unavailable_image: true"
+        " submits anyway, with a warning):",
+        (("NAME", "FRAMEWORK", "STATUS", "USE INSTEAD", "SOURCE"), ended),
+        "",
+        f"AI Platform Training runtimes (runtime_version; the service shut down"
+        f" {AI_PLATFORM.shut_down_on.isoformat()}):",
+        (("RUNTIME", "FRAMEWORK", "PYTHON", "STATUS", "USE INSTEAD", "SOURCE"), legacy),
         "",
         "Legacy scale tiers -> Vertex worker pools:",
         (("TIER", "POOLS", "WHY", "NOTE"), tiers),
@@ -67,6 +100,10 @@ def _sections(today: date) -> list[Section]:
         "",
         "Could not be sourced:",
         list(UNSOURCED),
+        "",
+        "Sources:",
+        [f"[{i}] {source.title}: {source.where} (read {source.read_on.isoformat()})"
+         for i, source in enumerate(sources, 1)],
     ]
 
 
@@ -106,8 +143,11 @@ def table_data(today: date) -> dict[str, Any]:
         "runtimes": [{"kind": r.kind, "name": r.name, "framework": r.framework,
                       "python_version": r.python_version, "end_of_patch": day(r.end_of_patch),
                       "end_of_availability": day(r.end_of_availability), "status": r.status,
-                      "available": r.available, "source": r.source.cite(), "note": r.note}
+                      "available": r.available, "source": r.source.cite(),
+                      "source_where": r.source.where, "note": r.note,
+                      "use_instead": r.use_instead or None, "gpu_image": r.gpu_image or None}
                      for r in status_rows(today)],
+        "runtime_versions": runtime_versions(),
         "scale_tiers": [{"name": t.name, "pools": [asdict(p) for p in t.pools],
                          "provenance": t.provenance, "refused": t.refused, "note": t.note}
                         for t in SCALE_TIERS],

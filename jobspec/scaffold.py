@@ -33,9 +33,9 @@ from jobspec.spec import (
 from jobspec.states import DEFAULT_REGION
 
 SCHEMA_FILE = "jobspec.schema.json"
-# The image the example specs use: the newest TensorFlow image RUNTIMES.md documents. It is
-# past its end of availability, and init says so (the same warning `plan` gives).
-DEFAULT_IMAGE_NAME = "tf-cpu.2-17.py310"
+# The image a scaffolded cloud target runs on, as the example specs do: Docker Hub's official
+# Python image (python3 and pip, all the container launcher needs; `jobspec runtimes` cites it).
+DEFAULT_IMAGE = "python:3.11-slim"
 # Read at run time, so a scaffolded spec is valid before anyone has picked a bucket.
 BUCKET_PLACEHOLDER = "${JOBSPEC_BUCKET:-my-jobspec-bucket}"
 
@@ -172,6 +172,7 @@ class _Answers:
     region: str
     executor_image: str | None
     runtime_version: str | None
+    image_key: str = "image"  # "executor_image": a Google prebuilt image (pythonPackageSpec)
 
 
 def _value(given: str | None, check: Callable[[str], str], default: str, question: str,
@@ -207,15 +208,15 @@ def _answers(choices: Choices, prompt: Prompt | None) -> _Answers:
     region = _value(choices.region, check_region, DEFAULT_REGION, "Vertex AI region", prompt)
     runtime = choices.runtime_version
     image: str | None = None
+    key = "image"
     if runtime is not None:
         runtime = _value(runtime, check_runtime, "", "", None)
     else:
-        from jobspec.runtimes import registry_host
-
-        default_image = f"{registry_host(region)}/vertex-ai/training/{DEFAULT_IMAGE_NAME}:latest"
-        image = _value(choices.executor_image, check_image, default_image,
-                       "Training image (executor_image)", prompt)
-    return _Answers(name, package_path, module, bucket, region, image, runtime)
+        image = _value(choices.executor_image, check_image, DEFAULT_IMAGE,
+                       "Training image (any image with python3 and pip)", prompt)
+        if choices.executor_image is not None or "/vertex-ai/training/" in image:
+            key = "executor_image"
+    return _Answers(name, package_path, module, bucket, region, image, runtime, key)
 
 
 # --- files -------------------------------------------------------------------------------
@@ -243,7 +244,7 @@ def spec_text(a: _Answers, *, schema_ref: str, package_ref: str, new_trainer: bo
                  f"    runtime_version: {json.dumps(a.runtime_version)}"]
     else:
         image = [_noted('    # or runtime_version: "X.Y"', "see `jobspec runtimes`"),
-                 f"    executor_image: {_scalar(a.executor_image or '')}"]
+                 f"    {a.image_key}: {_scalar(a.executor_image or '')}"]
     if new_trainer:
         args = [_noted("args:", "the trainer's own arguments"),
                 "  - --steps=200", "  - --learning-rate=0.1"]
@@ -371,7 +372,10 @@ def _image_warnings(a: _Answers, root: Path, today: date) -> list[str]:
     from jobspec.project import settings
     from jobspec.runtimes import resolve
 
-    resolved = resolve(runtime_version=a.runtime_version, executor_image=a.executor_image,
+    container = a.image_key == "image"
+    resolved = resolve(runtime_version=a.runtime_version,
+                       executor_image=None if container else a.executor_image,
+                       image=a.executor_image if container else None,
                        region=a.region, gpu=False, today=today,
                        extra=settings(root).runtimes)
     return list(resolved.warnings)

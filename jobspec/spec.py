@@ -12,6 +12,20 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
+from jobspec.joboptions import (
+    BootDisk,
+    ContextName,
+    IpRangeName,
+    KmsKey,
+    MachinePool,
+    PersistentResourceId,
+    PscInterface,
+    Reservation,
+    Scheduling,
+    Tensorboard,
+    check_target,
+    timeout_seconds,
+)
 from jobspec.spectypes import (
     DURATION_RE,
     LABEL_KEY_RE,
@@ -48,6 +62,7 @@ from jobspec.spectypes import (
     value_pattern,
 )
 from jobspec.states import DEFAULT_REGION, DEFAULT_SCALE_TIER, ScaleTier
+from jobspec.tuning import Tuning, arg_collisions
 
 __all__ = [
     "NAME_RE", "PROJECT_RE", "REGION_RE", "VERSION_RE", "BucketName", "CloudTarget",
@@ -210,10 +225,14 @@ class CloudTarget(_Target):
         default=DEFAULT_SCALE_TIER,
         description="Legacy scale tier, mapped to Vertex worker pools."
     )
-    chief: Pool | None = Field(default=None, description="CUSTOM tier: the chief (master) pool.")
-    workers: Pool | None = Field(default=None, description="CUSTOM tier: the worker pool.")
-    parameter_servers: Pool | None = Field(default=None, description="CUSTOM tier: the ps pool.")
-    evaluators: Pool | None = Field(default=None, description="CUSTOM tier: the evaluator pool.")
+    chief: MachinePool | None = Field(
+        default=None, description="CUSTOM tier: the chief (master) pool.")
+    workers: MachinePool | None = Field(
+        default=None, description="CUSTOM tier: the worker pool.")
+    parameter_servers: MachinePool | None = Field(
+        default=None, description="CUSTOM tier: the ps pool.")
+    evaluators: MachinePool | None = Field(
+        default=None, description="CUSTOM tier: the evaluator pool.")
     labels: dict[str, str] = Field(
         default_factory=dict, description="Labels for the job.",
         json_schema_extra={"propertyNames": {"pattern": key_pattern(LABEL_KEY_RE)},
@@ -372,14 +391,51 @@ class CloudTarget(_Target):
         return self
 
     def timeout_seconds(self) -> int | None:
-        if self.max_running_time is None:
-            return None
-        if isinstance(self.max_running_time, int):
-            return self.max_running_time
-        match = DURATION_RE.fullmatch(self.max_running_time)
-        assert match is not None
-        scale = {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2) or "s"]
-        return int(match.group(1)) * scale
+        """scheduling.timeout, else the legacy max_running_time, in seconds."""
+        return timeout_seconds(self)
+
+    # The CustomJob options (jobspec/joboptions.py maps them onto the request)
+    scheduling: Scheduling | None = Field(
+        default=None, description="Scheduling: strategy (ON_DEMAND, SPOT, FLEX_START), max_wait "
+        "(FLEX_START), timeout, restart_job_on_worker_restart, disable_retries.")
+    boot_disk: BootDisk | None = Field(
+        default=None, description="Boot disk of every pool's machines: type and size_gb (a "
+        "CUSTOM pool's own boot_disk wins key by key).")
+    reservation: Reservation | None = Field(
+        default=None, description="Reservation affinity of every pool (a CUSTOM pool's own "
+        "reservation replaces it).")
+    persistent_resource_id: PersistentResourceId | None = Field(
+        default=None, description="Run on the machines of this persistent resource (same "
+        "project and region) instead of new ones.")
+    reserved_ip_ranges: list[IpRangeName] = Field(
+        default_factory=list, description="Names of reserved IP ranges of `network` to deploy "
+        "the job in.")
+    psc_interface: PscInterface | None = Field(
+        default=None, description="Private Service Connect interface: network_attachment, and "
+        "dns_peering entries.")
+    tensorboard: Tensorboard | None = Field(
+        default=None, description="Vertex AI TensorBoard the job uploads its logs to: projects/P/"
+        "locations/REGION/tensorboards/ID, or the ID in the target's project and region.")
+    experiment: ContextName | None = Field(
+        default=None, description="Vertex AI Experiment of the job: a name (in the default "
+        "metadata store of the target's project and region) or a resource name.")
+    experiment_run: ContextName | None = Field(
+        default=None, description="Experiment run of the job (needs experiment): a run name, or "
+        "a resource name.")
+    enable_web_access: bool = Field(
+        default=False, description="Interactive shell into each training container; `status` "
+        "shows its URIs while the job runs.")
+    enable_dashboard_access: bool = Field(
+        default=False, description="Access to a dashboard served by the chief container; "
+        "`status` shows its URIs.")
+    kms_key: KmsKey | None = Field(
+        default=None, description="Customer-managed encryption key (CMEK) for the job: projects/"
+        "P/locations/REGION/keyRings/RING/cryptoKeys/KEY, in the job's region.")
+
+    @model_validator(mode="after")
+    def _options(self) -> CloudTarget:
+        check_target(self)
+        return self
 
 
 Target = Annotated[LocalTarget | CloudTarget, Field(discriminator="kind")]
@@ -410,6 +466,12 @@ class Spec(ArgsEnv):
         default_factory=list,
         description="More env names whose values are masked in output and run records.",
     )
+    tuning: Tuning | None = Field(
+        default=None,
+        description="A hyperparameter study (Vertex AI's StudySpec): each trial is a run with "
+        "--PARAMETER_ID=VALUE flags appended to its args, as Vertex appends them, reporting its "
+        "metric with cloudml-hypertune.",
+    )
     targets: dict[str, Target] = Field(
         description="Where to run: --target NAME picks one.", min_length=1,
         json_schema_extra={"propertyNames": {"pattern": key_pattern(TARGET_NAME_RE)}},
@@ -433,6 +495,24 @@ class Spec(ArgsEnv):
                 problem = job_dir_problem(target.job_dir, target.bucket, self.name)
                 if problem is not None:
                     raise FieldError(("targets", key, "job_dir"), problem)
+        return self
+
+    @model_validator(mode="after")
+    def _tuning_fits(self) -> Spec:
+        if self.tuning is None:
+            return self
+        if self.matrix is not None:
+            raise FieldError(("tuning",), "a spec has a matrix or a tuning block, not both: a "
+                             "study picks its own values")
+        longest = len(f"{self.name}_trial_{self.tuning.max_trial_count}")
+        if longest > 128:
+            raise FieldError(("name",), f"a study's trials are named NAME_trial_N: keep the "
+                             f"name under {128 - longest + len(self.name)} characters")
+        found = arg_collisions(self.tuning, self.args, ("args",))
+        for key, target in self.targets.items():
+            found = found or arg_collisions(self.tuning, target.args, ("targets", key, "args"))
+        if found is not None:
+            raise found
         return self
 
     @field_validator("targets")

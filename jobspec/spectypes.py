@@ -86,7 +86,7 @@ def no_control(value: str, what: str) -> str:
 
 def job_dir_problem(job_dir: str, bucket: str, name: str) -> str | None:
     """Why a cloud ``job_dir`` is not inside gs://BUCKET/NAME/, the folder the name's claim
-    protects (DESIGN.md, "Names"), or None."""
+    protects, or None."""
     claimed = f"gs://{bucket}/{name}"
     inside = job_dir == claimed or job_dir.startswith(claimed + "/")
     rest = job_dir[len(claimed):].split("/") if inside else []
@@ -354,5 +354,8 @@ class ToolSettings(BaseModel):
     )
     runtimes: dict[str, str] = Field(
         default_factory=dict,
-        description="More runtime versions: version -> prebuilt training image URI.",
+        description="More runtime versions: version -> image URI. A container image (e.g. "
+        "tensorflow/tensorflow:2.20.0) runs the staged package through jobspec's launcher "
+        "(containerSpec); one of Google's prebuilt training images runs it with "
+        "pythonPackageSpec.",
     )

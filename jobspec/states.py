@@ -40,7 +40,8 @@ def is_terminal(state: str | None) -> bool:
 # Local run states, in .jobspec/runs/NAME/*/status.json
 LOCAL_TERMINAL = ("succeeded", "failed", "interrupted")
 
-# Legacy scale tiers (DESIGN.md); BASIC_TPU is named only to be refused with a reason
+# Legacy ML Engine scale tiers (runtimes_data.SCALE_TIERS maps them); BASIC_TPU is named only
+# to be refused with a reason
 SCALE_TIERS = ("BASIC", "STANDARD_1", "PREMIUM_1", "BASIC_GPU", "BASIC_TPU", "CUSTOM")
 ScaleTier = Literal["BASIC", "STANDARD_1", "PREMIUM_1", "BASIC_GPU", "BASIC_TPU", "CUSTOM"]
 DEFAULT_SCALE_TIER: ScaleTier = "BASIC"

@@ -153,7 +153,7 @@ def write_project(root: Path) -> Path:
     spec.write_text(
         f"version: 1\nname: {NAME}\ntrainer: {{package_path: trainer, module: trainer.task}}\n"
         "targets:\n  cloud:\n    bucket: placeholder-bucket\n    project: test\n"
-        "    executor_image: us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest\n")
+        "    executor_image: us-docker.pkg.dev/vertex-ai/training/ray-cpu.2-47.py311:latest\n")
     return spec
 
 

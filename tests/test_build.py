@@ -46,7 +46,7 @@ def _project(tmp_path: Path, *, requirements: list[str] = REQUIREMENTS,
 def _image(requirements: list[str] = REQUIREMENTS, repository: str = "jobspec") -> Any:
     return plan_build(base="python:3.11-slim", requirements=requirements,
                       system_packages=["libgomp1"], repository=repository, project="test",
-                      region="us-central1", job_name="probe_job")
+                      region="us-central1", job_name="trainer")
 
 
 def _build(cli, spec: Path, bucket: str, *more: str):
@@ -76,7 +76,7 @@ def test_an_image_whose_tag_exists_is_not_built(cli, build_env, tmp_path: Path) 
     assert build_env.cloud.gcs.list_objects(build_env.bucket) == []  # nothing staged
     (lookup,) = build_env.registry.requests
     assert lookup.path == (f"/v1/projects/test/locations/us-central1/repositories/jobspec/"
-                           f"packages/probe-job/tags/{image.tag}") and lookup.outcome == 200
+                           f"packages/trainer/tags/{image.tag}") and lookup.outcome == 200
 
 
 def test_a_missing_image_is_built_its_log_followed_then_reused(cli, build_env,
@@ -286,30 +286,6 @@ def test_run_builds_the_plans_image_before_it_submits(build_env) -> None:
                                              f"stage/here/builds/{image.tag}.tar.gz")
 
 
-def _plan_with_build(spec: Path, bucket: str, image: Any) -> Any:
-    """A CloudPlan carrying a build, as the planner makes one for a `build:` target."""
-    from jobspec.request import Request, plan
-
-    return _with_build(plan(Request(spec=str(spec), target="cloud",
-                                    overrides=(f"targets.cloud.bucket={bucket}",))), image)
-
-
-def _with_build(made: Any, image: Any) -> Any:
-    import dataclasses
-
-    from jobspec.plandata import CloudPlan
-
-    if "build" in {f.name for f in dataclasses.fields(CloudPlan)}:
-        return dataclasses.replace(made, build=image)
-
-    @dataclasses.dataclass(frozen=True)
-    class WithBuild(CloudPlan):  # until CloudPlan has its own `build`
-        build: Any = None
-
-    fields = {f.name: getattr(made, f.name) for f in dataclasses.fields(made)}
-    return WithBuild(**fields, build=image)
-
-
 def _plain_spec(tmp_path: Path) -> Path:
     spec = _project(tmp_path)
     spec.write_text(spec.read_text().replace(
@@ -319,27 +295,50 @@ def _plain_spec(tmp_path: Path) -> Path:
     return spec
 
 
-def test_run_builds_the_image_then_submits(build_env, tmp_path: Path) -> None:
-    from jobspec.cloud.submit import execute
+def _run(cli, spec: Path, bucket: str, *more: str):
+    return cli("run", str(spec), "--target", "cloud", "--set", f"targets.cloud.bucket={bucket}",
+               *more)
 
-    image = _image()
-    the_plan = _plan_with_build(_plain_spec(tmp_path), build_env.bucket, image)
-    assert execute(the_plan, detach=True) == 0
+
+def test_run_builds_the_image_then_the_job_runs_on_it(cli, build_env, tmp_path: Path) -> None:
+    spec = _project(tmp_path, requirements=[], task="print('hello from the built image')\n")
+    out = _run(cli, spec, build_env.bucket)
+    assert out.code == 0, out.err
+    image = plan_build(base="python:3.11-slim", requirements=[], system_packages=["libgomp1"],
+                       repository="jobspec", project="test", region="us-central1",
+                       job_name="trainer")
     assert build_env.registry.has_image(image.image)
-    assert len(build_env.cloud.vertex.jobs) == 1
-    assert build_env.cloud.gcs.object_exists(build_env.bucket, "probe_job/.jobspec/claim.json")
+    (job,) = build_env.cloud.vertex.jobs.values()
+    (pool,) = job["jobSpec"]["workerPoolSpecs"]
+    assert pool["containerSpec"]["imageUri"] == image.image
+    assert job["state"] == "JOB_STATE_SUCCEEDED"
+    assert "hello from the built image" in out.out
+    assert out.err.index("built and pushed") < out.err.index("submitted probe_job")
+    again = _run(cli, spec, build_env.bucket, "--name", "probe_job_2", "--detach")
+    assert again.code == 0, again.err
+    assert f"image {image.image} exists: not building it" in again.err
+    assert len(build_env.builds.builds) == 1
 
 
-def test_run_with_a_failed_build_submits_nothing_and_claims_no_name(build_env,
+def test_a_job_on_an_image_nobody_built_fails_as_on_vertex(cli, build_env,
+                                                           tmp_path: Path) -> None:
+    spec = _project(tmp_path, requirements=[])
+    spec.write_text(spec.read_text().replace(
+        "build: {base: 'python:3.11-slim', system_packages: [libgomp1]}",
+        "image: us-central1-docker.pkg.dev/test/jobspec/never-built:v1"))
+    out = _run(cli, spec, build_env.bucket)
+    assert out.code == 1, out.err
+    (job,) = build_env.cloud.vertex.jobs.values()
+    assert job["state"] == "JOB_STATE_FAILED"
+
+
+def test_run_with_a_failed_build_submits_nothing_and_claims_no_name(cli, build_env,
                                                                     tmp_path: Path) -> None:
-    from jobspec.cloud.submit import execute
-    from jobspec.errors import CloudError
-
     build_env.builds.fail_packages = {"libgomp1"}
-    the_plan = _plan_with_build(_plain_spec(tmp_path), build_env.bucket, _image())
-    with pytest.raises(CloudError) as failed:
-        execute(the_plan, detach=True)
-    assert "E: Unable to locate package libgomp1" in failed.value.message
+    out = _run(cli, _project(tmp_path), build_env.bucket)
+    assert out.code == 4, out.err
+    assert "E: Unable to locate package libgomp1" in out.err
+    assert "Traceback" not in out.err
     assert build_env.cloud.vertex.jobs == {}
     assert build_env.cloud.gcs.list_objects(build_env.bucket, "probe_job/") == []
 
@@ -383,17 +382,15 @@ def test_malformed_answers_are_exit_4_without_a_traceback(cli, build_env,
     assert "Traceback" not in out.err
 
 
-def test_a_matrix_group_builds_its_image_once_then_submits_every_member(build_env,
+def test_a_matrix_group_builds_its_image_once_then_submits_every_member(cli, build_env,
                                                                         tmp_path: Path) -> None:
-    from jobspec.cloud.group import submit_group
-    from jobspec.request import Request, plan
-
-    spec = _plain_spec(tmp_path)
+    spec = _project(tmp_path)
     spec.write_text(spec.read_text() + "matrix:\n  lr: [0.1, 0.01]\nargs: ['--lr=${matrix.lr}']\n")
-    group = plan(Request(spec=str(spec), target="cloud",
-                         overrides=(f"targets.cloud.bucket={build_env.bucket}",)))
+    out = _run(cli, spec, build_env.bucket, "--detach")
+    assert out.code == 0, out.err
     image = _image()
-    members = [_with_build(member, image) for member in group.members]
-    assert submit_group(group.group, members, detach=True, reclaim=False) == 0
     assert len(build_env.builds.builds) == 1 and build_env.registry.has_image(image.image)
-    assert len(build_env.cloud.vertex.jobs) == 2
+    jobs = build_env.cloud.vertex.jobs.values()
+    assert len(jobs) == 2
+    assert {j["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["imageUri"] for j in jobs} == {
+        image.image}

@@ -1,5 +1,5 @@
 """Hostile command lines through the real CLI (issue 9): no traceback, no hang, and an exit code
-DESIGN.md documents, whatever the user types. Each case runs `python -m jobspec` as a process.
+README.md documents, whatever the user types. Each case runs `python -m jobspec` as a process.
 
 The seeded cases come from bench/fuzz_cli.py (run it with `--cases 1000` for the long version);
 here a bounded, fixed set over every command, the cloud ones against a loopback stand-in that

@@ -46,7 +46,7 @@ def _project(tmp_path: Path, body: str, *, name: str = "probe", cloud: str = "")
     spec.write_text(
         f"version: 1\nname: {name}\ntrainer: {{package_path: trainer, module: trainer.task}}\n"
         "targets:\n  cloud:\n    bucket: placeholder-bucket\n    project: test\n"
-        "    executor_image: us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest\n"
+        "    executor_image: us-docker.pkg.dev/vertex-ai/training/ray-cpu.2-47.py311:latest\n"
         + cloud)
     return spec
 
@@ -68,6 +68,13 @@ def test_census_job_runs_in_the_stand_in(cli, cloud) -> None:
     assert metrics["accuracy"] > metrics["baseline_accuracy"] + 0.04
     (job,) = cloud.vertex.jobs.values()
     assert job["displayName"] == "census_single_1"
+    # the example runs on today's Vertex: a container image, the sdist through the launcher
+    (pool,) = job["jobSpec"]["workerPoolSpecs"]
+    container = pool["containerSpec"]
+    assert container["imageUri"] == "python:3.11-slim" and "pythonPackageSpec" not in pool
+    assert container["command"][:2] == ["sh", "-c"] and container["command"][3] == "jobspec"
+    assert f" /gcs/{cloud.bucket}/jobspec-staging/packages/" in container["command"][2]
+    assert container["args"][-2:] == ["--job-dir", f"gs://{cloud.bucket}/census_single_1"]
     assert job["labels"]["jobspec-name"] == "census_single_1"
     claim = json.loads(cloud.gcs.read_object(cloud.bucket, "census_single_1/.jobspec/claim.json"))
     assert claim["state"] == "submitted" and claim["job"] == job["name"]

@@ -33,7 +33,7 @@ def _project(tmp_path: Path, body: str, more: str = "") -> Path:
     spec.write_text(
         "version: 1\nname: probe\ntrainer: {package_path: trainer, module: trainer.task}\n"
         f"targets:\n  cloud:\n    bucket: placeholder-bucket\n    project: {PROJECT}\n"
-        "    executor_image: us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest\n"
+        "    image: python:3.11-slim\n"
         + more)
     return spec
 
@@ -56,7 +56,11 @@ def test_links_are_made_from_resource_names_alone() -> None:
         "https://console.cloud.google.com/cloud-build/builds;region=us-central1/"
         "62cc4d4f-19d5-4ebf-abc9-23350b039a82?project=123456789012")
     # no job yet, another kind of resource, or a name that is not one: no link, no error
-    for name in (None, "", "projects/p/locations/r/hyperparameterTuningJobs/1",
+    # a tuning job's page: the Vertex SDK gives HyperparameterTuningJob the same "training"
+    assert job_link("projects/my-proj/locations/us-central1/hyperparameterTuningJobs/5") == (
+        "https://console.cloud.google.com/agent-platform/locations/us-central1/training/5"
+        "?project=my-proj")
+    for name in (None, "", "projects/p/locations/r/batchPredictionJobs/1",
                  "projects/p/locations/r/customJobs/1/extra", "customJobs/1",
                  "projects/p?x=1/locations/r/customJobs/1"):
         assert job_link(name) is None, name

@@ -1,7 +1,7 @@
 """`--container`: the cloud target's image and command, run here with docker or podman.
 
 These machines cannot run containers (no docker daemon; podman cannot start one; no registry
-is reachable: DESIGN.md), so what is proved here is what jobspec hands the runtime: the
+is reachable), so what is proved here is what jobspec hands the runtime: the
 container command argument by argument, and, through a stand-in `docker`/`podman` executable
 (a few lines of Python in the test's folder that record their argv and environment and exit
 with a chosen code), that jobspec runs exactly that command, gives the env values through the
@@ -252,8 +252,8 @@ def test_a_build_target_runs_its_dependencies_image(cli, only, tmp_path: Path) -
     plan = json.loads(cli("plan", str(spec), "-t", "local", "--container", "--json").out)
     built = plan_build(base=IMAGE, requirements=["numpy==2.1.0"], system_packages=[],
                        repository="jobspec", project="p", region="europe-west4",
-                       job_name="boxed").image
-    assert built.startswith("europe-west4-docker.pkg.dev/p/jobspec/boxed:deps-")
+                       job_name="trainer").image
+    assert built.startswith("europe-west4-docker.pkg.dev/p/jobspec/trainer:deps-")
     argv = plan["processes"][0]["argv"]
     assert argv[argv.index("--entrypoint") + 2] == built
     assert plan["container"] == {"from": "cloud", "image": built}

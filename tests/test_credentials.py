@@ -23,7 +23,7 @@ CLOUD = """\
     project: p
     bucket: my-bucket
     region: us-central1
-    executor_image: us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest
+    executor_image: us-docker.pkg.dev/vertex-ai/training/ray-cpu.2-47.py311:latest
 """
 
 

@@ -39,6 +39,8 @@ def spec_path() -> Iterator[Path]:
         for module in ("task", "oops"):  # the modules the example specs name
             (Path(tmp) / "trainer" / f"{module}.py").write_text("")
         (Path(tmp) / "specs").mkdir()
+        for base in (REPO / "specs").glob("*.yaml"):  # what an example extends (census.yaml)
+            (Path(tmp) / "specs" / base.name).write_text(base.read_text())
         yield Path(tmp) / "specs" / "case.yaml"
 
 

@@ -31,7 +31,9 @@ from jobspec.loader import load
 from tests.conftest import REPO, Outcome
 
 GCLOUD = shutil.which("gcloud")
-IMAGE = "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest"
+# the one kind of Google prebuilt training image still available (the TensorFlow ones ended)
+IMAGE = "us-docker.pkg.dev/vertex-ai/training/ray-cpu.2-47.py311:latest"
+EXPIRED = "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest"
 SEED_SUBMIT = ("gcloud ml-engine jobs submit training census_single_7 --job-dir "
                "gs://$BUCKET_NAME/$JOB_NAME --module-name trainer.oops --package-path trainer/ "
                "--region us-central1 --runtime-version 1.2")
@@ -190,12 +192,15 @@ def test_submit_training_seed_command(cli: Any, repo: Path, monkeypatch: pytest.
     monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "p")
     spec, out = imported(cli, repo, *args)
     text = spec.read_text()
-    assert "    runtime_version: '1.2'\n" in text
-    near = "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-8.py310:latest"
-    assert f"    # executor_image: {near}" in text
+    # the legacy runtime stays as written, the image that replaces it (one that exists today,
+    # the runtime table's, as `plan` names it) is the commented line below it
+    assert ("    runtime_version: '1.2'\n    # image: tensorflow/tensorflow:2.17.0  # TensorFlow"
+            " 2.17: use instead of runtime_version\n") in text
+    assert "vertex-ai/training" not in text
     assert "bucket: ${BUCKET_NAME}" in text and "job_dir: gs://${bucket}/${name}" in text
     assert "runtime_version '1.2' is an AI Platform Training runtime" in out.err
-    assert near in out.err and "keeps runtime_version '1.2' as written" in out.err
+    assert "Use instead `image: tensorflow/tensorflow:2.17.0`" in out.err
+    assert "keeps runtime_version '1.2' as written" in out.err
     assert "took ${JOB_NAME} in the job dir to be the job name" in out.err
     loaded = load(spec, target="cloud")
     cloud = loaded.spec.targets["cloud"]
@@ -210,6 +215,12 @@ def test_submit_training_seed_command(cli: Any, repo: Path, monkeypatch: pytest.
     # by policy a legacy runtime cannot be planned for the cloud; the error names the way out
     cloud_plan = cli("plan", str(spec), "--target", "cloud", cwd=repo)
     assert cloud_plan.code == 2 and "shut down on 2025-01-31" in cloud_plan.err
+    # taking the proposal gives a plan that runs on that image through the launcher
+    spec.write_text(text.replace("    runtime_version: '1.2'\n    # image:", "    image:"))
+    done = cli("plan", str(spec), "--target", "cloud", "--json", cwd=repo)
+    assert done.code == 0, done.err
+    container = json.loads(done.out)["request"]["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]
+    assert container["imageUri"] == "tensorflow/tensorflow:2.17.0"
 
 
 @pytest.mark.parametrize("group", [["ml-engine"], ["ai-platform"], ["beta", "ai-platform"],
@@ -262,7 +273,10 @@ def test_submit_training_flags(cli: Any, repo: Path) -> None:
     assert cloud.network == "projects/1/global/networks/n"
     assert cloud.service_account == "sa@p.iam.gserviceaccount.com"
     assert cloud.project == "my-proj"
-    assert "tf-gpu.2-15.py310" in spec.read_text()  # accelerators: the gpu image
+    # 2.15 only had Google's expired images: the nearest newer maintained one, with CUDA for
+    # the accelerators
+    assert "    # image: tensorflow/tensorflow:2.17.0-gpu  # TensorFlow 2.17" in spec.read_text()
+    assert "the only image of TensorFlow 2.15 jobspec knows is the Vertex AI prebuilt" in out.err
     assert "--stream-logs is what `jobspec run` does by default" in out.err
     assert "--quiet is ignored" in out.err
     assert "--packages is not supported: dep-1.0.tar.gz is a prebuilt archive" in out.err
@@ -306,8 +320,9 @@ trainingInput:
     assert (cloud.bucket, cloud.job_dir) == ("cfg-bucket", "gs://cfg-bucket/census_cfg")
     assert "job_dir: gs://${bucket}/${name}" in spec.read_text()
     assert cloud.scale_tier == "CUSTOM"
-    assert [p.model_dump() if p else None for p in (cloud.chief, cloud.workers,
-                                                    cloud.parameter_servers)] == [
+    options = {"tpu_topology", "boot_disk", "reservation"}  # none in this config
+    assert [p.model_dump(exclude=options) if p else None
+            for p in (cloud.chief, cloud.workers, cloud.parameter_servers)] == [
         {"machine_type": "n1-highmem-8", "count": 1,
          "accelerator": {"type": "NVIDIA_TESLA_T4", "count": 1}},
         {"machine_type": "n1-standard-4", "count": 2, "accelerator": None},
@@ -315,6 +330,20 @@ trainingInput:
     assert cloud.timeout_seconds() == 7200 and cloud.labels == {"team": "ml"}
     assert "config.yaml:17: trainingInput.hyperparameters is not supported" in out.err
     assert "config.yaml:1: jobId is ignored" in out.err
+    # runtimeVersion from the file goes through the same table as --runtime-version
+    assert cloud.runtime_version == "2.15"
+    assert "    # image: tensorflow/tensorflow:2.17.0-gpu  # TensorFlow 2.17" in spec.read_text()
+
+
+def test_submit_training_without_a_runtime_runs_on_the_newest_tensorflow_image(
+        cli: Any, repo: Path) -> None:
+    spec, out = imported(cli, repo, "--", "gcloud", "ai-platform", "jobs", "submit",
+                         "training", "j2", "--module-name", "trainer.task", "--package-path",
+                         "trainer", "--staging-bucket", "gs://stage-bkt")
+    cloud = load(spec, target="cloud").spec.targets["cloud"]
+    assert (cloud.image, cloud.executor_image) == ("tensorflow/tensorflow:2.20.0", None)
+    assert ("the spec runs the package on TensorFlow's own image tensorflow/tensorflow:2.20.0"
+            " (TensorFlow 2.20, the newest jobspec knows)") in out.err
 
 
 def test_config_unknown_key_points_at_it(cli: Any, repo: Path) -> None:
@@ -357,6 +386,19 @@ def test_custom_job(cli: Any, repo: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert plan["region"] == "europe-west4"
 
 
+def test_custom_job_on_an_expired_image_proposes_one_that_exists(
+        cli: Any, repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    command = [w.replace(IMAGE, EXPIRED) for w in CUSTOM_JOB]
+    spec, out = imported(cli, repo, "--", *command)
+    text = spec.read_text()
+    assert (f"    executor_image: {EXPIRED}\n    # image: tensorflow/tensorflow:2.17.0  #"
+            " TensorFlow 2.17, the same version: use instead of executor_image\n") in text
+    assert "executor_image tf-cpu.2-17.py310 reached its end of availability" in out.err
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "p")
+    refused = cli("plan", str(spec), "--target", "cloud", cwd=repo)
+    assert refused.code == 2 and "allow_unavailable_image: true" in refused.err
+
+
 def test_custom_job_pools_and_workdir(cli: Any, repo: Path) -> None:
     chief = f"machine-type=n1-standard-8,executor-image-uri={IMAGE},python-module=trainer.task"
     spec, out = imported(
@@ -376,7 +418,7 @@ def test_custom_job_pools_and_workdir(cli: Any, repo: Path) -> None:
     assert (cloud.workers.count, cloud.workers.accelerator.type if cloud.workers.accelerator
             else None) == (2, "NVIDIA_TESLA_T4")
     assert cloud.labels == {"team": "ml"}
-    assert "--enable-web-access is not supported" in out.err
+    assert cloud.enable_web_access  # the interactive shell: a spec setting now
 
 
 def test_custom_job_config(cli: Any, repo: Path) -> None:
@@ -406,7 +448,7 @@ workerPoolSpecs:
     assert (cloud.service_account, cloud.network) == ("trainer@p.iam.gserviceaccount.com",
                                                       "projects/123/global/networks/vpc")
     assert cloud.timeout_seconds() == 3600 and cloud.scale_tier == "BASIC"
-    assert "job.yaml:4: scheduling.restartJobOnWorkerRestart is not supported" in out.err
+    assert cloud.scheduling is not None and cloud.scheduling.restart_job_on_worker_restart
 
 
 def test_custom_container_is_refused(cli: Any, repo: Path) -> None:

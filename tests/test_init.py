@@ -16,8 +16,6 @@ from pathlib import Path
 
 from jobspec.spec import json_schema
 
-IMAGE_2_17 = "vertex-ai/training/tf-cpu.2-17.py310:latest"
-
 
 def tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes()
@@ -34,8 +32,9 @@ def test_flags_scaffold_a_spec_that_validates_runs_locally_and_plans_in_the_clou
     spec = (tmp_path / "specs" / "demo.yaml").read_text()
     assert spec.splitlines()[0] == "# yaml-language-server: $schema=../jobspec.schema.json"
     assert json.loads((tmp_path / "jobspec.schema.json").read_text()) == json_schema()
-    # the default image is past its end of availability: said now, as `plan` would
-    assert "reached its end of availability on 2026-07-11" in made.err
+    # the default image is one that exists today: nothing to warn about
+    assert "    image: python:3.11-slim\n" in spec
+    assert "availability" not in made.err
 
     checked = cli("validate", "specs/demo.yaml", cwd=tmp_path)
     assert (checked.code, checked.out) == (0, "1 spec(s) valid\n")
@@ -52,7 +51,7 @@ def test_flags_scaffold_a_spec_that_validates_runs_locally_and_plans_in_the_clou
     body = json.loads(plan.out)
     assert (body["bucket"], body["region"], body["job_dir"]) == (
         "my-bucket", "europe-west4", "gs://my-bucket/demo")
-    assert f"europe-docker.pkg.dev/{IMAGE_2_17}" in plan.out
+    assert body["image"] == "python:3.11-slim" and body["mode"] == "container"
 
 
 def test_without_a_terminal_every_missing_value_takes_its_default(
@@ -69,7 +68,7 @@ def test_without_a_terminal_every_missing_value_takes_its_default(
                         env={"GOOGLE_CLOUD_PROJECT": "p", "JOBSPEC_BUCKET": "team-bucket"})
     assert plan.code == 0, plan.err
     assert json.loads(plan.out)["job_dir"] == "gs://team-bucket/rd_Project"
-    assert f"us-docker.pkg.dev/{IMAGE_2_17}" in plan.out
+    assert json.loads(plan.out)["image"] == "python:3.11-slim"
 
 
 def test_a_nested_package_path_and_module_are_created_and_run(
@@ -183,7 +182,7 @@ def test_on_a_terminal_missing_values_are_asked_for(tmp_path: Path, cli) -> None
         "",                # Trainer package folder [trainer]
         "",                # Module to run [trainer.task]
         "gs://tty-bucket",  # Cloud Storage bucket
-        "",                # Training image [asia-docker.pkg.dev/...]
+        "",                # Training image [python:3.11-slim]
     ]
     code, out = run_on_a_terminal(["init", "--region", "asia-east1"], answers, tmp_path)
     assert code == 0, out
@@ -194,6 +193,6 @@ def test_on_a_terminal_missing_values_are_asked_for(tmp_path: Path, cli) -> None
     spec = (tmp_path / "specs" / "tty_job.yaml").read_text()
     assert "name: tty_job\n" in spec
     assert "    bucket: tty-bucket " in spec
-    assert f"    executor_image: asia-docker.pkg.dev/{IMAGE_2_17}\n" in spec
+    assert "    image: python:3.11-slim\n" in spec
     assert cli("validate", "specs/tty_job.yaml", cwd=tmp_path).code == 0
 

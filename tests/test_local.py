@@ -369,7 +369,7 @@ def _run_gcloud(project: Path, env: dict[str, str], flags: Sequence[str],
     assert done.returncode == 0, done.stderr
 
 
-# jobspec-only additions to the trainer's environment, on purpose (DESIGN.md, issue 3)
+# jobspec-only additions to the trainer's environment, on purpose (issue 3)
 _JOBSPEC_ADDS = {"CLUSTER_SPEC", "CLOUD_ML_JOB_ID", "AIP_MODEL_DIR", "AIP_CHECKPOINT_DIR",
                  "AIP_TENSORBOARD_LOG_DIR", "PYTHONUNBUFFERED"}
 # what gcloud leaks besides its ~150 CLOUDSDK_* settings

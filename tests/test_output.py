@@ -229,7 +229,7 @@ def test_cloud_status_list_logs_and_cancel_print_json(cli, cloud, tmp_path: Path
         "version: 1\nname: probe\ntrainer: {package_path: trainer, module: trainer.task}\n"
         f"env: {{API_TOKEN: {SECRET}}}\n"
         f"targets:\n  cloud:\n    bucket: {cloud.bucket}\n    project: test\n"
-        "    executor_image: us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest\n")
+        "    executor_image: us-docker.pkg.dev/vertex-ai/training/ray-cpu.2-47.py311:latest\n")
     ran = cli("run", "job.yaml", "--target", "cloud", "--detach", "--json", cwd=tmp_path)
     assert ran.code == 0, ran.err
     (job_id,) = cloud.vertex.jobs

@@ -96,7 +96,7 @@ CLOUD_FULL = """\
     bucket: my-bucket
     project: proj
     region: europe-west4
-    executor_image: europe-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest
+    executor_image: europe-docker.pkg.dev/vertex-ai/training/ray-cpu.2-47.py311:latest
     scale_tier: CUSTOM
     chief: {machine_type: complex_model_m}
     workers: {machine_type: n1-standard-8, count: 3, accelerator: {type: NVIDIA_TESLA_T4}}
@@ -140,13 +140,19 @@ def test_cloud_plan_body_is_valid_for_the_discovery_schema(cli, tmp_path: Path) 
     assert "--region=europe-west4" in plan["gcloud"]
 
 
-def test_example_cloud_plans_are_valid(cli) -> None:
-    for target in ("cloud", "cloud-gpu"):
+def test_example_cloud_plans_are_valid_and_run_on_images_that_exist(cli) -> None:
+    images = {"cloud": "python:3.11-slim", "cloud-gpu": "tensorflow/tensorflow:2.20.0-gpu"}
+    for target, image in images.items():
         out = cli("plan", str(REPO / "specs/census.yaml"), "--target", target, "--json")
         assert out.code == 0, out.err
         plan = json.loads(out.out)
         assert discovery_problems(plan["request"]) == []
-        assert "end of availability on 2026-07-11" in plan["warnings"][0]
+        assert not any("availability" in w for w in plan["warnings"]), plan["warnings"]
+        assert (plan["mode"], plan["image"]) == ("container", image)
+        container = plan["request"]["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]
+        assert container["imageUri"] == image
+        assert container["command"][-1] == "jobspec"
+        assert plan["staged_path"] in container["command"][2]
     gpu = json.loads(cli("plan", str(REPO / "specs/census.yaml"), "--target", "cloud-gpu",
                          "--json").out)
     spec = gpu["request"]["jobSpec"]["workerPoolSpecs"][0]["machineSpec"]
@@ -171,7 +177,7 @@ def test_legacy_runtime_is_an_error_at_its_line(cli, tmp_path: Path) -> None:
     first = out.err.splitlines()[0]
     assert first.startswith(f"{spec}:11:22: targets.cloud.runtime_version: ")
     assert "shut down on 2025-01-31" in out.err
-    assert "executor_image" in out.err
+    assert "Use instead `image: tensorflow/tensorflow:2.17.0`" in out.err
     assert "Traceback" not in out.err
 
 

@@ -45,7 +45,7 @@ targets:
   cloud:
     bucket: my-bucket
     region: us-central1
-    executor_image: us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest
+    executor_image: us-docker.pkg.dev/vertex-ai/training/ray-cpu.2-47.py311:latest
 """
 BAD = GOOD.replace("name: good_job", "name: bad_job").replace("    region:", "    regoin:")
 BAD_MESSAGE = ("specs/bad.yaml:10:5: targets.cloud.regoin: unknown key (did you mean 'region'?)\n"

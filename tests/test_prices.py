@@ -110,10 +110,13 @@ def test_what_the_table_lacks_is_unknown_never_guessed() -> None:
         "no on-demand price for n1-highcpu-4 in us-central1",)
     assert estimate([Pool("chief", "n1-standard-8", 1)], "mars-north1").unknown == (
         "region mars-north1 is not in the price table",)
-    flex = estimate([Pool("chief", "a3-highgpu-1g", 1, "NVIDIA_H100_80GB", 1)], "us-central1",
+    flex = estimate([Pool("chief", "a3-highgpu-1g", 1, "NVIDIA_H100_80GB", 1)], "europe-west4",
                     "FLEX_START")
     assert flex.per_hour is None and max_cost(flex, 4 * 3600) is None
-    assert "no flex-start price for a3-highgpu-1g in us-central1" in flex.unknown
+    assert "no flex-start price for a3-highgpu-1g in europe-west4" in flex.unknown
+    # Vertex runs a3-highgpu-1g under Spot or flex-start only: no on-demand rate is kept for it
+    on_demand = estimate([Pool("chief", "a3-highgpu-1g", 1)], "us-central1")
+    assert on_demand.unknown == ("no on-demand price for a3-highgpu-1g in us-central1",)
     # a disk priced nowhere but us-central1: the machines still count, the total does not
     eu = estimate([Pool("chief", "n1-standard-8", 1)], "europe-west4")
     assert eu.compute_per_hour == pytest.approx(0.41834) and eu.per_hour is None
@@ -210,8 +213,19 @@ def test_prices_lists_the_table_with_sources(cli, home) -> None:
     assert out.code == 0, out.err
     assert "price table: shipped" in out.out
     assert "n1-standard-8" in out.out and "$0.4400" in out.out and "$0.0845" in out.out
-    assert "us-central1" not in out.out.split("flex-start")[0]
+    assert "us-central1" not in out.out.split("\ngce-catalog:")[0]
     assert SOURCES["gce-catalog"].url in out.out
+
+
+def test_prices_shows_flex_start_rates(cli, home) -> None:
+    out = cli("prices", "--machine", "NVIDIA_H100_80GB")
+    assert out.code == 0, out.err
+    header, row = out.out.splitlines()[1:3]
+    assert header.split() == ["kind", "name", "region", "on-demand", "spot", "flex-start", "per",
+                              "source"]
+    assert row.split() == ["accelerator", "NVIDIA_H100_80GB", "us-central1", "$11.2660",
+                           "unknown", "$5.6702", "hour", "vertex-skus-a3"]
+    assert SOURCES["vertex-skus-a3"].url in out.out
 
 
 def test_compare_regions_of_a_spec(cli, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -324,3 +338,23 @@ def test_a_catalog_with_no_readable_sku_leaves_the_copy_alone(cli, billing) -> N
     out = cli("prices", "--refresh")
     assert out.code == EXIT_CLOUD and "has no SKU jobspec can read" in out.err
     assert "the user copy is unchanged" in out.err and not user_copy_path().exists()
+
+
+def test_flex_start_h100_is_priced_from_the_dws_and_management_fee_skus() -> None:
+    """a3-highgpu-1g + 1 H100 under flex-start in us-central1, from the SKUs of the Google Cloud
+    Japan article (prices_data vertex-skus-a3): the Compute Engine "DWS Defined Duration" SKU
+    plus Vertex AI's management fee, for 26 vCPUs, 234 GiB, 750 GiB of local SSD and the GPU."""
+    est = estimate([Pool("chief", "a3-highgpu-1g", 1, "NVIDIA_H100_80GB", 1)], "us-central1",
+                   "FLEX_START")
+    machine = 26 * (0.010934 + 0.0038247) + 234 * (0.000952 + 0.0003331) + 750 * 0.0001096
+    gpu = 4.200761 + 1.4694826
+    assert [ln.per_hour for ln in est.pools[0].lines] == pytest.approx([machine, gpu, SSD_100])
+    # the article's own total for this machine and GPU: $6.436875 per hour
+    assert machine + gpu == pytest.approx(6.436875, abs=1e-4)
+    assert est.per_hour == pytest.approx(machine + gpu + SSD_100)
+    assert max_cost(est, 4 * 3600) == pytest.approx(4 * (machine + gpu + SSD_100))
+    assert est.sources == ("vertex-skus-a3", "gce-disks") and est.lower_bound
+    # on demand, the H100's own Vertex AI Training rate in Iowa; a3-highgpu-8g is offered
+    eight = estimate([Pool("chief", "a3-highgpu-8g", 1, "NVIDIA_H100_80GB", 8)], "us-central1")
+    assert eight.compute_per_hour == pytest.approx(
+        208 * 0.0293227 + 1872 * 0.0025534 + 8 * 11.2660332)

@@ -44,7 +44,7 @@ def _project(tmp_path: Path, *, cloud: str = "", extends: bool = False) -> Path:
         "env: {API_TOKEN: '${MY_TOKEN}'}\n"
         "targets:\n  local:\n    kind: local\n"
         "  cloud:\n    bucket: placeholder-bucket\n    project: test\n"
-        "    executor_image: us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest\n"
+        "    executor_image: us-docker.pkg.dev/vertex-ai/training/ray-cpu.2-47.py311:latest\n"
         + cloud)
     return spec
 

@@ -37,7 +37,7 @@ def _spec(tmp_path: Path, text: str) -> Path:
 
 
 CLOUD = ("  cloud:\n    bucket: my-bucket\n"
-         "    executor_image: us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest\n")
+         "    executor_image: us-docker.pkg.dev/vertex-ai/training/ray-cpu.2-47.py311:latest\n")
 
 
 def test_plan_and_run_check_every_target(cli, tmp_path: Path) -> None:

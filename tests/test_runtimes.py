@@ -1,4 +1,6 @@
-"""The runtime policy of RUNTIMES.md, case by case, with the exact messages users see."""
+"""The runtime policy, case by case, with the exact messages users see: runtime versions and
+images resolve to images that exist today, and an expired Google prebuilt image is refused
+with the image to use instead."""
 
 from __future__ import annotations
 
@@ -16,29 +18,32 @@ from jobspec.runtimes import (
     RuntimeUnavailable,
     ShapeUnavailable,
     map_machine_type,
-    nearest_vertex_tf,
+    nearest_container_tf,
     registry_host,
     resolve,
     scale_tier_pools,
     status_rows,
 )
 from jobspec.runtimes_data import PoolShape
-from jobspec.runtimes_table import format_table
+from jobspec.runtimes_table import format_table, table_data
 
-READ = date(2026, 11, 26)
+TODAY = date(2026, 11, 27)
 EARLY_2026 = date(2026, 1, 1)
 US = "us-docker.pkg.dev/vertex-ai/training"
+TF17 = f"{US}/tf-cpu.2-17.py310:latest"
 
 
 def by_version(version: str, *, region: str = "us-central1", gpu: bool = False,
-               today: date = READ, extra: dict[str, str] | None = None) -> Resolved:
+               today: date = TODAY, extra: dict[str, str] | None = None) -> Resolved:
     return resolve(runtime_version=version, executor_image=None, region=region, gpu=gpu,
-                   today=today, extra=extra)
+                   today=today, extra=extra, refuse_unavailable=True)
 
 
-def by_image(uri: str, *, today: date = READ) -> Resolved:
+def by_image(uri: str, *, today: date = TODAY, allow: bool = False,
+             refuse: bool = True) -> Resolved:
     return resolve(runtime_version=None, executor_image=uri, region="us-central1", gpu=False,
-                   today=today)
+                   today=today, allow_unavailable=allow, refuse_unavailable=refuse,
+                   target="cloud")
 
 
 def failure(version: str, **kwargs: object) -> str:
@@ -47,6 +52,24 @@ def failure(version: str, **kwargs: object) -> str:
     assert caught.value.exit_code == EXIT_USAGE
     assert isinstance(caught.value, JobspecError)
     return caught.value.message
+
+
+# --- runtime_version -> a maintained image, run through the launcher -----------------------
+
+
+@pytest.mark.parametrize("version", ["2.17", "2.18", "2.19", "2.20"])
+def test_a_tensorflow_version_resolves_to_tensorflows_own_image(version: str) -> None:
+    resolved = by_version(version)
+    assert resolved.image_uri == f"tensorflow/tensorflow:{version}.0"
+    assert (resolved.mode, resolved.source, resolved.framework) == (
+        "container", "runtime_version", f"TensorFlow {version}")
+    assert resolved.warnings == ()
+    assert by_version(version, gpu=True).image_uri == f"tensorflow/tensorflow:{version}.0-gpu"
+
+
+def test_python_versions_are_given_only_where_a_source_says_so() -> None:
+    assert by_version("2.19").python_version == "3.11"
+    assert by_version("2.20").python_version is None
 
 
 # --- legacy AI Platform runtimes -----------------------------------------------------------
@@ -58,27 +81,27 @@ SHUTDOWN = (
 
 
 @pytest.mark.parametrize(
-    ("version", "python", "nearest"),
+    ("version", "python", "port"),
     [
-        ("1.2", "2.7", f"{US}/tf-cpu.2-8.py310:latest (TensorFlow 2.8,"),
-        ("1.15", "2.7 and 3.7", f"{US}/tf-cpu.2-8.py310:latest (TensorFlow 2.8,"),
-        ("2.11", "3.7", f"{US}/tf-cpu.2-11.py310:latest (TensorFlow 2.11,"),
+        ("1.2", "2.7", " (TensorFlow 2 changed the 1.x API: the trainer may need porting)"),
+        ("1.15", "2.7 and 3.7", " (TensorFlow 2 changed the 1.x API: the trainer may need"
+                                " porting)"),
+        ("2.11", "3.7", ""),
     ],
 )
-def test_legacy_runtime_is_an_error_naming_shutdown_and_replacement(
-    version: str, python: str, nearest: str
+def test_legacy_runtime_is_an_error_naming_shutdown_and_a_usable_image(
+    version: str, python: str, port: str
 ) -> None:
     assert failure(version) == (
         f"runtime_version '{version}' is an AI Platform Training runtime (TensorFlow {version},"
-        f" Python {python}). {SHUTDOWN} Use instead the nearest Vertex AI TensorFlow image,"
-        f" {nearest} unavailable since 2024-11-15), or set executor_image to an image you know"
-        " works."
+        f" Python {python}). {SHUTDOWN} Use instead `image: tensorflow/tensorflow:2.17.0`"
+        f" (TensorFlow 2.17, the nearest maintained TensorFlow image jobspec knows){port}, or"
+        ' runtime_version: "2.17".'
     )
 
 
-def test_legacy_replacement_follows_region_and_gpu() -> None:
-    message = failure("1.4", region="asia-east1", gpu=True)
-    assert "asia-docker.pkg.dev/vertex-ai/training/tf-gpu.2-8.py310:latest" in message
+def test_legacy_replacement_follows_gpu() -> None:
+    assert "`image: tensorflow/tensorflow:2.17.0-gpu`" in failure("1.4", gpu=True)
 
 
 def test_legacy_even_with_today_long_ago_is_still_an_error() -> None:
@@ -93,38 +116,51 @@ def test_every_version_in_the_legacy_ranges_is_legacy(version: tuple[int, int]) 
 
 
 @given(st.tuples(st.integers(0, 30), st.integers(0, 40)))
-def test_every_other_version_is_unknown_or_vertex(version: tuple[int, int]) -> None:
+def test_every_other_version_resolves_or_names_a_usable_image(version: tuple[int, int]) -> None:
     text = f"{version[0]}.{version[1]}"
     legacy = (version[0] == 1 and version[1] <= 15) or (version[0] == 2 and 1 <= version[1] <= 11)
-    vertex = version[0] == 2 and 12 <= version[1] <= 17
     if legacy:
         return
+    if version[0] == 2 and 17 <= version[1] <= 20:
+        assert by_version(text).image_uri == f"tensorflow/tensorflow:{text}.0"
+        return
     message = failure(text)
-    if vertex:
-        assert message.startswith(f"runtime_version '{text}' maps to the Vertex AI prebuilt")
+    assert "`image: tensorflow/tensorflow:2." in message
+    if version[0] == 2 and 12 <= version[1] <= 16:
+        assert message.startswith(f"runtime_version '{text}': the only image of TensorFlow")
     else:
         assert message.startswith(f"unknown runtime_version '{text}'")
 
 
+def test_a_version_only_expired_prebuilt_images_had_names_the_nearest_newer_image() -> None:
+    assert failure("2.16") == (
+        "runtime_version '2.16': the only image of TensorFlow 2.16 jobspec knows is the Vertex AI"
+        " prebuilt tf-cpu.2-16.py310, which reached its end of availability on 2026-06-28"
+        " (Vertex AI prebuilt containers support policy, read 2026-11-26). Use instead"
+        " `image: tensorflow/tensorflow:2.17.0` (TensorFlow 2.17, the nearest newer maintained"
+        " image), or runtime_version: \"2.17\", or map '2.16' to an image in"
+        " [tool.jobspec.runtimes] in pyproject.toml."
+    )
+
+
 KNOWN = (
-    "Known versions: Vertex AI TensorFlow 2.12, 2.13, 2.14, 2.15, 2.16, 2.17; AI Platform"
+    "Known versions: TensorFlow 2.17, 2.18, 2.19, 2.20 (maintained images); AI Platform"
     " runtimes 1.0-1.3, 1.4-1.14, 1.15, 2.1-2.11 (shut down 2025-01-31)."
 )
-WAY_OUT = "or map the version to an image in [tool.jobspec.runtimes] in pyproject.toml."
 
 
 def test_runtime_2_0_never_existed() -> None:
     assert failure("2.0") == (
         "unknown runtime_version '2.0' (there was no runtime 2.0: TensorFlow 2.0 users were sent"
-        f" to 1.15). {KNOWN} Set executor_image, {WAY_OUT}"
+        f" to 1.15). {KNOWN} Set image (e.g. `image: tensorflow/tensorflow:2.17.0`), or map the"
+        " version to an image in [tool.jobspec.runtimes] in pyproject.toml."
     )
 
 
 @pytest.mark.parametrize("version", ["1.16", "3.0", "2.17.0", "latest", "", "02.17"])
 def test_unknown_runtime_lists_known_versions(version: str) -> None:
-    assert failure(version) == (
-        f"unknown runtime_version '{version}'. {KNOWN} Set executor_image, {WAY_OUT}"
-    )
+    message = failure(version)
+    assert message.startswith(f"unknown runtime_version '{version}'. {KNOWN} Set image (e.g.")
 
 
 def test_unknown_runtime_lists_pyproject_versions_too() -> None:
@@ -132,108 +168,105 @@ def test_unknown_runtime_lists_pyproject_versions_too() -> None:
     assert "; [tool.jobspec.runtimes] in pyproject.toml: a1, mine." in message
 
 
-# --- Vertex TensorFlow via runtime_version -------------------------------------------------
+# --- [tool.jobspec.runtimes] ---------------------------------------------------------------
 
 
-def test_vertex_2_17_after_end_of_availability_is_an_error_naming_the_date() -> None:
-    assert failure("2.17") == (
-        "runtime_version '2.17' maps to the Vertex AI prebuilt image tf-cpu.2-17.py310, which"
-        " reached its end of availability on 2026-07-11 (Vertex AI prebuilt containers support"
-        " policy, read 2026-11-26). jobspec does not know of a newer TensorFlow image; check the"
-        " prebuilt containers page or use your own image. Set executor_image to an image you"
-        " know works, or map '2.17' to an image in [tool.jobspec.runtimes] in pyproject.toml."
-    )
+@pytest.mark.parametrize("version", ["2.17", "1.2", "nightly"])
+def test_pyproject_mapping_to_a_container_image_runs_it_through_the_launcher(
+        version: str) -> None:
+    resolved = by_version(version, extra={version: "gcr.io/p/tf:2.18"})
+    assert resolved == Resolved("gcr.io/p/tf:2.18", "pyproject", None, None, (), "container")
 
 
-def test_older_vertex_version_points_at_the_newest_known_image() -> None:
-    assert (
-        "(Vertex AI prebuilt containers support policy, read 2026-11-26). The newest TensorFlow"
-        " image jobspec knows of, tf-cpu.2-17.py310, is past its end of availability too"
-        " (2026-07-11); check the prebuilt containers page" in failure("2.12")
-    )
+def test_pyproject_mapping_to_a_google_prebuilt_image_keeps_python_package_mode() -> None:
+    ray = f"{US}/ray-cpu.2-47.py311:latest"
+    resolved = by_version("ray", extra={"ray": ray})
+    assert (resolved.mode, resolved.framework, resolved.python_version) == (
+        "python-package", "Ray 2.47.1", "3.11")
 
 
-def test_vertex_2_17_before_end_of_availability_maps_to_tf_cpu() -> None:
-    assert by_version("2.17", today=EARLY_2026) == Resolved(
-        image_uri=f"{US}/tf-cpu.2-17.py310:latest",
-        source="runtime_version",
-        framework="TensorFlow 2.17",
-        python_version="3.10",
-        warnings=(
-            "image tf-cpu.2-17.py310 has had no patches since 2025-07-11 and reaches its end of"
-            " availability on 2026-07-11 (Vertex AI prebuilt containers support policy, read"
-            " 2026-11-26).",
-        ),
-    )
+def test_pyproject_mapping_to_an_expired_prebuilt_image_is_refused_at_runtime_version() -> None:
+    message = failure("2.17", extra={"2.17": TF17})
+    assert message.startswith("runtime_version tf-cpu.2-17.py310 reached its end of")
 
 
-def test_gpu_picks_tf_gpu_in_the_region_host() -> None:
-    resolved = by_version("2.17", region="europe-west4", gpu=True, today=EARLY_2026)
-    assert resolved.image_uri == "europe-docker.pkg.dev/vertex-ai/training/tf-gpu.2-17.py310:latest"
+# --- executor_image: Google's prebuilt images ----------------------------------------------
 
-
-def test_before_end_of_patch_there_is_no_warning() -> None:
-    assert by_version("2.16", today=date(2025, 6, 27)).warnings == ()
-
-
-def test_end_of_availability_day_itself_is_unavailable() -> None:
-    last_day = by_version("2.16", today=date(2026, 6, 27))
-    assert last_day.image_uri == f"{US}/tf-cpu.2-16.py310:latest"
-    assert "end of availability on 2026-06-28" in failure("2.16", today=date(2026, 6, 28))
-
-
-def test_vertex_versions_shadowed_by_legacy_runtimes_are_legacy() -> None:
-    # 2.8, 2.9 and 2.11 are both AI Platform runtimes and Vertex images: the runtime wins
-    for version in ("2.8", "2.9", "2.11"):
-        assert "is an AI Platform Training runtime" in failure(version, today=date(2024, 1, 1))
-
-
-@pytest.mark.parametrize(
-    ("region", "host"),
-    [
-        ("us-central1", "us-docker.pkg.dev"),
-        ("europe-west4", "europe-docker.pkg.dev"),
-        ("asia-east1", "asia-docker.pkg.dev"),
-        ("me-west1", "us-docker.pkg.dev"),
-        ("northamerica-northeast1", "us-docker.pkg.dev"),
-        ("australia-southeast1", "us-docker.pkg.dev"),
-        ("", "us-docker.pkg.dev"),
-    ],
-)
-def test_registry_host_from_region_prefix(region: str, host: str) -> None:
-    assert registry_host(region) == host
-
-
-# --- executor_image and pyproject ----------------------------------------------------------
-
-EXPIRED = (
-    "executor image tf-cpu.2-17.py310 reached its end of availability on 2026-07-11 (Vertex AI"
-    " prebuilt containers support policy, read 2026-11-26); the job may fail to start. jobspec"
-    " does not know of a newer TensorFlow image; check the prebuilt containers page or use your"
-    " own image."
+REFUSED = (
+    "executor_image tf-cpu.2-17.py310 reached its end of availability on 2026-07-11 (Vertex AI"
+    " prebuilt containers support policy, read 2026-11-26): Google's policy is that it can no"
+    " longer be used, and Vertex AI may refuse the job. Use instead `image:"
+    " tensorflow/tensorflow:2.17.0` (TensorFlow 2.17, the same version): on any image with"
+    " python3 and pip, jobspec installs the package and runs the module."
 )
 
 
 @pytest.mark.parametrize(
     "uri",
+    [TF17, "europe-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest",
+     "my-mirror.example:5000/vertex-ai/training/tf-cpu.2-17.py310:latest"],
+)
+def test_expired_executor_image_is_refused_with_a_ready_image_line_and_the_override(
+        uri: str) -> None:
+    with pytest.raises(RuntimeUnavailable) as caught:
+        by_image(uri)
+    assert caught.value.message == (
+        f"{REFUSED} If you know the image still works: allow_unavailable_image: true (or --set"
+        " targets.cloud.allow_unavailable_image=true)."
+    )
+
+
+def test_with_the_override_an_expired_image_is_a_warning_and_used_as_given() -> None:
+    resolved = by_image(TF17, allow=True)
+    assert resolved == Resolved(
+        TF17, "executor_image", "TensorFlow 2.17", "3.10",
+        ("executor_image tf-cpu.2-17.py310 reached its end of availability on 2026-07-11"
+         " (Vertex AI prebuilt containers support policy, read 2026-11-26): Google's policy is"
+         " that it can no longer be used, and Vertex AI may refuse the job. Submitting anyway"
+         " (allow_unavailable_image: true). Use instead `image: tensorflow/tensorflow:2.17.0`"
+         " (TensorFlow 2.17, the same version): on any image with python3 and pip, jobspec"
+         " installs the package and runs the module.",),
+        "python-package")
+
+
+def test_a_checking_command_warns_instead_of_refusing() -> None:
+    # `jobspec init` and `jobspec import` say it at once; `plan` and `run` refuse
+    assert by_image(TF17, refuse=False).warnings[0].startswith(REFUSED)
+
+
+@pytest.mark.parametrize(
+    ("name", "instead"),
     [
-        f"{US}/tf-cpu.2-17.py310:latest",
-        "europe-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest",
-        "my-mirror.example:5000/vertex-ai/training/tf-cpu.2-17.py310:latest",
+        ("tf-gpu.2-17.py310", "tensorflow/tensorflow:2.17.0-gpu` (TensorFlow 2.17, the same"),
+        ("tf-cpu.2-12.py310", "tensorflow/tensorflow:2.17.0` (TensorFlow 2.17, the nearest newer"),
+        ("pytorch-gpu.2-4.py310", "pytorch/pytorch:2.9.1-cuda12.8-cudnn9-runtime` (PyTorch 2.9,"),
+        ("sklearn-cpu.1-6", "python:3.10-slim` (Python 3.10, as in sklearn-cpu.1-6; add"
+                            " scikit-learn to trainer.requirements)"),
+        ("xgboost-gpu.2-1", "python:3.10-slim` (Python 3.10, as in xgboost-gpu.2-1; add xgboost"),
     ],
 )
-def test_expired_executor_image_is_a_warning_only_and_used_as_given(uri: str) -> None:
-    assert by_image(uri) == Resolved(uri, "executor_image", "TensorFlow 2.17", "3.10", (EXPIRED,))
+def test_each_expired_framework_gets_a_maintained_replacement(name: str, instead: str) -> None:
+    with pytest.raises(RuntimeUnavailable) as caught:
+        by_image(f"{US}/{name}:latest")
+    assert f"Use instead `image: {instead}" in caught.value.message
 
 
-def test_expired_image_with_a_newer_available_one_names_it() -> None:
-    resolved = by_image(f"{US}/ray-gpu.2-42.py310:latest", today=date(2027, 4, 1))
+def test_ray_is_still_available_with_an_end_of_patch_warning() -> None:
+    resolved = by_image(f"{US}/ray-cpu.2-47.py311:latest")
     assert resolved.warnings == (
-        "executor image ray-gpu.2-42.py310 reached its end of availability on 2027-03-01"
-        " (Vertex AI prebuilt containers support policy, read 2026-11-26); the job may fail to"
-        " start. jobspec knows of a newer Ray image, ray-gpu.2-47.py311 (available until"
-        " 2027-07-28, unpatched since 2026-07-28).",
+        "image ray-cpu.2-47.py311 has had no patches since 2026-07-28 and reaches its end of"
+        " availability on 2027-07-28 (Vertex AI prebuilt containers support policy, read"
+        " 2026-11-26).",
     )
+    assert "reached its end of availability on 2027-03-01" in by_image(
+        f"{US}/ray-gpu.2-42.py310:latest", refuse=False, today=date(2027, 4, 1)).warnings[0]
+
+
+def test_before_end_of_patch_there_is_no_warning_and_the_last_day_is_usable() -> None:
+    assert by_image(TF17, today=date(2025, 7, 10)).warnings == ()
+    assert by_image(TF17, today=date(2026, 7, 10)).image_uri == TF17
+    with pytest.raises(RuntimeUnavailable, match="end of availability on 2026-07-11"):
+        by_image(TF17, today=date(2026, 7, 11))
 
 
 @pytest.mark.parametrize(
@@ -245,25 +278,16 @@ def test_expired_image_with_a_newer_available_one_names_it() -> None:
         " us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest",
     ],
 )
-def test_unknown_executor_image_gets_no_warning(uri: str) -> None:
-    assert by_image(uri) == Resolved(uri, "executor_image", None, None, ())
+def test_unknown_executor_image_is_used_as_given(uri: str) -> None:
+    assert by_image(uri) == Resolved(uri, "executor_image", None, None, (), "python-package")
 
 
-def test_executor_image_wins_over_runtime_version_with_a_warning() -> None:
-    resolved = resolve(runtime_version="1.2", executor_image="gcr.io/p/t:1", region="us-east1",
-                       gpu=False, today=READ)
-    assert resolved.image_uri == "gcr.io/p/t:1"
-    assert resolved.warnings == (
-        "runtime_version '1.2' is ignored: executor_image is given and is used exactly as written.",
-    )
-
-
-def test_neither_image_nor_runtime_is_an_error() -> None:
+def test_no_image_at_all_is_an_error() -> None:
     with pytest.raises(RuntimeUnavailable) as caught:
         resolve(runtime_version=None, executor_image=None, region="us-central1", gpu=False,
-                today=READ)
+                today=TODAY)
     assert caught.value.message == (
-        "a cloud target needs executor_image or runtime_version: neither is set"
+        "a cloud target needs an image: image, build, runtime_version or executor_image"
     )
 
 
@@ -272,50 +296,63 @@ def test_empty_executor_image_is_an_error() -> None:
         by_image("  ")
 
 
-@pytest.mark.parametrize("version", ["2.17", "1.2", "nightly"])
-def test_pyproject_mapping_wins(version: str) -> None:
-    resolved = by_version(version, extra={version: "gcr.io/p/tf:2.18"})
-    assert resolved == Resolved("gcr.io/p/tf:2.18", "pyproject", None, None, ())
+# --- image: and build: ---------------------------------------------------------------------
 
 
-def test_pyproject_mapping_to_an_expired_known_image_still_warns() -> None:
-    uri = "europe-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest"
-    resolved = by_version("2.17", extra={"2.17": uri})
-    assert resolved == Resolved(uri, "pyproject", "TensorFlow 2.17", "3.10", (EXPIRED,))
+def test_a_container_image_the_table_knows_carries_its_versions() -> None:
+    resolved = resolve(runtime_version=None, executor_image=None, image="python:3.11-slim",
+                       region="us-central1", gpu=False, today=TODAY, refuse_unavailable=True)
+    assert resolved == Resolved("python:3.11-slim", "image", "Python 3.11", "3.11", (),
+                                "container")
+    other = resolve(runtime_version=None, executor_image=None, image="gcr.io/p/mine:1",
+                    region="us-central1", gpu=False, today=TODAY, refuse_unavailable=True)
+    assert (other.framework, other.python_version, other.mode) == (None, None, "container")
+
+
+def test_an_expired_prebuilt_image_is_refused_as_image_and_as_build_base_too() -> None:
+    for kwargs, key in (({"image": TF17}, "image"), ({"build_base": TF17}, "build.base")):
+        with pytest.raises(RuntimeUnavailable) as caught:
+            resolve(runtime_version=None, executor_image=None, region="us-central1", gpu=False,
+                    today=TODAY, refuse_unavailable=True, **kwargs)  # type: ignore[arg-type]
+        assert caught.value.message.startswith(f"{key} tf-cpu.2-17.py310 reached its end")
 
 
 # --- nearest image, status table -----------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("version", "gpu", "name"),
-    [
-        ("1.2", False, "tf-cpu.2-8.py310"),
-        ("2.10", False, "tf-cpu.2-11.py310"),
-        ("2.17", True, "tf-gpu.2-17.py310"),
-        ("2.99", False, "tf-cpu.2-17.py310"),
-    ],
+    ("version", "found"),
+    [("1.2", "2.17"), ("2.16", "2.17"), ("2.18", "2.18"), ("2.99", "2.20"), ("two", "2.20")],
 )
-def test_nearest_vertex_tf(version: str, gpu: bool, name: str) -> None:
-    image = nearest_vertex_tf(version, gpu=gpu)
-    assert image is not None and image.name == name
+def test_nearest_container_tf_rounds_up(version: str, found: str) -> None:
+    assert nearest_container_tf(version).version == found
 
 
-def test_nearest_vertex_tf_of_nonsense_is_none() -> None:
-    assert nearest_vertex_tf("two") is None
+def test_registry_host_from_region_prefix() -> None:
+    assert [registry_host(r) for r in ("us-central1", "europe-west4", "asia-east1", "me-west1",
+                                       "")] == ["us-docker.pkg.dev", "europe-docker.pkg.dev",
+                                                "asia-docker.pkg.dev", "us-docker.pkg.dev",
+                                                "us-docker.pkg.dev"]
 
 
-def test_on_read_date_only_ray_images_are_available() -> None:
-    images = [row for row in status_rows(READ) if row.kind == "vertex-image"]
-    available = {row.name for row in images if row.available}
+def test_status_lists_what_is_usable_today_first_each_with_a_source() -> None:
+    rows = status_rows(TODAY)
+    usable = [row.available for row in rows]
+    assert usable == sorted(usable, reverse=True)  # every usable entry before any other
+    assert rows[0].kind == "container-image"
+    assert all(row.source.where.startswith("https://") for row in rows
+               if row.kind != "ai-platform-runtime")
+    containers = [row for row in rows if row.kind == "container-image"]
+    assert all(row.source.read_on == date(2026, 11, 27) for row in containers)
+    available = {row.name for row in rows if row.kind == "vertex-image" and row.available}
     assert available == {
         "ray-cpu.2-47.py311", "ray-gpu.2-47.py311", "ray-cpu.2-42.py311", "ray-gpu.2-42.py311",
         "ray-cpu.2-42.py310", "ray-gpu.2-42.py310",
     }
-    assert {row.status for row in images if row.available} == {"end of patch passed"}
-    tf = next(row for row in images if row.name == "tf-gpu.2-17.py310")
-    assert (tf.status, tf.end_of_patch, tf.end_of_availability) == (
-        "unavailable since 2026-07-11", date(2025, 7, 11), date(2026, 7, 11))
+    ended = {row.name: row.use_instead for row in rows if not row.available}
+    assert ended["tf-gpu.2-17.py310"] == "tensorflow/tensorflow:2.17.0-gpu"
+    assert ended["1.15"] == "tensorflow/tensorflow:2.17.0"
+    assert all(ended.values())
 
 
 def test_status_before_end_of_patch_is_available() -> None:
@@ -326,26 +363,32 @@ def test_status_before_end_of_patch_is_available() -> None:
     assert rows["1.15"].available is False
 
 
-def test_status_rows_cover_the_whole_table() -> None:
-    rows = status_rows(READ)
-    legacy = [row.name for row in rows if row.kind == "ai-platform-runtime"]
-    assert legacy == ["1.0-1.3", "1.4-1.14", "1.15", "2.1-2.11"]
-    tf = sorted({row.framework for row in rows if row.framework.startswith("TensorFlow 2.1")})
-    assert "TensorFlow 2.10" not in tf
-    assert len([row for row in rows if row.kind == "vertex-image"]) == 32
-    assert all(row.source.read_on == READ for row in rows)
-
-
-def test_format_table_shows_status_dates_and_unsourced_facts() -> None:
-    lines = format_table(READ).splitlines()
-    assert lines[0] == "Status on 2026-11-26; facts read 2026-11-26. Newer images may exist."
-    assert "1.15      TensorFlow 1.15      2.7/3.7  shut down 2025-01-31" in lines
+def test_format_table_shows_usable_images_first_and_cites_its_own_sources() -> None:
+    text = format_table(TODAY)
+    lines = text.splitlines()
+    assert lines[0] == "Status on 2026-11-27, usable first. Newer images may exist."
+    assert lines[2].startswith("Usable today: container images")
+    row = next(line for line in lines if line.startswith("python:3.11-slim "))
+    assert row.split() == ["python:3.11-slim", "(same)", "Python", "3.11", "3.11", "exists",
+                           "(checked", "2026-11-27)", "[3]"]
     row = next(line for line in lines if line.startswith("tf-cpu.2-17.py310 "))
-    assert row.split() == ["tf-cpu.2-17.py310", "TensorFlow", "2.17", "3.10", "2025-07-11",
-                           "2026-07-11", "unavailable", "since", "2026-07-11"]
+    assert row.split() == ["tf-cpu.2-17.py310", "TensorFlow", "2.17", "unavailable", "since",
+                           "2026-07-11", "image:", "tensorflow/tensorflow:2.17.0", "[4]"]
+    assert ("  - [3] Docker Official Images, python (the tag list Docker Hub serves as"
+            " python:TAG): https://github.com/docker-library/official-images/blob/master/library/"
+            "python") in text
     assert "  - the historical machine counts of scale tiers STANDARD_1 and PREMIUM_1" in lines
-    assert any("jobspec's choice; historical counts could not be sourced" in x for x in lines)
-    assert format_table(EARLY_2026) != format_table(READ)
+    assert "RUNTIMES.md" not in text
+    assert format_table(EARLY_2026) != format_table(TODAY)
+
+
+def test_table_data_has_the_same_facts() -> None:
+    data = table_data(TODAY)
+    assert data["runtime_versions"] == ["2.17", "2.18", "2.19", "2.20"]
+    first = data["runtimes"][0]
+    assert (first["kind"], first["name"], first["gpu_image"]) == (
+        "container-image", "tensorflow/tensorflow:2.20.0", "tensorflow/tensorflow:2.20.0-gpu")
+    assert first["source_where"].startswith("https://hub.docker.com/r/tensorflow/tensorflow")
 
 
 # --- scale tiers and machine types ---------------------------------------------------------
@@ -447,6 +490,7 @@ def test_records_are_frozen_and_dated() -> None:
     sources = [i.source for i in runtimes_data.VERTEX_IMAGES] + [
         r.source for r in runtimes_data.LEGACY_RUNTIMES
     ] + [runtimes_data.AI_PLATFORM.source] + [t.source for t in runtimes_data.SCALE_TIERS]
-    assert {s.read_on for s in sources} == {READ}
+    assert {s.read_on for s in sources} == {date(2026, 11, 26)}
+    assert {c.source.read_on for c in runtimes_data.CONTAINER_IMAGES} == {TODAY}
     assert runtimes_data.AI_PLATFORM.shut_down_on == date(2025, 1, 31)
     assert len({i.name for i in runtimes_data.VERTEX_IMAGES}) == len(runtimes_data.VERTEX_IMAGES)

@@ -25,7 +25,7 @@ VAR_SECRET = 'q"uo\'te-Var-91c2'  # ${MY_TOKEN}, inside an argument; quotes test
 SET_SECRET = "hunter2-Set-55d0"  # --set env.DB_PASSWORD=...
 LISTED_SECRET = "listed-Plain-0b7e"  # ${PLAIN_VALUE}, a name listed under secrets:
 ALL = (ENV_SECRET, VAR_SECRET, SET_SECRET, LISTED_SECRET)
-IMAGE = "us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest"
+IMAGE = "us-docker.pkg.dev/vertex-ai/training/ray-cpu.2-47.py311:latest"
 FAST_POLL = {"JOBSPEC_POLL_MIN": "0.1", "JOBSPEC_POLL_MAX": "0.3", "JOBSPEC_RETRY_BASE": "0.05"}
 
 # Prints every secret it got, on stdout and on stderr, then fails.

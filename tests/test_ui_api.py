@@ -66,7 +66,7 @@ def make_project(root: Path, bucket: str = "placeholder-bucket") -> Path:
         'env: {API_TOKEN: "${MY_TOKEN:-unset-token-value}"}\n'
         "targets:\n  local:\n    job_dir: output/${name}\n"
         f"  cloud:\n    bucket: {bucket}\n    project: test\n    region: us-central1\n"
-        "    executor_image: us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest\n"
+        "    executor_image: us-docker.pkg.dev/vertex-ai/training/ray-cpu.2-47.py311:latest\n"
         "    job_dir: gs://${bucket}/${name}\n")
     return root
 
@@ -307,6 +307,72 @@ def test_a_sweeps_members_are_grouped_under_it(project: Path, ui_of) -> None:
     code, rerun = ui.post("rerun", page["rows"][0]["id"], ui.token)
     assert rerun["command"] == "jobspec run job.yaml --target local --name tiny"
     assert rerun["note"] == "reruns every member of matrix tiny"
+
+
+STUDY_TRAINER = '''\
+import argparse, math, os
+import hypertune
+p = argparse.ArgumentParser()
+p.add_argument("--lr", type=float, required=True)
+p.add_argument("--units", type=int, required=True)
+p.add_argument("--job-dir")
+a = p.parse_args()
+score = 1 - ((math.log10(a.lr) + 2) / 2) ** 2 - ((a.units - 24) / 32) ** 2
+ht = hypertune.HyperTune()
+for step in (1, 2, 3):
+    ht.report_hyperparameter_tuning_metric("score", score - 0.3 / step, step)
+print(f"trial {os.environ['CLOUD_ML_TRIAL_ID']}: score {score:.4f}", flush=True)
+'''
+
+
+def make_study(root: Path, trials: int = 6) -> Path:
+    """A project whose spec has a tuning: block (random search over two parameters), with a
+    trainer that reports `score` with cloudml-hypertune."""
+    import yaml
+
+    (root / "tuner").mkdir(parents=True)
+    (root / "tuner" / "__init__.py").write_text("")
+    (root / "tuner" / "task.py").write_text(STUDY_TRAINER)
+    (root / "pyproject.toml").write_text("[tool.ui-study-test]\n")
+    tuning = {"metrics": [{"metric_id": "score", "goal": "MAXIMIZE"}],
+              "algorithm": "RANDOM_SEARCH", "seed": 3, "max_trial_count": trials,
+              "parallel_trial_count": 2,
+              "parameters": [
+                  {"parameter_id": "lr", "double_value_spec": {"min_value": 0.0001,
+                                                               "max_value": 1.0},
+                   "scale_type": "UNIT_LOG_SCALE"},
+                  {"parameter_id": "units", "integer_value_spec": {"min_value": 1,
+                                                                   "max_value": 64}}]}
+    spec = {"version": 1, "name": "toy", "tuning": tuning,
+            "trainer": {"package_path": "tuner", "module": "tuner.task"},
+            "targets": {"local": {"job_dir": "out"}}}
+    (root / "job.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    return root
+
+
+def test_a_studys_trials_are_grouped_and_its_page_marks_the_best(tmp_path: Path,
+                                                                 ui_of) -> None:
+    project = make_study(tmp_path / "proj")
+    done = run_job(project, "--target", "local")
+    assert done.returncode == 0, done.stdout + done.stderr
+    record = json.loads((project / ".jobspec/studies/toy.json").read_text())
+    ui = ui_of(project)
+    code, data = ui.get("api/local")
+    (group,) = [g for g in data["groups"] if g["kind"] == "study"]
+    assert group["name"] == "toy" and group["members"] == [t["name"] for t in record["trials"]]
+    assert len(group["members"]) == 6
+    code, page = ui.get("api/group/local/toy")
+    study = page["study"]
+    assert study["metric"] == "score" and study["goal"] == "MAXIMIZE"
+    assert study["parameters"] == ["lr", "units"] and study["state"] == "succeeded"
+    scores = {t["id"]: t["metric"] for t in study["trials"]}
+    assert study["best"] == max(scores, key=lambda k: scores[k]) == record["best"]
+    assert all(t["run"] and t["run"].startswith(f"local/{t['name']}/") for t in study["trials"])
+    # a trial's own page plots its hypertune reports over steps
+    trial = ui.get(f"api/job/{study['trials'][0]['run']}")[1]
+    (hp,) = [m for m in trial["metrics"] if m["source"] == "hypertune"]
+    assert [p[0] for p in hp["series"]["score"]] == [1.0, 2.0, 3.0]
+    assert hp["series"]["score"][-1][1] == pytest.approx(scores[study["trials"][0]["id"]])
 
 
 # --- served safely -------------------------------------------------------------------------

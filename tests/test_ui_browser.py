@@ -19,7 +19,14 @@ from typing import Any
 
 import pytest
 
-from tests.test_ui_api import SECRET, copy_runs, make_project, run_job, ui_servers
+from tests.test_ui_api import (
+    SECRET,
+    copy_runs,
+    make_project,
+    make_study,
+    run_job,
+    ui_servers,
+)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
@@ -230,6 +237,31 @@ def test_cancel_works_once(tmp_path: Path, ui_of, browser) -> None:
         stop.touch()
         if running.poll() is None:
             running.kill()
+
+
+def test_a_studys_page_plots_its_trials_and_marks_the_best(tmp_path: Path, ui_of, browser,
+                                                           shots) -> None:
+    project = make_study(tmp_path / "proj")
+    assert run_job(project, "--target", "local").returncode == 0
+    record = json.loads((project / ".jobspec/studies/toy.json").read_text())
+    ui = ui_of(project)
+    browser.get(ui.url)
+    group = until(lambda: browser.find_element(By.CSS_SELECTOR, "#jobs tr.group[data-kind=study]"))
+    assert "study, 6 trials" in group.text
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#jobs tr.member")) == 6
+    group.find_element(By.CSS_SELECTOR, "a[href^='#/group/']").click()
+    best = until(lambda: browser.find_element(By.CSS_SELECTOR, "#trials tr.best"),
+                 message="the best trial marked")
+    assert best.get_attribute("data-trial") == str(record["best"]) and "★ best" in best.text
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#trials tbody tr")) == 6
+    chart = until(lambda: browser.find_element(By.CSS_SELECTOR, "#study-plot canvas"))
+    red = browser.execute_script(
+        "const c = arguments[0]; const d = c.getContext('2d').getImageData(0, 0, c.width,"
+        " c.height).data; let n = 0; for (let i = 0; i < d.length; i += 4) {"
+        " if (d[i] === 0xd9 && d[i+1] === 0x30 && d[i+2] === 0x25) n++; } return n;", chart)
+    assert red > 20  # the best trial's point
+    browser.set_window_size(1400, 900)
+    browser.save_screenshot(str(shots / "ui-study.png"))
 
 
 def test_the_table_of_500_local_runs(tmp_path: Path, ui_of, browser, capsys) -> None:

@@ -32,7 +32,7 @@ def _repo(tmp_path: Path) -> Path:
         "args: [--from-base]\nenv: {A: base, B: base}\n"
         "targets:\n  local:\n    job_dir: out/${name}\n    env: {C: base}\n"
         "  cloud:\n    bucket: placeholder-bucket\n    project: test\n"
-        "    executor_image: us-docker.pkg.dev/vertex-ai/training/tf-cpu.2-17.py310:latest\n")
+        "    executor_image: us-docker.pkg.dev/vertex-ai/training/ray-cpu.2-47.py311:latest\n")
     return tmp_path
 
 

@@ -117,7 +117,7 @@ def submit_group(group: str, plans: list[CloudPlan], *, detach: bool, reclaim: b
     first = plans[0]
     images: set[str] = set()
     for plan in plans:  # each distinct dependencies image once, built when missing
-        image = getattr(plan, "build", None)
+        image = plan.build
         if image is not None and image.image not in images:
             from jobspec.cloud.build import ensure_plan_image
 
@@ -171,6 +171,7 @@ def follow_group(vertex: Vertex, logging_api: Any, project: str, jobs: dict[str,
                  secrets: Sequence[str] = ()) -> int:
     tails = {m: LogTail(logging_api, project, job_id(j)) for m, j in jobs.items()}
     states: dict[str, str] = {}
+    ended: dict[str, dict[str, Any]] = {}  # each member's job as last reported: its cost
     low, high = poll_bounds()
     interval = low
     try:
@@ -179,7 +180,8 @@ def follow_group(vertex: Vertex, logging_api: Any, project: str, jobs: dict[str,
             for member, name in jobs.items():
                 if states.get(member) in TERMINAL:
                     continue
-                state = str(vertex.get(name).get("state", ""))
+                job = vertex.get(name)
+                state = str(job.get("state", ""))
                 if state != states.get(member):
                     states[member] = state
                     activity = True
@@ -188,6 +190,7 @@ def follow_group(vertex: Vertex, logging_api: Any, project: str, jobs: dict[str,
                 activity = printed > 0 or activity
                 if state in TERMINAL:  # as for one job: lines can trail the state
                     drain(tails[member], low, secrets, f"{member}/")
+                    ended[member] = job
             if all(s in TERMINAL for s in states.values()) and len(states) == len(jobs):
                 break
             interval = low if activity else min(interval * 1.5, high)
@@ -195,11 +198,25 @@ def follow_group(vertex: Vertex, logging_api: Any, project: str, jobs: dict[str,
     except KeyboardInterrupt:
         info("interrupted: stopped following; the jobs keep running")
         return EXIT_INTERRUPTED
+    _say_costs(ended)
     failed = [m for m, s in states.items() if s != SUCCEEDED]
     if failed:
         info(f"{len(failed)} of {len(jobs)} jobs did not succeed: {', '.join(failed)}")
         return EXIT_JOB_FAILED
     return EXIT_OK
+
+
+def _say_costs(ended: dict[str, dict[str, Any]]) -> None:
+    """Each member's running time and estimated cost, and the group's total (jobspec.prices)."""
+    from jobspec.prices import cost_text, group_cost, group_cost_text, job_cost
+
+    found = {member: job_cost(job) for member, job in ended.items()}
+    for member, cost in found.items():
+        if cost is not None:
+            info(f"{member} {cost_text(cost)}")
+    total = group_cost(list(found.values()))
+    if total is not None:
+        info(group_cost_text(total))
 
 
 def group_table(vertex: Vertex, bucket: Bucket, group: dict[str, Any]) -> list[dict[str, Any]]:
@@ -210,8 +227,19 @@ def group_table(vertex: Vertex, bucket: Bucket, group: dict[str, Any]) -> list[d
         if claim is not None and job is None and claim.state in ("unknown", "claimed"):
             found = vertex.find_by_label(LABEL_SUBMISSION, str(claim.data["submission"]))
             job = found[0]["name"] if found else None  # the create's answer was lost
-        state = short_state(str(vertex.get(str(job)).get("state", ""))) if job else (
+        resource = vertex.get(str(job)) if job else {}
+        state = short_state(str(resource.get("state", ""))) if job else (
             claim.state.upper() if claim else "NOT SUBMITTED")
-        rows.append({"name": member, "state": state, "job": job})
+        rows.append({"name": member, "state": state, "job": job, "cost": _cost(resource)})
     return rows
+
+
+def _cost(job: dict[str, Any]) -> dict[str, Any] | None:
+    """An ended job's running time and estimated cost, as JSON (None: not ended, or not run)."""
+    if not job.get("endTime"):
+        return None
+    from jobspec.prices import cost_json, job_cost
+
+    found = job_cost(job)
+    return cost_json(found) if found is not None else None
 

@@ -18,7 +18,8 @@ def job_filter(project_job_id: str) -> str:
 def _pool_spec(body: dict[str, Any]) -> dict[str, Any]:
     """The first pool's python package (or container) spec: every pool gets the same args and
     env."""
-    for pool in (body.get("jobSpec") or {}).get("workerPoolSpecs") or []:
+    job_spec = body.get("jobSpec") or body.get("trialJobSpec") or {}  # a tuning job's trials'
+    for pool in job_spec.get("workerPoolSpecs") or []:
         spec = (pool or {}).get("pythonPackageSpec") or (pool or {}).get("containerSpec")
         if spec:
             return dict(spec)
@@ -68,6 +69,15 @@ def task_of(entry: dict[str, Any]) -> str:
     resource = (entry.get("resource") or {}).get("labels") or {}
     return str(labels.get("ml.googleapis.com/task_name") or resource.get("task_name")
                or labels.get("task_name") or "job")
+
+
+def trial_of(entry: dict[str, Any]) -> str | None:
+    """The tuning trial an entry came from: Vertex labels a trial's entries with its id, as ML
+    Engine did (gcloud's log_utils reads `ml.googleapis.com/trial_id`, else `trial_id`:
+    googlecloudsdk/command_lib/ml_engine/log_utils.py, gcloud 528.0.0, read 2026-11-27)."""
+    labels = entry.get("labels") or {}
+    trial = labels.get("ml.googleapis.com/trial_id") or labels.get("trial_id")
+    return str(trial) if trial else None
 
 
 def text_of(entry: dict[str, Any]) -> str:

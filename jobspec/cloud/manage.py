@@ -15,7 +15,8 @@ from jobspec.cloud.follow import follow, info, print_entries
 from jobspec.cloud.gcs import BadRecord, Bucket, Claim, bounded_pages, cloud_errors
 from jobspec.cloud.group import group_table, read_group
 from jobspec.cloud.logs import LogTail, job_secrets
-from jobspec.cloud.vertex import Vertex, job_id, short_state
+from jobspec.cloud.reported import reported, reported_lines
+from jobspec.cloud.vertex import Vertex, collection_in, collection_of, job_id, short_state
 from jobspec.context import CloudContext, resolve, target_values
 from jobspec.errors import JobspecError, UsageError
 from jobspec.output import current
@@ -111,7 +112,8 @@ class Jobs:
             if api_endpoint not in self._regional:
                 self._regional[api_endpoint] = gcp.connect(project, api_endpoint)
             clients = self._regional[api_endpoint]
-        return Vertex(clients.vertex, f"projects/{project}/locations/{region}"), project
+        return Vertex(clients.vertex, f"projects/{project}/locations/{region}",
+                      collection_in(claim.data)), project
 
     def group(self, name: str) -> tuple[Vertex, list[dict[str, Any]]] | None:
         """A matrix group's members and their states, when NAME names a group."""
@@ -156,13 +158,23 @@ def _no_job_hint(claim: Claim) -> str:
 def _print_group(name: str, rows: list[dict[str, Any]], as_json: bool) -> None:
     out = current()
     rows = [{**r, "console": job_link(r["job"])} for r in rows]
+    costs = [r.get("cost") for r in rows]
+    total = None
+    if any(costs):
+        from jobspec.prices import total_json
+
+        total = total_json(costs)
     if as_json:
-        out.emit_json({"group": name, "members": rows})
+        out.emit_json({"group": name, "members": rows, "cost": total})
         return
     out.print(f"group {name}: {len(rows)} jobs")
-    for line in out.table([(r["name"], r["state"], r["job"] or "-") for r in rows],
-                          ("NAME", "STATE", "JOB"), indent="  "):
+    for line in out.table([(r["name"], r["state"], r["job"] or "-", _cost_cell(r.get("cost")))
+                           for r in rows], ("NAME", "STATE", "JOB", "COST"), indent="  "):
         out.print(line)
+    if total is not None:
+        from jobspec.prices import group_cost_text
+
+        out.print(f"  {group_cost_text(total)}")
     links = [(r["name"], r["console"]) for r in rows if r["console"]]
     if links:
         out.print("  console:")
@@ -171,12 +183,38 @@ def _print_group(name: str, rows: list[dict[str, Any]], as_json: bool) -> None:
         out.print(f"    {member:<{wide}}  {link}")
 
 
+def _cost_cell(cost: dict[str, Any] | None) -> str:
+    """A table's COST cell: the estimate once the job ended, "-" before (or for a local run)."""
+    if cost is None:
+        return "-"
+    from jobspec.prices import money
+
+    return money(cost.get("usd"))
+
+
+def _job_cost(job: dict[str, Any]) -> dict[str, Any] | None:
+    if not job.get("endTime"):
+        return None
+    from jobspec.prices import cost_json, job_cost
+
+    found = job_cost(job)
+    return cost_json(found) if found is not None else None
+
+
 def _summary(job: dict[str, Any]) -> dict[str, Any]:
     keys = ("name", "displayName", "state", "createTime", "startTime", "endTime", "updateTime")
     out = {k: job[k] for k in keys if k in job}
     if job.get("error"):
         out["error"] = job["error"]
     return out
+
+
+def _study(job: dict[str, Any]) -> dict[str, Any]:
+    if collection_of(job["name"]) != "hyperparameterTuningJobs":
+        return {}
+    from jobspec.cloud.tuning import summary
+
+    return summary(job)
 
 
 def status(name: str, *, target: str | None, spec: str | None, bucket: str | None,
@@ -190,8 +228,11 @@ def status(name: str, *, target: str | None, spec: str | None, bucket: str | Non
         secrets = job_secrets(job, claim.data)
         out = current()
         if as_json:
-            out.print(secrets.mask(json.dumps({"name": name, "job": _summary(job),
+            out.print(secrets.mask(json.dumps({"name": name, "job": {**_summary(job),
+                                                                     **reported(job),
+                                                                     **_study(job)},
                                                "console": job_link(job["name"]),
+                                               "cost": _job_cost(job),
                                                "claim": claim.data}, indent=2)))
             return 0
         out.print(f"{name}: {short_state(job.get('state', ''))}")
@@ -202,8 +243,23 @@ def status(name: str, *, target: str | None, spec: str | None, bucket: str | Non
         for key in ("createTime", "startTime", "endTime"):
             if key in job:
                 out.print(f"  {key[:-4]:<8} {job[key]}")
+        if _job_cost(job) is not None:
+            from jobspec.prices import cost_text, job_cost
+
+            found = job_cost(job)
+            assert found is not None
+            out.print(f"  cost     {cost_text(found)}")
         if job.get("error"):
             out.print(f"  error    {secrets.mask(str(job['error'].get('message')))}")
+        for line in reported_lines(job):  # the options' outcome: schedule, wait, shell URIs
+            out.print(secrets.mask(line))
+        if collection_of(job["name"]) == "hyperparameterTuningJobs":
+            from jobspec.cloud.tuning import best_line, table_lines
+
+            out.print("  trials")
+            for line in table_lines(job, indent="    "):
+                out.print(secrets.mask(line))
+            out.print(f"  {best_line(job)}")
         return 0
 
 
@@ -263,7 +319,7 @@ class Seen:
 def list_rows(jobs: Jobs, seen: Seen | None = None
               ) -> tuple[list[dict[str, Any]], list[BadRecord]]:
     """One row per claim in the bucket (name, claim state, job, console link, job state,
-    created, user), and the claims that could not be read (listed as "invalid")."""
+    created, user, cost), and the claims that could not be read (listed as "invalid")."""
     where = jobs.where
     rows: list[dict[str, Any]] = []
     with cloud_errors(f"cannot list gs://{where.bucket}"):
@@ -272,6 +328,7 @@ def list_rows(jobs: Jobs, seen: Seen | None = None
         names = [p.rstrip("/") for page in bounded_pages(
             iterator, f"cannot list gs://{where.bucket}") for p in page.prefixes]
     states: dict[str, str] = {}
+    costs: dict[str, dict[str, Any] | None] = {}  # each ended job's, for the COST column
     broken: list[BadRecord] = []
     for name in names:
         try:
@@ -279,7 +336,7 @@ def list_rows(jobs: Jobs, seen: Seen | None = None
         except BadRecord as exc:  # list the rest; fail at the end
             broken.append(exc)
             rows.append({"name": name, "claim": "invalid", "job": None, "console": None,
-                         "state": "-", "created": None, "user": None})
+                         "state": "-", "created": None, "user": None, "cost": None})
             continue
         if claim is None:
             group = read_group(jobs.bucket, name) if seen is not None else None
@@ -296,11 +353,13 @@ def list_rows(jobs: Jobs, seen: Seen | None = None
         if resource and resource not in states:
             job = vertex.get(str(resource))
             states[resource] = short_state(job.get("state", ""))
+            costs[resource] = _job_cost(job)
             if seen is not None:
                 seen.jobs[str(resource)] = job
         rows.append({"name": name, "claim": claim.state, "job": resource,
                      "console": job_link(resource), "state": states.get(str(resource), "-"),
-                     "created": claim.data.get("created"), "user": claim.data.get("user")})
+                     "created": claim.data.get("created"), "user": claim.data.get("user"),
+                     "cost": costs.get(str(resource))})
     return rows, broken
 
 
@@ -315,8 +374,9 @@ def list_jobs(*, target: str | None, spec: str | None, bucket: str | None,
         elif not rows:
             out.print(f"no jobspec jobs in gs://{where.bucket}")
         else:
-            for line in out.table([(r["name"], r["state"], r["claim"], r["created"] or "-")
-                                   for r in rows], ("NAME", "STATE", "CLAIM", "CREATED")):
+            for line in out.table([(r["name"], r["state"], r["claim"], r["created"] or "-",
+                                    _cost_cell(r["cost"]))
+                                   for r in rows], ("NAME", "STATE", "CLAIM", "CREATED", "COST")):
                 out.print(line)
         if broken:
             raise BadRecord("; ".join(exc.message for exc in broken), hint=broken[0].hint)

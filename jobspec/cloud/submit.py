@@ -23,12 +23,19 @@ from jobspec.cloud.console import job_link
 from jobspec.cloud.follow import follow, info
 from jobspec.cloud.gcs import Bucket, Claim, claim_path
 from jobspec.cloud.logs import secret_spans
-from jobspec.cloud.vertex import CreateFailed, Vertex
+from jobspec.cloud.vertex import CreateFailed, Vertex, collection_in
 from jobspec.errors import CloudError, JobspecError, NameTaken
 from jobspec.output import current
 from jobspec.places import followup
 from jobspec.plan import endpoint
-from jobspec.plandata import LABEL_SUBMISSION, CloudPlan, base_name, with_suffix
+from jobspec.plandata import (
+    LABEL_SUBMISSION,
+    CloudPlan,
+    base_name,
+    collection,
+    request_body,
+    with_suffix,
+)
 from jobspec.render import plan_secrets
 from jobspec.timings import mark
 
@@ -89,10 +96,12 @@ def _record(plan: CloudPlan, owner: str) -> dict[str, Any]:
         user = "unknown"
     return {"version": 1, "name": plan.name, "owner": owner, "state": "claimed",
             "submission": plan.submission_id, "fingerprint": plan.fingerprint,
-            "package_sha256": plan.package.sha256, "user": user, "host": socket.gethostname(),
+            "package_sha256": plan.package.sha256 if plan.package else None, "user": user,
+            "host": socket.gethostname(),
             "created": _now().isoformat(timespec="seconds"), "project": plan.project,
             "region": plan.region, "bucket": plan.bucket, "target": plan.target,
             "job_dir": plan.job_dir, "job": None, "secret_names": list(plan.secrets),
+            "collection": collection(plan),  # where a lost create's job is looked up
             # where the secrets sit in the request, never their values (cloud/logs.py)
             "secret_spans": secret_spans(plan.body, plan_secrets(plan).values)}
 
@@ -129,7 +138,7 @@ class Submission:
         self.reclaim = reclaim
         self.owner = uuid.uuid4().hex
         self.claim: Claim | None = None
-        self.vertex = Vertex(clients.vertex, plan.parent)
+        self.vertex = Vertex(clients.vertex, plan.parent, collection(plan))
         self.adopted: dict[str, Any] | None = None  # the job an earlier submission made
         self.adopted_vertex: Vertex | None = None
         self._other: list[gcp.Clients] = []
@@ -144,14 +153,15 @@ class Submission:
         current target says (the endpoint is regional)."""
         project, region = str(claim.data["project"]), str(claim.data["region"])
         parent = f"projects/{project}/locations/{region}"
-        if parent == self.plan.parent:
+        kind = collection_in(claim.data)
+        if parent == self.plan.parent and kind == self.vertex.collection:
             return self.vertex
         api_endpoint = endpoint(region, os.environ)
         if api_endpoint == self.plan.endpoint:
-            return Vertex(self.clients.vertex, parent)
+            return Vertex(self.clients.vertex, parent, kind)
         other = gcp.connect(project, api_endpoint)
         self._other.append(other)
-        return Vertex(other.vertex, parent)
+        return Vertex(other.vertex, parent, kind)
 
     def choose_name(self) -> None:
         """A timestamp suffix is picked now; a counter's when claiming. Either way the name
@@ -248,8 +258,10 @@ class Submission:
         self.fail_claim("interrupted while claiming the name; no job was created")
 
     def stage(self) -> None:
-        path = self.plan.staging_uri.removeprefix(f"gs://{self.plan.bucket}/")
         package = self.plan.package
+        if package is None or self.plan.staging_uri is None:
+            return  # "command" mode: the image holds the trainer, nothing is staged
+        path = self.plan.staging_uri.removeprefix(f"gs://{self.plan.bucket}/")
         if self.bucket.staged(path, package.md5_b64):
             info(f"package unchanged, not uploaded ({package.filename}, sha256 "
                  f"{package.sha256[:12]})")
@@ -264,7 +276,7 @@ class Submission:
         info(f"uploaded {package.filename} ({package.size:,} bytes) to {self.plan.staging_uri}")
 
     def create(self) -> dict[str, Any]:
-        return self.vertex.create(self.plan.body,
+        return self.vertex.create(request_body(self.plan),
                                   on_retry=lambda why: info(f"create failed ({why}); retrying"))
 
     def record_job(self, job: dict[str, Any]) -> None:
@@ -281,7 +293,7 @@ class Submission:
 def execute(plan: CloudPlan, *, detach: bool = False, reclaim: bool = False,
             cancel_on_interrupt: bool = False) -> int:
     mark("plan")  # phase marks: no-ops unless JOBSPEC_TIMINGS is set (bench/submission.py)
-    if getattr(plan, "build", None) is not None:  # its image first, built when missing, before
+    if plan.build is not None:  # its image first, built when missing, before
         from jobspec.cloud.build import ensure_plan_image  # the claim: a build takes minutes
 
         with sigterm_as_interrupt():
@@ -339,13 +351,18 @@ def _execute(sub: Submission, clients: gcp.Clients, *, detach: bool,
             current().emit_json({**outcome, "state": "submitted", "exit_code": 0})
         return 0
     try:
+        final: dict[str, Any] = {}
         code = follow(vertex, clients.logging, project, job["name"], plan.name,
                       cancel_on_interrupt=cancel_on_interrupt, secrets=secret_values_of(plan),
-                      bucket=plan.bucket)
+                      bucket=plan.bucket, final=final)
         if link:
             info(f"{plan.name} in the console: {link}")
         if current().as_json:  # `run --json`: after the log lines, the outcome
-            current().emit_json({**outcome, "exit_code": code})
+            if plan.study is not None:  # and a study's trials and best trial
+                from jobspec.cloud.tuning import summary
+
+                outcome.update(summary(vertex.get(job["name"])))
+            current().emit_json({**outcome, "exit_code": code, "cost": _cost_json(final)})
         return code
     except CloudError as exc:
         # running `run` again would submit a second job: point at the one that exists
@@ -392,6 +409,14 @@ def _stage_and_create(sub: Submission) -> dict[str, Any]:
         sub.fail_claim(exc.message)
         raise CloudError(f"submitting {plan.name!r} failed: {exc.message}",
                          hint=reclaim) from None
+
+
+def _cost_json(job: dict[str, Any]) -> dict[str, Any] | None:
+    """The ended job's running time and estimated cost (None: it has not ended, or never ran)."""
+    from jobspec.prices import cost_json, job_cost
+
+    found = job_cost(job) if job else None
+    return cost_json(found) if found is not None else None
 
 
 def secret_values_of(plan: CloudPlan) -> list[str]:

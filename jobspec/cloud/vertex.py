@@ -1,4 +1,6 @@
-"""Vertex AI CustomJobs through google-api-python-client (aiplatform v1, static discovery).
+"""Vertex AI CustomJobs and HyperparameterTuningJobs through google-api-python-client
+(aiplatform v1, static discovery). Both collections take the same calls (create, get, list
+with a label filter, cancel); a job's resource name says which collection it is in.
 
 customJobs.create takes no request id, so a create whose outcome is unknown (a timeout, a reset
 after sending, a 5xx) is never simply repeated: the submission's unique label is looked up
@@ -32,7 +34,24 @@ def _backoff(attempt: int) -> float:
     return float(min(base * (2 ** attempt), 16.0) * (0.5 + random.random() / 2))
 
 
-JOB_NAME = re.compile(r"^projects/[^/]+/locations/[a-z0-9-]+/customJobs/\d+$")
+JOB_NAME = re.compile(
+    r"^projects/[^/]+/locations/[a-z0-9-]+/(customJobs|hyperparameterTuningJobs)/\d+$")
+COLLECTIONS = ("customJobs", "hyperparameterTuningJobs")
+
+
+def collection_of(name: str) -> str:
+    """customJobs or hyperparameterTuningJobs, from a job's resource name."""
+    return "hyperparameterTuningJobs" if "/hyperparameterTuningJobs/" in name else "customJobs"
+
+
+def collection_in(record: dict[str, Any]) -> str:
+    """Where a claim's job was created: its job's name says, else the claim's "collection"
+    (written since tuning jobs; a claim without it, or with nonsense, is a custom job's)."""
+    job = record.get("job")
+    if isinstance(job, str) and JOB_NAME.fullmatch(job):
+        return collection_of(job)
+    kind = record.get("collection")
+    return kind if isinstance(kind, str) and kind in COLLECTIONS else "customJobs"
 
 Check = Callable[[Any], Any]
 
@@ -53,7 +72,7 @@ def a_job(answer: Any) -> dict[str, Any]:
     """A CustomJob as jobspec reads it: a resource name, a state, an error object if any."""
     job = an_object(answer)
     if not isinstance(job.get("name"), str) or not JOB_NAME.fullmatch(job["name"]):
-        raise gcp.BadAnswer(f"the answer is not a custom job: its name is "
+        raise gcp.BadAnswer(f"the answer is not a job: its name is "
                             f"{_preview(job.get('name'))}")
     if not isinstance(job.get("state"), str):
         raise gcp.BadAnswer(f"the answer for {job['name']} has no state")
@@ -140,21 +159,33 @@ def call(request: Callable[[], Any], what: str, *, retry: bool = True,
 
 
 class Vertex:
-    def __init__(self, api: Any, parent: str) -> None:
-        self.jobs = api.projects().locations().customJobs()
+    """Jobs of one collection in one location; get and cancel follow the name's collection."""
+
+    def __init__(self, api: Any, parent: str, collection: str = "customJobs") -> None:
+        if collection not in COLLECTIONS:
+            raise ValueError(f"not a job collection: {collection!r}")
+        self.api = api
+        self.collection = collection
+        self.jobs = getattr(api.projects().locations(), collection)()
         self.parent = parent
+
+    def _of(self, name: str) -> Any:
+        if collection_of(name) == self.collection:
+            return self.jobs
+        return getattr(self.api.projects().locations(), collection_of(name))()
 
     def find_by_label(self, key: str, value: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         query = f'labels.{key}="{value}"'
         token: str | None = None
-        what = f"cannot list custom jobs in {self.parent}"
+        kind = "custom jobs" if self.collection == "customJobs" else "tuning jobs"
+        what = f"cannot list {kind} in {self.parent}"
         pages = Pages(what)
         while True:
             request = self.jobs.list(parent=self.parent, filter=query, pageSize=100,
                                      pageToken=token)
-            page = call(request.execute, what, check=a_page("customJobs", a_job))
-            found += page.get("customJobs", [])
+            page = call(request.execute, what, check=a_page(self.collection, a_job))
+            found += page.get(self.collection, [])
             token = pages.next(page)
             if not token:
                 return found
@@ -215,12 +246,13 @@ class Vertex:
                 raise gcp.BadAnswer(f"the answer is about another job: {job['name']}")
             return job
 
-        result: dict[str, Any] = call(lambda: self.jobs.get(name=name).execute(),
+        result: dict[str, Any] = call(lambda: self._of(name).get(name=name).execute(),
                                       f"cannot read the state of {name}", check=the_job)
         return result
 
     def cancel(self, name: str) -> None:
-        call(lambda: self.jobs.cancel(name=name, body={}).execute(), f"cannot cancel {name}")
+        call(lambda: self._of(name).cancel(name=name, body={}).execute(),
+             f"cannot cancel {name}")
 
 
 class CreateFailed(CloudError):

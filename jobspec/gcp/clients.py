@@ -158,16 +158,19 @@ class Clients:
 # The resources jobspec calls. Building a client makes a method object for every method of
 # every resource on the way down (aiplatform v1 has ~100 beside customJobs): keeping only these
 # paths in the shipped document saves ~20 ms a client (bench/README.md). Same requests.
-_USED = {("aiplatform", "v1"): ("projects", "locations", "customJobs"),
-         ("logging", "v2"): ("entries",),
-         ("cloudbuild", "v1"): ("projects", "locations", "builds"),
-         ("artifactregistry", "v1"): ("projects", "locations", "repositories")}
+_USED: dict[tuple[str, str], tuple[str | tuple[str, ...], ...]] = {
+    ("aiplatform", "v1"): ("projects", "locations", ("customJobs", "hyperparameterTuningJobs")),
+    ("logging", "v2"): ("entries",),
+    ("cloudbuild", "v1"): ("projects", "locations", "builds"),
+    ("artifactregistry", "v1"): ("projects", "locations", "repositories")}
 
 
-def _only(resources: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
+def _only(resources: dict[str, Any], path: tuple[str | tuple[str, ...], ...]
+          ) -> dict[str, Any]:
     name, rest = path[0], path[1:]
-    if not rest:
-        return {name: resources[name]}
+    if not rest:  # the last step may name several resources
+        return {n: resources[n] for n in ((name,) if isinstance(name, str) else name)}
+    assert isinstance(name, str)
     node = {k: v for k, v in resources[name].items() if k not in ("methods", "resources")}
     node["resources"] = _only(resources[name].get("resources", {}), rest)
     return {name: node}

@@ -1,7 +1,8 @@
 """`jobspec import`: a spec from a gcloud training command line.
 
 Reads `gcloud ml-engine|ai-platform local train`, `... jobs submit training JOB` and
-`gcloud ai custom-jobs create` (with an optional alpha/beta track). Every flag is mapped into the
+`gcloud ai custom-jobs create` and `gcloud ai hp-tuning-jobs create` (with an optional alpha/beta
+track). Every flag is mapped into the
 spec or reported on stderr as a note (mapped with a caveat, or ignored because it only changes
 gcloud's own output) or a warning (not supported); an unknown flag or a malformed command is a
 UsageError (exit 2). Nothing here runs a shell or evaluates anything from the command.
@@ -19,7 +20,7 @@ from pathlib import Path
 from jobspec.diagnostics import did_you_mean
 from jobspec.errors import UsageError
 from jobspec.fileread import Refused, read_stream
-from jobspec.importer import emit, flags, mlengine, vertex
+from jobspec.importer import emit, flags, mlengine, tuning, vertex
 from jobspec.importer.draft import (
     Draft,
     package_for_spec,
@@ -50,12 +51,20 @@ def _custom_job(parsed: Parsed, user_args: list[Word], draft: Draft) -> None:
     vertex.custom_job(parsed, draft)
 
 
+def _tuning_job(parsed: Parsed, user_args: list[Word], draft: Draft) -> None:
+    if user_args:
+        raise UsageError(f"`{parsed.command}` takes no arguments after `--`: the trainer's "
+                         "arguments are in the config's trialJobSpec")
+    tuning.hp_tuning_job(parsed, draft)
+
+
 _ML = {"local train": ("local", flags.LOCAL_TRAIN, mlengine.local_train),
        "jobs submit training": ("cloud", flags.SUBMIT_TRAINING, mlengine.submit_training)}
 COMMANDS: dict[tuple[str, ...], tuple[str, dict[str, Flag], Mapper]] = {
     **{(group, *verb.split()): entry for group in ("ml-engine", "ai-platform")
        for verb, entry in _ML.items()},
     ("ai", "custom-jobs", "create"): ("cloud", flags.CUSTOM_JOBS_CREATE, _custom_job),
+    ("ai", "hp-tuning-jobs", "create"): ("cloud", tuning.HP_TUNING_JOBS_CREATE, _tuning_job),
 }
 _TRACKS = ("alpha", "beta")
 _IGNORED_GLOBALS = ("--quiet", "--verbosity", "--format", "--flatten", "--log-http",

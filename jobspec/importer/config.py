@@ -15,6 +15,7 @@ from typing import Any
 from jobspec.diagnostics import Problem, SpecError, did_you_mean, display_path
 from jobspec.errors import UsageError
 from jobspec.importer.draft import Draft, PoolDraft, accelerator, check_machine, duration
+from jobspec.importer.options import CONFIG_KEYS, SCHEDULING_KEYS, config_option, config_scheduling
 from jobspec.importer.words import Word, escape, literal
 from jobspec.located import LDict, LList, Loc
 
@@ -171,10 +172,20 @@ def training_input(word: Word, draft: Draft) -> None:
         elif key == "packageUris":
             for uri in conf.texts(ti, key, path):
                 draft.package_uris.append((uri, conf.where(ti, key, path)))
+        elif key == "enableWebAccess":
+            config_option(conf, ti, key, path, draft)
+        elif key == "encryptionConfig":
+            enc = conf.mapping(ti[key], ti.val_locs[key], f"{path}.{key}", ("kmsKeyName",))
+            if "kmsKeyName" in enc:
+                draft.target["kms_key"] = conf.text(enc, "kmsKeyName", f"{path}.{key}")
         elif key == "useChiefInTfConfig":
             draft.notes.append(f"{conf.where(ti, key, path)}: Vertex AI always names the first "
                                "pool 'chief' in TF_CONFIG")
-        else:  # hyperparameters, encryptionConfig, enableWebAccess
+        elif key == "hyperparameters":
+            from jobspec.importer.tuning import ml_engine
+
+            draft.tuning = ml_engine(conf, ti[key], ti.val_locs[key], f"{path}.{key}")
+        else:
             conf.unsupported(ti, key, path, "the spec has no such setting")
 
 
@@ -202,7 +213,13 @@ def _replica(conf: _File, ti: LDict, key: str, path: str, roles: dict[str, int])
 def custom_job_spec(word: Word, draft: Draft) -> list[dict[str, str]]:
     """A CustomJobSpec file; returns its worker pools in --worker-pool-spec form."""
     conf = _File(word, draft)
-    spec = conf.mapping(conf.tree, Loc(conf.file, 1, 1), "", CUSTOM_JOB_SPEC_KEYS)
+    return custom_job_spec_node(conf, conf.tree, Loc(conf.file, 1, 1), "")
+
+
+def custom_job_spec_node(conf: _File, node: Any, loc: Loc, path: str) -> list[dict[str, str]]:
+    """A CustomJobSpec at NODE of a config file (its top, or a tuning job's trialJobSpec)."""
+    draft = conf.draft
+    spec = conf.mapping(node, loc, path, CUSTOM_JOB_SPEC_KEYS)
     pools: list[dict[str, str]] = []
     for key in spec:
         if key in ("serviceAccount", "network"):
@@ -215,6 +232,8 @@ def custom_job_spec(word: Word, draft: Draft) -> list[dict[str, str]]:
         elif key == "scheduling":
             sched = conf.mapping(spec[key], spec.val_locs[key], key, VERTEX_SCHEDULING_KEYS)
             _scheduling(conf, sched, "timeout", key, key, draft)
+        elif key in CONFIG_KEYS:  # options the spec has (jobspec/joboptions.py)
+            config_option(conf, spec, key, "", draft)
         elif key == "workerPoolSpecs":
             value = spec[key]
             items = list(value) if isinstance(value, LList) else [value]
@@ -290,5 +309,7 @@ def _scheduling(conf: _File, sched: LDict, timeout_key: str, where: str, label: 
             seconds = duration(str(sched[skey]), conf.where(sched, skey, where), draft)
             if seconds is not None:
                 draft.target["max_running_time"] = seconds
+        elif timeout_key == "timeout" and skey in SCHEDULING_KEYS:  # Vertex's other keys
+            config_scheduling(conf, sched, skey, label, draft)
         else:
             conf.unsupported(sched, skey, label, "the spec has no such setting")

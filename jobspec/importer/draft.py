@@ -54,6 +54,7 @@ class Draft:
     staging_bucket: str | None = None
     package_uris: list[tuple[str, str]] = field(default_factory=list)  # (uri, where given)
     image_comment: str | None = None
+    tuning: dict[str, Any] | None = None  # the spec's tuning block (jobspec/importer/tuning.py)
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 

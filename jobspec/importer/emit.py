@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from jobspec.importer.draft import Draft
+from jobspec.importer.options import OPTION_KEYS
 from jobspec.importer.words import Word
 from jobspec.project import find_root
 
-_CLOUD_ORDER = ("project", "bucket", "region", "runtime_version", "executor_image",
+_CLOUD_ORDER = ("project", "bucket", "region", "image", "runtime_version", "executor_image",
                 "python_version", "scale_tier", "chief", "workers", "parameter_servers",
                 "evaluators", "job_dir", "job_dir_outside_claim", "labels", "service_account",
-                "network", "max_running_time")
+                "network", "max_running_time", *OPTION_KEYS)
 
 
 def schema_line(out_dir: Path) -> str:
@@ -62,14 +63,17 @@ def render(draft: Draft, name: str, package_path: str, words: Sequence[Word],
         data["args"] = draft.args
     if draft.env:
         data["env"] = draft.env
+    if draft.tuning is not None:
+        data["tuning"] = draft.tuning
     if draft.kind == "cloud":
         cloud = {k: draft.target[k] for k in _CLOUD_ORDER if k in draft.target}
         data["targets"] = {"local": {}, "cloud": cloud}
     else:
         data["targets"] = {"local": draft.target}
     body = dump(data).splitlines()
-    if draft.image_comment is not None:
-        at = next(i for i, line in enumerate(body) if line.startswith("    runtime_version:"))
+    if draft.image_comment is not None:  # below the line it would replace
+        at = next(i for i, line in enumerate(body)
+                  if line.startswith(("    runtime_version:", "    executor_image:")))
         body.insert(at + 1, "    # " + draft.image_comment)
     header = [schema_line(out_dir),
               "# Written by `jobspec import` from:", *_command_comment(words)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from jobspec import runtimes, runtimes_data
+from jobspec import runtimes
 from jobspec.errors import UsageError
 from jobspec.importer import config
 from jobspec.importer.draft import (
@@ -17,6 +17,7 @@ from jobspec.importer.draft import (
     settle_package,
 )
 from jobspec.importer.flags import Parsed, integer, split_dict, split_list
+from jobspec.importer.options import option_flags
 from jobspec.importer.words import Word, literal
 from jobspec.states import DEFAULT_REGION, SCALE_TIERS
 
@@ -74,16 +75,13 @@ def submit_training(parsed: Parsed, user_args: list[Word], draft: Draft) -> None
     if runtime is not None and literal(runtime) is not None:
         runtime_warning(runtime, draft)
     elif "executor_image" not in draft.target:
-        variant = "gpu" if _gpu(draft) else "cpu"
-        newest = max((i for i in runtimes_data.VERTEX_IMAGES
-                      if i.framework == "TensorFlow" and i.variant == variant),
-                     key=lambda i: tuple(int(p) for p in i.version.split(".")))
-        region = literal(str(draft.target.get("region", DEFAULT_REGION))) or DEFAULT_REGION
-        draft.target["executor_image"] = newest.uri(runtimes.registry_host(region))
+        newest = runtimes.nearest_container_tf(runtimes.runtime_versions()[-1])
+        draft.target["image"] = newest.image(_gpu(draft))
         draft.warnings.append(
             "the command gives no --runtime-version (AI Platform used its default runtime, which "
-            "no longer exists): the spec uses the newest TensorFlow image jobspec knows of, "
-            f"{newest.name}; check it is the one you want")
+            "no longer exists): the spec runs the package on TensorFlow's own image "
+            f"{draft.target['image']} (TensorFlow {newest.version}, the newest jobspec knows); "
+            "check it is the one you want")
 
 
 def _flags(parsed: Parsed, user_args: list[Word], draft: Draft) -> None:
@@ -121,8 +119,9 @@ def _flags(parsed: Parsed, user_args: list[Word], draft: Draft) -> None:
         draft.package_uris += [(uri, "--packages") for uri in split_list(word.text) if uri]
     for flag in ("--master-image-uri", "--worker-image-uri", "--parameter-server-image-uri"):
         if parsed.has(flag):
-            draft.unsupported(flag, "custom containers are not supported: jobspec runs the "
-                              "package on a prebuilt image")
+            draft.unsupported(flag, "custom containers are not imported: for an image that "
+                              "already holds the trainer, write image: and command: in the "
+                              "spec's cloud target yourself")
     if (word := parsed.one("--use-chief-in-tf-config")) is not None:
         if (literal(word.text) or "").lower() in ("true", "yes", "1", "on"):
             draft.notes.append("--use-chief-in-tf-config: Vertex AI always names the first "
@@ -136,11 +135,7 @@ def _flags(parsed: Parsed, user_args: list[Word], draft: Draft) -> None:
     if parsed.switches.get("--async"):
         draft.notes.append("--async: `jobspec run` waits for the job and follows its logs; "
                            "`jobspec run --detach` returns once the job is submitted, like --async")
-    if parsed.switches.get("--enable-web-access"):
-        draft.unsupported("--enable-web-access", "the spec has no interactive shell setting")
-    for flag in ("--kms-key", "--kms-keyring", "--kms-location", "--kms-project"):
-        if parsed.has(flag):
-            draft.unsupported(flag, "the spec has no customer-managed encryption key setting")
+    option_flags(parsed, draft)  # --enable-web-access, --kms-*
     if parsed.has("--tpu-tf-version"):
         draft.unsupported("--tpu-tf-version", "TPU jobs are not supported")
 
@@ -174,7 +169,8 @@ def _gpu(draft: Draft) -> bool:
 
 
 def runtime_warning(version: str, draft: Draft) -> None:
-    """Keep the runtime as written; name the image to switch to, and leave it as a comment."""
+    """Keep the runtime as written; name a usable image to switch to (the runtime table's, as
+    `plan` would), and leave it as a comment below the runtime."""
     gpu = _gpu(draft)
     region = literal(str(draft.target.get("region", DEFAULT_REGION))) or DEFAULT_REGION
     try:
@@ -183,12 +179,10 @@ def runtime_warning(version: str, draft: Draft) -> None:
     except runtimes.RuntimeUnavailable as exc:
         draft.warnings.append(f"{exc.message} The spec keeps runtime_version '{version}' as "
                               "written, so `jobspec plan`/`run` on this target fail until you "
-                              "switch to executor_image (a commented line shows the nearest).")
-        near = runtimes.nearest_vertex_tf(version, gpu=gpu)
-        if near is not None:
-            draft.image_comment = (
-                f"executor_image: {near.uri(runtimes.registry_host(region))}"
-                f"  # TensorFlow {near.version}: use instead of runtime_version")
+                              "replace it with the image line commented below it.")
+        near = runtimes.nearest_container_tf(version)
+        draft.image_comment = (f"image: {near.image(gpu)}  # TensorFlow {near.version}: use "
+                               "instead of runtime_version")
         return
     draft.warnings.extend(resolved.warnings)
 

@@ -9,13 +9,16 @@ from jobspec.errors import UsageError
 from jobspec.importer import config
 from jobspec.importer.draft import Draft, PoolDraft, check_machine, settle_package
 from jobspec.importer.flags import WORKER_POOL_KEYS, Parsed, split_dict, split_list
+from jobspec.importer.options import option_flags
 from jobspec.importer.words import literal
 from jobspec.states import DEFAULT_REGION
 
 _ROLES = ("chief", "workers", "parameter servers", "evaluators")
 
 
-def custom_job(parsed: Parsed, draft: Draft) -> None:
+def custom_job(parsed: Parsed, draft: Draft,
+               config_pools: list[dict[str, str]] | None = None) -> None:
+    """``config_pools``: the pools of a config read already (a tuning job's trialJobSpec)."""
     if parsed.positionals:
         raise UsageError(f"`{parsed.command}` takes no positional argument, got "
                          f"{parsed.positionals[0].raw!r}")
@@ -24,7 +27,8 @@ def custom_job(parsed: Parsed, draft: Draft) -> None:
         raise UsageError(f"`{parsed.command}` needs --display-name (gcloud requires it too)")
     draft.job_id = name
     conf = parsed.one("--config")
-    pools = config.custom_job_spec(conf, draft) if conf is not None else []
+    pools = (config_pools if config_pools is not None else
+             config.custom_job_spec(conf, draft) if conf is not None else [])
     given = [split_dict(w.text, "--worker-pool-spec", WORKER_POOL_KEYS)
              for w in parsed.values.get("--worker-pool-spec", [])]
     if given:
@@ -64,7 +68,9 @@ def _pools(pools: list[dict[str, str]], draft: Draft) -> None:
         where = f"worker pool {index} ({_ROLES[index]})"
         if "container-image-uri" in spec:
             raise UsageError(f"{where}: custom containers ({spec['container-image-uri']}) are not "
-                             "supported: jobspec runs a Python package on a prebuilt image")
+                             "supported by import: for an image that already holds the "
+                             "trainer, write image: and command: in the spec's cloud target "
+                             "yourself")
         if "script" in spec:
             raise UsageError(f"{where}: script={spec['script']} is not supported: jobspec runs "
                              "a module (python-module=...)")
@@ -111,6 +117,9 @@ def _pools(pools: list[dict[str, str]], draft: Draft) -> None:
             draft.warnings += runtimes.resolve(runtime_version=None, executor_image=image,
                                                region=DEFAULT_REGION, gpu=False,
                                                today=date.today()).warnings
+            if date.today() >= known.end_of_availability:
+                instead, why = runtimes.replacement(known)
+                draft.image_comment = f"image: {instead}  # {why}: use instead of executor_image"
     if "local-package-path" in shared:
         draft.package = shared["local-package-path"]
         draft.package_is_workdir = True
@@ -130,12 +139,5 @@ def _unsupported_flags(parsed: Parsed, draft: Draft) -> None:
     settle_package(draft, "local-package-path in --worker-pool-spec")
     if parsed.has("--command"):
         draft.unsupported("--command", "it only applies to custom containers")
-    if (word := parsed.one("--persistent-resource-id")) is not None:
-        draft.unsupported(f"--persistent-resource-id {word.raw}", "the spec has no such setting")
-    for flag in ("--enable-web-access", "--enable-dashboard-access"):
-        if parsed.switches.get(flag):
-            draft.unsupported(flag, "the spec has no such setting")
-    for flag in ("--kms-key", "--kms-keyring", "--kms-location", "--kms-project"):
-        if parsed.has(flag):
-            draft.unsupported(flag, "the spec has no customer-managed encryption key setting")
+    option_flags(parsed, draft)  # web/dashboard access, persistent resource, CMEK key
 

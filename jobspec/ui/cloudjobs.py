@@ -30,20 +30,13 @@ def _seconds(start: Any, end: Any) -> float | None:
     return seconds(start, end) if start and end else None
 
 
-def _cost(job: dict[str, Any], region: str) -> dict[str, Any] | None:
-    """What an ended job cost at the shipped (or user's) price table, when every machine of it
-    is priced; None otherwise (nothing is guessed)."""
-    if not job.get("startTime") or not job.get("endTime"):
-        return None
-    from jobspec.prices import cost_after, for_body
+def _cost(job: dict[str, Any]) -> dict[str, Any] | None:
+    """What an ended job cost (jobspec.prices.job_cost, as `status` shows it); None while it
+    runs or when it never started: nothing is guessed."""
+    from jobspec.prices import cost_json, job_cost
 
-    try:
-        cost = cost_after(for_body(job, region), job["startTime"], job["endTime"])
-    except (JobspecError, KeyError, TypeError, ValueError):
-        return None
-    if cost.usd is None:
-        return None
-    return {"usd": round(cost.usd, 6), "lower_bound": cost.lower_bound}
+    found = job_cost(job)
+    return cost_json(found) if found is not None else None
 
 
 class _Place:
@@ -132,7 +125,7 @@ class CloudJobs:
                 "user": row["user"], "host": claim.get("host"), "region": region or None,
                 "spec": _shown(place.place.spec, self.root),
                 "commit": claim.get("commit") if isinstance(claim.get("commit"), str) else None,
-                "cost": _cost(job, region) if job and region else None,
+                "cost": row.get("cost"),
             }
             rows.append(secrets.mask_data(data) if secrets else data)
         rows += [{"id": f"cloud/{target}/{e.message[:40]}", "where": "cloud", "name": "?",
@@ -177,7 +170,7 @@ class CloudJobs:
             "start": job.get("startTime") or job.get("createTime"), "end": job.get("endTime"),
             "seconds": _seconds(job.get("startTime"), job.get("endTime")),
             "user": claim.data.get("user"), "host": claim.data.get("host"), "region": region,
-            "spec": _shown(place.place.spec, self.root), "cost": _cost(job, region),
+            "spec": _shown(place.place.spec, self.root), "cost": _cost(job),
             "error": job.get("error"), "request": job, "claim": claim.data,
             "history": history, "metrics": metrics, "tasks": [],
             "cancel_command": followup("cancel", name, place.place.bucket),

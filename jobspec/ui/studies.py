@@ -7,8 +7,7 @@ plotted, the best trial marked) is `study_page`'s data, drawn by `renderStudy` i
 static/app.js.
 
 Both read the study record through jobspec.study (`read_study`, `study_rows`), where local
-studies are run and recorded; where that module is absent, there are no studies to show and
-both give nothing.
+studies are run and recorded.
 """
 
 from __future__ import annotations
@@ -19,25 +18,15 @@ from typing import Any
 from jobspec.errors import JobspecError
 
 
-def _study_module() -> Any:
-    import importlib
-
-    try:
-        return importlib.import_module("jobspec.study")
-    except ImportError:
-        return None
-
-
 def local_studies(root: Path) -> list[dict[str, Any]]:
     """Each local study as a group of the jobs table: name, kind, members (its trials' run
     names, in trial order), created, state."""
-    study = _study_module()
-    if study is None:
-        return []
+    from jobspec.study import read_study, study_rows
+
     groups = []
-    for row in study.study_rows(root):
+    for row in study_rows(root):
         try:
-            data = study.read_study(root, row["name"])
+            data = read_study(root, row["name"])
         except JobspecError:
             continue
         if data is None:
@@ -53,16 +42,16 @@ def study_page(root: Path, name: str) -> dict[str, Any] | None:
     """The study page's data: its metric and goal, parameters, state and reason, the trials
     ({"id", "name", "parameters", "metric", "state", "reason"}) and the best trial's id; None
     when NAME is no local study."""
-    study = _study_module()
-    if study is None:
-        return None
+    from jobspec.study import read_study
+
     try:
-        data = study.read_study(root, name)
+        data = read_study(root, name)
     except JobspecError:
         return None
     if data is None:
         return None
-    metric = data.get("metric") if isinstance(data.get("metric"), dict) else {}
+    found = data.get("metric")
+    metric: dict[str, Any] = found if isinstance(found, dict) else {}
     trials = [{key: t.get(key) for key in ("id", "name", "parameters", "metric", "state",
                                            "reason", "start", "end")}
               for t in data["trials"] if isinstance(t, dict)]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ._filters import entry_matcher, job_matcher
 from ._http import ApiError, RequestRecord, hold, invalid_argument, trickle
 from ._schema import Validator, check_custom_job, discovery, with_disk_defaults
+from ._tuning import check_tuning_job
 
 if TYPE_CHECKING:
     from .vertex import VertexStandin
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
 Answer = tuple[int, dict[str, Any]]
 _JOBS = r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/customJobs"
 _JOB = _JOBS + r"/(?P<job>[^/:]+)"
+_HP = r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/hyperparameterTuningJobs"
+_HP_JOB = _HP + r"/(?P<job>[^/:]+)"
 _ML = r"^/v1/projects/(?P<project>[^/]+)/jobs"
 # (method, path regex, route name, query parameters of the method)
 ROUTES: list[tuple[str, re.Pattern[str], str, frozenset[str]]] = [
@@ -32,6 +35,11 @@ ROUTES: list[tuple[str, re.Pattern[str], str, frozenset[str]]] = [
         ("GET", _JOB + "$", "customJobs.get", ()),
         ("DELETE", _JOB + "$", "customJobs.delete", ()),
         ("POST", _JOB + ":cancel$", "customJobs.cancel", ()),
+        ("POST", _HP + "$", "hyperparameterTuningJobs.create", ()),
+        ("GET", _HP + "$", "hyperparameterTuningJobs.list",
+         ("filter", "pageSize", "pageToken", "readMask")),
+        ("GET", _HP_JOB + "$", "hyperparameterTuningJobs.get", ()),
+        ("POST", _HP_JOB + ":cancel$", "hyperparameterTuningJobs.cancel", ()),
         ("POST", r"^/v2/entries:list$", "entries.list", ()),
         ("POST", _ML + "$", "ml.jobs.create", ()),
         ("GET", _ML + r"/(?P<job>[^/:]+)$", "ml.jobs.get", ()),
@@ -227,13 +235,15 @@ def _location(params: dict[str, str]) -> str:
     return params["location"]
 
 
-def _job(standin: VertexStandin, params: dict[str, str]) -> Any:
+def _job(standin: VertexStandin, params: dict[str, str],
+         collection: str = "customJobs") -> Any:
     _, number = standin.project(params["project"])
-    job = standin.find_job(number, _location(params), params["job"])
+    job = standin.find_job(number, _location(params), params["job"], collection)
     if job is None:
-        name = f"projects/{params['project']}/locations/{params['location']}/customJobs/" \
+        name = f"projects/{params['project']}/locations/{params['location']}/{collection}/" \
                f"{params['job']}"
-        raise ApiError(404, f"The CustomJob \"{name}\" does not exist.", "NOT_FOUND")
+        kind = "CustomJob" if collection == "customJobs" else "HyperparameterTuningJob"
+        raise ApiError(404, f"The {kind} \"{name}\" does not exist.", "NOT_FOUND")
     return job
 
 
@@ -285,6 +295,47 @@ def jobs_delete(standin: VertexStandin, params: dict[str, str], args: dict[str, 
     standin.delete_job(job)
     return 200, {"name": f"{job.data['name']}/operations/{job.seq}", "done": True,
                  "response": {"@type": "type.googleapis.com/google.protobuf.Empty"}}
+
+
+# -- hyperparameterTuningJobs ----------------------------------------------------------------------
+_TUNING = "hyperparameterTuningJobs"
+
+
+def tuning_create(standin: VertexStandin, params: dict[str, str], args: dict[str, str],
+                  body: dict[str, Any]) -> Answer:
+    project_id, _ = standin.project(params["project"])
+    location = _location(params)
+    job = _AIP.message(body, "GoogleCloudAiplatformV1HyperparameterTuningJob",
+                       "hyperparameter_tuning_job")
+    check_tuning_job(job)
+    trial = with_disk_defaults({"jobSpec": job["trialJobSpec"]})["jobSpec"]
+    return 200, standin.add_job(project_id, location, {**job, "trialJobSpec": trial}, _TUNING)
+
+
+def tuning_get(standin: VertexStandin, params: dict[str, str], args: dict[str, str],
+               body: dict[str, Any]) -> Answer:
+    return 200, standin.job(_job(standin, params, _TUNING).id)
+
+
+def tuning_list(standin: VertexStandin, params: dict[str, str], args: dict[str, str],
+                body: dict[str, Any]) -> Answer:
+    _, number = standin.project(params["project"])
+    match = job_matcher(args.get("filter", ""))
+    jobs = [j for j in standin.list_jobs(number, _location(params), _TUNING) if match(j)]
+    scope = f"{_TUNING}|{params['project']}|{params['location']}|{args.get('filter', '')}"
+    return 200, _page(jobs, args, _TUNING, standin.list_page_size, scope)
+
+
+def tuning_cancel(standin: VertexStandin, params: dict[str, str], args: dict[str, str],
+                  body: dict[str, Any]) -> Answer:
+    _AIP.message(body, "GoogleCloudAiplatformV1CancelHyperparameterTuningJobRequest", "request")
+    job = _job(standin, params, _TUNING)
+    state = job.data["state"]
+    if state in ("JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED"):
+        raise ApiError(400, f"Cannot cancel the HyperparameterTuningJob \"{job.data['name']}\" "
+                       f"because it is in state {state}.", "FAILED_PRECONDITION")
+    standin.request_cancel(job)
+    return 200, {}
 
 
 # -- Cloud Logging ------------------------------------------------------------------------------
@@ -356,5 +407,8 @@ HANDLERS: dict[str, Callable[[VertexStandin, dict[str, str], dict[str, str], dic
     "customJobs.create": jobs_create, "customJobs.get": jobs_get,
     "customJobs.list": jobs_list, "customJobs.cancel": jobs_cancel,
     "customJobs.delete": jobs_delete, "entries.list": entries_list,
+    "hyperparameterTuningJobs.create": tuning_create, "hyperparameterTuningJobs.get": tuning_get,
+    "hyperparameterTuningJobs.list": tuning_list,
+    "hyperparameterTuningJobs.cancel": tuning_cancel,
     "ml.jobs.create": ml_create, "ml.jobs.get": ml_get,
 }

@@ -87,4 +87,8 @@ def build_env(cloud_env: CloudEnv, artifact_registry: ArtifactRegistryStandin,
         monkeypatch.setenv(key, value)
     cloud_env.env.update(more)
     artifact_registry.add_repository(cloud_env.project, cloud_env.region, "jobspec")
+    # a job on an Artifact Registry image runs only when the registry holds it, as on Vertex
+    # (the stand-in puts it back on reset)
+    cloud_env.vertex.image_exists = (
+        lambda uri: "-docker.pkg.dev/" not in uri or artifact_registry.has_image(uri))
     return BuildEnv(cloud_env, artifact_registry, cloud_build)

@@ -1,10 +1,11 @@
-"""A Vertex AI (customJobs) + Cloud Logging (entries.list) + ML v1 stand-in over real HTTP.
+"""A Vertex AI (customJobs, hyperparameterTuningJobs) + Cloud Logging (entries.list) + ML v1
+stand-in over real HTTP.
 
 The real google-api-python-client talks to it: build("aiplatform", "v1",
 static_discovery=True, credentials=AnonymousCredentials(),
 client_options={"api_endpoint": standin.url}), and build("logging", "v2", ...) likewise.
-Jobs really run (see _runner.py, and _container.py for containerSpec jobs). Routes and
-request checks are in _api.py.
+Jobs really run (see _runner.py, and _container.py for containerSpec jobs; _tuning.py runs a
+tuning job's trials). Routes and request checks are in _api.py.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from ._api import Handler
 from ._container import missing_image
 from ._http import Faults, RequestLog, RequestRecord
 from ._runner import TASK, ReplicaError, run_replica
+from ._webaccess import web_access_uris
 
 TERMINAL = frozenset({"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED"})
 
@@ -50,10 +52,13 @@ def project_number(project_id: str) -> str:
 
 
 class Job:
-    """One CustomJob: its JSON (`data`) plus what it takes to run and cancel it."""
+    """One CustomJob or HyperparameterTuningJob (`collection`): its JSON (`data`) plus what it
+    takes to run and cancel it (a tuning job's trials' processes are in `procs`)."""
 
     def __init__(self, job_id: str, project_id: str, location: str, data: dict[str, Any],
-                 seq: int) -> None:
+                 seq: int, collection: str = "customJobs") -> None:
+        self.collection = collection
+        self.procs: list[subprocess.Popen[bytes]] = []
         self.id = job_id
         self.project_id = project_id
         self.location = location
@@ -235,7 +240,8 @@ class VertexStandin:
             self._projects.setdefault(number, segment)
             return self._projects[number], number
 
-    def add_job(self, project_id: str, location: str, body: dict[str, Any]) -> dict[str, Any]:
+    def add_job(self, project_id: str, location: str, body: dict[str, Any],
+                collection: str = "customJobs") -> dict[str, Any]:
         number = project_number(project_id)
         now = rfc3339(time.time_ns())
         with self._lock:
@@ -243,9 +249,9 @@ class VertexStandin:
             while job_id in self._jobs:
                 job_id = str(10**18 + secrets.randbelow(9 * 10**18))
             self._seq += 1
-            data = {"name": f"projects/{number}/locations/{location}/customJobs/{job_id}",
+            data = {"name": f"projects/{number}/locations/{location}/{collection}/{job_id}",
                     **body, "state": "JOB_STATE_QUEUED", "createTime": now, "updateTime": now}
-            job = Job(job_id, project_id, location, data, self._seq)
+            job = Job(job_id, project_id, location, data, self._seq, collection)
             self._jobs[job_id] = job
             if self.run_jobs:
                 job.thread = threading.Thread(target=self._run, args=(job,), daemon=True,
@@ -253,17 +259,21 @@ class VertexStandin:
                 job.thread.start()
             return copy.deepcopy(data)
 
-    def find_job(self, number: str, location: str, job_id: str) -> Job | None:
+    def find_job(self, number: str, location: str, job_id: str,
+                 collection: str = "customJobs") -> Job | None:
         with self._lock:
             job = self._jobs.get(job_id)
-        if job is None or project_number(job.project_id) != number or job.location != location:
+        if job is None or project_number(job.project_id) != number or job.location != location \
+                or job.collection != collection:
             return None
         return job
 
-    def list_jobs(self, number: str, location: str) -> list[dict[str, Any]]:
+    def list_jobs(self, number: str, location: str,
+                  collection: str = "customJobs") -> list[dict[str, Any]]:
         with self._lock:
             jobs = [j for j in self._jobs.values()
-                    if project_number(j.project_id) == number and j.location == location]
+                    if project_number(j.project_id) == number and j.location == location
+                    and j.collection == collection]
             jobs.sort(key=lambda j: -j.seq)  # newest first
             return [copy.deepcopy(j.data) for j in jobs]
 
@@ -300,7 +310,8 @@ class VertexStandin:
             (self._conns.add if alive else self._conns.discard)(conn)
 
     # -- running jobs (used by _runner.py) ---------------------------------------------------
-    def log(self, job: Job, task: str, severity: str, text: str) -> None:
+    def log(self, job: Job, task: str, severity: str, text: str,
+            labels: dict[str, str] | None = None) -> None:
         with self._lock:
             if self._jobs.get(job.id) is not job:
                 return  # a job forgotten by reset() must not write into the next test's logs
@@ -315,7 +326,7 @@ class VertexStandin:
                 "resource": {"type": "ml_job", "labels": {
                     "job_id": job.id, "task_name": task, "project_id": job.project_id}},
                 "timestamp": stamp, "receiveTimestamp": stamp, "severity": severity,
-                "labels": {"ml.googleapis.com/task_name": task},
+                "labels": {"ml.googleapis.com/task_name": task, **(labels or {})},
                 "textPayload": text,
             }
             self._entries.append((ns, insert_id, entry))
@@ -331,14 +342,25 @@ class VertexStandin:
             return job.proc
 
     def _kill(self, job: Job, grace: float) -> None:
-        proc = job.proc
-        if proc is None or proc.poll() is not None:
-            return
-        _signal_group(proc, signal.SIGTERM)
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            _signal_group(proc, signal.SIGKILL)
+        with self._lock:
+            procs = [p for p in (job.proc, *job.procs) if p is not None and p.poll() is None]
+        for proc in procs:
+            _signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in procs:
+            try:
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(proc, signal.SIGKILL)
+
+    def change(self, job: Job, change: Callable[[dict[str, Any]], None]) -> None:
+        """Apply `change` to the job's JSON (a tuning job's trials), for waiters to see."""
+        with self._changed:
+            if self._jobs.get(job.id) is not job:
+                return
+            change(job.data)
+            job.data["updateTime"] = rfc3339(time.time_ns())
+            self._changed.notify_all()
 
     def _set(self, job: Job, state: str, **fields: Any) -> None:
         with self._changed:
@@ -350,6 +372,9 @@ class VertexStandin:
             job.data["updateTime"] = now
             if state == "JOB_STATE_RUNNING":
                 job.data.setdefault("startTime", now)
+                uris = web_access_uris(job.data, job.id, job.location)
+                if uris:
+                    job.data["webAccessUris"] = uris
             if state in TERMINAL:
                 job.data["endTime"] = now
             job.data.update(fields)
@@ -363,7 +388,8 @@ class VertexStandin:
             self.log(job, "service", "INFO", "Waiting for job to be provisioned.")
             if job.cancel.wait(self.pending_delay):
                 return self._finish_cancel(job)
-            spec = copy.deepcopy(job.data["jobSpec"])
+            tuning = job.collection == "hyperparameterTuningJobs"
+            spec = copy.deepcopy(job.data["trialJobSpec" if tuning else "jobSpec"])
             missing = missing_image(self, spec)
             if missing:  # the image cannot be pulled: the replica never starts
                 self.log(job, "service", "ERROR", missing)
@@ -371,6 +397,10 @@ class VertexStandin:
                 return None
             self._set(job, "JOB_STATE_RUNNING")
             self.log(job, "service", "INFO", "Job is running.")
+            if tuning:
+                from ._tuning import run_study
+
+                return run_study(self, job)
             try:
                 code = run_replica(self, job, spec)
             except ReplicaError as exc:

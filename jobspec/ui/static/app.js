@@ -60,7 +60,7 @@ function when(stamp) {
 }
 
 function cost(c) {
-  if (!c) { return ""; }
+  if (!c || typeof c.usd !== "number") { return ""; }
   return (c.lower_bound ? "≥ " : "") + "$" + Number(c.usd).toFixed(4);
 }
 
@@ -389,7 +389,8 @@ function renderStudy(group) {
       + params.map(p => `<td>${esc((t.parameters || {})[p])}</td>`).join("")
       + `<td>${esc(metric(t.metric))}</td><td>${stateCell(t.state)}</td><td>${esc(t.reason || "")}</td></tr>`;
   }).join("");
-  return `<p>${esc(s.algorithm || "")} search, ${esc((s.goal || "").toLowerCase())} ${esc(s.metric)}: ${stateCell(s.state)} ${esc(s.reason || "")}</p>
+  const algorithm = String(s.algorithm || "").toLowerCase().replace(/_/g, " ").replace(/ search$/, "");
+  return `<p>${esc(algorithm || "the service's default")} search, ${esc((s.goal || "").toLowerCase())} ${esc(s.metric)}: ${stateCell(s.state)} ${esc(s.reason || "")}</p>
     <div id="study-plot" class="chart" data-metric="${esc(s.metric)}"></div>
     <table id="trials"><thead><tr><th>Trial</th><th>Run</th>${params.map(p => `<th>${esc(p)}</th>`).join("")}
       <th>${esc(s.metric)}</th><th>State</th><th>Reason</th></tr></thead><tbody>${rows}</tbody></table>`;
@@ -405,7 +406,7 @@ function plotStudy(study) {
               series: [{ label: "trial" },
                        { label: study.metric, stroke: "#1a73e8", paths: () => null, points: dots("#1a73e8", 9) },
                        { label: "best", stroke: "#d93025", paths: () => null, points: dots("#d93025", 15) }],
-              axes: [{ label: "trial" }, {}] },
+              axes: [{ label: "trial", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] }, {}] },
             [done.map(t => t.id), done.map(t => t.metric), done.map(t => (t.id === study.best ? t.metric : null))], el);
 }
 
