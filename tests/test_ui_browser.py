@@ -123,7 +123,7 @@ def test_the_table_shows_a_finished_local_run_and_a_cloud_job(tmp_path: Path, cl
     assert "failed" in only
     browser.find_element(By.CSS_SELECTOR, "#filter-state option[value='']").click()
     until(lambda: len(rows(browser)) == 5, message="every row again")
-    browser.set_window_size(1400, 360)
+    browser.set_window_size(1400, 470)
     browser.save_screenshot(str(shots / "ui-jobs.png"))
     assert SECRET not in browser.page_source
 
