@@ -375,6 +375,46 @@ def test_a_studys_trials_are_grouped_and_its_page_marks_the_best(tmp_path: Path,
     assert hp["series"]["score"][-1][1] == pytest.approx(scores[study["trials"][0]["id"]])
 
 
+def test_a_vertex_tuning_jobs_page_has_its_trials_and_best(tmp_path: Path, cloud_env,
+                                                            ui_of) -> None:
+    root = tmp_path / "proj"
+    (root / "trainer").mkdir(parents=True)
+    (root / "trainer" / "__init__.py").write_text("")
+    (root / "trainer" / "task.py").write_text(
+        "import argparse, hypertune\n"
+        "p = argparse.ArgumentParser()\n"
+        "p.add_argument('--lr', type=float)\np.add_argument('--units', type=int)\n"
+        "p.add_argument('--job-dir')\na = p.parse_args()\n"
+        "hypertune.HyperTune().report_hyperparameter_tuning_metric(\n"
+        "    hyperparameter_metric_tag='accuracy', metric_value=1 - abs(a.lr - 0.3)"
+        " - 0.01 * a.units, global_step=7)\n")
+    (root / "pyproject.toml").write_text('[tool.jobspec]\ndefault-spec = "job.yaml"\n')
+    (root / "job.yaml").write_text(
+        "version: 1\nname: study\ntrainer: {package_path: trainer, module: trainer.task}\n"
+        f"env: {{PYTHONPATH: {root}}}\n"
+        f"targets:\n  cloud:\n    bucket: {cloud_env.bucket}\n    project: test\n"
+        "    image: us-docker.pkg.dev/test/images/trainer:1\n"
+        "    command: [python3, -m, trainer.task]\n"
+        "tuning:\n  metrics: [{metric_id: accuracy, goal: MAXIMIZE}]\n  parameters:\n"
+        "    - {parameter_id: lr, discrete_value_spec: {values: [0.1, 0.3]}}\n"
+        "    - {parameter_id: units, integer_value_spec: {min_value: 1, max_value: 2}}\n"
+        "  algorithm: GRID_SEARCH\n  max_trial_count: 4\n  parallel_trial_count: 2\n")
+    done = run_job(root, "--target", "cloud")
+    assert done.returncode == 0, done.stdout + done.stderr
+    ui = ui_of(root)
+    (row,) = ui.get("api/cloud")[1]["rows"]
+    assert row["name"] == "study" and row["state"] == "succeeded"
+    code, page = ui.get("api/job/cloud/cloud/study")
+    assert code == 200, page
+    study = page["study"]
+    assert study["metric"] == "accuracy" and study["goal"] == "MAXIMIZE"
+    assert study["algorithm"] == "GRID_SEARCH" and study["parameters"] == ["lr", "units"]
+    assert len(study["trials"]) == 4 and {t["state"] for t in study["trials"]} == {"succeeded"}
+    best = next(t for t in study["trials"] if t["id"] == study["best"])
+    assert best["parameters"] == {"lr": 0.3, "units": 1}
+    assert best["metric"] == pytest.approx(0.99)
+
+
 # --- served safely -------------------------------------------------------------------------
 
 

@@ -39,6 +39,32 @@ def _cost(job: dict[str, Any]) -> dict[str, Any] | None:
     return cost_json(found) if found is not None else None
 
 
+def _study(job: dict[str, Any]) -> dict[str, Any] | None:
+    """A Vertex tuning job's study, as the page draws a local study's (studies.study_page):
+    metric and goal, the trials with their parameters and final metric, the best trial (read
+    through jobspec.cloud.tuning, as `status` shows them). None for a custom job."""
+    from jobspec.cloud.vertex import collection_of
+
+    if collection_of(str(job.get("name", ""))) != "hyperparameterTuningJobs":
+        return None
+    from jobspec.cloud.tuning import objective, summary
+
+    found = summary(job)
+    metric_id, goal = objective(job) or (None, None)
+    values = {str(t.get("id")): {str(p.get("parameterId")): p.get("value")
+                                 for p in t.get("parameters") or [] if isinstance(p, dict)}
+              for t in job.get("trials") or [] if isinstance(t, dict)}
+    trials = [{"id": t["id"], "name": f"trial {t['id']}", "parameters": values.get(t["id"], {}),
+               "metric": t["metric"], "state": _lower(t["state"]), "reason": None, "run": None}
+              for t in found["trials"]]
+    spec = job.get("studySpec") or {}
+    return {"metric": metric_id, "goal": goal, "algorithm": spec.get("algorithm"),
+            "parameters": [str(p.get("parameterId")) for p in spec.get("parameters") or []
+                           if isinstance(p, dict)],
+            "state": _lower(job.get("state")), "reason": None, "best": found["best_trial"],
+            "trials": trials}
+
+
 class _Place:
     """One bucket: its Jobs (clients kept open), used by one request at a time (the clients'
     HTTP connections are not shared between threads)."""
@@ -172,7 +198,7 @@ class CloudJobs:
             "user": claim.data.get("user"), "host": claim.data.get("host"), "region": region,
             "spec": _shown(place.place.spec, self.root), "cost": _cost(job),
             "error": job.get("error"), "request": job, "claim": claim.data,
-            "history": history, "metrics": metrics, "tasks": [],
+            "history": history, "metrics": metrics, "tasks": [], "study": _study(job),
             "cancel_command": followup("cancel", name, place.place.bucket),
         }
         return dict(secrets.mask_data(data))

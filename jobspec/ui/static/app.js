@@ -285,6 +285,7 @@ function renderJob(job) {
       <button id="rerun">Copy rerun command</button>
       <span id="action-result" class="muted"></span>
     </div>
+    ${job.study ? `<section><h2>Study</h2>${renderStudy(job)}</section>` : ""}
     <section><h2>Metrics</h2><div id="metrics"></div></section>
     <section><h2>Log <a href="#" id="jump-traceback" hidden>jump to the traceback</a>
       <select id="task-filter"><option value="">every task</option></select>
@@ -292,6 +293,7 @@ function renderJob(job) {
     <section><h2>State history</h2><table id="history">${history}</table></section>
     <section><h2>${job.where === "local" ? "Plan" : "Request and claim"}</h2><pre id="plan">${esc(JSON.stringify(plan, null, 2))}</pre></section>`;
   renderMetrics(job.metrics);
+  if (job.study) { plotStudy(job.study); }
   document.getElementById("cancel").addEventListener("click", async ev => {
     const button = ev.currentTarget;
     button.disabled = true;  // the server also ignores a second cancel of the same job
@@ -398,7 +400,8 @@ function renderStudy(group) {
 
 function plotStudy(study) {
   const el = document.getElementById("study-plot");
-  const done = study.trials.filter(t => typeof t.metric === "number");
+  const done = study.trials.filter(t => typeof t.metric === "number" && !isNaN(Number(t.id)))
+    .sort((a, b) => Number(a.id) - Number(b.id));
   if (!el || !done.length) { return; }
   const dots = (color, size) => ({ show: true, size: size, stroke: color, fill: color });
   new uPlot({ title: `${study.metric} per trial (best in red)`, width: Math.min(720, Math.max(320, el.clientWidth || 640)),
@@ -407,7 +410,7 @@ function plotStudy(study) {
                        { label: study.metric, stroke: "#1a73e8", paths: () => null, points: dots("#1a73e8", 9) },
                        { label: "best", stroke: "#d93025", paths: () => null, points: dots("#d93025", 15) }],
               axes: [{ label: "trial", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500] }, {}] },
-            [done.map(t => t.id), done.map(t => t.metric), done.map(t => (t.id === study.best ? t.metric : null))], el);
+            [done.map(t => Number(t.id)), done.map(t => t.metric), done.map(t => (t.id === study.best ? t.metric : null))], el);
 }
 
 function renderGroup(group) {
