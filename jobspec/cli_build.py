@@ -23,8 +23,8 @@ def build(spec: str | None, target: str, sets: tuple[str, ...], as_json: bool) -
     (that is staged at each run): its tag is a hash of what goes into it. Prints the image.
     """
     out = _json(as_json)
+    from jobspec.cloudwhere import cloud_context
     from jobspec.imagebuild import for_target
-    from jobspec.plan import cloud_context
     from jobspec.request import Request, load
 
     loaded = load(Request(spec=spec, target=target, overrides=sets))

@@ -225,8 +225,8 @@ def _image(loaded: Loaded, name: str, target: CloudTarget, env: Mapping[str, str
     if target.image is not None:
         return str(target.image)
     if target.build is not None:
+        from jobspec.cloudwhere import cloud_context
         from jobspec.imagebuild import for_target
-        from jobspec.plan import cloud_context
 
         where = cloud_context(target, env)
         build = for_target(loaded.spec, target, project=where.require_project(f"target {name!r}"),

@@ -42,7 +42,7 @@ __all__ = ["LABEL_NAME", "LABEL_SUBMISSION", "CloudPlan", "GroupPlan", "Host", "
            "Process", "gcloud_text", "label_value", "plan_cloud", "plan_local"]
 
 if TYPE_CHECKING:
-    from jobspec.context import CloudContext
+    pass
 
 @dataclass(frozen=True)
 class Host:
@@ -310,19 +310,6 @@ def endpoint(region: str, env: Mapping[str, str]) -> str:
     return aiplatform_for_env(region, env)
 
 
-def cloud_context(target: CloudTarget, env: Mapping[str, str]) -> CloudContext:
-    """The target's project, region and endpoints (jobspec.context), asking Application
-    Default Credentials for a project only when nothing else names one."""
-    from jobspec.context import for_target
-
-    where = for_target(target, env)
-    if where.project is None:
-        from jobspec import gcp
-
-        where = where.with_adc(*gcp.adc_project(env, where.aiplatform))
-    return where
-
-
 def _gcloud(plan_body: dict[str, Any], project: str, region: str, mode: str,
             shapes: Sequence[runtimes.PoolShape]) -> tuple[str, ...]:
     """`gcloud ai custom-jobs create` making the same job: gcloud gives --args (and --command)
@@ -426,6 +413,8 @@ def plan_cloud(loaded: Loaded, extra_args: Sequence[str] = (), *, submission_id:
     assert loaded.target is not None
     target = spec.targets[loaded.target]
     assert isinstance(target, CloudTarget)
+    from jobspec.cloudwhere import cloud_context
+
     where = cloud_context(target, host.env)
     project, region = where.require_project(f"target {loaded.target!r}"), where.region
     shapes = _shapes(target)

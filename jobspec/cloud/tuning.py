@@ -130,13 +130,13 @@ class TrialWatch:
         self.seen: dict[str, str] = {}
 
     def update(self, job: dict[str, Any]) -> None:
-        from jobspec.cloud.follow import info
+        from jobspec.secrets import mask
 
         for trial in _trials(job):
             state = str(trial.get("state", ""))
             if self.seen.get(trial["id"]) != state:
                 self.seen[trial["id"]] = state
-                info(f"{self.display}: {trial_line(job, trial)}")
+                current().info(mask(f"{self.display}: {trial_line(job, trial)}"))
 
     def finish(self, job: dict[str, Any]) -> None:
         """At the end: the trial table and the best trial."""

@@ -55,7 +55,9 @@ def _tuning_job(parsed: Parsed, user_args: list[Word], draft: Draft) -> None:
     if user_args:
         raise UsageError(f"`{parsed.command}` takes no arguments after `--`: the trainer's "
                          "arguments are in the config's trialJobSpec")
-    tuning.hp_tuning_job(parsed, draft)
+    from jobspec.importer.hptuning import hp_tuning_job
+
+    hp_tuning_job(parsed, draft)
 
 
 _ML = {"local train": ("local", flags.LOCAL_TRAIN, mlengine.local_train),
