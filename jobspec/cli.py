@@ -265,9 +265,10 @@ from jobspec.cli_build import build  # noqa: E402
 from jobspec.cli_jobs import cancel, clean, list_, logs, status  # noqa: E402
 from jobspec.cli_prices import prices  # noqa: E402
 from jobspec.cli_project import import_, init, runtimes, schema  # noqa: E402
+from jobspec.cli_ui import ui  # noqa: E402
 
 for _command in (status, logs, cancel, list_, clean, schema, runtimes, init, import_, build,
-                 prices):
+                 prices, ui):
     cli.add_command(_command)
 
 

@@ -240,6 +240,9 @@ def _liveness(status: dict[str, Any]) -> dict[str, Any]:
     return status
 
 
+liveness = _liveness  # public: the ui checks every run of a job, not only the latest
+
+
 STATE_NAME = ".jobspec"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -306,42 +306,68 @@ def cancel(name: str, *, target: str | None, spec: str | None, bucket: str | Non
         return 0
 
 
+@dataclass
+class Seen:
+    """What list_rows read on the way, for a caller that shows more than `list` does: each
+    group's members, each claim's record and each job as Vertex returned it."""
+
+    groups: dict[str, list[str]] = field(default_factory=dict)
+    claims: dict[str, dict[str, Any]] = field(default_factory=dict)
+    jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def list_rows(jobs: Jobs, seen: Seen | None = None
+              ) -> tuple[list[dict[str, Any]], list[BadRecord]]:
+    """One row per claim in the bucket (name, claim state, job, console link, job state,
+    created, user, cost), and the claims that could not be read (listed as "invalid")."""
+    where = jobs.where
+    rows: list[dict[str, Any]] = []
+    with cloud_errors(f"cannot list gs://{where.bucket}"):
+        iterator = jobs.clients.storage.list_blobs(
+            where.bucket, delimiter="/", retry=gcp.storage_retry("listing the bucket"))
+        names = [p.rstrip("/") for page in bounded_pages(
+            iterator, f"cannot list gs://{where.bucket}") for p in page.prefixes]
+    states: dict[str, str] = {}
+    costs: dict[str, dict[str, Any] | None] = {}  # each ended job's, for the COST column
+    broken: list[BadRecord] = []
+    for name in names:
+        try:
+            claim = jobs.bucket.read_claim(name)
+        except BadRecord as exc:  # list the rest; fail at the end
+            broken.append(exc)
+            rows.append({"name": name, "claim": "invalid", "job": None, "console": None,
+                         "state": "-", "created": None, "user": None, "cost": None})
+            continue
+        if claim is None:
+            group = read_group(jobs.bucket, name) if seen is not None else None
+            if seen is not None and group is not None:
+                seen.groups[name] = [str(m) for m in group["members"]]
+            continue
+        if seen is not None:
+            seen.claims[name] = claim.data
+        vertex = jobs.vertex_for(claim)[0]
+        resource = claim.data.get("job")
+        if not resource:  # the create's answer, or the claim update, was lost
+            found = vertex.find_by_label(LABEL_SUBMISSION, str(claim.data["submission"]))
+            resource = found[0]["name"] if found else None
+        if resource and resource not in states:
+            job = vertex.get(str(resource))
+            states[resource] = short_state(job.get("state", ""))
+            costs[resource] = _job_cost(job)
+            if seen is not None:
+                seen.jobs[str(resource)] = job
+        rows.append({"name": name, "claim": claim.state, "job": resource,
+                     "console": job_link(resource), "state": states.get(str(resource), "-"),
+                     "created": claim.data.get("created"), "user": claim.data.get("user"),
+                     "cost": costs.get(str(resource))})
+    return rows, broken
+
+
 def list_jobs(*, target: str | None, spec: str | None, bucket: str | None,
               as_json: bool) -> int:
     where = _where(target, spec, bucket)
     with Jobs(where) as jobs:
-        rows = []
-        with cloud_errors(f"cannot list gs://{where.bucket}"):
-            iterator = jobs.clients.storage.list_blobs(
-                where.bucket, delimiter="/", retry=gcp.storage_retry("listing the bucket"))
-            names = [p.rstrip("/") for page in bounded_pages(
-                iterator, f"cannot list gs://{where.bucket}") for p in page.prefixes]
-        states: dict[str, str] = {}
-        costs: dict[str, dict[str, Any] | None] = {}  # each ended job's, for the COST column
-        broken: list[BadRecord] = []
-        for name in names:
-            try:
-                claim = jobs.bucket.read_claim(name)
-            except BadRecord as exc:  # list the rest; fail at the end
-                broken.append(exc)
-                rows.append({"name": name, "claim": "invalid", "job": None, "console": None,
-                             "state": "-", "created": None, "user": None, "cost": None})
-                continue
-            if claim is None:
-                continue
-            vertex = jobs.vertex_for(claim)[0]
-            resource = claim.data.get("job")
-            if not resource:  # the create's answer, or the claim update, was lost
-                found = vertex.find_by_label(LABEL_SUBMISSION, str(claim.data["submission"]))
-                resource = found[0]["name"] if found else None
-            if resource and resource not in states:
-                found_job = vertex.get(str(resource))
-                states[resource] = short_state(found_job.get("state", ""))
-                costs[resource] = _job_cost(found_job)
-            rows.append({"name": name, "claim": claim.state, "job": resource,
-                         "console": job_link(resource), "state": states.get(str(resource), "-"),
-                         "created": claim.data.get("created"), "user": claim.data.get("user"),
-                         "cost": costs.get(str(resource))})
+        rows, broken = list_rows(jobs)
         out = current()
         if as_json:
             out.emit_json(rows)
