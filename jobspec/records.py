@@ -89,6 +89,10 @@ class Records:
         folder = self.root / job_name(name) / stamp
         folder.mkdir(parents=True, exist_ok=False)
         _ensure_ignored(self.root.parent)  # .jobspec/
+        if "commit" not in plan:  # the code the run came from, when the project is in git
+            from jobspec.gitinfo import head_commit
+
+            plan = {**plan, "commit": head_commit(str(plan.get("project_root") or self.root))}
         _write_json(folder / "plan.json", plan)
         run = Run(folder)
         run.set_status(name=name, target=plan.get("target"), state="running", exit_code=None,

@@ -83,6 +83,9 @@ def test_census_job_runs_in_the_stand_in(cli, cloud) -> None:
                          f".com/agent-platform/locations/us-central1/training/{job_id}"
                          f"?project={number}\n") == 2  # when created, and when it ended
     assert {"owner", "fingerprint", "package_sha256", "user", "host", "created"} <= set(claim)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert claim["commit"] == head  # the code the job came from
 
 
 def test_taken_name_exits_3_before_any_upload(cli, cloud, tmp_path: Path) -> None:

@@ -200,6 +200,14 @@ def test_the_table_lists_a_finished_local_run_and_a_cloud_job(project: Path, clo
     make_project_bucket = cloud_env.bucket
     (project / "job.yaml").write_text((project / "job.yaml").read_text().replace(
         "placeholder-bucket", make_project_bucket))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c",
+           "commit.gpgsign=false"]
+    if (project / ".git").is_dir() and not any((project / ".git").iterdir()):
+        (project / ".git").rmdir()  # a marker folder: make it a real repository
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "the code"]):
+        subprocess.run([*git, *args], cwd=project, check=True, capture_output=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, check=True,
+                          capture_output=True, text=True).stdout.strip()
     done = run_job(project, "--target", "cloud", wait=False)  # meanwhile, the local run
     assert run_job(project, "--target", "local").returncode == 0
     assert isinstance(done, subprocess.Popen) and done.wait(timeout=120) == 0
@@ -208,6 +216,7 @@ def test_the_table_lists_a_finished_local_run_and_a_cloud_job(project: Path, clo
     assert row["state"] == "succeeded" and row["target"] == "local" and row["exit_code"] == 0
     assert row["spec"] == "job.yaml" and row["seconds"] is not None and row["user"]
     assert row["cost"] is None  # a local run has no price
+    assert row["commit"] == head  # the code it came from, kept in its record
     code, cloud = ui.get("api/cloud")
     assert code == 200, cloud
     (job,) = cloud["rows"]
@@ -215,6 +224,7 @@ def test_the_table_lists_a_finished_local_run_and_a_cloud_job(project: Path, clo
     assert job["console"].startswith("https://console.cloud.google.com/agent-platform/"
                                      "locations/us-central1/training/")
     assert job["region"] == "us-central1" and job["user"] and job["seconds"] is not None
+    assert job["commit"] == head  # kept in the name's claim
     assert cloud["targets"] == [{"target": "cloud", "bucket": cloud_env.bucket}]
     code, detail = ui.get("api/job/cloud/cloud/tiny")
     assert code == 200 and detail["request"]["jobSpec"]["workerPoolSpecs"]

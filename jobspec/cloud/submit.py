@@ -90,6 +90,8 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 def _record(plan: CloudPlan, owner: str) -> dict[str, Any]:
+    from jobspec.gitinfo import head_commit
+
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
@@ -97,6 +99,7 @@ def _record(plan: CloudPlan, owner: str) -> dict[str, Any]:
     return {"version": 1, "name": plan.name, "owner": owner, "state": "claimed",
             "submission": plan.submission_id, "fingerprint": plan.fingerprint,
             "package_sha256": plan.package.sha256 if plan.package else None, "user": user,
+            "commit": head_commit(plan.project_root),  # the code the job came from
             "host": socket.gethostname(),
             "created": _now().isoformat(timespec="seconds"), "project": plan.project,
             "region": plan.region, "bucket": plan.bucket, "target": plan.target,
