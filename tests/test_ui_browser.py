@@ -91,9 +91,23 @@ def rows(browser: Any) -> dict[str, str]:
         " { found[r.dataset.id] = r.innerText; } return found;"))
 
 
+def commit_all(project: Path) -> str:
+    """PROJECT as a git repository with one commit of everything in it; that commit."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c",
+           "commit.gpgsign=false"]
+    marker = project / ".git"
+    if marker.is_dir() and not any(marker.iterdir()):
+        marker.rmdir()  # make_project's marker folder: a real repository instead
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "the code"]):
+        subprocess.run([*git, *args], cwd=project, check=True, capture_output=True)
+    return subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
 def test_the_table_shows_a_finished_local_run_and_a_cloud_job(tmp_path: Path, cloud_env,
                                                               ui_of, browser, shots) -> None:
     project = make_project(tmp_path / "proj", cloud_env.bucket)
+    head = commit_all(project)  # the commit column: the code each job came from
     cloud = run_job(project, "--target", "cloud", wait=False)  # meanwhile, the local runs
     assert run_job(project, "--target", "local").returncode == 0
     assert run_job(project, "--target", "local", "--", "--fail").returncode == 1
@@ -116,6 +130,7 @@ def test_the_table_shows_a_finished_local_run_and_a_cloud_job(tmp_path: Path, cl
     assert any("failed" in t for t in local)
     (cloud_row,) = [text for key, text in shown.items() if key == "cloud/cloud/tiny"]
     assert "succeeded" in cloud_row and "cloud us-central1" in cloud_row
+    assert head[:10] in cloud_row and all(head[:10] in text for text in local)
     # filters: by state
     browser.find_element(By.CSS_SELECTOR, "#filter-state option[value=failed]").click()
     until(lambda: len(rows(browser)) == 1, message="only the failed run")
