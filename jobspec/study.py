@@ -458,10 +458,10 @@ def plan_text(plan: StudyPlan) -> str:
     return "\n".join(lines)
 
 
-def execute_study(plan: StudyPlan, parallel: int) -> int:
+def execute_study(plan: StudyPlan, parallel: int | None) -> int:
     """`run` of a spec with a tuning block on a local target. PARALLEL: --parallel when given
-    (more than 1), else tuning.parallel_trial_count."""
-    if parallel <= 1:
+    (1 included), else tuning.parallel_trial_count."""
+    if parallel is None:
         parallel = int(plan.tuning.get("parallel_trial_count") or 1)
     return Study(plan, parallel).execute()
 
