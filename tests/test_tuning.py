@@ -330,7 +330,7 @@ def test_parallel_1_on_the_command_line_runs_one_trial_at_a_time(cli, tmp_path: 
     assert study["parallel_trial_count"] == 1 and "1 at a time" in err
     trials = study["trials"]
     assert [t["state"] for t in trials] == ["succeeded"] * 3
-    for before, after in zip(trials, trials[1:]):
+    for before, after in zip(trials, trials[1:], strict=False):
         assert before["end"] <= after["start"], trials  # ISO times in UTC sort as text
     said = [json.loads(line)["message"] for line in err.splitlines()]
     events = [m.split(":")[0] + (" starts" if ": starting " in m else " ends")
