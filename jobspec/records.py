@@ -253,10 +253,15 @@ class StateDir:
 
     - runs/NAME/<utc-timestamp>/   one run's record (`Records`, `Run`), with cwd/ when isolated
     - groups/GROUP.json            a local sweep's members (jobspec/sweep.py)
-    - studies/STUDY.json           a local study and its trials (jobspec/study.py)
+    - studies/STUDY.json           a local study and its trials (jobspec/study.py); each
+                                   trial is a run, runs/STUDY_trial_ID/<utc-timestamp>/
     - plans/KEY.json               the plan cache, one entry per command line (fastpath.py)
     - venvs/KEY/                   isolated venvs, and their staging folders .KEY-XXXX
                                    (jobspec/isolated.py)
+    - gcs/BUCKET/PREFIX/packages/SHA256/FILE
+                                   the sdist --isolated and --container runs install, one
+                                   folder per package hash, laid out as the cloud job reads it
+                                   from /gcs/ (jobspec/container.py)
     - locks/                       one local run at a time (jobspec/runlock.py)
     - .gitignore                   `*`: the folder stays out of git
 
@@ -285,6 +290,10 @@ class StateDir:
     @property
     def venvs(self) -> Path:
         return self.root / "venvs"
+
+    @property
+    def gcs(self) -> Path:
+        return self.root / "gcs"
 
     @property
     def locks(self) -> Path:
