@@ -6,7 +6,15 @@
   living run holds (its shared flock: jobspec/isolated.py);
 - staging folders of venv builds whose builder is gone (the flock jobspec/isolated.py uses);
 - plan-cache entries that can never be used again (another day, another jobspec version);
-- group records older than --older-than whose members all have no run record left.
+- group records older than --older-than whose members all have no run record left;
+- study records older than --older-than, with their trials' run records, when --keep is 0 (a
+  study has one record per name: its latest, which --keep 1 keeps, as a job's latest run); a
+  study kept, or still running, keeps its trials' records, whatever their age, so that it never
+  points at records that are gone;
+- staged sdists (.jobspec/gcs/.../packages/SHA256/, one per package hash) unused for
+  --older-than (their mtime: each staging touches it), except the latest --keep of each
+  package and any a running run, or a running study's trial, was planned with (its plan.json's
+  `staged_sdist`); the folders left empty above them go too.
 
 Nothing outside .jobspec/ is touched: a symbolic link found in it is left where it is, and never
 followed (shutil.rmtree removes a link inside a folder it removes, not what it points to).
@@ -37,6 +45,8 @@ except ImportError:  # Windows: whether a venv is in use cannot be known; venvs 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _DURATION = re.compile(r"(\d{1,9})([smhdw])")
 _TMP_GRACE = 3600.0  # a plan-cache temporary file older than this was left by a killed write
+_STAMP = re.compile(r"\d{8}T\d{6}\.\d{6}Z")  # a run folder's name (records.Records.start)
+_SHA256 = re.compile(r"[0-9a-f]{64}")  # a staged sdist's folder (container.staged_path)
 
 
 def parse_duration(text: str) -> float:
@@ -59,7 +69,7 @@ def size_text(n: int) -> str:
 
 @dataclass
 class Removal:
-    kind: str  # run, venv, staging, plan, group
+    kind: str  # run, venv, staging, plan, group, study, sdist
     path: Path
     size: int
 
@@ -143,13 +153,17 @@ class Cleaner:
         self.cutoff = (time.time() if now is None else now) - older_than
         self.keep = keep
         self.report = Report(dry_run)
+        self.trials: set[Path] = set()  # run records of studies kept: never removed here
+        self.study_sdists: set[str] = set()  # sdists a running study's trials were planned with
 
     def run(self) -> Report:
         if not self.state.root.is_dir():
             return self.report
+        self._studies()  # first: a study kept keeps its trials' records
         self._runs()
         self._groups()
         self._venvs()
+        self._sdists()
         self._plans()
         return self.report
 
@@ -178,9 +192,10 @@ class Cleaner:
                 continue  # not a folder jobspec made: not ours to remove
             runs = _real_dirs(job, self.report)
             kept = runs[-self.keep:] if self.keep else []
-            left = len(runs)
+            gone = {r.path for r in self.report.removed if r.kind == "run"}  # with a study
+            left = len(runs) - len(gone.intersection(runs))
             for folder in runs:
-                if folder in kept:
+                if folder in kept or folder in self.trials or folder in gone:
                     continue
                 if self._running(folder):
                     self.report.kept_running.append(folder)
@@ -194,12 +209,7 @@ class Cleaner:
                     job.rmdir()
 
     def _running(self, folder: Path) -> bool:
-        from jobspec.whereis import _is_jobspec
-
-        status = Run(folder).status()
-        pid = status.get("pid")
-        return (status.get("state") == "running" and isinstance(pid, int)
-                and not isinstance(pid, bool) and 0 < pid < 1 << 31 and _is_jobspec(pid))
+        return _alive(Run(folder).status())
 
     def _gone(self, name: str) -> bool:
         """No run record of NAME is left (or, in a dry run, would be left)."""
@@ -230,6 +240,110 @@ class Cleaner:
             names = [m for m in members if isinstance(m, str) and is_job_name(m)]
             if all(self._gone(m) for m in names):
                 self._remove("group", path)
+
+    # studies -----------------------------------------------------------------------------
+
+    def _studies(self) -> None:
+        if not _is_real_dir(self.state.studies, self.report):
+            return
+        for entry in _entries(self.state.studies):
+            path = Path(entry.path)
+            if entry.is_symlink():
+                self.report.skipped_links.append(path)
+                continue
+            stem = entry.name.removesuffix(".json")
+            if (stem == entry.name or not is_job_name(stem)
+                    or not entry.is_file(follow_symlinks=False)):
+                continue
+            try:
+                data = read_record(path)
+                trials = data["trials"]
+                if not isinstance(trials, list):
+                    raise TypeError(trials)
+            except (OSError, ValueError, TypeError, KeyError):
+                continue  # not a study record jobspec wrote: leave it
+            records = self._trial_records(trials)
+            running = _alive(data) or any(self._running(r) for r in records)
+            if running or self.keep or _mtime(path) >= self.cutoff:
+                self.trials.update(records)
+                if running:
+                    self.report.kept_running.append(path)
+                    self.study_sdists.update(_staged(r) for r in records)
+                continue
+            # the study goes with its trials' records; if one of them stays, so does the
+            # study (running again retries)
+            if all([self._remove("run", r) for r in records]):  # noqa: C419 (every one tried)
+                self._remove("study", path)
+
+    def _trial_records(self, trials: list[Any]) -> list[Path]:
+        """The run folders under runs/ that a study record's trials name (by their last two
+        parts: the record holds absolute paths, and the project may have moved)."""
+        found = []
+        for trial in trials:
+            record = trial.get("record") if isinstance(trial, dict) else None
+            if not isinstance(record, str):
+                continue
+            where = Path(record)
+            if not is_job_name(where.parent.name) or not _STAMP.fullmatch(where.name):
+                continue
+            folder = self.state.runs / where.parent.name / where.name
+            if folder.is_symlink():
+                self.report.skipped_links.append(folder)
+            elif folder.is_dir():
+                found.append(folder)
+        return found
+
+    # staged sdists ---------------------------------------------------------------------------
+
+    def _sdists(self) -> None:
+        gcs = self.state.gcs
+        if not _is_real_dir(gcs, self.report):
+            return
+        used = self._used_hashes()
+        packages: dict[tuple[Path, tuple[str, ...]], list[tuple[float, Path]]] = {}
+        for top, dirs, _ in os.walk(gcs, followlinks=False):  # os.walk never enters a link
+            if Path(top).name != "packages":
+                continue
+            hashes = [n for n in sorted(dirs) if _SHA256.fullmatch(n)]
+            dirs[:] = [n for n in dirs if n not in hashes]  # a bucket may be named packages
+            for name in hashes:
+                folder = Path(top, name)
+                if folder.is_symlink():
+                    self.report.skipped_links.append(folder)
+                    continue
+                files = [e for e in _entries(folder) if not e.name.startswith(".")]
+                key = (Path(top), tuple(e.name for e in files))  # one package's versions
+                last = max([_mtime(folder), *(_mtime(Path(e.path)) for e in files)])
+                packages.setdefault(key, []).append((last, folder))
+        emptied = set()
+        for versions in packages.values():
+            versions.sort()
+            kept = versions[-self.keep:] if self.keep else []
+            for last, folder in versions:
+                if ((last, folder) in kept or folder.name in used or last >= self.cutoff):
+                    continue
+                if self._remove("sdist", folder):
+                    emptied.add(folder.parent)
+        if not self.report.dry_run:
+            for folder in emptied:
+                while folder != gcs and gcs in folder.parents:
+                    try:
+                        folder.rmdir()  # only if empty: what else is there stays
+                    except OSError:
+                        break
+                    folder = folder.parent
+
+    def _used_hashes(self) -> set[str]:
+        """The package hashes (sdist folder names) the plans of running runs stage, and those
+        of running studies' trials (the next trial stages the same sdist)."""
+        staged = set(self.study_sdists)
+        if not self.state.runs.is_symlink():  # links were noted by the runs' pass
+            for job in _entries(self.state.runs):
+                if is_job_name(job.name) and job.is_dir(follow_symlinks=False):
+                    staged.update(_staged(Path(f.path)) for f in _entries(Path(job.path))
+                                  if f.is_dir(follow_symlinks=False)
+                                  and self._running(Path(f.path)))
+        return {Path(s).parent.name for s in staged if s}
 
     # isolated venvs --------------------------------------------------------------------------
 
@@ -320,6 +434,26 @@ class Cleaner:
                 continue
             if is_stale(text):
                 self._remove("plan", path)
+
+
+def _alive(status: Any) -> bool:
+    """A record (a run's status, a study) says running, and its jobspec process lives."""
+    from jobspec.whereis import _is_jobspec
+
+    if not isinstance(status, dict):
+        return False
+    pid = status.get("pid")
+    return (status.get("state") == "running" and isinstance(pid, int)
+            and not isinstance(pid, bool) and 0 < pid < 1 << 31 and _is_jobspec(pid))
+
+
+def _staged(folder: Path) -> str:
+    """The staged sdist a run's plan names ("" when none, or no plan.json is readable)."""
+    try:
+        staged = read_record(folder / "plan.json").get("staged_sdist")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return staged if isinstance(staged, str) else ""
 
 
 def clean(state: StateDir, *, older_than: float, keep: int, dry_run: bool) -> Report:

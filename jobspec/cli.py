@@ -196,8 +196,9 @@ def _write_plan(path: Path, text: str) -> None:
 @click.option("--reclaim", is_flag=True, help="Cloud: take over this name's failed claim.")
 @click.option("--cancel-on-interrupt", is_flag=True,
               help="Cloud: Ctrl-C cancels the job instead of detaching.")
-@click.option("--parallel", type=click.IntRange(1, 32), default=1, metavar="N",
-              help="Local matrix sweeps: run N members at a time (default: one after another).")
+@click.option("--parallel", type=click.IntRange(1, 32), default=None, metavar="N",
+              help="Local matrix sweeps: run N members at a time (default: one after another); "
+              "local studies: N trials at a time (default: the block's parallel_trial_count).")
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Carry out a plan written by `jobspec plan --out FILE` (instead of SPEC).")
 @click.option("--json", "as_json", is_flag=True,
@@ -206,7 +207,7 @@ def _write_plan(path: Path, text: str) -> None:
 @click.pass_context
 def run(ctx: click.Context, spec: str | None, target: str | None, sets: tuple[str, ...],
         name: str | None, isolated: bool | None, container: bool, detach: bool, reclaim: bool,
-        cancel_on_interrupt: bool, parallel: int, plan_file: str | None,
+        cancel_on_interrupt: bool, parallel: int | None, plan_file: str | None,
         as_json: bool) -> None:
     """Run the job on TARGET: here (local) or on Vertex AI (cloud)."""
     _json(as_json)

@@ -210,18 +210,20 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
 
 @click.command()
 @click.option("--older-than", "older_than", default="30d", show_default=True,
-              callback=_duration, help="Remove run records and venvs unused for this long "
-              "(a whole number and s, m, h, d or w).")
+              callback=_duration, help="Remove run and study records, venvs and staged sdists "
+              "unused for this long (a whole number and s, m, h, d or w).")
 @click.option("--keep", default=1, show_default=True, type=click.IntRange(min=0),
-              help="Keep the latest N runs of each job, however old.")
+              help="Keep the latest N runs of each job (a study's one record with N > 0, and N "
+              "staged sdists of each package), however old.")
 @click.option("--dry-run", is_flag=True, help="Say what would be removed; remove nothing.")
 @_json_opt
 def clean(older_than: float, keep: int, dry_run: bool, as_json: bool) -> None:
-    """Remove old run records, unused isolated venvs and stale caches from .jobspec/.
+    """Remove old run and study records, unused isolated venvs, staged sdists and stale caches
+    from .jobspec/.
 
-    A run still running and a venv a run uses are never removed; nothing outside .jobspec/ is
-    touched (symbolic links in it are not followed). A path that cannot be removed is a
-    warning: the command still exits 0."""
+    A run or study still running, and a venv or sdist a running run uses, are never removed;
+    nothing outside .jobspec/ is touched (symbolic links in it are not followed). A path that
+    cannot be removed is a warning: the command still exits 0."""
     from jobspec.clean import clean as clean_state
     from jobspec.clean import size_text
     from jobspec.places import project_root, shown

@@ -25,6 +25,7 @@ target's chief asks for NVIDIA accelerators. Pure planning; `stage` and `stop` d
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -94,6 +95,8 @@ def stage(plan: LocalPlan) -> None:
     try:
         if path.is_file() and hashlib.sha256(path.read_bytes()).hexdigest() == \
                 plan.package.sha256:
+            with contextlib.suppress(OSError):  # another user's file: used as it is
+                os.utime(path)  # its last use, which `jobspec clean` ages it by
             return
         write(plan.package, path.parent)
     except OSError as exc:

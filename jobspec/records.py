@@ -50,7 +50,8 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write a record jobspec reads back (`read_record`), whole or not at all."""
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)  # readers never see half a file
@@ -74,7 +75,7 @@ class Run:
         return data if isinstance(data, dict) else {"state": "unknown"}
 
     def set_status(self, **fields: Any) -> None:
-        _write_json(self.folder / "status.json", {**self.status(), **fields})
+        write_json(self.folder / "status.json", {**self.status(), **fields})
 
     def open_log(self) -> TextIO:
         return self.log_path.open("a", encoding="utf-8", buffering=1)
@@ -93,7 +94,7 @@ class Records:
             from jobspec.gitinfo import head_commit
 
             plan = {**plan, "commit": head_commit(str(plan.get("project_root") or self.root))}
-        _write_json(folder / "plan.json", plan)
+        write_json(folder / "plan.json", plan)
         run = Run(folder)
         run.set_status(name=name, target=plan.get("target"), state="running", exit_code=None,
                        start=utc_now(), end=None, pid=os.getpid())
@@ -117,7 +118,7 @@ class Records:
     def status_data(self, name: str) -> dict[str, Any]:
         """The latest run's status.json, its liveness checked, and where its record is."""
         run = self.latest(name)
-        return {**_liveness(run.status()), "record": str(run.folder)}
+        return {**liveness(run.status()), "record": str(run.folder)}
 
     def status_text(self, name: str) -> str:
         status = self.status_data(name)
@@ -138,7 +139,7 @@ class Records:
             for folder in sorted(self.root.iterdir()):
                 runs = self.runs(folder.name) if is_job_name(folder.name) else []
                 if runs:
-                    status = _liveness(runs[-1].status())
+                    status = liveness(runs[-1].status())
                     rows.append({"name": folder.name, "runs": len(runs), **status})
         return rows
 
@@ -168,7 +169,7 @@ class Records:
                 # in pieces: a training log can be larger than memory
                 while chunk := fh.read(1 << 16):
                     emit(chunk)
-                if not follow or _liveness(run.status()).get("state") != "running":
+                if not follow or liveness(run.status()).get("state") != "running":
                     while rest := fh.read(1 << 16):
                         emit(rest)
                     break
@@ -227,7 +228,7 @@ class _LogLines:
         self.out.json_line({"task": task, "text": line})
 
 
-def _liveness(status: dict[str, Any]) -> dict[str, Any]:
+def liveness(status: dict[str, Any]) -> dict[str, Any]:
     """A 'running' record whose jobspec process is gone was cut off (e.g. by SIGKILL)."""
     if status.get("state") == "running":
         pid = status.get("pid")
@@ -244,9 +245,6 @@ def _liveness(status: dict[str, Any]) -> dict[str, Any]:
     return status
 
 
-liveness = _liveness  # public: the ui checks every run of a job, not only the latest
-
-
 STATE_NAME = ".jobspec"
 
 
@@ -255,10 +253,15 @@ class StateDir:
 
     - runs/NAME/<utc-timestamp>/   one run's record (`Records`, `Run`), with cwd/ when isolated
     - groups/GROUP.json            a local sweep's members (jobspec/sweep.py)
-    - studies/STUDY.json           a local study and its trials (jobspec/study.py)
+    - studies/STUDY.json           a local study and its trials (jobspec/study.py); each
+                                   trial is a run, runs/STUDY_trial_ID/<utc-timestamp>/
     - plans/KEY.json               the plan cache, one entry per command line (fastpath.py)
     - venvs/KEY/                   isolated venvs, and their staging folders .KEY-XXXX
                                    (jobspec/isolated.py)
+    - gcs/BUCKET/PREFIX/packages/SHA256/FILE
+                                   the sdist --isolated and --container runs install, one
+                                   folder per package hash, laid out as the cloud job reads it
+                                   from /gcs/ (jobspec/container.py)
     - locks/                       one local run at a time (jobspec/runlock.py)
     - .gitignore                   `*`: the folder stays out of git
 
@@ -287,6 +290,10 @@ class StateDir:
     @property
     def venvs(self) -> Path:
         return self.root / "venvs"
+
+    @property
+    def gcs(self) -> Path:
+        return self.root / "gcs"
 
     @property
     def locks(self) -> Path:

@@ -26,7 +26,8 @@ class RunOptions:
     detach: bool = False  # cloud: return once submitted
     reclaim: bool = False  # cloud: take over this name's failed claim
     cancel_on_interrupt: bool = False  # cloud: Ctrl-C cancels the job
-    parallel: int = 1  # local sweeps: members at a time
+    parallel: int | None = None  # --parallel: a sweep's members (1 when not given) or a
+    # study's trials (its parallel_trial_count when not given) at a time
 
 
 @dataclass(frozen=True)
@@ -220,7 +221,7 @@ def execute(the_plan: AnyPlan | StudyPlan, options: RunOptions = RunOptions()) -
             from jobspec.sweep import run_local_group
 
             return _reported(group, lambda: run_local_group(
-                group.group, local, parallel=options.parallel))
+                group.group, local, parallel=options.parallel or 1))
         from jobspec.cloud.group import submit_group
 
         return _reported(group, lambda: submit_group(

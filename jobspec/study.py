@@ -30,11 +30,11 @@ from jobspec.records import (
     Records,
     Run,
     StateDir,
-    _liveness,
-    _write_json,
     is_job_name,
+    liveness,
     read_record,
     utc_now,
+    write_json,
 )
 from jobspec.search import Values, flag_value, make_search
 from jobspec.studyplan import StudyPlan
@@ -160,7 +160,7 @@ class _Started(Records):
         self.run = run
 
     def start(self, name: str, plan: dict[str, Any]) -> Run:
-        _write_json(self.run.folder / "plan.json", plan)
+        write_json(self.run.folder / "plan.json", plan)
         return self.run
 
 
@@ -206,7 +206,7 @@ class Study:
             data = self.data()
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                _write_json(self.path, data)
+                write_json(self.path, data)
             except OSError as exc:
                 if not self.unsaved:
                     current().warn(f"cannot write the study record {self.path}: "
@@ -458,10 +458,10 @@ def plan_text(plan: StudyPlan) -> str:
     return "\n".join(lines)
 
 
-def execute_study(plan: StudyPlan, parallel: int) -> int:
+def execute_study(plan: StudyPlan, parallel: int | None) -> int:
     """`run` of a spec with a tuning block on a local target. PARALLEL: --parallel when given
-    (more than 1), else tuning.parallel_trial_count."""
-    if parallel <= 1:
+    (1 included), else tuning.parallel_trial_count."""
+    if parallel is None:
         parallel = int(plan.tuning.get("parallel_trial_count") or 1)
     return Study(plan, parallel).execute()
 
@@ -485,7 +485,7 @@ def read_study(root: Path, name: str) -> dict[str, Any] | None:
     except (OSError, ValueError) as exc:
         raise UsageError(f"{path}: not a study record jobspec wrote: "
                          f"{exc.strerror if isinstance(exc, OSError) else exc}") from None
-    live = _liveness({"state": data.get("state"), "pid": data.get("pid")})
+    live = liveness({"state": data.get("state"), "pid": data.get("pid")})
     if live["state"] == "lost":
         data["state"] = "lost"
     return data

@@ -115,6 +115,12 @@ def test_links_inside_jobspec_are_never_followed(tmp_path: Path, cli) -> None:
     (state.venvs / ".abc-x").symlink_to(outside)  # a staging folder that is a link
     state.groups.mkdir(parents=True)
     (state.groups / "g.json").symlink_to(outside / "data.txt")
+    state.studies.mkdir(parents=True)
+    (state.studies / "s.json").symlink_to(outside / "data.txt")  # a study record that is a link
+    packages = state.gcs / "b" / "jobspec-staging" / "packages"
+    packages.mkdir(parents=True)
+    (packages / ("a" * 64)).symlink_to(outside)  # a staged sdist's folder that is a link
+    (state.gcs / "b2").symlink_to(outside)  # a bucket that is a link
     age(state.root, 90 * DAY)
     age(outside, 90 * DAY)
     done = cli("clean", "--keep", "0", "--older-than", "1s", cwd=root)
@@ -122,7 +128,8 @@ def test_links_inside_jobspec_are_never_followed(tmp_path: Path, cli) -> None:
     assert not old.exists() and not latest.exists()
     assert (outside / "data.txt").read_text(encoding="utf-8") == "keep me"
     assert sorted(p.name for p in outside.iterdir()) == ["data.txt"]
-    for link in ("runs/evil", "venvs/abc", "venvs/.abc-x", "groups/g.json"):
+    for link in ("runs/evil", "venvs/abc", "venvs/.abc-x", "groups/g.json", "studies/s.json",
+                 f"gcs/b/jobspec-staging/packages/{'a' * 64}", "gcs/b2"):
         assert (state.root / link).is_symlink(), link
     assert "left alone .jobspec/runs/evil: a symbolic link" in done.err
 
@@ -265,3 +272,135 @@ def test_a_venv_in_use_or_used_lately_stays_and_an_unused_one_goes(
     assert not venv.exists()
     assert f"removed venv .jobspec/venvs/{venv.name}" in done.out
     assert not (state.runs / "nap").exists()
+
+
+def test_staged_sdists_go_when_unused_but_never_while_a_run_uses_them(
+        iso: tuple[Path, dict[str, str]], cli) -> None:
+    from jobspec.clean import size_text
+
+    root, env = iso
+    state = StateDir(root)
+    first = jobspec(root, env, "run", "job.yaml", "--target", "local", "--isolated")
+    out, err = first.communicate(timeout=180)
+    assert first.returncode == 0, err
+    [sdist] = [p for p in state.gcs.rglob("packages/*/*") if not p.name.startswith(".")]
+    folder = sdist.parent  # .jobspec/gcs/BUCKET/PREFIX/packages/SHA256/
+    older = folder.with_name("0" * 64)  # the same package, staged before a change to its code
+    older.mkdir()
+    (older / sdist.name).write_bytes(sdist.read_bytes())
+    age(older, 90 * DAY)
+    age(folder, 60 * DAY)
+    shown = f".jobspec/{older.relative_to(state.root)}"
+
+    dry = cli("clean", "--older-than", "1d", "--dry-run", cwd=root)
+    assert dry.code == 0, dry.err
+    lines = dry.out.splitlines()
+    assert [line for line in lines if " sdist " in line] == [
+        f"would remove sdist {shown} ({size_text(older.stat().st_size + sdist.stat().st_size)})"
+    ], dry.out  # the space it frees: the folder and its file
+    assert lines[-1].startswith("would free ")
+    assert older.is_dir() and folder.is_dir()  # a dry run; the latest of its package stays
+
+    running = jobspec(root, env, "run", "job.yaml", "--target", "local", "--isolated", "--",
+                      "sleep")
+    try:
+        deadline = time.monotonic() + 60
+        logs: list[Path] = []
+        while time.monotonic() < deadline and not logs:
+            logs = [p for p in (state.runs / "nap").glob("*/log") if "sleeping" in p.read_text()]
+            time.sleep(0.1)
+        assert logs, "the isolated run did not start"
+        age(state.root, 90 * DAY)  # everything looks old now: only the running run protects
+        busy = cli("clean", "--keep", "0", "--older-than", "1d", "--json", cwd=root)
+        assert busy.code == 0, busy.err
+        removed = {(r["kind"], r["path"]) for r in json.loads(busy.out)["removed"]}
+        assert ("sdist", str(older)) in removed and not older.exists()
+        assert sdist.is_file(), busy.out  # the running run was planned with it
+    finally:
+        running.terminate()
+        running.communicate(timeout=30)
+    age(state.root, 90 * DAY)
+    done = cli("clean", "--keep", "0", "--older-than", "1d", cwd=root)
+    assert done.code == 0, done.err
+    assert f"removed sdist .jobspec/{folder.relative_to(state.root)} (" in done.out
+    assert not folder.exists()
+    assert list(state.gcs.iterdir()) == []  # the folders it left empty went with it
+
+
+# --- studies ----------------------------------------------------------------------------------
+
+
+def test_a_study_keeps_its_trials_records_and_goes_with_them(tmp_path: Path, cli) -> None:
+    from tests.test_tuning import project as study_project
+    from tests.test_tuning import tuning
+
+    spec = study_project(tmp_path / "p", tuning("RANDOM_SEARCH", trials=2, seed=3))
+    root = spec.parent
+    out = cli("run", str(spec), "--target", "local", "--json", cwd=root)
+    assert out.code == 0, out.err
+    records = [Path(t["record"]) for t in json.loads(out.out)["trials"]]
+    record = StateDir(root).study_file("toy")
+    for trial in records:
+        age(trial, 90 * DAY)
+    age(record, 1 * DAY)  # a long study: its first trials ended well before it did
+
+    young = cli("clean", "--keep", "0", "--older-than", "2d", cwd=root)
+    assert young.code == 0, young.err
+    assert record.is_file() and all(r.is_dir() for r in records), young.out
+    assert cli("logs", "toy_trial_1", cwd=root).code == 0  # what the study points at is there
+
+    age(record, 90 * DAY)
+    latest = cli("clean", "--older-than", "2d", cwd=root)  # --keep 1: the study's one record
+    assert latest.code == 0, latest.err
+    assert record.is_file() and all(r.is_dir() for r in records), latest.out
+
+    dry = cli("clean", "--keep", "0", "--older-than", "2d", "--dry-run", cwd=root)
+    assert dry.code == 0, dry.err
+    said = sorted(line.rsplit(" (", 1)[0] for line in dry.out.splitlines()[:-1])
+    assert said == sorted([f"would remove run .jobspec/runs/{r.parent.name}/{r.name}"
+                           for r in records] + ["would remove study .jobspec/studies/toy.json"])
+    assert dry.out.splitlines()[-1].startswith("would free ")
+    assert record.is_file() and all(r.is_dir() for r in records)
+    done = cli("clean", "--keep", "0", "--older-than", "2d", "--json", cwd=root)
+    assert done.code == 0, done.err
+    assert sorted(r["kind"] for r in json.loads(done.out)["removed"]) == ["run", "run", "study"]
+    assert not record.exists() and not any(r.parent.exists() for r in records)
+    assert "toy" not in cli("list", cwd=root).out
+
+
+def test_a_running_study_keeps_its_record_and_every_trials(tmp_path: Path, cli) -> None:
+    from tests.test_tuning import project as study_project
+    from tests.test_tuning import tuning
+
+    spec = study_project(tmp_path / "p", tuning("RANDOM_SEARCH", trials=2, seed=3,
+                                                parallel_trial_count=1),
+                         env={"MODE": "sleep-even"})  # trial 2 sleeps
+    root = spec.parent
+    state = StateDir(root)
+    record = state.study_file("toy")
+    running = jobspec(root, {}, "run", str(spec), "--target", "local")
+    try:
+        deadline = time.monotonic() + 60
+        trials: list[dict[str, object]] = []
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError, ValueError):
+                trials = json.loads(record.read_text())["trials"]
+            if [t["state"] for t in trials] == ["succeeded", "running"]:
+                break
+            time.sleep(0.1)
+        assert [t["state"] for t in trials] == ["succeeded", "running"], trials
+        records = [Path(str(t["record"])) for t in trials]
+        age(state.root, 90 * DAY)  # everything looks old: only the running study protects
+        busy = cli("clean", "--keep", "0", "--older-than", "1d", "--json", cwd=root)
+        assert busy.code == 0, busy.err
+        data = json.loads(busy.out)
+        assert data["removed"] == [] and str(record) in data["kept_running"], busy.out
+        assert record.is_file() and all(r.is_dir() for r in records)
+    finally:
+        running.terminate()
+        running.communicate(timeout=30)
+    assert json.loads(record.read_text())["state"] == "interrupted"
+    age(state.root, 90 * DAY)
+    done = cli("clean", "--keep", "0", "--older-than", "1d", cwd=root)
+    assert done.code == 0, done.err
+    assert not record.exists() and not any(r.exists() for r in records), done.out

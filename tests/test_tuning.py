@@ -319,3 +319,21 @@ def test_parallel_on_the_command_line_overrides_the_block(cli, tmp_path: Path) -
     listed = cli("list", cwd=tmp_path)
     assert listed.out.splitlines()[-2].split() == ["STUDY", "STATE", "TRIALS", "STARTED"]
     assert listed.out.splitlines()[-1].split()[:3] == ["toy", "succeeded", "3"]
+
+
+def test_parallel_1_on_the_command_line_runs_one_trial_at_a_time(cli, tmp_path: Path) -> None:
+    """--parallel 1 is an override too (it was taken for "not given" before, and the block's
+    2 at a time ran): each trial starts after the one before it ended."""
+    spec = project(tmp_path, tuning("RANDOM_SEARCH", trials=3, seed=2))  # the block says 2
+    code, study, err = run_json(cli, spec, "--parallel", "1")
+    assert code == 0, err
+    assert study["parallel_trial_count"] == 1 and "1 at a time" in err
+    trials = study["trials"]
+    assert [t["state"] for t in trials] == ["succeeded"] * 3
+    for before, after in zip(trials, trials[1:], strict=False):
+        assert before["end"] <= after["start"], trials  # ISO times in UTC sort as text
+    said = [json.loads(line)["message"] for line in err.splitlines()]
+    events = [m.split(":")[0] + (" starts" if ": starting " in m else " ends")
+              for m in said if m.startswith("trial ")]
+    assert events == ["trial 1 starts", "trial 1 ends", "trial 2 starts", "trial 2 ends",
+                      "trial 3 starts", "trial 3 ends"], err

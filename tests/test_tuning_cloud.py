@@ -402,3 +402,23 @@ def test_a_studys_cost_is_its_trials_running_time(cli, env, tmp_path: Path) -> N
         text = text[end:].strip()
     assert outcome is not None
     assert outcome["cost"]["usd"] == pytest.approx(per_hour * trial_seconds / 3600, rel=1e-6)
+
+
+def test_status_of_a_study_shows_the_schedule_its_trials_run_with(cli, env,
+                                                                  tmp_path: Path) -> None:
+    """A tuning job has no jobSpec: its scheduling is its trialJobSpec's, which status shows as
+    a single job's."""
+    spec = _project(tmp_path / "p", env.bucket)
+    spec.write_text(spec.read_text()
+                    + "    scheduling: {strategy: SPOT, timeout: 2h, disable_retries: true}\n"
+                    + SPEC_TUNING.replace("max_trial_count: 4", "max_trial_count: 2"))
+    out = cli("run", str(spec), "--target", "cloud")
+    assert out.code == 0, out.err
+    (job,) = env.vertex.jobs.values()
+    assert "/hyperparameterTuningJobs/" in job["name"] and "jobSpec" not in job
+    status = cli("status", NAME, *_where(env))
+    assert status.code == 0, status.err
+    assert "  schedule SPOT, timeout 2h, no retries" in status.out.splitlines(), status.out
+    data = json.loads(cli("status", NAME, *_where(env), "--json").out)["job"]
+    assert data["scheduling"] == {"strategy": "SPOT", "timeout": "7200s", "disableRetries": True}
+    assert data["scheduling"] == job["trialJobSpec"]["scheduling"]

@@ -1,6 +1,7 @@
 """What Vertex AI reports back about a job's options, for `status`: the interactive shell's
 URIs (CustomJob.webAccessUris), and the scheduling the job asked for and got (the jobSpec's
-Scheduling as the service echoes it, and how long the job waited between its createTime and
+Scheduling as the service echoes it: a CustomJob's `jobSpec`, a HyperparameterTuningJob's
+`trialJobSpec`, which every trial runs; and how long the job waited between its createTime and
 startTime). aiplatform v1 (revision 20261106) has no field counting restarts or preemptions:
 those are only in the job's logs (`jobspec logs`).
 """
@@ -44,11 +45,18 @@ def _duration(text: Any) -> str:
     return f"{total:g}s"
 
 
+def _scheduling(job: dict[str, Any]) -> dict[str, Any]:
+    """The job's Scheduling: its jobSpec's, or its trials' (a tuning job has no jobSpec)."""
+    spec = job.get("jobSpec") or job.get("trialJobSpec")
+    scheduling = spec.get("scheduling") if isinstance(spec, dict) else None
+    return scheduling if isinstance(scheduling, dict) else {}
+
+
 def reported(job: dict[str, Any]) -> dict[str, Any]:
     """The option-related facts of a job, for `status --json`."""
     out: dict[str, Any] = {}
-    scheduling = (job.get("jobSpec") or {}).get("scheduling")
-    if isinstance(scheduling, dict) and scheduling:
+    scheduling = _scheduling(job)
+    if scheduling:
         out["scheduling"] = scheduling
     waited = waited_seconds(job)
     if waited is not None:
@@ -62,8 +70,7 @@ def reported(job: dict[str, Any]) -> dict[str, Any]:
 def reported_lines(job: dict[str, Any]) -> list[str]:
     """The same, as `status` lines."""
     lines = []
-    scheduling = (job.get("jobSpec") or {}).get("scheduling")
-    scheduling = scheduling if isinstance(scheduling, dict) else {}
+    scheduling = _scheduling(job)
     parts = []
     if scheduling.get("strategy"):
         strategy = str(scheduling["strategy"])
