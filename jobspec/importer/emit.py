@@ -15,8 +15,9 @@ from jobspec.project import find_root
 
 _CLOUD_ORDER = ("project", "bucket", "region", "image", "command", "runtime_version",
                 "executor_image", "python_version", "scale_tier", "chief", "workers",
-                "parameter_servers", "evaluators", "boot_disk", "reservation", "job_dir", "job_dir_outside_claim", "labels", "service_account",
-                "network", "max_running_time", *OPTION_KEYS)
+                "parameter_servers", "evaluators", "boot_disk", "reservation", "job_dir",
+                "job_dir_outside_claim", "labels", "service_account", "network",
+                "max_running_time", *OPTION_KEYS)
 
 
 def schema_line(out_dir: Path) -> str:

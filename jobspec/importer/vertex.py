@@ -104,6 +104,7 @@ def _pools(pools: list[PoolSpec], draft: Draft) -> str | None:
     """The pools' machines into the draft; the container image they run, or None when they run
     a Python package."""
     shared: dict[str, tuple[str, str]] = {}  # key -> (value, where)
+    first: tuple[str, str] | None = None  # (where, what) of the first pool that runs something
     for index, pool in enumerate(pools):
         if pool.empty:
             draft.pools.append(None)
@@ -118,18 +119,17 @@ def _pools(pools: list[PoolSpec], draft: Draft) -> str | None:
         if "script" in spec:
             raise UsageError(f"{where}: script={spec['script']} is not supported: jobspec runs "
                              "a module (python-module=...)")
-        runs = ("container-image-uri" if "container-image-uri" in spec else "python-module"
-                if "python-module" in spec else "executor-image-uri"
-                if "executor-image-uri" in spec else None)
+        runs = next((k for k in ("container-image-uri", "python-module", "executor-image-uri")
+                     if k in spec), None)
         if runs is not None:
-            kind = "container" if runs == "container-image-uri" else "package"
-            seen = shared.setdefault("kind", (kind, f"{where} ({runs}={spec[runs]})"))
-            if seen[0] != kind:
+            kind = ("the container image " + spec[runs] if runs == "container-image-uri"
+                    else f"a Python package ({runs}={spec[runs]})")
+            first = first or (where, kind)
+            if (runs == "container-image-uri") != first[1].startswith("the container"):
                 raise UsageError(
-                    f"{where} runs {'the container image' if kind == 'container' else 'a Python package'} "
-                    f"{runs}={spec[runs]}, and {seen[1]} the other kind: a spec runs one image in "
-                    "every pool (image: and command: for a container that holds the trainer, or "
-                    "the package on one image), so import cannot keep both")
+                    f"{where} runs {kind}, and {first[0]} runs {first[1]}: a spec runs one "
+                    "image in every pool (image: and command: for an image that holds the "
+                    "trainer, or the package on one image), so import cannot keep both")
         for key in ("python-module", "executor-image-uri", "local-package-path",
                     "container-image-uri"):
             if key in spec:
