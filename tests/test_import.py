@@ -697,6 +697,15 @@ containerSpec:
     # --args replaces every pool's args in gcloud, and then they agree
     spec, _ = imported(cli, repo, *command, "--args=--steps=30")
     assert load(spec, target="cloud").spec.args == ["--steps=30"]
+    (repo / "job.yaml").write_text(OWN_IMAGE_CONFIG.replace("containerSpec: *run", f"""\
+containerSpec:
+      imageUri: {BYOI}
+      command: [python3, -m, trainer.task]
+      args: [--steps, "10", --mode=$fast]
+      env: [{{name: MODE, value: s3cr3t}}, {{name: EMPTY}}]"""), encoding="utf-8")
+    out = fails(cli, repo, *command)
+    assert out.err == ("worker pool 1 (workers) has env MODE set differently from worker pool "
+                       "0 (chief): a spec gives every pool the same env\n")  # no values
 
 
 def test_pools_keep_their_own_disks_and_ml_engine_disk_configs(cli: Any, repo: Path) -> None:

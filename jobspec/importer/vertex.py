@@ -93,10 +93,16 @@ def _same(pools: list[PoolSpec], key: str, default: Any) -> Any:
         other = getattr(pool, key)
         other = default if other is None else other
         if other != value:
-            raise UsageError(
-                f"worker pool {index} ({_ROLES[index]}) has {key} {other!r}, and worker pool "
-                f"{first_index} ({_ROLES[first_index]}) has {value!r}: a spec gives every pool "
-                f"the same {key}")
+            if key == "env":  # names only: a value may be a secret
+                names = sorted(n for n in {*value, *other} if value.get(n) != other.get(n))
+                shown = f"env {', '.join(names)} set differently"
+            else:
+                shown = f"{key} {other!r}, and worker pool {first_index} " \
+                        f"({_ROLES[first_index]}) has {value!r}"
+            raise UsageError(f"worker pool {index} ({_ROLES[index]}) has {shown}"
+                             + (f" from worker pool {first_index} ({_ROLES[first_index]})"
+                                if key == "env" else "") + f": a spec gives every pool the "
+                             f"same {key}")
     return value
 
 
