@@ -26,6 +26,7 @@ from jobspec.errors import JobspecError, UsageError
 from jobspec.importer import config as import_config
 from jobspec.importer import flags as import_flags
 from jobspec.importer import import_gcloud
+from jobspec.importer import machine as import_machine
 from jobspec.importer.words import literal, split_text
 from jobspec.loader import load
 from tests.conftest import REPO, Outcome
@@ -451,10 +452,346 @@ workerPoolSpecs:
     assert cloud.scheduling is not None and cloud.scheduling.restart_job_on_worker_restart
 
 
-def test_custom_container_is_refused(cli: Any, repo: Path) -> None:
+BYOI = "europe-docker.pkg.dev/proj/repo/trainer:1"
+OWN_IMAGE = ["gcloud", "ai", "custom-jobs", "create", "--region=us-central1",
+             "--display-name=own_image",
+             f"--worker-pool-spec=machine-type=n1-standard-4,container-image-uri={BYOI}",
+             "--worker-pool-spec=machine-type=n1-standard-8,replica-count=2,accelerator-type="
+             f"NVIDIA_TESLA_T4,accelerator-count=1,container-image-uri={BYOI}",
+             "--command=python3,-u,-m,trainer.task", "--args=^;^--steps=10;--note=a,b c"]
+OWN_IMAGE_CONFIG = f"""\
+baseOutputDirectory: {{outputUriPrefix: gs://my-bucket/own_image}}
+workerPoolSpecs:
+  - machineSpec:
+      machineType: n1-standard-8
+      reservationAffinity:
+        reservationAffinityType: SPECIFIC_RESERVATION
+        key: compute.googleapis.com/reservation-name
+        values: [projects/proj/zones/us-central1-a/reservations/r1]
+    diskSpec: {{bootDiskType: pd-standard, bootDiskSizeGb: 200}}
+    replicaCount: 1
+    containerSpec: &run
+      imageUri: {BYOI}
+      command: [python3, -m, trainer.task]
+      args: [--steps, "10", --mode=$fast]
+      env: [{{name: MODE, value: fast}}, {{name: EMPTY}}]
+  - machineSpec:
+      machineType: ct5lp-hightpu-4t
+      acceleratorType: TPU_V5_LITEPOD
+      acceleratorCount: 4
+      tpuTopology: 2x2
+      reservationAffinity: {{reservationAffinityType: ANY_RESERVATION}}
+    diskSpec: {{bootDiskType: pd-standard, bootDiskSizeGb: 200}}
+    replicaCount: 2
+    containerSpec: *run
+"""
+
+
+_TPU_MACHINE = """\
+      machineType: ct5lp-hightpu-4t
+      acceleratorType: TPU_V5_LITEPOD
+      acceleratorCount: 4
+      tpuTopology: 2x2
+"""
+
+
+def _body(spec: Path) -> str:
+    return "".join(line + "\n" for line in spec.read_text().splitlines()
+                   if not line.startswith("#"))
+
+
+def test_custom_job_on_its_own_image(cli: Any, repo: Path) -> None:
+    spec, out = imported(cli, repo, "--", *OWN_IMAGE)
+    assert _body(spec) == f"""\
+version: 1
+name: own_image
+description: Imported from `gcloud ai custom-jobs create`
+trainer:
+  package_path: ../trainer
+  module: trainer.task
+args:
+- --steps=10
+- --note=a,b c
+targets:
+  local: {{}}
+  cloud:
+    bucket: replace-with-your-bucket
+    region: us-central1
+    image: {BYOI}
+    command:
+    - python3
+    - -u
+    - -m
+    - trainer.task
+    scale_tier: CUSTOM
+    chief:
+      machine_type: n1-standard-4
+    workers:
+      machine_type: n1-standard-8
+      count: 2
+      accelerator:
+        type: NVIDIA_TESLA_T4
+        count: 1
+"""
+    assert ("note: bring your own image: the cloud job runs `python3 -u -m trainer.task` in "
+            f"{BYOI}, which holds the trainer, and nothing is packaged or staged") in out.err
+    assert "the program must accept --job-dir" in out.err
+
+
+def test_custom_job_config_on_its_own_image_with_machine_options(
+        cli: Any, repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (repo / "job.yaml").write_text(OWN_IMAGE_CONFIG, encoding="utf-8")
+    spec, _ = imported(cli, repo, "--", "gcloud", "ai", "custom-jobs", "create",
+                       "--display-name=own_image", "--config=job.yaml")
+    assert _body(spec) == f"""\
+version: 1
+name: own_image
+description: Imported from `gcloud ai custom-jobs create`
+trainer:
+  package_path: ../trainer
+  module: trainer.task
+args:
+- --steps
+- '10'
+- --mode=$$fast
+env:
+  MODE: fast
+  EMPTY: ''
+targets:
+  local: {{}}
+  cloud:
+    bucket: my-bucket
+    image: {BYOI}
+    command:
+    - python3
+    - -m
+    - trainer.task
+    scale_tier: CUSTOM
+    chief:
+      machine_type: n1-standard-8
+      count: 1
+      reservation:
+        name: projects/proj/zones/us-central1-a/reservations/r1
+    workers:
+      machine_type: ct5lp-hightpu-4t
+      count: 2
+      accelerator:
+        type: TPU_V5_LITEPOD
+        count: 4
+      tpu_topology: 2x2
+      reservation:
+        affinity: ANY_RESERVATION
+    boot_disk:
+      type: pd-standard
+      size_gb: 200
+    job_dir: gs://${{bucket}}/${{name}}
+"""
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "proj")
+    done = cli("plan", str(spec), "--target", "cloud", "--json", cwd=repo)
+    assert done.code == 0, done.err
+    chief, workers = json.loads(done.out)["request"]["jobSpec"]["workerPoolSpecs"]
+    assert workers["machineSpec"] == {
+        "machineType": "ct5lp-hightpu-4t", "acceleratorType": "TPU_V5_LITEPOD",
+        "acceleratorCount": 4, "tpuTopology": "2x2",
+        "reservationAffinity": {"reservationAffinityType": "ANY_RESERVATION"}}
+    assert chief["diskSpec"] == workers["diskSpec"] == {"bootDiskType": "pd-standard",
+                                                        "bootDiskSizeGb": 200}
+
+
+def _same_job(cli: Any, vertex: Any, repo: Path, tmp_path: Path, command: list[str]) -> None:
+    """The original gcloud command, run against the Vertex stand-in, and `jobspec plan` of its
+    import make the same pools: jobspec only adds `--job-dir JOB_DIR` to the args."""
+    from tests.standins._schema import with_disk_defaults
+    from tests.test_container_plan import _gcloud_creates
+
+    before = len(vertex.requests)
+    made = _gcloud_creates([GCLOUD or "gcloud", *command[1:]], vertex.url, tmp_path)
+    [sent] = [r.body for r in vertex.requests[before:] if r.method == "POST"]
+    assert made["displayName"] == sent["displayName"]
+    spec, _ = imported(cli, repo, "--", *command)
+    out = cli("plan", str(spec), "--target", "cloud", "--json", cwd=repo)
+    assert out.code == 0, out.err
+    plan = json.loads(out.out)
+    planned = with_disk_defaults(plan["request"])["jobSpec"]["workerPoolSpecs"]
+    theirs = with_disk_defaults(sent)["jobSpec"]["workerPoolSpecs"]
+    for mine, gcloud in zip(planned, theirs, strict=True):
+        run = dict(gcloud["containerSpec"])
+        run["args"] = [*run.get("args", []), "--job-dir", plan["job_dir"]]
+        assert mine["containerSpec"] == run
+        for key in ("machineSpec", "diskSpec"):
+            assert mine[key] == gcloud[key], key
+        assert int(mine["replicaCount"]) == int(gcloud["replicaCount"])
+
+
+@pytest.mark.skipif(GCLOUD is None, reason="gcloud is not on PATH")
+def test_own_image_flags_plan_the_job_gcloud_makes(cli: Any, vertex: Any, repo: Path,
+                                                   tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "proj")
+    _same_job(cli, vertex, repo, tmp_path, OWN_IMAGE)
+
+
+@pytest.mark.skipif(GCLOUD is None, reason="gcloud is not on PATH")
+def test_own_image_config_plans_the_job_gcloud_makes(cli: Any, vertex: Any, repo: Path,
+                                                     tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "proj")
+    config = repo / "job.yaml"
+    # the stand-in knows no TPU machine types: the TPU pool's keys are pinned by the test above
+    # gcloud sends {name: EMPTY} as it is, jobspec {name: EMPTY, value: ''}: the same variable
+    config.write_text(OWN_IMAGE_CONFIG.replace("--mode=$fast", "--mode=fast").replace(
+        ", {name: EMPTY}", "").replace(
+        _TPU_MACHINE, "      machineType: n1-standard-8\n"), encoding="utf-8")
+    _same_job(cli, vertex, repo, tmp_path, ["gcloud", "ai", "custom-jobs", "create",
+                                            "--region=us-central1", "--display-name=own_image",
+                                            f"--config={config}"])
+
+
+def test_own_image_needs_a_python_module_command(cli: Any, repo: Path) -> None:
+    pool = f"--worker-pool-spec=machine-type=n1-standard-4,container-image-uri={BYOI}"
+    base = ["--", "gcloud", "ai", "custom-jobs", "create", "--display-name=x", pool]
+    out = fails(cli, repo, *base)
+    assert out.err == (f"the job runs {BYOI} with the image's own entrypoint (no --command, no "
+                       "containerSpec.command), and a spec's command: must say what runs: add "
+                       "--command with the image's entrypoint (`docker inspect` shows it)\n")
+    out = fails(cli, repo, *base, "--command=/app/train.sh,--fast")
+    assert out.err.startswith("the image's command `/app/train.sh --fast` does not run a Python "
+                              "module (python3 -m MODULE)")
+    out = fails(cli, repo, *base, "--command=python3,-m,trainer.task", "--args=--a,1,--b,1")
+    assert out.err.startswith('--args: "1" is given twice, and gcloud refuses that')
+
+
+@pytest.mark.parametrize(("pools", "said"), [
+    ([f"executor-image-uri={IMAGE},python-module=trainer.task", f"container-image-uri={BYOI}"],
+     f"worker pool 1 (workers) runs the container image {BYOI}, and worker pool 0 (chief) "
+     f"runs a Python package (python-module=trainer.task): a spec runs one image in every "
+     "pool"),
+    ([f"container-image-uri={BYOI}", "container-image-uri=gcr.io/proj/other:2"],
+     f"worker pool 1 (workers): container-image-uri=gcr.io/proj/other:2 differs from {BYOI} in "
+     "worker pool 0 (chief): a spec has one image per target"),
+    ([f"container-image-uri={BYOI},python-module=trainer.task"],
+     f"worker pool 0 (chief): container-image-uri={BYOI} with python-module: gcloud refuses "
+     "that too"),
+])
+def test_one_image_per_target(cli: Any, repo: Path, pools: list[str], said: str) -> None:
     out = fails(cli, repo, "--", "gcloud", "ai", "custom-jobs", "create", "--display-name=x",
-                "--worker-pool-spec=machine-type=n1-standard-4,container-image-uri=gcr.io/p/i")
-    assert "custom containers (gcr.io/p/i) are not supported" in out.err
+                "--command=python3,-m,trainer.task",
+                *[f"--worker-pool-spec=machine-type=n1-standard-4,{p}" for p in pools])
+    assert said in out.err
+
+
+def test_config_pools_must_agree_on_args(cli: Any, repo: Path) -> None:
+    (repo / "job.yaml").write_text(OWN_IMAGE_CONFIG.replace("containerSpec: *run", """\
+containerSpec:
+      imageUri: {BYOI}
+      command: [python3, -m, trainer.task]
+      args: [--steps, "20"]
+      env: [{name: MODE, value: fast}, {name: EMPTY}]""".replace("{BYOI}", BYOI)),
+        encoding="utf-8")
+    command = ["--", "gcloud", "ai", "custom-jobs", "create", "--display-name=x",
+               "--config=job.yaml"]
+    out = fails(cli, repo, *command)
+    assert ("worker pool 1 (workers) has args ['--steps', '20'], and worker pool 0 (chief) has "
+            "['--steps', '10', '--mode=$$fast']: a spec gives every pool the same args"
+            in out.err)
+    # --args replaces every pool's args in gcloud, and then they agree
+    spec, _ = imported(cli, repo, *command, "--args=--steps=30")
+    assert load(spec, target="cloud").spec.args == ["--steps=30"]
+    (repo / "job.yaml").write_text(OWN_IMAGE_CONFIG.replace("containerSpec: *run", f"""\
+containerSpec:
+      imageUri: {BYOI}
+      command: [python3, -m, trainer.task]
+      args: [--steps, "10", --mode=$fast]
+      env: [{{name: MODE, value: s3cr3t}}, {{name: EMPTY}}]"""), encoding="utf-8")
+    out = fails(cli, repo, *command)
+    assert out.err == ("worker pool 1 (workers) has env MODE set differently from worker pool "
+                       "0 (chief): a spec gives every pool the same env\n")  # no values
+
+
+def test_pools_keep_their_own_disks_and_ml_engine_disk_configs(cli: Any, repo: Path) -> None:
+    (repo / "job.yaml").write_text(OWN_IMAGE_CONFIG.replace(
+        "bootDiskSizeGb: 200}\n    replicaCount: 2", "bootDiskSizeGb: 300}\n    replicaCount: 2"),
+        encoding="utf-8")
+    spec, _ = imported(cli, repo, "--", "gcloud", "ai", "custom-jobs", "create",
+                       "--display-name=x", "--config=job.yaml")
+    cloud = load(spec, target="cloud").spec.targets["cloud"]
+    assert cloud.boot_disk is None
+    assert cloud.chief is not None and cloud.workers is not None
+    assert cloud.chief.boot_disk is not None and cloud.workers.boot_disk is not None
+    assert (cloud.chief.boot_disk.size_gb, cloud.workers.boot_disk.size_gb) == (200, 300)
+    (repo / "ml.yaml").write_text("""\
+trainingInput:
+  scaleTier: CUSTOM
+  masterType: n1-standard-8
+  masterConfig: {diskConfig: {bootDiskType: pd-ssd, bootDiskSizeGb: 150}}
+  workerType: n1-standard-4
+  workerCount: 2
+  workerConfig: {diskConfig: {bootDiskSizeGb: 50}, tpuTfVersion: "2.1"}
+""", encoding="utf-8")
+    spec, out = imported(cli, repo, "--", "gcloud", "ai-platform", "jobs", "submit", "training",
+                         "ml_job", "--module-name=trainer.task", "--package-path=trainer",
+                         "--job-dir=gs://ml-bucket/ml_job", "--config=ml.yaml",
+                         "--runtime-version=2.11",
+                         spec="specs/ml.yaml")
+    text = spec.read_text()
+    assert ("    chief:\n      machine_type: n1-standard-8\n      boot_disk:\n"
+            "        type: pd-ssd\n        size_gb: 150\n") in text
+    assert ("    workers:\n      machine_type: n1-standard-4\n      count: 2\n      boot_disk:\n"
+            "        size_gb: 50\n") in text
+    assert "trainingInput.workerConfig.tpuTfVersion is not supported" in out.err
+
+
+def test_a_reservation_for_any_pool_is_one_for_the_target(cli: Any, repo: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    (repo / "job.yaml").write_text(f"""\
+workerPoolSpecs:
+  - machineSpec:
+      machineType: n1-standard-4
+      reservationAffinity:
+        reservationAffinityType: SPECIFIC_RESERVATION
+        key: team
+        values: [ml, research]
+    replicaCount: 1
+    pythonPackageSpec:
+      executorImageUri: {IMAGE}
+      pythonModule: trainer.task
+      packageUris: [gs://b/trainer-0.0.0.tar.gz]
+""", encoding="utf-8")
+    spec, out = imported(cli, repo, "--", "gcloud", "ai", "custom-jobs", "create",
+                         "--display-name=x", "--config=job.yaml")
+    text = _body(spec)
+    assert "    scale_tier: BASIC\n    reservation:\n      key: team\n      values:\n" in text
+    assert "the worker pools are exactly scale tier BASIC" in out.err
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "p")
+    done = cli("plan", str(spec), "--target", "cloud", "--json", cwd=repo)
+    assert done.code == 0, done.err
+    [pool] = json.loads(done.out)["request"]["jobSpec"]["workerPoolSpecs"]
+    assert pool["machineSpec"]["reservationAffinity"] == {
+        "reservationAffinityType": "SPECIFIC_RESERVATION", "key": "team",
+        "values": ["ml", "research"]}
+
+
+def test_reservation_errors_point_at_the_config(cli: Any, repo: Path) -> None:
+    (repo / "job.yaml").write_text(OWN_IMAGE_CONFIG.replace(
+        "{reservationAffinityType: ANY_RESERVATION}",
+        "{reservationAffinityType: ANY_RESERVATION, key: team}"), encoding="utf-8")
+    out = fails(cli, repo, "--", "gcloud", "ai", "custom-jobs", "create", "--display-name=x",
+                "--config=job.yaml")
+    assert out.err.startswith(
+        "job.yaml:21:71: workerPoolSpecs[1].machineSpec.reservationAffinity.key: ANY_RESERVATION "
+        "consumes no particular reservation")
+
+
+@pytest.mark.parametrize(("command", "module"), [
+    (["python3", "-m", "trainer.task"], "trainer.task"),
+    (["/usr/bin/python3.11", "-u", "-W", "ignore", "-mtrainer.task", "--x"], "trainer.task"),
+    (["python", "-c", "import x"], None), (["python3", "trainer/task.py"], None),
+    (["sh", "-c", "python3 -m trainer.task"], None), (["python3", "-m"], None)])
+def test_module_of_a_command(command: list[str], module: str | None) -> None:
+    from jobspec.importer.container import module_of
+
+    assert module_of(command) == module
 
 
 # --- input forms --------------------------------------------------------------------------
@@ -710,6 +1047,11 @@ def test_config_keys_match_the_api_discovery_documents() -> None:
              (vertex["GoogleCloudAiplatformV1MachineSpec"], import_config.MACHINE_SPEC_KEYS),
              (vertex["GoogleCloudAiplatformV1PythonPackageSpec"],
               import_config.PYTHON_PACKAGE_SPEC_KEYS),
+             (vertex["GoogleCloudAiplatformV1ContainerSpec"], import_config.CONTAINER_SPEC_KEYS),
+             (vertex["GoogleCloudAiplatformV1DiskSpec"], import_machine.DISK_KEYS),
+             (ml["GoogleCloudMlV1__DiskConfig"], import_machine.DISK_KEYS),
+             (vertex["GoogleCloudAiplatformV1ReservationAffinity"],
+              import_machine.RESERVATION_KEYS),
              (vertex["GoogleCloudAiplatformV1Scheduling"], import_config.VERTEX_SCHEDULING_KEYS)]
     for schema, keys in pairs:
         assert set(schema["properties"]) == set(keys), schema["id"]

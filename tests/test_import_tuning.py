@@ -4,6 +4,7 @@ block read back by the loader."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -191,3 +192,38 @@ def test_hp_tuning_jobs_create_that_cannot_run_fails_at_import(cli: Any, repo: P
     missing = fails(cli, repo, "-o", "specs/x.yaml", "--", "gcloud", "ai", "hp-tuning-jobs",
                     "create", "--region=us-central1", "--display-name=x")
     assert "needs --config" in missing.err
+
+
+def test_hp_tuning_job_on_its_own_image(cli: Any, repo: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trialJobSpec on a container image that holds the trainer: every trial runs the image's
+    command, with the trial's parameters after the args."""
+    image = "europe-docker.pkg.dev/proj/repo/trainer:1"
+    (repo / "hp.yaml").write_text(HP_CONFIG.replace("GRID_SEARCH", "RANDOM_SEARCH").replace(
+        f"""      pythonPackageSpec:
+        executorImageUri: {IMAGE}
+        pythonModule: trainer.task
+        packageUris: [gs://cfg-bucket/staging/trainer-0.0.0.tar.gz]
+""", f"""      diskSpec: {{bootDiskSizeGb: 250}}
+      containerSpec:
+        imageUri: {image}
+        command: [python3, -m, trainer.task]
+"""), encoding="utf-8")
+    spec, _ = imported(cli, repo, "--", "gcloud", "ai", "hp-tuning-jobs", "create",
+                       "--region=us-central1", "--display-name=census_hp", "--config=hp.yaml")
+    cloud = load(spec, target="cloud").spec.targets["cloud"]
+    assert (cloud.image, cloud.command) == (image, ["python3", "-m", "trainer.task"])
+    assert cloud.boot_disk is not None and cloud.boot_disk.size_gb == 250
+    monkeypatch.setenv("GOOGLE_CLOUD_PROJECT", "proj")
+    done = cli("plan", str(spec), "--target", "cloud", "--json", "--set",
+               "targets.cloud.bucket=cfg-bucket", cwd=repo)
+    assert done.code == 0, done.err
+    plan = json.loads(done.out)
+    assert (plan["mode"], plan["package"]) == ("command", None)  # nothing staged
+    [pool] = plan["request"]["trialJobSpec"]["workerPoolSpecs"]
+    assert pool == {"machineSpec": {"machineType": "n1-standard-4"}, "replicaCount": "1",
+                    "containerSpec": {"imageUri": image,
+                                      "command": ["python3", "-m", "trainer.task"],
+                                      "args": ["--train-files=gs://cfg-bucket/adult.data.csv",
+                                               "--job-dir", "gs://cfg-bucket/census_hp"]},
+                    "diskSpec": {"bootDiskSizeGb": 250}}

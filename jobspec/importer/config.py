@@ -14,7 +14,15 @@ from typing import Any
 
 from jobspec.diagnostics import Problem, SpecError, did_you_mean, display_path
 from jobspec.errors import UsageError
-from jobspec.importer.draft import Draft, PoolDraft, accelerator, check_machine, duration
+from jobspec.importer.draft import (
+    Draft,
+    PoolDraft,
+    PoolSpec,
+    accelerator,
+    check_machine,
+    duration,
+)
+from jobspec.importer.machine import boot_disk, reservation
 from jobspec.importer.options import CONFIG_KEYS, SCHEDULING_KEYS, config_option, config_scheduling
 from jobspec.importer.words import Word, escape, literal
 from jobspec.located import LDict, LList, Loc
@@ -43,6 +51,7 @@ WORKER_POOL_SPEC_KEYS = ("containerSpec", "pythonPackageSpec", "machineSpec", "r
 MACHINE_SPEC_KEYS = ("machineType", "acceleratorType", "acceleratorCount", "tpuTopology",
                      "reservationAffinity", "gpuPartitionSize")
 PYTHON_PACKAGE_SPEC_KEYS = ("executorImageUri", "packageUris", "pythonModule", "args", "env")
+CONTAINER_SPEC_KEYS = ("imageUri", "command", "args", "env")
 _REPLICA_PARTS = ("Type", "Count", "Config")
 VERTEX_SCHEDULING_KEYS = ("timeout", "restartJobOnWorkerRestart", "strategy", "disableRetries",
                           "maxWaitDuration")
@@ -205,22 +214,30 @@ def _replica(conf: _File, ti: LDict, key: str, path: str, roles: dict[str, int])
                                   ("type", "count"))
                 values = {k: str(v) for k, v in ac.items()}
                 conf.pool(index).accelerator = accelerator(values, conf.where(rc, rkey, path))
+            elif rkey == "diskConfig":
+                disk = boot_disk(conf, rc[rkey], rc.val_locs[rkey], f"{path}.{key}.{rkey}")
+                if disk is not None:
+                    conf.pool(index).options["boot_disk"] = disk
+            elif rkey == "tpuTfVersion":
+                conf.unsupported(rc, rkey, f"{path}.{key}", "Vertex AI has no TPU runtime "
+                                 "version: the image holds TensorFlow")
             else:
-                conf.unsupported(rc, rkey, f"{path}.{key}", "custom containers, disks and TPU "
-                                 "versions are not supported")
+                conf.unsupported(rc, rkey, f"{path}.{key}", "custom containers of ML Engine "
+                                 "jobs are not imported: write image: and command: in the "
+                                 "cloud target yourself")
 
 
-def custom_job_spec(word: Word, draft: Draft) -> list[dict[str, str]]:
-    """A CustomJobSpec file; returns its worker pools in --worker-pool-spec form."""
+def custom_job_spec(word: Word, draft: Draft) -> list[PoolSpec]:
+    """A CustomJobSpec file; returns its worker pools."""
     conf = _File(word, draft)
     return custom_job_spec_node(conf, conf.tree, Loc(conf.file, 1, 1), "")
 
 
-def custom_job_spec_node(conf: _File, node: Any, loc: Loc, path: str) -> list[dict[str, str]]:
+def custom_job_spec_node(conf: _File, node: Any, loc: Loc, path: str) -> list[PoolSpec]:
     """A CustomJobSpec at NODE of a config file (its top, or a tuning job's trialJobSpec)."""
     draft = conf.draft
     spec = conf.mapping(node, loc, path, CUSTOM_JOB_SPEC_KEYS)
-    pools: list[dict[str, str]] = []
+    pools: list[PoolSpec] = []
     for key in spec:
         if key in ("serviceAccount", "network"):
             draft.target["service_account" if key == "serviceAccount" else key] = conf.text(
@@ -245,59 +262,85 @@ def custom_job_spec_node(conf: _File, node: Any, loc: Loc, path: str) -> list[di
     return pools
 
 
-def _worker_pool(conf: _File, node: Any, loc: Loc, path: str) -> dict[str, str]:
-    """One workerPoolSpec as the --worker-pool-spec keys it matches (spec text values)."""
+def _worker_pool(conf: _File, node: Any, loc: Loc, path: str) -> PoolSpec:
+    """One workerPoolSpec: the --worker-pool-spec keys it matches (spec text values), and what
+    only a config says."""
+    out = PoolSpec()
     if isinstance(node, LDict) and not node:
-        return {}
+        return out
     pool = conf.mapping(node, loc, path, WORKER_POOL_SPEC_KEYS)
-    out: dict[str, str] = {}
+    if "containerSpec" in pool and "pythonPackageSpec" in pool:
+        raise conf.fail(pool.key_locs["containerSpec"], f"{path}.containerSpec", "a pool has "
+                        "either containerSpec or pythonPackageSpec, not both (gcloud refuses "
+                        "this too)")
     for key in pool:
+        where = f"{path}.{key}"
         if key == "replicaCount":
-            out["replica-count"] = str(conf.number(pool, key, path))
+            out.keys["replica-count"] = str(conf.number(pool, key, path))
         elif key == "machineSpec":
-            ms = conf.mapping(pool[key], pool.val_locs[key], f"{path}.{key}", MACHINE_SPEC_KEYS)
-            names = {"machineType": "machine-type", "acceleratorType": "accelerator-type",
-                     "acceleratorCount": "accelerator-count"}
-            for mkey in ms:
-                if mkey in names:
-                    out[names[mkey]] = conf.text(ms, mkey, f"{path}.{key}")
-                else:
-                    conf.unsupported(ms, mkey, f"{path}.{key}", "the spec has no such setting")
-        elif key == "pythonPackageSpec":
-            out.update(_python_package(conf, pool[key], pool.val_locs[key], f"{path}.{key}"))
-        elif key == "containerSpec":
-            out["container-image-uri"] = f"the containerSpec at {conf.where(pool, key, path)}"
+            _machine(conf, pool[key], pool.val_locs[key], where, out)
+        elif key == "diskSpec":
+            disk = boot_disk(conf, pool[key], pool.val_locs[key], where)
+            if disk is not None:
+                out.options["boot_disk"] = disk
+        elif key in ("pythonPackageSpec", "containerSpec"):
+            _run_spec(conf, pool[key], pool.val_locs[key], where, out)
         else:
             conf.unsupported(pool, key, path, "the spec has no such setting")
     return out
 
 
-def _python_package(conf: _File, node: Any, loc: Loc, path: str) -> dict[str, str]:
-    pps = conf.mapping(node, loc, path, PYTHON_PACKAGE_SPEC_KEYS)
-    out: dict[str, str] = {}
-    draft = conf.draft
-    for key in pps:
-        if key == "executorImageUri":
-            out["executor-image-uri"] = conf.text(pps, key, path)
-        elif key == "pythonModule":
-            out["python-module"] = conf.text(pps, key, path)
+def _machine(conf: _File, node: Any, loc: Loc, path: str, out: PoolSpec) -> None:
+    ms = conf.mapping(node, loc, path, MACHINE_SPEC_KEYS)
+    names = {"machineType": "machine-type", "acceleratorType": "accelerator-type",
+             "acceleratorCount": "accelerator-count"}
+    for key in ms:
+        if key in names:
+            out.keys[names[key]] = conf.text(ms, key, path)
+        elif key == "tpuTopology":
+            out.options["tpu_topology"] = conf.text(ms, key, path)
+        elif key == "reservationAffinity":
+            out.options["reservation"] = reservation(conf, ms[key], ms.val_locs[key],
+                                                     f"{path}.{key}")
+        else:  # gpuPartitionSize
+            conf.unsupported(ms, key, path, "the spec has no such setting")
+
+
+def _run_spec(conf: _File, node: Any, loc: Loc, path: str, out: PoolSpec) -> None:
+    """A pythonPackageSpec or containerSpec (PATH ends with which)."""
+    container = path.endswith("containerSpec")
+    known = CONTAINER_SPEC_KEYS if container else PYTHON_PACKAGE_SPEC_KEYS
+    run = conf.mapping(node, loc, path, known)
+    if container and "imageUri" not in run:
+        raise conf.fail(loc, f"{path}.imageUri", "missing: the container image to run (gcloud "
+                        "requires it too)")
+    names = {"executorImageUri": "executor-image-uri", "pythonModule": "python-module",
+             "imageUri": "container-image-uri"}
+    for key in run:
+        if key in names:
+            out.keys[names[key]] = conf.text(run, key, path)
         elif key == "args":
-            draft.args = conf.texts(pps, key, path)
+            out.args = conf.texts(run, key, path)
+        elif key == "command":
+            out.command = conf.texts(run, key, path)
         elif key == "env":
-            items = pps[key]
-            if not isinstance(items, LList):
-                raise conf.fail(pps.val_locs[key], f"{path}.env", "expected a list")
-            for i, item in enumerate(items):
-                entry = conf.mapping(item, items.item_locs[i], f"{path}.env[{i}]",
-                                     ("name", "value"))
-                if "name" not in entry:
-                    raise conf.fail(items.item_locs[i], f"{path}.env[{i}]", "missing 'name'")
-                value = conf.text(entry, "value", path) if "value" in entry else ""
-                draft.env[str(entry["name"])] = value
+            out.env = _env(conf, run, path)
         else:  # packageUris
-            for uri in conf.texts(pps, key, path):
-                draft.package_uris.append((uri, conf.where(pps, key, path)))
-    return out
+            for uri in conf.texts(run, key, path):
+                conf.draft.package_uris.append((uri, conf.where(run, key, path)))
+
+
+def _env(conf: _File, run: LDict, path: str) -> dict[str, str]:
+    items = run["env"]
+    if not isinstance(items, LList):
+        raise conf.fail(run.val_locs["env"], f"{path}.env", "expected a list")
+    env: dict[str, str] = {}
+    for i, item in enumerate(items):
+        entry = conf.mapping(item, items.item_locs[i], f"{path}.env[{i}]", ("name", "value"))
+        if "name" not in entry:
+            raise conf.fail(items.item_locs[i], f"{path}.env[{i}]", "missing 'name'")
+        env[str(entry["name"])] = conf.text(entry, "value", path) if "value" in entry else ""
+    return env
 
 
 def _scheduling(conf: _File, sched: LDict, timeout_key: str, where: str, label: str,

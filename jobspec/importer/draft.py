@@ -23,6 +23,9 @@ class PoolDraft:
     machine_type: str | None = None
     count: int | None = None
     accelerator: dict[str, Any] | None = None
+    # what only a config file sets per pool, as the spec's pool keys: tpu_topology, boot_disk,
+    # reservation (jobspec/joboptions.py MachinePool)
+    options: dict[str, Any] = field(default_factory=dict)
 
     def data(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -32,7 +35,26 @@ class PoolDraft:
             out["count"] = self.count
         if self.accelerator is not None:
             out["accelerator"] = self.accelerator
+        out.update(self.options)
         return out
+
+
+@dataclass
+class PoolSpec:
+    """One worker pool as a custom job gives it: the keys of --worker-pool-spec, or a config's
+    workerPoolSpec as those keys plus what only a config says (its command, args, env and
+    machine options). None: not given."""
+
+    keys: dict[str, str] = field(default_factory=dict)
+    command: list[str] | None = None
+    args: list[str] | None = None
+    env: dict[str, str] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:  # `{}`: a pool that keeps the next one's position
+        return not (self.keys or self.options) and (self.command, self.args, self.env) == (
+            None, None, None)
 
 
 @dataclass
@@ -247,6 +269,11 @@ def settle_pools(draft: Draft) -> None:
     while pools and pools[-1] is None:
         pools.pop()
     roles = ("chief", "workers", "parameter_servers", "evaluators")
+    _hoist_options(draft, pools)
+    if draft.tier not in (None, "CUSTOM"):  # a pool that was only options is gone now
+        pools[:] = [p if p is not None and p.data() else None for p in pools]
+        while pools and pools[-1] is None:
+            pools.pop()
     if draft.tier is None and pools:
         draft.tier = _matching_tier(pools) or "CUSTOM"
         if draft.tier != "CUSTOM":
@@ -261,14 +288,38 @@ def settle_pools(draft: Draft) -> None:
                              "(--master-machine-type, masterType, or a first --worker-pool-spec)")
     elif pools:
         given = [roles[i] for i, p in enumerate(pools) if p is not None]
+        options = sorted({k for p in pools if p is not None for k in p.options})
         raise UsageError(f"machine types and counts ({', '.join(given)}) only apply to scale "
-                         f"tier CUSTOM, and the command asks for {draft.tier}")
+                         f"tier CUSTOM, and the command asks for {draft.tier}" if not options
+                         else f"{', '.join(options)} for some pools only ({', '.join(given)}) "
+                         f"apply to scale tier CUSTOM, and the command asks for {draft.tier}: "
+                         "give every pool the same, or use CUSTOM")
     for role, pool in zip(roles, pools, strict=False):
         if pool is not None:
             draft.target[role] = pool.data()
 
 
+def _hoist_options(draft: Draft, pools: list[PoolDraft | None]) -> None:
+    """A boot disk or reservation every pool of the job has alike becomes the target's own
+    (which applies to every pool, whatever the tier); tpu_topology exists per pool only."""
+    given = [p for p in pools if p is not None]
+    if not given:
+        return
+    if draft.tier not in (None, "CUSTOM"):  # the tier's pools, each of them given
+        size = len(runtimes.scale_tier_pools(draft.tier))
+        if len(pools) != size or len(given) != size:
+            return
+    for key in ("boot_disk", "reservation"):
+        values = [p.options.get(key) for p in given]
+        if values[0] is not None and all(v == values[0] for v in values):
+            draft.target[key] = values[0]
+            for pool in given:
+                del pool.options[key]
+
+
 def _matching_tier(pools: list[PoolDraft | None]) -> str | None:
+    if any(p is not None and p.options for p in pools):
+        return None
     for tier in ("BASIC", "BASIC_GPU", "STANDARD_1", "PREMIUM_1"):
         shapes = runtimes.scale_tier_pools(tier)
         if len(shapes) != len(pools):

@@ -13,10 +13,11 @@ from jobspec.importer.options import OPTION_KEYS
 from jobspec.importer.words import Word
 from jobspec.project import find_root
 
-_CLOUD_ORDER = ("project", "bucket", "region", "image", "runtime_version", "executor_image",
-                "python_version", "scale_tier", "chief", "workers", "parameter_servers",
-                "evaluators", "job_dir", "job_dir_outside_claim", "labels", "service_account",
-                "network", "max_running_time", *OPTION_KEYS)
+_CLOUD_ORDER = ("project", "bucket", "region", "image", "command", "runtime_version",
+                "executor_image", "python_version", "scale_tier", "chief", "workers",
+                "parameter_servers", "evaluators", "boot_disk", "reservation", "job_dir",
+                "job_dir_outside_claim", "labels", "service_account", "network",
+                "max_running_time", *OPTION_KEYS)
 
 
 def schema_line(out_dir: Path) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from jobspec.importer import config, vertex
-from jobspec.importer.draft import Draft
+from jobspec.importer.draft import Draft, PoolSpec
 from jobspec.importer.flags import Parsed
 from jobspec.importer.tuning import HP_JOB_KEYS, _number, _snake, study_spec
 from jobspec.located import Loc
@@ -26,7 +26,7 @@ def hp_tuning_job(parsed: Parsed, draft: Draft) -> None:
     conf = config._File(word, draft)
     job = conf.mapping(conf.tree, Loc(conf.file, 1, 1), "", HP_JOB_KEYS)
     tuning: dict[str, Any] = {}
-    pools: list[dict[str, str]] = []
+    pools: list[PoolSpec] = []
     for key in job:
         if key == "studySpec":
             tuning.update(study_spec(conf, job[key], job.val_locs[key], key))
