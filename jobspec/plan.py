@@ -24,6 +24,7 @@ from jobspec.joboptions import apply_options, gcloud_flags
 
 # the plan types live in a light module, for runs from a cached plan (jobspec/fastpath.py)
 from jobspec.plandata import (
+    GCLOUD_CONFIG,
     LABEL_NAME,
     LABEL_SUBMISSION,
     CloudPlan,
@@ -33,6 +34,7 @@ from jobspec.plandata import (
     gcloud_text,
     label_value,
     pool_spec,
+    repeated_items,
 )
 from jobspec.project import find_root, project_root
 from jobspec.spec import CloudTarget, LocalTarget, Pool, Spec, job_dir_problem
@@ -319,9 +321,11 @@ def _gcloud(plan_body: dict[str, Any], project: str, region: str, mode: str,
            f"--region={region}", f"--display-name={plan_body['displayName']}"]
     first = next(p for p in plan_body["jobSpec"]["workerPoolSpecs"] if p)
     run = pool_spec(first)
-    if mode == "python-package":
+    if repeated_items(run):  # gcloud's --args/--command refuse an item given twice
+        cmd.append(f"--config={GCLOUD_CONFIG}")
+    elif mode == "python-package":
         cmd.append("--python-package-uris=" + gcloud_list(run["packageUris"]))
-    for shape in shapes:
+    for shape in shapes if not repeated_items(run) else ():
         if not shape.count:
             cmd.append("--worker-pool-spec=")  # keeps positions: pools are ordered
             continue
@@ -337,9 +341,9 @@ def _gcloud(plan_body: dict[str, Any], project: str, region: str, mode: str,
         cmd.append("--worker-pool-spec=" + gcloud_list(spec))
     while cmd[-1] == "--worker-pool-spec=":
         cmd.pop()
-    if run.get("command"):
+    if run.get("command") and not repeated_items(run):
         cmd.append("--command=" + gcloud_list(run["command"]))
-    if run.get("args"):
+    if run.get("args") and not repeated_items(run):
         cmd.append("--args=" + gcloud_list(run["args"]))
     labels = plan_body.get("labels", {})
     if labels:

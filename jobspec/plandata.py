@@ -473,3 +473,18 @@ def pool_spec(pool: dict[str, Any]) -> dict[str, Any]:
     its args and env are, whatever the mode."""
     found: dict[str, Any] = pool.get("containerSpec") or pool.get("pythonPackageSpec") or {}
     return found
+
+
+# the file the gcloud line reads the job's CustomJobSpec from, when flags cannot say it
+GCLOUD_CONFIG = "custom_job_spec.yaml"
+
+
+def repeated_items(run: Mapping[str, Any]) -> list[str]:
+    """Items given twice in a pool's args or command: gcloud 528's --args and --command
+    (arg_parsers.UpdateAction) refuse them ("cannot be specified multiple times"), so the
+    gcloud line passes the request's jobSpec with --config instead."""
+    found: list[str] = []
+    for key in ("args", "command"):
+        items = list(run.get(key) or [])
+        found += [x for i, x in enumerate(items) if x in items[:i] and x not in found]
+    return found

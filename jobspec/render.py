@@ -10,12 +10,14 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from jobspec.plandata import (  # plan_secrets, secret_values: used by callers of render
+    GCLOUD_CONFIG,
     CloudPlan,
     LocalPlan,
     collection,
     gcloud_text,
     plan_secrets,
     pool_spec,
+    repeated_items,
     request_body,
     secret_values,
 )
@@ -227,7 +229,14 @@ def _plan_text(plan: LocalPlan | CloudPlan, secrets: Secrets) -> str:
         body = json.dumps(_masked_body(plan, secrets), indent=2)
         lines += ["  " + line for line in body.splitlines()]
         lines.append("equivalent  " + gcloud_text([secrets.mask(w) for w in plan.gcloud]))
-        if any(pool_spec(p).get("env") for p in plan.body["jobSpec"]["workerPoolSpecs"]):
+        repeated = repeated_items(pool_spec(next(
+            p for p in plan.body["jobSpec"]["workerPoolSpecs"] if p)))
+        if repeated:
+            shown = ", ".join(repr(secrets.mask(x)) for x in repeated)
+            lines.append(f"  note      {GCLOUD_CONFIG}: the request's jobSpec above, as YAML "
+                         f"or JSON; gcloud's --args and --command refuse an item given twice "
+                         f"({shown})")
+        elif any(pool_spec(p).get("env") for p in plan.body["jobSpec"]["workerPoolSpecs"]):
             lines.append("  note      gcloud has no flag for the env above: give it in a --config "
                          "file (a CustomJobSpec) to make exactly this job")
         if plan.study is not None:  # gcloud 528: `ai hp-tuning-jobs create --config` reads

@@ -332,3 +332,33 @@ def test_runtime_drift_is_told_for_a_container_image_of_known_python(tmp_path: P
                        host=Host(python_version="3.11", tensorflow="2.15.1"))
     assert drift.warnings == ("runtime drift against target 'cloud': TensorFlow 2.15.1 here, "
                               "2.18 in the cloud",)
+
+
+@pytest.mark.skipif(shutil.which("gcloud") is None, reason="gcloud is not installed")
+def test_args_gcloud_cannot_repeat_go_through_a_config_file(cli, vertex, tmp_path: Path) -> None:
+    """gcloud 528's --args refuses an item given twice ("1000" in --train-steps 1000
+    --eval-steps 1000); the plan's gcloud line then reads the request's jobSpec from
+    custom_job_spec.yaml, which makes the same job."""
+    spec = _spec(tmp_path, "    image: python:3.11-slim\n    region: us-central1\n")
+    out = cli("plan", str(spec), "--target", "cloud", "--json", "--set", "env={}",
+              "--", "--train-steps", "1000", "--eval-steps", "1000")
+    assert out.code == 0, out.err
+    plan = json.loads(out.out)
+    words = plan["gcloud"]
+    assert "--config=custom_job_spec.yaml" in words
+    assert not any(w.startswith(("--args=", "--worker-pool-spec=", "--command=")) for w in words)
+    text = cli("plan", str(spec), "--target", "cloud", "--set", "env={}",
+               "--", "--train-steps", "1000", "--eval-steps", "1000").out
+    assert ("  note      custom_job_spec.yaml: the request's jobSpec above, as YAML or JSON; "
+            "gcloud's --args and --command refuse an item given twice ('1000')"
+            in text.splitlines())
+    config = tmp_path / "custom_job_spec.yaml"
+    config.write_text(json.dumps(plan["request"]["jobSpec"]))  # JSON is YAML
+    sent = _gcloud_creates([f"--config={config}" if w == "--config=custom_job_spec.yaml" else w
+                            for w in words], vertex.url, tmp_path)
+    job = vertex.jobs[sent["name"].rsplit("/", 1)[1]]
+    assert job["labels"] == plan["request"]["labels"]
+    (made,) = job["jobSpec"]["workerPoolSpecs"]
+    (planned,) = plan["request"]["jobSpec"]["workerPoolSpecs"]
+    assert made["containerSpec"] == planned["containerSpec"]
+    assert made["containerSpec"]["args"].count("1000") == 2
