@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any
 from jobspec import runtimes
 from jobspec.assemble import Loaded
 from jobspec.errors import UsageError
-from jobspec.joboptions import apply_options, gcloud_flags
+from jobspec.gcloudline import _gcloud
+from jobspec.joboptions import apply_options
 
 # the plan types live in a light module, for runs from a cached plan (jobspec/fastpath.py)
 from jobspec.plandata import (
-    GCLOUD_CONFIG,
     LABEL_NAME,
     LABEL_SUBMISSION,
     CloudPlan,
@@ -33,8 +33,6 @@ from jobspec.plandata import (
     Process,
     gcloud_text,
     label_value,
-    pool_spec,
-    repeated_items,
 )
 from jobspec.project import find_root, project_root
 from jobspec.spec import CloudTarget, LocalTarget, Pool, Spec, job_dir_problem
@@ -310,69 +308,6 @@ def endpoint(region: str, env: Mapping[str, str]) -> str:
     from jobspec.context import aiplatform_for_env
 
     return aiplatform_for_env(region, env)
-
-
-def _gcloud(plan_body: dict[str, Any], project: str, region: str, mode: str,
-            shapes: Sequence[runtimes.PoolShape]) -> tuple[str, ...]:
-    """`gcloud ai custom-jobs create` making the same job: gcloud gives --args (and --command)
-    to every pool's containerSpec or pythonPackageSpec (custom_jobs_util.ConstructCustomJobSpec
-    in gcloud 528). Environment variables have no flag; render.py says so beside the line."""
-    cmd = ["gcloud", "ai", "custom-jobs", "create", f"--project={project}",
-           f"--region={region}", f"--display-name={plan_body['displayName']}"]
-    first = next(p for p in plan_body["jobSpec"]["workerPoolSpecs"] if p)
-    run = pool_spec(first)
-    if repeated_items(run):  # gcloud's --args/--command refuse an item given twice
-        cmd.append(f"--config={GCLOUD_CONFIG}")
-    elif mode == "python-package":
-        cmd.append("--python-package-uris=" + gcloud_list(run["packageUris"]))
-    for shape in shapes if not repeated_items(run) else ():
-        if not shape.count:
-            cmd.append("--worker-pool-spec=")  # keeps positions: pools are ordered
-            continue
-        spec = [f"machine-type={shape.machine_type}", f"replica-count={shape.count}"]
-        if shape.accelerator_type:
-            spec += [f"accelerator-type={shape.accelerator_type}",
-                     f"accelerator-count={shape.accelerator_count}"]
-        if mode == "python-package":
-            spec += [f"executor-image-uri={run['executorImageUri']}",
-                     f"python-module={run['pythonModule']}"]
-        else:
-            spec.append(f"container-image-uri={run['imageUri']}")
-        cmd.append("--worker-pool-spec=" + gcloud_list(spec))
-    while cmd[-1] == "--worker-pool-spec=":
-        cmd.pop()
-    if run.get("command") and not repeated_items(run):
-        cmd.append("--command=" + gcloud_list(run["command"]))
-    if run.get("args") and not repeated_items(run):
-        cmd.append("--args=" + gcloud_list(run["args"]))
-    labels = plan_body.get("labels", {})
-    if labels:
-        cmd.append("--labels=" + gcloud_list([f"{k}={v}" for k, v in sorted(labels.items())]))
-    job_spec = plan_body["jobSpec"]
-    if "serviceAccount" in job_spec:
-        cmd.append(f"--service-account={job_spec['serviceAccount']}")
-    if "network" in job_spec:
-        cmd.append(f"--network={job_spec['network']}")
-    cmd += gcloud_flags(plan_body)
-    return tuple(cmd)
-
-
-def _delimiters() -> Iterator[str]:
-    yield from ":;|@#~!%+/"
-    yield from (chr(c) for c in range(0x21, 0x7F) if chr(c) not in "^:;|@#~!%+/")
-    yield from (chr(c) for c in range(0xA1, 0x3000))
-
-
-def gcloud_list(items: Sequence[str]) -> str:
-    """ITEMS as one value of a gcloud list (or dict) flag, which gcloud splits again into
-    exactly ITEMS: comma-separated, or, when an item holds a comma (or the value would start
-    with '^'), gcloud's `^D^` form with a one-character delimiter D that no item holds
-    (`gcloud topic escaping`). A final empty item gets a trailing delimiter (gcloud drops one)."""
-    delim = ","
-    if any("," in item for item in items) or "".join(items[:1]).startswith("^"):
-        delim = next(d for d in _delimiters() if not any(d in item for item in items))
-    text = ("" if delim == "," else f"^{delim}^") + delim.join(items)
-    return text + delim if items and items[-1] == "" else text
 
 
 def _image_key(target: CloudTarget) -> tuple[str, ...]:

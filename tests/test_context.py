@@ -315,7 +315,7 @@ def test_the_gcloud_equivalent_gives_gcloud_the_arguments_sent(cli, clean: Path,
 
 
 def test_gcloud_list_round_trips_awkward_values() -> None:
-    from jobspec.plan import gcloud_list
+    from jobspec.gcloudline import gcloud_list
 
     cases = [["a", "b"], ["a,b", "c"], [","], [""], ["a", ""], ["^x^y"], ["^"],
              ["a:b,c", ":;|@#~!%+/"], ["x,", ",y", ""]]
