@@ -1,7 +1,7 @@
 """The `gcloud ai custom-jobs create` command that makes the same job as a cloud plan.
 
-jobspec.plan calls `_gcloud` for CloudPlan.gcloud; `gcloud_list` writes one value of a gcloud
-list flag so that gcloud splits it back into exactly the items given. The flags for the job
+jobspec.plan calls `gcloud_command` for CloudPlan.gcloud; `gcloud_list` writes one value of a
+gcloud list flag so that gcloud splits it back into exactly the items given. The flags for the job
 options come from jobspec.joboptions (`gcloud_flags`).
 """
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from jobspec import runtimes
 
 
-def _gcloud(plan_body: dict[str, Any], project: str, region: str, mode: str,
+def gcloud_command(plan_body: dict[str, Any], project: str, region: str, mode: str,
             shapes: Sequence[runtimes.PoolShape]) -> tuple[str, ...]:
     """`gcloud ai custom-jobs create` making the same job: gcloud gives --args (and --command)
     to every pool's containerSpec or pythonPackageSpec (custom_jobs_util.ConstructCustomJobSpec

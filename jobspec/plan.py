@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from jobspec import runtimes
 from jobspec.assemble import Loaded
 from jobspec.errors import UsageError
-from jobspec.gcloudline import _gcloud
+from jobspec.gcloudline import gcloud_command
 from jobspec.joboptions import apply_options
 
 # the plan types live in a light module, for runs from a cached plan (jobspec/fastpath.py)
@@ -430,7 +430,7 @@ def plan_cloud(loaded: Loaded, extra_args: Sequence[str] = (), *, submission_id:
         parent=f"projects/{project}/locations/{region}", body=body, package=package,
         staging_uri=staging_uri, image=image, mode=mode, build=build,
         submission_id=submission_id, name_suffix=target.name_suffix, pools=described,
-        gcloud=_gcloud(body, project, region, mode, shapes),
+        gcloud=gcloud_command(body, project, region, mode, shapes),
         secrets=tuple(spec.secrets), warnings=tuple(warnings), fingerprint=loaded.fingerprint,
         secret_values=_secrets(loaded, env, host.env, args), context=where,
         env_read=tuple(sorted(loaded.env_read)))
