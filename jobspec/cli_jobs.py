@@ -92,7 +92,7 @@ def status(name: str, target: str | None, spec: str | None, bucket: str | None,
     out = _json(as_json)
     kind, target, spec, bucket = _find(name, target, spec, bucket)
     if kind == "local":
-        from jobspec.study import study_status
+        from jobspec.studyrecord import study_status
         from jobspec.sweep import group_status
 
         records = _records(target, spec)
@@ -142,7 +142,7 @@ def cancel(name: str, target: str | None, spec: str | None, bucket: str | None,
     kind, target, spec, bucket = _find(name, target, spec, bucket)
     if kind == "local":
         from jobspec.places import project_root
-        from jobspec.study import cancel_study
+        from jobspec.studyrecord import cancel_study
         from jobspec.whereis import cancel_local
 
         outcomes: list[dict[str, Any]] = []
@@ -168,7 +168,7 @@ def list_(target: str | None, spec: str | None, bucket: str | None, as_json: boo
     """List jobs: local run records, or (with a cloud --target or --bucket) a bucket's jobs."""
     out = _json(as_json)
     if bucket is None and _kind(target, spec) == "local":
-        from jobspec.study import study_rows
+        from jobspec.studyrecord import study_rows
 
         records = _records(target, spec)
         studies = study_rows(records.root.parent.parent)

@@ -253,7 +253,7 @@ class StateDir:
 
     - runs/NAME/<utc-timestamp>/   one run's record (`Records`, `Run`), with cwd/ when isolated
     - groups/GROUP.json            a local sweep's members (jobspec/sweep.py)
-    - studies/STUDY.json           a local study and its trials (jobspec/study.py); each
+    - studies/STUDY.json           a local study and its trials (jobspec/studyrecord.py); each
                                    trial is a run, runs/STUDY_trial_ID/<utc-timestamp>/
     - plans/KEY.json               the plan cache, one entry per command line (fastpath.py)
     - venvs/KEY/                   isolated venvs, and their staging folders .KEY-XXXX

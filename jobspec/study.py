@@ -1,6 +1,6 @@
 """A hyperparameter study on this machine: trials suggested by the search (jobspec/search.py),
-each a normal local run (its own record, output prefixed by trial), N at a time; the study's
-record, its table of trials, and `status`/`list`/`cancel` on it.
+each a normal local run (its own record, output prefixed by trial), N at a time, the study's
+record (jobspec/studyrecord.py) written as they end.
 
 Each trial gets what a Vertex AI trial gets: `--PARAM=VALUE` flags after all the trainer's args,
 `--job-dir` included (Vertex appends them to the container's args, and a trial's args are the
@@ -12,63 +12,34 @@ it. A trial that ends without reporting the metric failed: a tag typo shows at o
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
 import os
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from jobspec.errors import EXIT_INTERRUPTED, EXIT_JOB_FAILED, EXIT_OK, JobspecError, UsageError
 from jobspec.output import current, in_context
 from jobspec.plandata import LocalPlan
-from jobspec.records import (
-    Records,
-    Run,
-    StateDir,
-    is_job_name,
-    liveness,
-    read_record,
-    utc_now,
-    write_json,
-)
+from jobspec.records import Records, Run, StateDir, utc_now, write_json
 from jobspec.search import Values, flag_value, make_search
 from jobspec.studyplan import StudyPlan
+from jobspec.studyrecord import (
+    Trial,
+    best_trial,
+    metric_text,
+    say,
+    study_file,
+    trial_name,
+    trial_table,
+    write_study,
+)
 
 METRIC_FILE = "output.metrics"  # cloudml-hypertune's own default file name
 MAX_METRIC_FILE = 1 << 20  # the library keeps its last 100 reports: a few kB
-
-
-def trial_name(study: str, trial_id: int) -> str:
-    return f"{study}_trial_{trial_id}"
-
-
-def study_file(root: Path, study: str) -> Path:
-    return StateDir(root).study_file(study)
-
-
-@dataclass
-class Trial:
-    id: int
-    values: Values
-    state: str = "pending"  # running, succeeded, failed, stopped
-    metric: float | None = None
-    exit_code: int | None = None
-    reason: str | None = None
-    record: str | None = None
-    start: str | None = None
-    end: str | None = None
-
-    def data(self, study: str) -> dict[str, Any]:
-        return {"id": self.id, "name": trial_name(study, self.id),
-                "parameters": {k: flag_value(v) for k, v in self.values.items()},
-                "state": self.state, "metric": self.metric, "exit_code": self.exit_code,
-                "reason": self.reason, "record": self.record, "start": self.start,
-                "end": self.end}
 
 
 def trial_plan(run: LocalPlan, study: str, trial_id: int, values: Values,
@@ -205,8 +176,7 @@ class Study:
         with self.lock:
             data = self.data()
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                write_json(self.path, data)
+                write_study(self.path, data)
             except OSError as exc:
                 if not self.unsaved:
                     current().warn(f"cannot write the study record {self.path}: "
@@ -236,7 +206,7 @@ class Study:
             plan = trial_plan(self.plan.run, self.plan.study, trial.id, trial.values,
                               run.folder / METRIC_FILE)
             shown = " ".join(f"--{k}={flag_value(v)}" for k, v in trial.values.items())
-            _say(f"{label}: starting {name} {shown}")
+            say(f"{label}: starting {name} {shown}")
             run.set_status(trial={"study": self.plan.study, "id": trial.id})
             code = execute(plan, records=_Started(run, self.records.root), label=label,
                            interrupt=interrupt)
@@ -269,7 +239,7 @@ class Study:
                                   "state": trial.state, "metric": trial.metric})
         outcome = (f"{metric_text(trial.metric)} ({self.tuning.metric.metric_id})"
                    if trial.state == "succeeded" else f"{trial.state}: {trial.reason}")
-        _say(f"{label}: {outcome}")
+        say(f"{label}: {outcome}")
 
     # --- the study, in the main thread ---------------------------------------------------
 
@@ -286,13 +256,13 @@ class Study:
                 f", seed {self.plan.seed} (from {self.plan.seed_from})")
         algorithm = {"ALGORITHM_UNSPECIFIED": "Bayesian search (Optuna TPE)",
                      "GRID_SEARCH": "grid search", "RANDOM_SEARCH": "random search"}
-        _say(f"study {self.plan.study}: up to {tuning.max_trial_count} trials, "
-             f"{algorithm[tuning.algorithm]}{seed}, {self.parallel} at a time; "
-             f"{tuning.metric.goal.lower()} {tuning.metric.metric_id}")
+        say(f"study {self.plan.study}: up to {tuning.max_trial_count} trials, "
+            f"{algorithm[tuning.algorithm]}{seed}, {self.parallel} at a time; "
+            f"{tuning.metric.goal.lower()} {tuning.metric.metric_id}")
         size = getattr(search, "size", None)
         if isinstance(size, int) and size < tuning.max_trial_count:
-            _say(f"the grid has {size} points: the study runs {size} trials, not "
-                 f"max_trial_count {tuning.max_trial_count}")
+            say(f"the grid has {size} points: the study runs {size} trials, not "
+                f"max_trial_count {tuning.max_trial_count}")
         self.save()
         interrupt = Interrupt()
         restore = install_sigterm()
@@ -328,16 +298,16 @@ class Study:
                             self.state = "failed"
                             self.reason = (f"{failed} trials failed (max_failed_trial_count "
                                            f"{tuning.max_failed_trial_count})")
-                            _say(f"study {self.plan.study}: {self.reason}; stopping"
-                                 + (" the running trials" if running else ""))
+                            say(f"study {self.plan.study}: {self.reason}; stopping"
+                                + (" the running trials" if running else ""))
                             interrupt.requested.set()
                 except (KeyboardInterrupt, Stop):
                     asked += 1
                     stopping = True
                     self.state, self.reason = "interrupted", "interrupted"
                     if asked == 1:
-                        _say("interrupted; stopping every trial of the study (interrupt again "
-                             "to kill them at once)")
+                        say("interrupted; stopping every trial of the study (interrupt again "
+                            "to kill them at once)")
                         interrupt.requested.set()
                     else:
                         interrupt.hurry.set()
@@ -373,48 +343,6 @@ class Study:
     def exit_code(self) -> int:
         return {"succeeded": EXIT_OK, "interrupted": EXIT_INTERRUPTED}.get(self.state,
                                                                            EXIT_JOB_FAILED)
-
-
-def best_trial(trials: list[Trial], goal: str) -> Trial | None:
-    done = [t for t in trials if t.state == "succeeded" and t.metric is not None]
-    if not done:
-        return None
-    pick = max if goal == "MAXIMIZE" else min
-    return pick(done, key=lambda t: (t.metric if goal == "MAXIMIZE" else t.metric,
-                                     -t.id if goal == "MAXIMIZE" else t.id))
-
-
-def metric_text(value: float | None) -> str:
-    return "-" if value is None else f"{value:.6g}"
-
-
-def trial_table(data: dict[str, Any]) -> list[str]:
-    """The study's trials as a table, the best marked; then one line of outcome."""
-    out = current()
-    metric = data["metric"]["metric_id"]
-    params = [str(p) for p in data["parameters"]]
-    rows = []
-    for trial in data["trials"]:
-        mark = "*" if trial["id"] == data.get("best") else ""
-        values = trial.get("parameters") or {}
-        rows.append((f"{trial['id']}{mark}", *(str(values.get(p, "-")) for p in params),
-                     metric_text(trial.get("metric")), str(trial.get("state")),
-                     str(trial.get("reason") or "")))
-    columns = ("TRIAL", *(p.upper() for p in params), metric.upper(), "STATE", "REASON")
-    counts: dict[str, int] = {}
-    for trial in data["trials"]:
-        counts[str(trial["state"])] = counts.get(str(trial["state"]), 0) + 1
-    summary = ", ".join(f"{n} {s}" for s, n in counts.items())
-    lines = [f"study {data['study']}: {data['state']} ({summary or 'no trials'})"
-             + (f": {data['reason']}" if data.get("reason") and data["state"] != "succeeded"
-                else "")]
-    lines += out.table(rows, columns, indent="  ")
-    best = next((t for t in data["trials"] if t["id"] == data.get("best")), None)
-    if best is not None:
-        shown = " ".join(f"--{k}={v}" for k, v in best["parameters"].items())
-        lines.append(f"best: trial {best['id']} ({best['name']}), {metric} "
-                     f"{metric_text(best['metric'])}: {shown}")
-    return lines
 
 
 def plan_data(plan: StudyPlan) -> dict[str, Any]:
@@ -466,83 +394,5 @@ def execute_study(plan: StudyPlan, parallel: int | None) -> int:
     return Study(plan, parallel).execute()
 
 
-def _say(message: str) -> None:
-    with contextlib.suppress(OSError):  # a terminal that has gone away must not stop the stop
-        current().info(message)
+__all__ = ["StudyPlan", "execute_study", "read_metric", "trial_plan"]
 
-
-# --- status, list, cancel ------------------------------------------------------------------
-
-def read_study(root: Path, name: str) -> dict[str, Any] | None:
-    """The study record of NAME, its liveness checked; None when NAME is no local study."""
-    path = study_file(root, name)
-    if not path.is_file():
-        return None
-    try:
-        data = read_record(path)
-        if not isinstance(data, dict) or not isinstance(data.get("trials"), list):
-            raise ValueError("no trials")
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: not a study record jobspec wrote: "
-                         f"{exc.strerror if isinstance(exc, OSError) else exc}") from None
-    live = liveness({"state": data.get("state"), "pid": data.get("pid")})
-    if live["state"] == "lost":
-        data["state"] = "lost"
-    return data
-
-
-def study_status(root: Path, name: str, *, as_json: bool) -> str | None:
-    data = read_study(root, name)
-    if data is None:
-        return None
-    if as_json:
-        return json.dumps(data, indent=2)
-    return "\n".join(trial_table(data))
-
-
-def study_rows(root: Path) -> list[dict[str, Any]]:
-    """One row per local study (`list`): name, state, trials, started."""
-    folder = StateDir(root).studies
-    rows = []
-    if folder.is_dir():
-        for path in sorted(folder.glob("*.json")):
-            if not is_job_name(path.stem):
-                continue
-            try:
-                data = read_study(root, path.stem)
-            except UsageError:
-                continue
-            if data is not None:
-                rows.append({"name": path.stem, "kind": "study", "state": data.get("state"),
-                             "runs": len(data["trials"]), "start": data.get("created")})
-    return rows
-
-
-def cancel_study(root: Path, name: str, outcomes: list[dict[str, Any]]) -> int | None:
-    """Stop a running local study as Ctrl-C would (SIGTERM to its jobspec process, which stops
-    its trials and records them); None when NAME is no local study."""
-    import signal
-
-    from jobspec.whereis import _is_jobspec
-
-    data = read_study(root, name)
-    if data is None:
-        return None
-    pid = data.get("pid")
-    if data.get("state") != "running" or not isinstance(pid, int) or not _is_jobspec(pid):
-        _say(f"study {name} is not running ({data.get('state')}); nothing to cancel")
-        outcomes.append({"name": name, "result": "not running", "state": data.get("state")})
-        return 0
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        _say(f"study {name} ended meanwhile; nothing to cancel")
-        outcomes.append({"name": name, "result": "ended meanwhile"})
-        return 0
-    _say(f"cancel requested for study {name} (local, jobspec process {pid})")
-    outcomes.append({"name": name, "result": "cancel requested", "pid": pid})
-    return 0
-
-
-__all__ = ["StudyPlan", "Trial", "cancel_study", "execute_study", "read_metric",
-           "study_rows", "study_status", "trial_plan"]

@@ -6,8 +6,8 @@ names). A study's own page (its trials with their parameters and metric, the met
 plotted, the best trial marked) is `study_page`'s data, drawn by `renderStudy` in
 static/app.js.
 
-Both read the study record through jobspec.study (`read_study`, `study_rows`), where local
-studies are run and recorded.
+Both read the study record through jobspec.studyrecord (`read_study`, `study_rows`); local
+studies are run, and their records written, by jobspec/study.py.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from jobspec.errors import JobspecError
 def local_studies(root: Path) -> list[dict[str, Any]]:
     """Each local study as a group of the jobs table: name, kind, members (its trials' run
     names, in trial order), created, state."""
-    from jobspec.study import read_study, study_rows
+    from jobspec.studyrecord import read_study, study_rows
 
     groups = []
     for row in study_rows(root):
@@ -42,7 +42,7 @@ def study_page(root: Path, name: str) -> dict[str, Any] | None:
     """The study page's data: its metric and goal, parameters, state and reason, the trials
     ({"id", "name", "parameters", "metric", "state", "reason"}) and the best trial's id; None
     when NAME is no local study."""
-    from jobspec.study import read_study
+    from jobspec.studyrecord import read_study
 
     try:
         data = read_study(root, name)
