@@ -151,7 +151,7 @@ def plan(ctx: click.Context, spec: str | None, target: str, sets: tuple[str, ...
             click.echo(f"\n=== {each.name} ({values}) ===\n{plan_text(each)}")
         price = _group_price(plans)
         if price:
-            from jobspec.prices import group_plan_line
+            from jobspec.prices_text import group_plan_line
 
             click.echo("\n" + group_plan_line(price["price"]))
     else:
@@ -166,7 +166,7 @@ def _group_price(plans: list[Any]) -> dict[str, Any]:
 
     if not plans or not all(isinstance(p, CloudPlan) for p in plans):
         return {}
-    from jobspec.prices import group_plan
+    from jobspec.prices_text import group_plan
 
     return {"price": group_plan([(p.body, p.region) for p in plans])}
 

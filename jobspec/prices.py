@@ -2,7 +2,8 @@
 run that ended. Pure: the table is data (prices_data.py, or the user-level copy that
 `jobspec prices --refresh` writes, which wins where it has a rate), and every function returns
 frozen values. A machine, accelerator, disk or region the table lacks is reported as unknown,
-never guessed.
+never guessed. How an estimate or a cost reads (plan's price section, status's cost line, their
+JSON) is jobspec/prices_text.py, which imports this module.
 
 The user-level copy lives at $XDG_CACHE_HOME/jobspec/prices.json (~/.cache/jobspec/prices.json
 when XDG_CACHE_HOME is unset): it is a cache of Google's catalog that can always be rebuilt.
@@ -209,7 +210,8 @@ def _pool(tab: Table, pool: Any, region: str, strategy: str,
     return PoolEstimate(pool.role, count, tuple(lines), compute_ph, disk_line.per_hour, total)
 
 
-def _sum(values: Sequence[float | None]) -> float | None:
+def sum_or_none(values: Sequence[float | None]) -> float | None:
+    """The sum of figures, None when one of them is unknown."""
     return None if any(v is None for v in values) else sum(v for v in values if v is not None)
 
 
@@ -226,9 +228,9 @@ def estimate(pools: Sequence[Any], region: str, strategy: str = "ON_DEMAND",
     used = tuple(dict.fromkeys(ln.source for ln in lines if ln.source))
     if region not in tab.regions():
         unknown = (f"region {region} is not in the price table",)
-    return Estimate(region, billed, priced, _sum([p.compute_per_hour for p in priced]),
-                    _sum([p.disk_per_hour for p in priced]), _sum([p.per_hour for p in priced]),
-                    unknown, used,
+    return Estimate(region, billed, priced, sum_or_none([p.compute_per_hour for p in priced]),
+                    sum_or_none([p.disk_per_hour for p in priced]),
+                    sum_or_none([p.per_hour for p in priced]), unknown, used,
                     any(tab.sources[s].basis != "vertex" for s in used), tab.copy, tab.read,
                     {s: tab.sources[s] for s in used})
 
@@ -299,114 +301,17 @@ def for_body(body: Mapping[str, Any], region: str, tab: Table | None = None,
     priced is what is sent. strategy: price the same pools another way (plan's comparison)."""
     return estimate(pools_of(body), region, strategy or strategy_of(body), tab=tab)
 
+
 def group_total(costs: Sequence[Cost]) -> Cost:
     """A group's (matrix's) cost: the sum of its members' (None when one is unknown)."""
-    usd = _sum([c.usd for c in costs])
+    usd = sum_or_none([c.usd for c in costs])
     return Cost(sum(c.seconds for c in costs), usd, any(c.lower_bound for c in costs))
-
-
-def _usd(value: float | None) -> str:
-    return "unknown" if value is None else f"${value:,.4f}"
-
-
-def describe(est: Estimate, timeout_seconds: float | None = None) -> list[str]:
-    """The estimate as `plan` prints it: each pool's lines, the job, the most it can cost, what
-    is unknown and where every figure came from."""
-    copy = "shipped table" if est.copy == "shipped" else f"user copy {est.copy}"
-    out = [f"price       {est.strategy.lower().replace('_', '-')} in {est.region} "
-           f"({copy}, figures read {est.read}), USD per hour"]
-    for pool in est.pools:
-        for i, line in enumerate(pool.lines):
-            out.append(f"  {pool.role if i == 0 else '':10} {line.what:34} {_usd(line.per_hour)}")
-    bound = ", at least: Compute Engine rates, Vertex bills more" if est.lower_bound else ""
-    out.append(f"  {'job':10} {'':34} {_usd(est.per_hour)}{bound}")
-    if est.per_hour is None and est.compute_per_hour is not None:
-        out.append(f"  {'':10} {'machines and accelerators':34} {_usd(est.compute_per_hour)}")
-    if timeout_seconds is not None:
-        most = max_cost(est, timeout_seconds)
-        out.append(f"  at most {_usd(most)} if it runs until its timeout "
-                   f"({timeout_seconds / 3600:g} h)")
-    out.extend(f"  unknown: {why}" for why in est.unknown)
-    out.extend(f"  source {key}: {src.url} (read {src.read})"
-               for key, src in est.table_sources.items())
-    return out
-
-
-def to_json(est: Estimate, timeout_seconds: float | None = None) -> dict[str, Any]:
-    return {
-        "region": est.region, "strategy": est.strategy, "currency": "USD",
-        "per_hour": est.per_hour, "compute_per_hour": est.compute_per_hour,
-        "disk_per_hour": est.disk_per_hour, "lower_bound": est.lower_bound,
-        "max_cost": None if timeout_seconds is None else max_cost(est, timeout_seconds),
-        "pools": [{"role": p.role, "count": p.count, "per_hour": p.per_hour,
-                   "lines": [{"what": ln.what, "per_hour": ln.per_hour, "source": ln.source,
-                              "unknown": ln.missing} for ln in p.lines]} for p in est.pools],
-        "unknown": list(est.unknown), "table": est.copy, "read": est.read,
-        "sources": {k: {"url": s.url, "read": s.read, "basis": s.basis}
-                    for k, s in est.table_sources.items()},
-    }
-
-
-def _strategy_word(strategy: str) -> str:
-    return strategy.lower().replace("_", "-")
 
 
 def alternatives(body: Mapping[str, Any], region: str, tab: Table) -> list[Estimate]:
     """The same pools under the other scheduling strategies (on-demand, Spot, flex-start)."""
     own = strategy_of(body)
     return [for_body(body, region, tab, s) for s in STRATEGIES if s != own]
-
-
-def plan_lines(body: Mapping[str, Any], region: str, tab: Table | None = None) -> list[str]:
-    """`plan`'s price section: describe() for the body's own strategy, then one line giving the
-    job's hourly price under each other strategy."""
-    tab = table() if tab is None else tab
-    est = for_body(body, region, tab)
-    out = describe(est, timeout_of(body))
-    others = [f"{_strategy_word(e.strategy)} " + (
-        f"{_usd(e.per_hour)}/h" if e.per_hour is not None
-        else f"unknown ({e.unknown[0] if e.unknown else 'a rate is unknown'})")
-        for e in alternatives(body, region, tab)]
-    if others:
-        out.insert(len(out) - len(est.unknown) - len(est.table_sources),
-                   f"  {'instead':10} {'; '.join(others)}")
-    if tab.note:
-        out.append(f"  note: {tab.note}")
-    return out
-
-
-def plan_json(body: Mapping[str, Any], region: str, tab: Table | None = None) -> dict[str, Any]:
-    """`plan --json`'s "price": to_json() of the body's own strategy, plus "instead": the job's
-    hourly price under each other strategy."""
-    tab = table() if tab is None else tab
-    data = to_json(for_body(body, region, tab), timeout_of(body))
-    data["instead"] = {e.strategy: {"per_hour": e.per_hour, "unknown": list(e.unknown)}
-                       for e in alternatives(body, region, tab)}
-    return data
-
-
-def group_plan(members: Sequence[tuple[Mapping[str, Any], str]],
-               tab: Table | None = None) -> dict[str, Any]:
-    """A matrix group's price: its members' hourly prices and maximum costs added up (None when
-    one of them is unknown). members: (request body, region) of each."""
-    tab = table() if tab is None else tab
-    per_hour, most = [], []
-    for body, region in members:
-        est = for_body(body, region, tab)
-        per_hour.append(est.per_hour)
-        timeout = timeout_of(body)
-        most.append(None if timeout is None else max_cost(est, timeout))
-    timed = all(timeout_of(body) is not None for body, _ in members)
-    return {"currency": "USD", "members": len(members), "per_hour": _sum(per_hour),
-            "timeout_set": timed, "max_cost": _sum(most) if timed else None}
-
-
-def group_plan_line(data: Mapping[str, Any]) -> str:
-    line = (f"price       the group's {data['members']} jobs together: "
-            f"{_usd(data['per_hour'])} per hour")
-    if data["timeout_set"]:
-        line += f", at most {_usd(data['max_cost'])} if each runs until its timeout"
-    return line
 
 
 @dataclass(frozen=True)
@@ -449,69 +354,3 @@ def job_cost(job: Mapping[str, Any], tab: Table | None = None) -> JobCost | None
         return JobCost(cost_after(est, start, end), est, str(job.get("state", "")))
     except ValueError:  # a time the service wrote in a shape we do not read
         return None
-
-
-def money(value: float | None) -> str:
-    """A cost: cents and below keep six decimals (a seconds-long job costs fractions of one)."""
-    if value is None:
-        return "unknown"
-    return f"${value:,.2f}" if value >= 100 else f"${value:,.4f}" if value >= 0.01 else (
-        f"${value:.6f}")
-
-
-def duration(seconds: float) -> str:
-    whole = int(seconds)
-    h, m, s = whole // 3600, whole % 3600 // 60, seconds - whole // 60 * 60
-    return f"{h}h {m:02d}m {int(s):02d}s" if h else f"{m}m {int(s):02d}s" if m else f"{s:.1f}s"
-
-
-def cost_text(found: JobCost) -> str:
-    """One line: `ran 1m 05s, estimated cost $0.004167 (spot in us-central1, ...)`."""
-    est, cost = found.estimate, found.cost
-    where = f"{_strategy_word(est.strategy)} in {est.region or 'an unknown region'}"
-    if cost.usd is None:
-        why = "; ".join(est.unknown) or "a rate is unknown"
-        return f"ran {duration(cost.seconds)}, cost unknown ({where}: {why})"
-    bound = "at least: Compute Engine rates, Vertex bills more; " if cost.lower_bound else ""
-    copy = "shipped table" if est.copy == "shipped" else f"user copy {est.copy}"
-    return (f"ran {duration(cost.seconds)}, estimated cost {money(cost.usd)} ({where}, "
-            f"{bound}{copy} read {est.read})")
-
-
-def cost_json(found: JobCost) -> dict[str, Any]:
-    est, cost = found.estimate, found.cost
-    return {"seconds": cost.seconds, "usd": cost.usd, "currency": "USD",
-            "per_hour": est.per_hour, "strategy": est.strategy, "region": est.region,
-            "lower_bound": cost.lower_bound, "unknown": list(est.unknown), "table": est.copy,
-            "read": est.read, "sources": {k: {"url": s.url, "read": s.read}
-                                          for k, s in est.table_sources.items()}}
-
-
-def group_cost(found: Sequence[JobCost | None]) -> dict[str, Any] | None:
-    """A group's total over the members that ended (None when none has)."""
-    ended = [f for f in found if f is not None]
-    if not ended:
-        return None
-    total = group_total([f.cost for f in ended])
-    return {"seconds": total.seconds, "usd": total.usd, "currency": "USD",
-            "lower_bound": total.lower_bound, "ended": len(ended), "members": len(found)}
-
-
-def group_cost_text(data: Mapping[str, Any]) -> str:
-    of = (f" ({data['ended']} of {data['members']} ended)"
-          if data["ended"] != data["members"] else "")
-    bound = ", at least" if data["lower_bound"] and data["usd"] is not None else ""
-    return (f"the group ran {duration(data['seconds'])} in all{of}, estimated cost "
-            f"{money(data['usd'])}{bound}")
-
-
-def total_json(costs: Sequence[Mapping[str, Any] | None]) -> dict[str, Any] | None:
-    """group_cost() over cost_json() records (status of a group reads them per member)."""
-    ended = [c for c in costs if c is not None]
-    if not ended:
-        return None
-    usd = [c.get("usd") for c in ended]
-    return {"seconds": sum(float(c["seconds"]) for c in ended),
-            "usd": None if None in usd else sum(float(u) for u in usd if u is not None),
-            "currency": "USD", "lower_bound": any(bool(c.get("lower_bound")) for c in ended),
-            "ended": len(ended), "members": len(costs)}

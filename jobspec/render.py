@@ -120,13 +120,13 @@ def _plan_json(plan: LocalPlan | CloudPlan, secrets: Secrets) -> dict[str, Any]:
 
 def _price_json(plan: CloudPlan) -> dict[str, Any]:
     """The estimate of the request body itself, in the target's region (jobspec.prices)."""
-    from jobspec.prices import plan_json as price_json
+    from jobspec.prices_text import plan_json as price_json
 
     return price_json(plan.body, plan.region)
 
 
 def _price_lines(plan: CloudPlan) -> list[str]:
-    from jobspec.prices import plan_lines
+    from jobspec.prices_text import plan_lines
 
     return plan_lines(plan.body, plan.region)
 

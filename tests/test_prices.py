@@ -15,7 +15,6 @@ from jobspec.prices import (
     Pool,
     compare_regions,
     cost_after,
-    describe,
     estimate,
     for_body,
     group_total,
@@ -23,10 +22,10 @@ from jobspec.prices import (
     shipped,
     table,
     timeout_of,
-    to_json,
     user_copy_path,
 )
 from jobspec.prices_data import RATES, SHAPES, SOURCES
+from jobspec.prices_text import describe, to_json
 from jobspec.runtimes_data import MACHINE_TYPES, SCALE_TIERS, PoolShape
 from tests.standins._http import ApiError
 from tests.standins.billing import BillingStandin, sku

@@ -109,7 +109,8 @@ def follow(vertex: Vertex, logging_api: Any, project: str, job_name: str, displa
 
 def say_cost(display: str, job: dict[str, Any]) -> None:
     """The running time and estimated cost of a job that ended (jobspec.prices)."""
-    from jobspec.prices import cost_text, job_cost
+    from jobspec.prices import job_cost
+    from jobspec.prices_text import cost_text
 
     found = job_cost(job)
     if found is not None:

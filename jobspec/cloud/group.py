@@ -208,7 +208,8 @@ def follow_group(vertex: Vertex, logging_api: Any, project: str, jobs: dict[str,
 
 def _say_costs(ended: dict[str, dict[str, Any]]) -> None:
     """Each member's running time and estimated cost, and the group's total (jobspec.prices)."""
-    from jobspec.prices import cost_text, group_cost, group_cost_text, job_cost
+    from jobspec.prices import job_cost
+    from jobspec.prices_text import cost_text, group_cost, group_cost_text
 
     found = {member: job_cost(job) for member, job in ended.items()}
     for member, cost in found.items():
@@ -238,7 +239,8 @@ def _cost(job: dict[str, Any]) -> dict[str, Any] | None:
     """An ended job's running time and estimated cost, as JSON (None: not ended, or not run)."""
     if not job.get("endTime"):
         return None
-    from jobspec.prices import cost_json, job_cost
+    from jobspec.prices import job_cost
+    from jobspec.prices_text import cost_json
 
     found = job_cost(job)
     return cost_json(found) if found is not None else None

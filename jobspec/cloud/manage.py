@@ -161,7 +161,7 @@ def _print_group(name: str, rows: list[dict[str, Any]], as_json: bool) -> None:
     costs = [r.get("cost") for r in rows]
     total = None
     if any(costs):
-        from jobspec.prices import total_json
+        from jobspec.prices_text import total_json
 
         total = total_json(costs)
     if as_json:
@@ -172,7 +172,7 @@ def _print_group(name: str, rows: list[dict[str, Any]], as_json: bool) -> None:
                            for r in rows], ("NAME", "STATE", "JOB", "COST"), indent="  "):
         out.print(line)
     if total is not None:
-        from jobspec.prices import group_cost_text
+        from jobspec.prices_text import group_cost_text
 
         out.print(f"  {group_cost_text(total)}")
     links = [(r["name"], r["console"]) for r in rows if r["console"]]
@@ -187,7 +187,7 @@ def _cost_cell(cost: dict[str, Any] | None) -> str:
     """A table's COST cell: the estimate once the job ended, "-" before (or for a local run)."""
     if cost is None:
         return "-"
-    from jobspec.prices import money
+    from jobspec.prices_text import money
 
     return money(cost.get("usd"))
 
@@ -195,7 +195,8 @@ def _cost_cell(cost: dict[str, Any] | None) -> str:
 def _job_cost(job: dict[str, Any]) -> dict[str, Any] | None:
     if not job.get("endTime"):
         return None
-    from jobspec.prices import cost_json, job_cost
+    from jobspec.prices import job_cost
+    from jobspec.prices_text import cost_json
 
     found = job_cost(job)
     return cost_json(found) if found is not None else None
@@ -244,7 +245,8 @@ def status(name: str, *, target: str | None, spec: str | None, bucket: str | Non
             if key in job:
                 out.print(f"  {key[:-4]:<8} {job[key]}")
         if _job_cost(job) is not None:
-            from jobspec.prices import cost_text, job_cost
+            from jobspec.prices import job_cost
+            from jobspec.prices_text import cost_text
 
             found = job_cost(job)
             assert found is not None

@@ -416,7 +416,8 @@ def _stage_and_create(sub: Submission) -> dict[str, Any]:
 
 def _cost_json(job: dict[str, Any]) -> dict[str, Any] | None:
     """The ended job's running time and estimated cost (None: it has not ended, or never ran)."""
-    from jobspec.prices import cost_json, job_cost
+    from jobspec.prices import job_cost
+    from jobspec.prices_text import cost_json
 
     found = job_cost(job) if job else None
     return cost_json(found) if found is not None else None

@@ -33,7 +33,8 @@ def _seconds(start: Any, end: Any) -> float | None:
 def _cost(job: dict[str, Any]) -> dict[str, Any] | None:
     """What an ended job cost (jobspec.prices.job_cost, as `status` shows it); None while it
     runs or when it never started: nothing is guessed."""
-    from jobspec.prices import cost_json, job_cost
+    from jobspec.prices import job_cost
+    from jobspec.prices_text import cost_json
 
     found = job_cost(job)
     return cost_json(found) if found is not None else None
