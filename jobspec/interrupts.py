@@ -19,6 +19,17 @@ class Interrupt:
     def __init__(self) -> None:
         self.requested = threading.Event()  # stop, with the grace period
         self.hurry = threading.Event()  # asked again: kill at once
+        self.times = 0  # interrupts the user gave
+
+    def again(self) -> bool:
+        """One more interrupt from the user: the first asks every run to stop (True: say so),
+        any later one to be killed at once (False)."""
+        self.times += 1
+        if self.times == 1:
+            self.requested.set()
+            return True
+        self.hurry.set()
+        return False
 
 
 def install_sigterm() -> Callable[[], None]:

@@ -268,7 +268,6 @@ class Study:
         restore = install_sigterm()
         pool = ThreadPoolExecutor(max_workers=self.parallel)
         running: dict[Future[None], Trial] = {}
-        asked = 0
         stopping = False
         ended = False
         try:
@@ -302,15 +301,11 @@ class Study:
                                 + (" the running trials" if running else ""))
                             interrupt.requested.set()
                 except (KeyboardInterrupt, Stop):
-                    asked += 1
                     stopping = True
                     self.state, self.reason = "interrupted", "interrupted"
-                    if asked == 1:
+                    if interrupt.again():
                         say("interrupted; stopping every trial of the study (interrupt again "
                             "to kill them at once)")
-                        interrupt.requested.set()
-                    else:
-                        interrupt.hurry.set()
             ended = True
         finally:
             interrupt.requested.set()

@@ -98,7 +98,6 @@ def _in_parallel(plans: list[LocalPlan], parallel: int) -> list[int | None]:
     interrupt = Interrupt()
     pool = ThreadPoolExecutor(max_workers=parallel)
     futures: list[Future[int | None]] = []
-    asked = 0
     try:
         while True:
             try:
@@ -109,13 +108,9 @@ def _in_parallel(plans: list[LocalPlan], parallel: int) -> list[int | None]:
                     pass
                 break
             except (KeyboardInterrupt, Stop):
-                asked += 1
-                if asked == 1:
+                if interrupt.again():
                     _say("interrupted; stopping every run of the group (interrupt again to "
                          "kill them at once)")
-                    interrupt.requested.set()
-                else:
-                    interrupt.hurry.set()
     finally:
         interrupt.requested.set()  # whatever happened: no member starts after this
         pool.shutdown(wait=True)
