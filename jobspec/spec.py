@@ -59,6 +59,7 @@ from jobspec.spectypes import (
     key_pattern,
     no_control,
     problem,
+    requirements_one_line,
     value_pattern,
 )
 from jobspec.states import DEFAULT_REGION, DEFAULT_SCALE_TIER, ScaleTier
@@ -98,12 +99,7 @@ class Trainer(Model):
     @field_validator("requirements")
     @classmethod
     def _one_line_requirements(cls, value: list[str]) -> list[str]:
-        for i, req in enumerate(value):
-            try:
-                no_control(req, "a pip requirement")
-            except ValueError as exc:
-                raise FieldError((i,), str(exc)) from None
-        return value
+        return requirements_one_line(value)
 
     @field_validator("package_path")
     @classmethod

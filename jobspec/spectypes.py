@@ -7,7 +7,7 @@ models are in spec.py, which imports this module; this module never imports it.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
@@ -81,6 +81,20 @@ def no_control(value: str, what: str) -> str:
     if found is not None:
         raise ValueError(f"expected {what} without line breaks or control characters, got "
                          f"{value!r} (it holds {found.group()!r})")
+    return value
+
+
+_Requirements = TypeVar("_Requirements", list[str], list[str] | None)
+
+
+def requirements_one_line(value: _Requirements) -> _Requirements:
+    """Each pip requirement on one line, an error at the item that is not (trainer and build
+    requirements alike)."""
+    for i, req in enumerate(value or []):
+        try:
+            no_control(req, "a pip requirement")
+        except ValueError as exc:
+            raise FieldError((i,), str(exc)) from None
     return value
 
 
@@ -318,12 +332,7 @@ class Build(Model):
     @field_validator("requirements")
     @classmethod
     def _one_line_requirements(cls, value: list[str] | None) -> list[str] | None:
-        for i, req in enumerate(value or []):
-            try:
-                no_control(req, "a pip requirement")
-            except ValueError as exc:
-                raise FieldError((i,), str(exc)) from None
-        return value
+        return requirements_one_line(value)
 
     @field_validator("system_packages")
     @classmethod
