@@ -115,6 +115,11 @@ class _File:
                             "expected a whole number")
         return value
 
+    def labels(self, node: LDict, key: str) -> dict[str, str]:
+        """A `labels` mapping of a job file, as the spec's labels."""
+        labels = self.mapping(node[key], node.val_locs[key], "labels", tuple(node[key]))
+        return {k: self.text(labels, k, "labels") for k in labels}
+
     def texts(self, node: LDict, key: str, path: str) -> list[str]:
         value = node[key]
         if not isinstance(value, LList):
@@ -142,8 +147,7 @@ def training_input(word: Word, draft: Draft) -> None:
     job = conf.mapping(conf.tree, Loc(conf.file, 1, 1), "", JOB_KEYS)
     for key in job:
         if key == "labels":
-            labels = conf.mapping(job[key], job.val_locs[key], "labels", tuple(job[key]))
-            draft.target["labels"] = {k: conf.text(labels, k, "labels") for k in labels}
+            draft.target["labels"] = conf.labels(job, key)
         elif key == "jobId":
             draft.notes.append(f"{conf.where(job, key, '')} is ignored: the job name on the "
                                "command line wins, as in gcloud")

@@ -35,8 +35,7 @@ def hp_tuning_job(parsed: Parsed, draft: Draft) -> None:
         elif key == "trialJobSpec":
             pools = config.custom_job_spec_node(conf, job[key], job.val_locs[key], key)
         elif key == "labels":
-            labels = conf.mapping(job[key], job.val_locs[key], "labels", tuple(job[key]))
-            draft.target["labels"] = {k: conf.text(labels, k, "labels") for k in labels}
+            draft.target["labels"] = conf.labels(job, key)
         elif key == "displayName":
             draft.notes.append(f"{conf.where(job, key, '')} is ignored: --display-name wins, "
                                "as in gcloud")
