@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 
 from ._filters import entry_matcher, job_matcher
-from ._http import ApiError, RequestRecord, hold, invalid_argument, trickle
+from ._http import ApiError, RequestRecord, hold, invalid_argument, json_body, strict_query, trickle
 from ._schema import Validator, check_custom_job, discovery, with_disk_defaults
 from ._tuning import check_tuning_job
 
@@ -152,9 +152,9 @@ class Handler(BaseHTTPRequestHandler):
                 match = pattern.match(path)
                 if match and route_method == method:
                     route = name
-                    args = _query(query, params)
+                    args = strict_query(query, params, _system_params())
                     status, payload = HANDLERS[name](self.standin, match.groupdict(), args,
-                                                     _body(method, raw))
+                                                     json_body(method, raw))
                     return route, status, payload
             raise ApiError(404, f"Method not found: {method} {path} (not a route of the "
                            "jobspec stand-in).", "NOT_FOUND")
@@ -164,32 +164,6 @@ class Handler(BaseHTTPRequestHandler):
             text = traceback.format_exc()
             self.standin.internal_errors.append(text)
             return route, 500, ApiError(500, f"stand-in internal error:\n{text}").body()
-
-
-def _query(query: dict[str, list[str]], params: frozenset[str]) -> dict[str, str]:
-    args = {}
-    for key, values in query.items():
-        if key not in params and key not in _system_params():
-            raise invalid_argument(f"Invalid JSON payload received. Unknown name \"{key}\": "
-                                   f"Cannot bind query parameter. Field '{key}' could not be "
-                                   "found in request message.")
-        args[key] = values[-1]
-    if args.get("alt", "json") != "json":
-        raise invalid_argument(f"Unsupported alt={args['alt']!r}.")
-    return args
-
-
-def _body(method: str, raw: bytes) -> dict[str, Any]:
-    if method not in ("POST", "PATCH", "PUT") or not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise invalid_argument("Invalid JSON payload received. Unexpected token.") from None
-    if not isinstance(body, dict):
-        raise invalid_argument("Invalid JSON payload received. Unknown name \"\": Root element "
-                               "must be a message.")
-    return body
 
 
 def _page(items: list[dict[str, Any]], args: dict[str, Any], key: str, default_size: int,

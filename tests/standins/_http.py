@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import select
 import socket
@@ -55,6 +56,36 @@ def invalid_argument(message: str, violations: list[tuple[str, str]] | None = No
             "fieldViolations": [{"field": f, "description": d} for f, d in violations],
         })
     return ApiError(400, message, "INVALID_ARGUMENT", details)
+
+
+def strict_query(query: dict[str, list[str]], params: frozenset[str],
+                 system: frozenset[str]) -> dict[str, str]:
+    """A request's query as Google's APIs take it: a parameter neither the method's (PARAMS)
+    nor one of the API's system parameters (SYSTEM) is refused, and only alt=json answers."""
+    args = {}
+    for key, values in query.items():
+        if key not in params and key not in system:
+            raise invalid_argument(f"Invalid JSON payload received. Unknown name \"{key}\": "
+                                   f"Cannot bind query parameter. Field '{key}' could not be "
+                                   "found in request message.")
+        args[key] = values[-1]
+    if args.get("alt", "json") != "json":
+        raise invalid_argument(f"Unsupported alt={args['alt']!r}.")
+    return args
+
+
+def json_body(method: str, raw: bytes) -> dict[str, Any]:
+    """A request's JSON body, refused as Google's APIs refuse it when it is not an object."""
+    if method not in ("POST", "PATCH", "PUT") or not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise invalid_argument("Invalid JSON payload received. Unexpected token.") from None
+    if not isinstance(body, dict):
+        raise invalid_argument("Invalid JSON payload received. Unknown name \"\": Root element "
+                               "must be a message.")
+    return body
 
 
 @dataclass

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from ._http import ApiError, Faults, RequestLog, RequestRecord, invalid_argument
+from ._http import ApiError, Faults, RequestLog, RequestRecord, json_body, strict_query
 from ._schema import discovery
 
 Answer = tuple[int, dict[str, Any]]
@@ -114,8 +114,8 @@ class Service:
                 if match and route_method == method:
                     route = name
                     groups = {k: urllib.parse.unquote(v) for k, v in match.groupdict().items()}
-                    status, payload = handler(groups, self._query(query, params),
-                                              _body(method, raw))
+                    status, payload = handler(groups, strict_query(query, params, self._system),
+                                              json_body(method, raw))
                     return route, status, payload
             raise ApiError(404, f"Method not found: {method} {raw_path} (not a route of the "
                            f"jobspec {self.name} stand-in).", "NOT_FOUND")
@@ -127,30 +127,6 @@ class Service:
                 self.internal_errors.append(text)
             return route, 500, ApiError(500, f"stand-in internal error:\n{text}").body()
 
-    def _query(self, query: dict[str, list[str]], params: frozenset[str]) -> dict[str, str]:
-        args = {}
-        for key, values in query.items():
-            if key not in params and key not in self._system:
-                raise invalid_argument(f"Invalid JSON payload received. Unknown name \"{key}\": "
-                                       f"Cannot bind query parameter. Field '{key}' could not "
-                                       "be found in request message.")
-            args[key] = values[-1]
-        if args.get("alt", "json") != "json":
-            raise invalid_argument(f"Unsupported alt={args['alt']!r}.")
-        return args
-
-
-def _body(method: str, raw: bytes) -> dict[str, Any]:
-    if method not in ("POST", "PATCH", "PUT") or not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise invalid_argument("Invalid JSON payload received. Unexpected token.") from None
-    if not isinstance(body, dict):
-        raise invalid_argument("Invalid JSON payload received. Unknown name \"\": Root element "
-                               "must be a message.")
-    return body
 
 
 class _Handler(BaseHTTPRequestHandler):
