@@ -17,22 +17,15 @@ if TYPE_CHECKING:
     from jobspec import runtimes
 
 
-def gcloud_command(plan_body: dict[str, Any], project: str, region: str, mode: str,
-            shapes: Sequence[runtimes.PoolShape]) -> tuple[str, ...]:
-    """`gcloud ai custom-jobs create` making the same job: gcloud gives --args (and --command)
-    to every pool's containerSpec or pythonPackageSpec (custom_jobs_util.ConstructCustomJobSpec
-    in gcloud 528). Environment variables have no flag; render.py says so beside the line."""
-    cmd = ["gcloud", "ai", "custom-jobs", "create", f"--project={project}",
-           f"--region={region}", f"--display-name={plan_body['displayName']}"]
-    first = next(p for p in plan_body["jobSpec"]["workerPoolSpecs"] if p)
-    run = pool_spec(first)
-    if repeated_items(run):  # gcloud's --args/--command refuse an item given twice
-        cmd.append(f"--config={GCLOUD_CONFIG}")
-    elif mode == "python-package":
-        cmd.append("--python-package-uris=" + gcloud_list(run["packageUris"]))
-    for shape in shapes if not repeated_items(run) else ():
+def _pool_flags(run: dict[str, Any], mode: str,
+                shapes: Sequence[runtimes.PoolShape]) -> list[str]:
+    """The pools as flags: every pool runs RUN (its containerSpec or pythonPackageSpec)."""
+    flags = []
+    if mode == "python-package":
+        flags.append("--python-package-uris=" + gcloud_list(run["packageUris"]))
+    for shape in shapes:
         if not shape.count:
-            cmd.append("--worker-pool-spec=")  # keeps positions: pools are ordered
+            flags.append("--worker-pool-spec=")  # keeps positions: pools are ordered
             continue
         spec = [f"machine-type={shape.machine_type}", f"replica-count={shape.count}"]
         if shape.accelerator_type:
@@ -43,13 +36,28 @@ def gcloud_command(plan_body: dict[str, Any], project: str, region: str, mode: s
                      f"python-module={run['pythonModule']}"]
         else:
             spec.append(f"container-image-uri={run['imageUri']}")
-        cmd.append("--worker-pool-spec=" + gcloud_list(spec))
-    while cmd[-1] == "--worker-pool-spec=":
-        cmd.pop()
-    if run.get("command") and not repeated_items(run):
-        cmd.append("--command=" + gcloud_list(run["command"]))
-    if run.get("args") and not repeated_items(run):
-        cmd.append("--args=" + gcloud_list(run["args"]))
+        flags.append("--worker-pool-spec=" + gcloud_list(spec))
+    while flags and flags[-1] == "--worker-pool-spec=":
+        flags.pop()
+    if run.get("command"):
+        flags.append("--command=" + gcloud_list(run["command"]))
+    if run.get("args"):
+        flags.append("--args=" + gcloud_list(run["args"]))
+    return flags
+
+
+def gcloud_command(plan_body: dict[str, Any], project: str, region: str, mode: str,
+                   shapes: Sequence[runtimes.PoolShape]) -> tuple[str, ...]:
+    """`gcloud ai custom-jobs create` making the same job: gcloud gives --args (and --command)
+    to every pool's containerSpec or pythonPackageSpec (custom_jobs_util.ConstructCustomJobSpec
+    in gcloud 528). Environment variables have no flag; render.py says so beside the line."""
+    cmd = ["gcloud", "ai", "custom-jobs", "create", f"--project={project}",
+           f"--region={region}", f"--display-name={plan_body['displayName']}"]
+    run = pool_spec(next(p for p in plan_body["jobSpec"]["workerPoolSpecs"] if p))
+    if repeated_items(run):  # gcloud's --args and --command refuse an item given twice:
+        cmd.append(f"--config={GCLOUD_CONFIG}")  # the pools from the request's jobSpec
+    else:
+        cmd += _pool_flags(run, mode, shapes)
     labels = plan_body.get("labels", {})
     if labels:
         cmd.append("--labels=" + gcloud_list([f"{k}={v}" for k, v in sorted(labels.items())]))
