@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 
 PLACEHOLDER_BUCKET = "jobspec-local"  # no cloud target says which bucket: a name for the layout
 DEFAULT_PREFIX = "jobspec-staging"  # CloudTarget.staging_prefix's default
-GCS_FOLDER = "gcs"  # under .jobspec/: plays /gcs/
 RUNTIMES = ("docker", "podman")
 RUNTIME_ENV = "JOBSPEC_CONTAINER_RUNTIME"
 STOP_SECONDS = 5  # `RUNTIME stop --time`: SIGTERM, then SIGKILL, as local runs do
@@ -73,7 +72,7 @@ def staged_path(project_root: str, bucket: str, prefix: str, package: Package) -
 
     parts = [bucket, *[p for p in prefix.strip("/").split("/") if p], "packages",
              package.sha256, package.filename]
-    return str(Path(StateDir(Path(project_root)).root, GCS_FOLDER, *parts))
+    return str(Path(StateDir(Path(project_root)).gcs, *parts))  # .jobspec/gcs plays /gcs/
 
 
 def gcs_path(plan: LocalPlan) -> str:
@@ -81,7 +80,7 @@ def gcs_path(plan: LocalPlan) -> str:
     from jobspec.records import StateDir
 
     assert plan.staged_sdist is not None
-    root = Path(StateDir(Path(plan.project_root)).root, GCS_FOLDER)
+    root = StateDir(Path(plan.project_root)).gcs
     return f"{launcher.GCS_MOUNT}/{Path(plan.staged_sdist).relative_to(root).as_posix()}"
 
 
