@@ -30,6 +30,7 @@ import re
 import shutil
 import stat
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -219,16 +220,20 @@ class Cleaner:
 
     # groups ----------------------------------------------------------------------------------
 
-    def _groups(self) -> None:
-        if not _is_real_dir(self.state.groups, self.report):
+    def _json_records(self, folder: Path) -> Iterator[Path]:
+        """The .json files right in FOLDER (a real folder), never through a link (a link is
+        reported as skipped)."""
+        if not _is_real_dir(folder, self.report):
             return
-        for entry in _entries(self.state.groups):
+        for entry in _entries(folder):
             path = Path(entry.path)
             if entry.is_symlink():
                 self.report.skipped_links.append(path)
-                continue
-            if not entry.name.endswith(".json") or not entry.is_file(follow_symlinks=False):
-                continue
+            elif entry.name.endswith(".json") and entry.is_file(follow_symlinks=False):
+                yield path
+
+    def _groups(self) -> None:
+        for path in self._json_records(self.state.groups):
             if _mtime(path) >= self.cutoff:
                 continue
             try:
@@ -244,16 +249,8 @@ class Cleaner:
     # studies -----------------------------------------------------------------------------
 
     def _studies(self) -> None:
-        if not _is_real_dir(self.state.studies, self.report):
-            return
-        for entry in _entries(self.state.studies):
-            path = Path(entry.path)
-            if entry.is_symlink():
-                self.report.skipped_links.append(path)
-                continue
-            stem = entry.name.removesuffix(".json")
-            if (stem == entry.name or not is_job_name(stem)
-                    or not entry.is_file(follow_symlinks=False)):
+        for path in self._json_records(self.state.studies):
+            if not is_job_name(path.name.removesuffix(".json")):
                 continue
             try:
                 data = read_record(path)
